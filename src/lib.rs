@@ -10,3 +10,6 @@
 //!   lifecycle, which only move bytes and clock readings into the core and act on its decisions.
 
 pub mod core;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -1,5 +1,7 @@
 //! The chat-chunk decoder against the shapes OpenRouter and other OpenAI-compatible servers send.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use llm_stream_guard::core::chunk::{
     decode_body, decode_event_data, Chunk, Decoded, MalformedKind, ToolCallDelta, Usage,
 };

@@ -2,6 +2,8 @@
 //! the standard's own examples, every vector at every split point and byte by byte, and
 //! property tests against a second, deliberately naive reading of the standard.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use llm_stream_guard::core::sse::{SseError, SseItem, SseParser};
 use proptest::prelude::*;
 
