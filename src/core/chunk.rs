@@ -36,6 +36,8 @@ use std::fmt;
 pub const DONE_SENTINEL: &str = "[DONE]";
 
 /// What one SSE data payload means.
+// Returned by value once per event: boxing the large variant would allocate per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded<'a> {
     /// `data: [DONE]`: the stream is complete.

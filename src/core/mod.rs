@@ -3,5 +3,10 @@
 //! Nothing in this module (or below it) may import a platform crate: no `wasm_bindgen`,
 //! `web_sys`, `js_sys` or `gloo`. Everything here runs natively under `cargo test`.
 
+pub mod answer;
+pub mod call;
 pub mod chunk;
+pub mod deadline;
+pub mod events;
+pub mod policy;
 pub mod sse;

@@ -383,21 +383,17 @@ impl SseParser {
             }
             // "If the field value does not contain U+0000 NULL, then set the last event ID
             // buffer to the field value. Otherwise, ignore the field."
-            "id" => {
-                if !value.contains('\0') {
-                    self.last_event_id.clear();
-                    self.last_event_id.push_str(value);
-                }
+            "id" if !value.contains('\0') => {
+                self.last_event_id.clear();
+                self.last_event_id.push_str(value);
             }
             // "If the field value consists of only ASCII digits, then interpret the field value
             // as an integer in base ten, and set the event stream's reconnection time to that
             // integer. Otherwise, ignore the field."
-            "retry" => {
-                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                    // Saturate instead of failing on absurd values.
-                    let milliseconds = value.parse::<u64>().unwrap_or(u64::MAX);
-                    sink.retry(milliseconds);
-                }
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                // Saturate instead of failing on absurd values.
+                let milliseconds = value.parse::<u64>().unwrap_or(u64::MAX);
+                sink.retry(milliseconds);
             }
             // "Otherwise: The field is ignored."
             _ => {}

@@ -1,0 +1,993 @@
+//! The scenario table: what each named scenario sends, built as a [`Plan`] of timed writes (for
+//! streams) or a fixed response.
+
+use std::ops::Range;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The answer text streamed when no `text` parameter is given.
+pub const DEFAULT_TEXT: &str = "Hello from the mock upstream. This answer streams in small pieces.";
+
+/// The answer text of `multibyte-crlf` when no `text` parameter is given.
+pub const MULTIBYTE_TEXT: &str = "Grüße, 世界! 🎙️ voice → text ✓ ";
+
+/// The model name echoed when the request names none.
+pub const DEFAULT_MODEL: &str = "mock/model";
+
+/// The SSE comment OpenRouter sends while a request is queued or processing.
+pub const KEEPALIVE_COMMENT: &str = ": OPENROUTER PROCESSING";
+
+/// The content of each `endless` chunk.
+pub const TICK: &str = "tick ";
+
+/// The content of each `long` chunk.
+pub const LONG_TOKEN: &str = "tok ";
+
+/// The argument string that `tool-calls` streams in fragments.
+pub const TOOL_ARGUMENTS: &str = "{\"city\":\"Paris\"}";
+
+/// The fragments `tool-calls` splits [`TOOL_ARGUMENTS`] into.
+pub const TOOL_ARGUMENT_FRAGMENTS: &[&str] = &["{\"ci", "ty\":\"Pa", "ris\"}"];
+
+/// The invalid event that `malformed-event` puts in the middle of its stream.
+pub const MALFORMED_EVENT: &str = "data: {\"id\":\"gen-mock\", \"choices\": [\n\n";
+
+/// Size of each write of `huge-line`.
+pub const HUGE_WRITE: usize = 64 * 1024;
+
+/// Every scenario name, in the order the index page lists them.
+pub const SCENARIOS: &[&str] = &[
+    "normal",
+    "keepalive-then-content",
+    "keepalive-forever",
+    "no-headers",
+    "headers-then-silence",
+    "stall-after-chunks",
+    "stall-with-keepalives",
+    "close-without-done",
+    "multibyte-crlf",
+    "cr-only",
+    "bom-nospace",
+    "error-before-content",
+    "error-after-content",
+    "choice-error",
+    "http-400",
+    "http-401",
+    "http-402",
+    "http-403",
+    "http-404",
+    "http-408",
+    "http-413",
+    "http-422",
+    "http-429",
+    "http-429-date",
+    "http-500",
+    "http-502",
+    "http-503",
+    "html-200",
+    "json",
+    "malformed-event",
+    "huge-line",
+    "reset-after-content",
+    "data-after-done",
+    "endless",
+    "reasoning-then-content",
+    "tool-calls",
+    "long",
+];
+
+/// One line of description per scenario (same order as [`SCENARIOS`]).
+pub fn describe(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "normal" => "the default stream: content chunks, finish chunk, usage chunk, [DONE]",
+        "keepalive-then-content" => "`keepalives` ': OPENROUTER PROCESSING' comments every `keepalive_ms`, then the normal stream",
+        "keepalive-forever" => "SSE headers, then a keepalive comment every `keepalive_ms` until the client leaves",
+        "no-headers" => "reads the request, never sends response headers",
+        "headers-then-silence" => "SSE headers, then nothing ever",
+        "stall-after-chunks" => "`chunks` content chunks, then silence",
+        "stall-with-keepalives" => "`chunks` content chunks, then keepalive comments forever",
+        "close-without-done" => "`chunks` content chunks, then a clean end of body without finish chunk or [DONE]",
+        "multibyte-crlf" => "multi-byte text with CRLF line ends, written 1 to 7 bytes at a time (splits inside characters and between CR and LF)",
+        "cr-only" => "the normal stream with bare CR line ends",
+        "bom-nospace" => "a UTF-8 BOM, then events written as 'data:{...}' (no space)",
+        "error-before-content" => "200 SSE, one chunk with a top-level error (code 502) and finish_reason error, [DONE]",
+        "error-after-content" => "`chunks` content chunks, then the top-level error chunk, [DONE]",
+        "choice-error" => "`chunks` content chunks, then a chunk whose error sits inside the choice, [DONE]",
+        "http-400" | "http-401" | "http-402" | "http-403" | "http-404" | "http-408" | "http-413"
+        | "http-422" | "http-500" | "http-502" => "that status with an OpenRouter-style JSON error body",
+        "http-429" | "http-503" => "that status with a JSON error body and 'Retry-After: <retry_after>'",
+        "http-429-date" => "429 with Retry-After as an HTTP date `retry_after` seconds ahead",
+        "html-200" => "200 text/html page",
+        "json" => "a whole non-streaming chat.completion JSON body, whatever `stream` says",
+        "malformed-event" => "the normal stream with one invalid-JSON event in the middle",
+        "huge-line" => "one 'data: ' line carrying `size` bytes of 'x', in 64 KiB writes, then the normal end",
+        "reset-after-content" => "`chunks` content chunks, then a TCP reset",
+        "data-after-done" => "the normal stream, [DONE], one more content event, and the body left open",
+        "endless" => "one 'tick ' chunk every `delay_ms` (default 50) until the client leaves",
+        "reasoning-then-content" => "`chunks` delta.reasoning chunks, then the normal stream",
+        "tool-calls" => "delta.tool_calls fragments for get_weather, finish_reason tool_calls, [DONE]",
+        "long" => "`n` 'tok ' chunks as fast as possible (a keepalive comment every 100), then the normal end",
+        _ => return None,
+    })
+}
+
+/// Splits `text` into word-sized pieces, each keeping its trailing whitespace, so that the pieces
+/// concatenate back to exactly `text`.
+pub fn pieces(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_space = false;
+    for ch in text.chars() {
+        if ch.is_whitespace() {
+            in_space = true;
+        } else if in_space && !cur.trim().is_empty() {
+            out.push(std::mem::take(&mut cur));
+            in_space = false;
+        } else {
+            in_space = false;
+        }
+        cur.push(ch);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// The reasoning pieces `reasoning-then-content` streams for `chunks` chunks.
+pub fn reasoning_pieces(chunks: usize) -> Vec<String> {
+    (1..=chunks)
+        .map(|i| format!("Thinking step {i}. "))
+        .collect()
+}
+
+/// The prompt token count reported in usage for a request body of `len` bytes.
+pub fn prompt_tokens(len: usize) -> u64 {
+    (len as u64).div_ceil(4).max(1)
+}
+
+/// Query parameters that shape a scenario (all durations in milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    /// Wait before sending response headers.
+    pub head_delay_ms: u64,
+    /// Wait after the headers before the first event.
+    pub first_delay_ms: u64,
+    /// Wait between events; `None` means the scenario's default (0, or 50 for `endless`).
+    pub delay_ms: Option<u64>,
+    /// Interval between keepalive comments.
+    pub keepalive_ms: u64,
+    /// Number of keepalive comments where finite.
+    pub keepalives: u64,
+    /// Content chunks before a stall, close, reset or error.
+    pub chunks: u64,
+    /// Chunk count of `long`.
+    pub n: u64,
+    /// Line size of `huge-line`.
+    pub size: u64,
+    /// Seconds announced by `Retry-After`.
+    pub retry_after: u64,
+    /// Overrides the answer text.
+    pub text: Option<String>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            head_delay_ms: 0,
+            first_delay_ms: 0,
+            delay_ms: None,
+            keepalive_ms: 50,
+            keepalives: 3,
+            chunks: 3,
+            n: 1000,
+            size: 2 * 1024 * 1024,
+            retry_after: 1,
+            text: None,
+        }
+    }
+}
+
+impl Params {
+    /// Reads the parameters from decoded query pairs; unknown keys are ignored, a bad number is an
+    /// error naming the key.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, String> {
+        let mut p = Params::default();
+        for (k, v) in pairs {
+            let num = || -> Result<u64, String> {
+                v.trim().parse::<u64>().map_err(|_| {
+                    format!("bad value for {k}: {v:?} (expected a non-negative integer)")
+                })
+            };
+            match k {
+                "head_delay_ms" => p.head_delay_ms = num()?,
+                "first_delay_ms" => p.first_delay_ms = num()?,
+                "delay_ms" => p.delay_ms = Some(num()?),
+                "keepalive_ms" => p.keepalive_ms = num()?,
+                "keepalives" => p.keepalives = num()?.min(100_000),
+                "chunks" => p.chunks = num()?.min(100_000),
+                "n" => p.n = num()?.min(1_000_000),
+                "size" => p.size = num()?.min(64 * 1024 * 1024),
+                "retry_after" => p.retry_after = num()?,
+                "text" => p.text = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// What the request asked for, as far as the mock cares.
+#[derive(Debug, Clone)]
+pub(crate) struct ChatRequest {
+    pub model: String,
+    pub body_len: usize,
+}
+
+impl ChatRequest {
+    /// Reads `model` from a JSON body, defaulting to [`DEFAULT_MODEL`].
+    pub fn parse(body: &[u8]) -> Self {
+        let model = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("model")?.as_str().map(str::to_string))
+            .unwrap_or_else(|| DEFAULT_MODEL.to_string());
+        ChatRequest {
+            model,
+            body_len: body.len(),
+        }
+    }
+}
+
+/// One step of a streamed body.
+#[derive(Debug, Clone)]
+pub(crate) enum Step {
+    /// Send these bytes as one body frame (one HTTP chunk).
+    Write(Bytes),
+    /// Wait this many milliseconds.
+    Sleep(u64),
+}
+
+/// How a streamed body ends after its steps.
+#[derive(Debug, Clone)]
+pub(crate) enum Tail {
+    /// End the body cleanly (terminating chunk).
+    End,
+    /// Keep the body open and send nothing until the client leaves.
+    Silence,
+    /// Forever: wait `every_ms`, send `bytes`; until the client leaves.
+    Repeat { every_ms: u64, bytes: Bytes },
+    /// Make sure everything went out, then reset the TCP connection.
+    Reset,
+}
+
+/// A streamed body: timed writes and how it ends.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub steps: Vec<Step>,
+    pub tail: Tail,
+}
+
+/// A fixed (non-streamed) response.
+#[derive(Debug, Clone)]
+pub(crate) struct Fixed {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+/// What a scenario answers.
+#[derive(Debug, Clone)]
+pub(crate) enum Reply {
+    /// 200 `text/event-stream` with this plan.
+    Sse(Plan),
+    /// A whole response.
+    Fixed(Fixed),
+    /// Never send response headers.
+    NoHeaders,
+}
+
+/// Line-end and field-separator style of emitted events.
+#[derive(Debug, Clone, Copy)]
+struct Style {
+    nl: &'static str,
+    sep: &'static str,
+}
+
+const LF: Style = Style { nl: "\n", sep: " " };
+
+impl Style {
+    fn data(&self, payload: &str) -> Bytes {
+        let (nl, sep) = (self.nl, self.sep);
+        Bytes::from(format!("data:{sep}{payload}{nl}{nl}"))
+    }
+
+    fn done(&self) -> Bytes {
+        self.data("[DONE]")
+    }
+
+    fn comment(&self) -> Bytes {
+        let nl = self.nl;
+        Bytes::from(format!("{KEEPALIVE_COMMENT}{nl}{nl}"))
+    }
+}
+
+/// A `chat.completion.chunk` (field order as OpenRouter sends it).
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    provider: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Value>,
+    choices: Vec<Choice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
+}
+
+/// One entry of `choices`.
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    finish_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    native_finish_reason: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Value>,
+}
+
+impl<'a> Choice<'a> {
+    /// A choice in OpenRouter's usual shape (`native_finish_reason` and `logprobs` present).
+    fn full(delta: Delta<'a>, finish: Option<&'a str>) -> Self {
+        Choice {
+            index: 0,
+            delta,
+            finish_reason: finish,
+            native_finish_reason: Some(finish),
+            logprobs: Some(()),
+            error: None,
+        }
+    }
+}
+
+/// `choices[].delta`.
+#[derive(Serialize, Default)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<ToolCall<'a>>>,
+}
+
+impl<'a> Delta<'a> {
+    fn content(text: &'a str) -> Self {
+        Delta {
+            role: Some("assistant"),
+            content: Some(Some(text)),
+            ..Delta::default()
+        }
+    }
+}
+
+/// One `delta.tool_calls` fragment.
+#[derive(Serialize)]
+struct ToolCall<'a> {
+    index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    function: ToolFunction<'a>,
+}
+
+/// The `function` of a tool-call fragment.
+#[derive(Serialize)]
+struct ToolFunction<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+/// Token counts of the usage chunk.
+#[derive(Serialize, Clone, Copy)]
+struct Usage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+}
+
+impl Usage {
+    fn new(prompt: u64, completion: u64) -> Self {
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+        }
+    }
+}
+
+/// Builds the JSON of one generation's chunks.
+struct Gen {
+    id: String,
+    created: u64,
+    model: String,
+}
+
+impl Gen {
+    fn chunk(
+        &self,
+        choices: Vec<Choice<'_>>,
+        usage: Option<Usage>,
+        error: Option<Value>,
+    ) -> String {
+        let c = Chunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            provider: "Mock",
+            error,
+            choices,
+            usage,
+        };
+        serde_json::to_string(&c).expect("chunk serializes")
+    }
+
+    fn content(&self, piece: &str) -> String {
+        self.chunk(vec![Choice::full(Delta::content(piece), None)], None, None)
+    }
+
+    fn reasoning(&self, piece: &str) -> String {
+        let delta = Delta {
+            role: Some("assistant"),
+            content: Some(Some("")),
+            reasoning: Some(piece),
+            tool_calls: None,
+        };
+        self.chunk(vec![Choice::full(delta, None)], None, None)
+    }
+
+    fn finish(&self, reason: &str) -> String {
+        self.chunk(
+            vec![Choice::full(Delta::content(""), Some(reason))],
+            None,
+            None,
+        )
+    }
+
+    fn usage(&self, usage: Usage) -> String {
+        self.chunk(Vec::new(), Some(usage), None)
+    }
+
+    fn tool_fragment(&self, first: bool, arguments: &str) -> String {
+        let call = ToolCall {
+            index: 0,
+            id: first.then_some("call_1"),
+            kind: first.then_some("function"),
+            function: ToolFunction {
+                name: first.then_some("get_weather"),
+                arguments,
+            },
+        };
+        let delta = Delta {
+            role: Some("assistant"),
+            content: Some(None),
+            reasoning: None,
+            tool_calls: Some(vec![call]),
+        };
+        self.chunk(vec![Choice::full(delta, None)], None, None)
+    }
+
+    fn error_top(&self) -> String {
+        let choice = Choice {
+            index: 0,
+            delta: Delta {
+                content: Some(Some("")),
+                ..Delta::default()
+            },
+            finish_reason: Some("error"),
+            native_finish_reason: Some(Some("error")),
+            logprobs: None,
+            error: None,
+        };
+        let error = json!({
+            "code": 502,
+            "message": "Provider returned error",
+            "metadata": {"provider_name": "Mock"}
+        });
+        self.chunk(vec![choice], None, Some(error))
+    }
+
+    fn choice_error(&self) -> String {
+        let choice = Choice {
+            index: 0,
+            delta: Delta {
+                content: Some(Some("")),
+                ..Delta::default()
+            },
+            finish_reason: Some("error"),
+            native_finish_reason: None,
+            logprobs: None,
+            error: Some(json!({"code": 500, "message": "upstream failed"})),
+        };
+        self.chunk(vec![choice], None, None)
+    }
+
+    fn completion(&self, text: &str, usage: Usage) -> String {
+        let v = json!({
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "provider": "Mock",
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+                "native_finish_reason": "stop",
+                "logprobs": null
+            }],
+            "usage": usage,
+        });
+        v.to_string()
+    }
+}
+
+/// Accumulates the steps of a plan, pacing events with `first_delay_ms` / `delay_ms`.
+struct Builder {
+    steps: Vec<Step>,
+    started: bool,
+    first_delay: u64,
+    delay: u64,
+}
+
+impl Builder {
+    fn new(p: &Params, default_delay: u64) -> Self {
+        Builder {
+            steps: Vec::new(),
+            started: false,
+            first_delay: p.first_delay_ms,
+            delay: p.delay_ms.unwrap_or(default_delay),
+        }
+    }
+
+    fn pace(&mut self) {
+        let ms = if self.started {
+            self.delay
+        } else {
+            self.first_delay
+        };
+        self.started = true;
+        self.sleep(ms);
+    }
+
+    /// A paced write.
+    fn event(&mut self, bytes: Bytes) {
+        self.pace();
+        self.steps.push(Step::Write(bytes));
+    }
+
+    /// An unpaced write.
+    fn raw(&mut self, bytes: Bytes) {
+        self.steps.push(Step::Write(bytes));
+    }
+
+    fn sleep(&mut self, ms: u64) {
+        if ms > 0 {
+            self.steps.push(Step::Sleep(ms));
+        }
+    }
+
+    fn finish(self, tail: Tail) -> Reply {
+        Reply::Sse(Plan {
+            steps: self.steps,
+            tail,
+        })
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The canonical reason phrase of `status`.
+fn reason(status: u16) -> &'static str {
+    http_status_reason(status).unwrap_or("Error")
+}
+
+/// The canonical reason phrase, if the status has one.
+fn http_status_reason(status: u16) -> Option<&'static str> {
+    axum::http::StatusCode::from_u16(status)
+        .ok()?
+        .canonical_reason()
+}
+
+/// An OpenRouter-style JSON error body.
+pub(crate) fn error_body(status: u16, message: &str) -> String {
+    json!({"error": {"code": status, "message": message, "metadata": {}}}).to_string()
+}
+
+/// Where the mandatory write boundaries of `multibyte-crlf` fall: inside every 4-byte character,
+/// inside the first 2- and 3-byte characters, and between CR and LF of every other CRLF.
+fn forced_cuts(b: &[u8]) -> Vec<usize> {
+    let mut cuts = Vec::new();
+    let (mut seen2, mut seen3, mut n4, mut crlf) = (false, false, 0usize, 0usize);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\r' && b.get(i + 1) == Some(&b'\n') {
+            if crlf % 2 == 0 {
+                cuts.push(i + 1);
+            }
+            crlf += 1;
+            i += 2;
+            continue;
+        }
+        let len = match c {
+            0xF0..=0xF7 => 4,
+            0xE0..=0xEF => 3,
+            0xC0..=0xDF => 2,
+            _ => 1,
+        };
+        match len {
+            4 => {
+                cuts.push(i + 1 + n4 % 3);
+                n4 += 1;
+            }
+            3 if !seen3 => {
+                cuts.push(i + 1);
+                seen3 = true;
+            }
+            2 if !seen2 => {
+                cuts.push(i + 1);
+                seen2 = true;
+            }
+            _ => {}
+        }
+        i += len;
+    }
+    cuts
+}
+
+/// Splits `bytes` into writes of 1 to 7 bytes, deterministically, honouring [`forced_cuts`].
+pub(crate) fn small_writes(bytes: &[u8]) -> Vec<Range<usize>> {
+    const SIZES: [usize; 8] = [3, 1, 4, 1, 5, 7, 2, 6];
+    let forced = forced_cuts(bytes);
+    let mut out = Vec::new();
+    let (mut pos, mut k) = (0, 0);
+    while pos < bytes.len() {
+        let mut end = (pos + SIZES[k % SIZES.len()]).min(bytes.len());
+        if let Some(&f) = forced.iter().find(|&&f| f > pos && f < end) {
+            end = f;
+        }
+        out.push(pos..end);
+        pos = end;
+        k += 1;
+    }
+    out
+}
+
+/// Builds the reply of scenario `name`, or `None` when there is no such scenario.
+pub(crate) fn build(name: &str, p: &Params, req: &ChatRequest, conn_id: u64) -> Option<Reply> {
+    let g = Gen {
+        id: format!("gen-mock-{conn_id}"),
+        created: unix_seconds(),
+        model: req.model.clone(),
+    };
+    let text = p.text.clone().unwrap_or_else(|| DEFAULT_TEXT.to_string());
+    let all = pieces(&text);
+    let chunks = p.chunks as usize;
+    let prompt = prompt_tokens(req.body_len);
+    let usage_for = |n: usize| Usage::new(prompt, n as u64);
+    let ka_every = p.keepalive_ms.max(1);
+
+    // The normal stream, written with `style`.
+    let normal = |b: &mut Builder, style: Style| {
+        for piece in &all {
+            b.event(style.data(&g.content(piece)));
+        }
+        b.event(style.data(&g.finish("stop")));
+        b.event(style.data(&g.usage(usage_for(all.len()))));
+        b.event(style.done());
+    };
+    // The first `chunks` content chunks (cycling through the pieces if there are fewer).
+    let first_chunks = |b: &mut Builder| {
+        for i in 0..chunks {
+            let piece = if all.is_empty() {
+                ""
+            } else {
+                &all[i % all.len()]
+            };
+            b.event(LF.data(&g.content(piece)));
+        }
+    };
+    let http = |status: u16| {
+        let mut headers = Vec::new();
+        if status == 429 || status == 503 {
+            headers.push(("Retry-After", p.retry_after.to_string()));
+        }
+        Reply::Fixed(Fixed {
+            status,
+            content_type: "application/json",
+            headers,
+            body: error_body(status, reason(status)),
+        })
+    };
+
+    let mut b = Builder::new(p, 0);
+    let reply = match name {
+        "normal" => {
+            normal(&mut b, LF);
+            b.finish(Tail::End)
+        }
+        "keepalive-then-content" => {
+            for i in 0..p.keepalives {
+                if i == 0 {
+                    b.event(LF.comment());
+                } else {
+                    b.sleep(p.keepalive_ms);
+                    b.raw(LF.comment());
+                }
+            }
+            if p.keepalives > 0 {
+                b.sleep(p.keepalive_ms);
+            }
+            normal(&mut b, LF);
+            b.finish(Tail::End)
+        }
+        "keepalive-forever" => {
+            b.event(LF.comment());
+            b.finish(Tail::Repeat {
+                every_ms: ka_every,
+                bytes: LF.comment(),
+            })
+        }
+        "no-headers" => Reply::NoHeaders,
+        "headers-then-silence" => b.finish(Tail::Silence),
+        "stall-after-chunks" => {
+            first_chunks(&mut b);
+            b.finish(Tail::Silence)
+        }
+        "stall-with-keepalives" => {
+            first_chunks(&mut b);
+            b.finish(Tail::Repeat {
+                every_ms: ka_every,
+                bytes: LF.comment(),
+            })
+        }
+        "close-without-done" => {
+            first_chunks(&mut b);
+            b.finish(Tail::End)
+        }
+        "multibyte-crlf" => {
+            let text = p.text.clone().unwrap_or_else(|| MULTIBYTE_TEXT.to_string());
+            let mb = pieces(&text);
+            let crlf = Style {
+                nl: "\r\n",
+                sep: " ",
+            };
+            let mut all_bytes = Vec::new();
+            for piece in &mb {
+                all_bytes.extend_from_slice(&crlf.data(&g.content(piece)));
+            }
+            all_bytes.extend_from_slice(&crlf.data(&g.finish("stop")));
+            all_bytes.extend_from_slice(&crlf.data(&g.usage(usage_for(mb.len()))));
+            all_bytes.extend_from_slice(&crlf.done());
+            let all_bytes = Bytes::from(all_bytes);
+            for r in small_writes(&all_bytes) {
+                b.event(all_bytes.slice(r));
+            }
+            b.finish(Tail::End)
+        }
+        "cr-only" => {
+            normal(&mut b, Style { nl: "\r", sep: " " });
+            b.finish(Tail::End)
+        }
+        "bom-nospace" => {
+            b.event(Bytes::from_static("\u{feff}".as_bytes()));
+            normal(&mut b, Style { nl: "\n", sep: "" });
+            b.finish(Tail::End)
+        }
+        "error-before-content" => {
+            b.event(LF.data(&g.error_top()));
+            b.event(LF.done());
+            b.finish(Tail::End)
+        }
+        "error-after-content" => {
+            first_chunks(&mut b);
+            b.event(LF.data(&g.error_top()));
+            b.event(LF.done());
+            b.finish(Tail::End)
+        }
+        "choice-error" => {
+            first_chunks(&mut b);
+            b.event(LF.data(&g.choice_error()));
+            b.event(LF.done());
+            b.finish(Tail::End)
+        }
+        "http-400" => http(400),
+        "http-401" => http(401),
+        "http-402" => http(402),
+        "http-403" => http(403),
+        "http-404" => http(404),
+        "http-408" => http(408),
+        "http-413" => http(413),
+        "http-422" => http(422),
+        "http-429" => http(429),
+        "http-500" => http(500),
+        "http-502" => http(502),
+        "http-503" => http(503),
+        "http-429-date" => {
+            // Round up to the next whole second so the date is at least `retry_after` ahead.
+            let at = UNIX_EPOCH + Duration::from_secs(unix_seconds() + 1 + p.retry_after);
+            Reply::Fixed(Fixed {
+                status: 429,
+                content_type: "application/json",
+                headers: vec![("Retry-After", httpdate::fmt_http_date(at))],
+                body: error_body(429, reason(429)),
+            })
+        }
+        "html-200" => Reply::Fixed(Fixed {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            headers: Vec::new(),
+            body: "<!doctype html>\n<html><head><title>Mock upstream</title></head>\
+                   <body><h1>Welcome</h1><p>This is an HTML page, not an API response.</p></body></html>\n"
+                .to_string(),
+        }),
+        "json" => Reply::Fixed(Fixed {
+            status: 200,
+            content_type: "application/json",
+            headers: vec![("X-Generation-Id", g.id.clone())],
+            body: g.completion(&text, usage_for(all.len())),
+        }),
+        "malformed-event" => {
+            let at = (all.len() / 2).max(1);
+            for (i, piece) in all.iter().enumerate() {
+                if i == at {
+                    b.event(Bytes::from_static(MALFORMED_EVENT.as_bytes()));
+                }
+                b.event(LF.data(&g.content(piece)));
+            }
+            if all.len() <= at {
+                b.event(Bytes::from_static(MALFORMED_EVENT.as_bytes()));
+            }
+            b.event(LF.data(&g.finish("stop")));
+            b.event(LF.data(&g.usage(usage_for(all.len()))));
+            b.event(LF.done());
+            b.finish(Tail::End)
+        }
+        "huge-line" => {
+            let xs = "x".repeat(p.size as usize);
+            let line = LF.data(&g.content(&xs));
+            let mut start = 0;
+            while start < line.len() {
+                let end = (start + HUGE_WRITE).min(line.len());
+                b.event(line.slice(start..end));
+                start = end;
+            }
+            b.event(LF.data(&g.finish("stop")));
+            b.event(LF.data(&g.usage(usage_for(1))));
+            b.event(LF.done());
+            b.finish(Tail::End)
+        }
+        "reset-after-content" => {
+            first_chunks(&mut b);
+            b.finish(Tail::Reset)
+        }
+        "data-after-done" => {
+            normal(&mut b, LF);
+            b.event(LF.data(&g.content("after done")));
+            b.finish(Tail::Silence)
+        }
+        "endless" => {
+            let mut b = Builder::new(p, 50);
+            let tick = LF.data(&g.content(TICK));
+            let every_ms = b.delay.max(1);
+            b.event(tick.clone());
+            b.finish(Tail::Repeat {
+                every_ms,
+                bytes: tick,
+            })
+        }
+        "reasoning-then-content" => {
+            for piece in reasoning_pieces(chunks) {
+                b.event(LF.data(&g.reasoning(&piece)));
+            }
+            normal(&mut b, LF);
+            b.finish(Tail::End)
+        }
+        "tool-calls" => {
+            for (i, frag) in TOOL_ARGUMENT_FRAGMENTS.iter().enumerate() {
+                b.event(LF.data(&g.tool_fragment(i == 0, frag)));
+            }
+            b.event(LF.data(&g.finish("tool_calls")));
+            b.event(LF.data(&g.usage(usage_for(TOOL_ARGUMENT_FRAGMENTS.len()))));
+            b.event(LF.done());
+            b.finish(Tail::End)
+        }
+        "long" => {
+            let tok = LF.data(&g.content(LONG_TOKEN));
+            for i in 0..p.n {
+                if i > 0 && i % 100 == 0 {
+                    b.event(LF.comment());
+                }
+                b.event(tok.clone());
+            }
+            b.event(LF.data(&g.finish("stop")));
+            b.event(LF.data(&g.usage(usage_for(p.n as usize))));
+            b.event(LF.done());
+            b.finish(Tail::End)
+        }
+        _ => return None,
+    };
+    Some(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scenario_is_described_and_built() {
+        let req = ChatRequest {
+            model: DEFAULT_MODEL.into(),
+            body_len: 10,
+        };
+        let p = Params {
+            size: 1000,
+            n: 10,
+            ..Params::default()
+        };
+        for name in SCENARIOS {
+            assert!(describe(name).is_some(), "{name} has no description");
+            assert!(build(name, &p, &req, 1).is_some(), "{name} is not built");
+        }
+        assert!(build("nope", &p, &req, 1).is_none());
+    }
+
+    #[test]
+    fn pieces_concatenate_back() {
+        for t in [DEFAULT_TEXT, MULTIBYTE_TEXT, "", " lead", "a  b\n c", "one"] {
+            assert_eq!(pieces(t).concat(), t);
+        }
+        assert_eq!(pieces("Hello from  it."), ["Hello ", "from  ", "it."]);
+    }
+
+    #[test]
+    fn small_writes_split_inside_characters_and_crlf() {
+        let bytes = format!("data: {MULTIBYTE_TEXT}\r\n\r\n").into_bytes();
+        let writes = small_writes(&bytes);
+        assert!(writes.iter().all(|r| (1..=7).contains(&r.len())));
+        let joined: Vec<u8> = writes
+            .iter()
+            .flat_map(|r| bytes[r.clone()].to_vec())
+            .collect();
+        assert_eq!(joined, bytes);
+        assert!(writes
+            .windows(2)
+            .any(|w| bytes[w[0].end - 1] == b'\r' && bytes[w[1].start] == b'\n'));
+        let emoji = bytes.iter().position(|&c| c >= 0xF0).unwrap();
+        assert!(writes
+            .iter()
+            .any(|r| r.start > emoji && r.start < emoji + 4));
+    }
+}

@@ -1,0 +1,207 @@
+//! The idempotent set-up every task begins with: install what is missing, skip what is present.
+//!
+//! What it installs and from where (nothing is downloaded by URL; only package registries):
+//! - the `wasm32-unknown-unknown` target (rustup)
+//! - `wasm-pack` and `geckodriver` (crates.io, `cargo install --locked`)
+//! - `wasm-bindgen-cli` at exactly the `wasm-bindgen` version in `Cargo.lock` (crates.io; without
+//!   `--locked`, whose pinned webpki-roots is missing from the registry)
+//! - Chromium, chromedriver and Firefox ESR (Debian packages, `apt-get`)
+//! - the npm packages in `package-lock.json` (`npm ci`)
+//!
+//! The apt installs run on a second thread while the cargo installs run one after another.
+
+use crate::process::{self, output, run_env, succeeds};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const WASM_PACK_VERSION: &str = "0.15.1";
+const GECKODRIVER_VERSION: &str = "0.37.1";
+
+/// Run the whole set-up, printing one line per step and the time it took.
+pub fn run() -> Result<(), String> {
+    let started = Instant::now();
+    let root = crate::root();
+
+    let apt = std::thread::spawn(browsers);
+
+    let target_result = wasm_target();
+    let cargo_result = target_result
+        .and_then(|()| cargo_tool("wasm-pack", "wasm-pack", WASM_PACK_VERSION, true))
+        .and_then(|()| wasm_bindgen_cli(&root))
+        .and_then(|()| cargo_tool("geckodriver", "geckodriver", GECKODRIVER_VERSION, true));
+    let npm_result = npm_packages(&root);
+    let apt_result = apt
+        .join()
+        .unwrap_or_else(|_| Err("the apt thread panicked".into()));
+
+    cargo_result?;
+    npm_result?;
+    apt_result?;
+    println!("set-up: done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn step(name: &str, present: bool) -> bool {
+    if present {
+        println!("set-up: {name}: present");
+    } else {
+        println!("set-up: {name}: installing");
+    }
+    present
+}
+
+fn wasm_target() -> Result<(), String> {
+    let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if step(
+        "wasm32-unknown-unknown target",
+        installed
+            .lines()
+            .any(|l| l.trim() == "wasm32-unknown-unknown"),
+    ) {
+        return Ok(());
+    }
+    process::run(
+        "rustup",
+        &["target", "add", "wasm32-unknown-unknown"],
+        &crate::root(),
+    )
+}
+
+/// The first word after the program name in `--version` output, e.g. `wasm-pack 0.15.1`.
+fn tool_version(program: &str) -> Option<String> {
+    let text = output(program, &["--version"]).or_else(|| {
+        let in_cargo_bin = cargo_bin().join(program);
+        output(in_cargo_bin.to_str()?, &["--version"])
+    })?;
+    text.split_whitespace()
+        .nth(1)
+        .map(|v| v.trim_start_matches('v').to_owned())
+}
+
+/// `~/.cargo/bin` (or `$CARGO_HOME/bin`).
+pub fn cargo_bin() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo"))
+        .join("bin")
+}
+
+fn cargo_tool(program: &str, krate: &str, version: &str, locked: bool) -> Result<(), String> {
+    let have = tool_version(program);
+    if step(&format!("{program} {version}"), have.is_some()) {
+        return Ok(());
+    }
+    let mut args = vec!["install", krate, "--version", version];
+    if locked {
+        args.push("--locked");
+    }
+    process::run("cargo", &args, &crate::root())
+}
+
+/// The `wasm-bindgen` version pinned in `Cargo.lock`.
+pub fn locked_wasm_bindgen_version(root: &Path) -> Result<String, String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock"))
+        .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    locked_version(&lock, "wasm-bindgen")
+        .ok_or_else(|| "Cargo.lock has no wasm-bindgen package".into())
+}
+
+/// The version of package `name` in a `Cargo.lock` text.
+fn locked_version(lock: &str, name: &str) -> Option<String> {
+    let wanted = format!("name = \"{name}\"");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == wanted {
+            let version = lines.next()?.trim().strip_prefix("version = ")?;
+            return Some(version.trim_matches('"').to_owned());
+        }
+    }
+    None
+}
+
+fn wasm_bindgen_cli(root: &Path) -> Result<(), String> {
+    let wanted = locked_wasm_bindgen_version(root)?;
+    let have = tool_version("wasm-bindgen");
+    if step(
+        &format!("wasm-bindgen-cli {wanted}"),
+        have.as_deref() == Some(wanted.as_str()),
+    ) {
+        return Ok(());
+    }
+    // Not --locked: its lockfile pins a webpki-roots version the registry no longer has.
+    process::run(
+        "cargo",
+        &[
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            &wanted,
+            "--force",
+        ],
+        root,
+    )
+}
+
+fn browsers() -> Result<(), String> {
+    let wanted = [
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
+        ("firefox-esr", "firefox-esr"),
+    ];
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(program, _)| !succeeds("sh", &["-c", &format!("command -v {program}")]))
+        .map(|(_, package)| *package)
+        .collect();
+    if step(
+        "chromium, chromedriver, firefox-esr (apt)",
+        missing.is_empty(),
+    ) {
+        return Ok(());
+    }
+    let root = crate::root();
+    let sudo = output("id", &["-u"]).is_none_or(|id| id.trim() != "0");
+    let apt = |args: &[&str]| -> Result<(), String> {
+        let env = [("DEBIAN_FRONTEND", "noninteractive")];
+        if sudo {
+            let mut with = vec!["apt-get"];
+            with.extend_from_slice(args);
+            run_env("sudo", &with, &root, &env)
+        } else {
+            run_env("apt-get", args, &root, &env)
+        }
+    };
+    apt(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq"];
+    install.extend(missing.iter().copied());
+    apt(&install)
+}
+
+/// `npm ci`, unless `node_modules` already matches `package-lock.json`.
+fn npm_packages(root: &Path) -> Result<(), String> {
+    let lock = root.join("package-lock.json");
+    let Ok(wanted) = std::fs::read(&lock) else {
+        return Err("package-lock.json is missing".into());
+    };
+    let stamp = root.join("node_modules").join(".xtask-package-lock.json");
+    let present = std::fs::read(&stamp).is_ok_and(|have| have == wanted);
+    if step("npm packages (package-lock.json)", present) {
+        return Ok(());
+    }
+    process::run("npm", &["ci", "--no-audit", "--no-fund"], root)?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_the_exact_package_not_a_prefix_of_it() {
+        let lock = "[[package]]\nname = \"wasm-bindgen-futures\"\nversion = \"0.4.1\"\n\n[[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";
+        assert_eq!(
+            super::locked_version(lock, "wasm-bindgen").as_deref(),
+            Some("0.2.130")
+        );
+        assert_eq!(super::locked_version(lock, "js-sys"), None);
+    }
+}
