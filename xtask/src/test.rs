@@ -2,9 +2,10 @@
 //!
 //! Suites: the native workspace tests (`cargo test --workspace`: the pure core, the mock
 //! upstream, xtask itself), then the wasm tests through `wasm-pack test` in headless Chromium,
-//! headless Firefox and Node. `--only <suite>` runs one suite (native, chrome, firefox, node).
+//! headless Firefox and Node, against a mock upstream this task starts (its URL is passed as
+//! `MOCK_UPSTREAM_URL`). `--only <suite>` runs one suite (native, chrome, firefox, node).
 
-use crate::process::target_dir;
+use crate::process::{target_dir, MockUpstream};
 use crate::setup::cargo_bin;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -100,6 +101,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
         _ => return Err("usage: cargo xtask test [--only native|chrome|firefox|node]".into()),
     };
     let root = crate::root();
+    let selected: Vec<Suite> = suites().into_iter().filter(|s| only.is_none_or(|o| o == s.name)).collect();
+    // The wasm suites talk to a real mock upstream on 127.0.0.1, started here and stopped (by its
+    // own process id) when this function returns. Its address reaches the tests at compile time.
+    let mock = if selected.iter().any(|s| s.program == "wasm-pack") {
+        Some(MockUpstream::start("0")?)
+    } else {
+        None
+    };
+    let mock_url = mock.as_ref().map(|m| m.url().to_owned()).unwrap_or_default();
     let mut rows = Vec::new();
     let mut total = Counts::default();
     let mut broken = Vec::new();
@@ -118,6 +128,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .args(&suite.args)
             .current_dir(&root)
             .env("CARGO_TARGET_DIR", target_dir())
+            .env("MOCK_UPSTREAM_URL", &mock_url)
             .envs(suite.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .spawn()

@@ -1,0 +1,1 @@
+//! Hand-written TypeScript types for the published API (pulled into the generated `.d.ts`).
