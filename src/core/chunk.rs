@@ -155,7 +155,7 @@ pub struct ToolCallDelta<'a> {
 }
 
 /// Token counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct Usage {
     /// Tokens in the prompt.
     #[serde(default)]

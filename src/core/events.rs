@@ -223,3 +223,62 @@ impl GuardEvent {
         }
     }
 }
+
+/// `text` with every occurrence of each secret (of 4 bytes or more) replaced by `[redacted]`.
+/// Applied to anything a server sent before it reaches an event, an error or a log line.
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        if out.contains(secret) {
+            out = out.replace(secret, "[redacted]");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_and_short_ones_ignored() {
+        let text = "bad key sk-or-v1-abc for sk-or-v1-abc, x";
+        assert_eq!(
+            redact(text, &["sk-or-v1-abc", "x"]),
+            "bad key [redacted] for [redacted], x"
+        );
+        assert_eq!(redact("clean", &["sk-or-v1-abc"]), "clean");
+    }
+
+    #[test]
+    fn events_serialize_with_a_type_and_camel_case_fields() {
+        let event = GuardEvent::Timeout {
+            provider: "p".into(),
+            layer: "service",
+            phase: "first-token",
+            lines: 3.0,
+            chunks: 0.0,
+            elapsed_ms: 412.5,
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], "timeout");
+        assert_eq!(json["elapsedMs"], 412.5);
+        assert_eq!(json["phase"], "first-token");
+        let (level, line) = event.log_line();
+        assert_eq!(level, LogLevel::Error);
+        assert!(
+            line.contains("service first-token timeout after 0.4s"),
+            "{line}"
+        );
+        let failed = GuardEvent::AttemptFailed {
+            provider: "p".into(),
+            kind: "network",
+            status: None,
+            message: "m".into(),
+        };
+        assert!(serde_json::to_value(&failed)
+            .unwrap()
+            .get("status")
+            .is_none());
+    }
+}

@@ -32,7 +32,9 @@ impl SseParser {
     /// `new SseParser({ maxEventBytes? })`: `maxEventBytes` bounds one line and one event's
     /// data (default 1 MiB); past it, `push` throws a `GuardError` of kind `"protocol"`.
     #[wasm_bindgen(constructor)]
-    pub fn new(options: Option<Object>) -> Result<SseParser, JsValue> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_optional_param_type = "SseParserOptions")] options: Option<Object>,
+    ) -> Result<SseParser, JsValue> {
         let mut max_event_bytes = sse::DEFAULT_MAX_EVENT_BYTES;
         if let Some(options) = options {
             let value = Reflect::get(&options, &"maxEventBytes".into())?;
@@ -56,7 +58,11 @@ impl SseParser {
     }
 
     /// Feed the next bytes (split anywhere); returns the events they completed.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<Array, JsValue> {
+    #[wasm_bindgen(unchecked_return_type = "SseEvent[]")]
+    pub fn push(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: &[u8],
+    ) -> Result<Array, JsValue> {
         let mut events = JsEvents(Array::new());
         match self.inner.push(bytes, &mut events) {
             Ok(()) => Ok(events.0),
@@ -66,6 +72,7 @@ impl SseParser {
 
     /// The stream ended: an unfinished event is discarded, as the standard says, so this returns
     /// an empty array; the parser is then ready for a new stream.
+    #[wasm_bindgen(unchecked_return_type = "SseEvent[]")]
     pub fn end(&mut self) -> Array {
         self.inner.end();
         Array::new()

@@ -1,0 +1,1231 @@
+//! `generate()`: one guarded chat call, on `fetch` and the response's `ReadableStream`.
+//!
+//! This is the thin edge around the core: it reads options, sends requests, reads body bytes,
+//! sleeps until the next deadline the core names, and reports clock readings back. Every
+//! decision (is it progress, did a deadline pass, partial or failed, retry or fail over) is the
+//! core's. Every exit path aborts the attempt's `AbortController` and cancels its reader, so the
+//! upstream connection is released at once; every timer is cleared when its future is dropped,
+//! and the listener on the caller's `AbortSignal` is removed when the call ends.
+//!
+//! Globals only (`fetch`, `performance`, `setTimeout`, `AbortController`): no `window`.
+
+use crate::core::answer::{
+    classify_response, error_body_message, AnswerReader, AnswerSink, BodyKind, Outcome, Stop,
+};
+use crate::core::call::{AttemptRecord, CallPlan, Next, ProviderLimits};
+use crate::core::chunk::{Malformed, Usage};
+use crate::core::deadline::{AttemptDeadlines, Expired, Millis, TimeoutOverrides, Timeouts};
+use crate::core::events::{redact, GuardEvent, LogLevel};
+use crate::core::policy::{parse_retry_after, Failure, RetryPolicy};
+use crate::core::sse::DEFAULT_MAX_EVENT_BYTES;
+use futures::channel::oneshot;
+use futures::future::{select, Either, FutureExt};
+use gloo_timers::future::TimeoutFuture;
+use js_sys::{Function, Object, Promise, Reflect, Uint8Array, JSON};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::pin;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{AbortController, AbortSignal};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(input: &JsValue, init: &JsValue) -> Promise;
+}
+
+/// Stream an answer through the failover chain in `options`, within its deadlines.
+/// Resolves with a `GenerateResult`; rejects with a `GuardError` (see the TypeScript types).
+#[wasm_bindgen(js_name = generate, skip_typescript)]
+pub fn generate(options: JsValue) -> Promise {
+    future_to_promise(async move {
+        let call = match Call::from_options(&options) {
+            Ok(call) => call,
+            Err(message) => return Err(config_error(&message)),
+        };
+        call.run().await
+    })
+}
+
+// ---------------------------------------------------------------- options
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawOptions {
+    providers: Option<Vec<RawProvider>>,
+    messages: Option<serde_json::Value>,
+    params: Option<serde_json::Map<String, serde_json::Value>>,
+    stream: Option<bool>,
+    timeouts: Option<RawTimeouts>,
+    retry: Option<RawRetry>,
+    max_event_bytes: Option<f64>,
+    log: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawProvider {
+    name: Option<String>,
+    url: Option<String>,
+    model: Option<String>,
+    api_key: Option<String>,
+    headers: Option<serde_json::Map<String, serde_json::Value>>,
+    timeouts: Option<RawTimeouts>,
+    max_retries: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawTimeouts {
+    headers_ms: Option<f64>,
+    first_token_ms: Option<f64>,
+    idle_ms: Option<f64>,
+    stream_ms: Option<f64>,
+    service_ms: Option<f64>,
+}
+
+impl RawTimeouts {
+    fn overrides(&self) -> TimeoutOverrides {
+        TimeoutOverrides {
+            headers_ms: self.headers_ms,
+            first_token_ms: self.first_token_ms,
+            idle_ms: self.idle_ms,
+            stream_ms: self.stream_ms,
+            service_ms: self.service_ms,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRetry {
+    max_retries: Option<f64>,
+    base_delay_ms: Option<f64>,
+    max_delay_ms: Option<f64>,
+}
+
+/// One provider, ready to be asked.
+struct Provider {
+    name: String,
+    url: String,
+    model: String,
+    api_key: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+/// Everything one call needs, read and checked once.
+struct Call {
+    providers: Vec<Provider>,
+    limits: Vec<ProviderLimits>,
+    service_ms: Millis,
+    policy: RetryPolicy,
+    /// The request body without `model` (JSON object text per provider is built from it).
+    body: serde_json::Map<String, serde_json::Value>,
+    stream: bool,
+    max_event_bytes: usize,
+    signal: Option<AbortSignal>,
+    fetch: Option<Function>,
+    report: Report,
+}
+
+fn whole_count(value: f64, what: &str, max: f64) -> Result<u32, String> {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= max {
+        Ok(value as u32)
+    } else {
+        Err(format!(
+            "{what} must be a whole number from 0 to {max} (got {value})"
+        ))
+    }
+}
+
+fn non_negative(value: f64, what: &str) -> Result<f64, String> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{what} must be a non-negative number of milliseconds (got {value})"
+        ))
+    }
+}
+
+fn get(options: &JsValue, name: &str) -> JsValue {
+    Reflect::get(options, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn optional_function(options: &JsValue, name: &str) -> Result<Option<Function>, String> {
+    let value = get(options, name);
+    if value.is_undefined() || value.is_null() {
+        Ok(None)
+    } else {
+        value
+            .dyn_into::<Function>()
+            .map(Some)
+            .map_err(|_| format!("{name} must be a function"))
+    }
+}
+
+impl Call {
+    fn from_options(options: &JsValue) -> Result<Call, String> {
+        if !options.is_object() {
+            return Err("generate() takes an options object".into());
+        }
+        // Plain data goes through JSON (functions and the signal are read separately).
+        let json = JSON::stringify(options)
+            .ok()
+            .and_then(|s| s.as_string())
+            .ok_or(
+                "options must be JSON-serialisable data (plus onText, onEvent, fetch, signal)",
+            )?;
+        let raw: RawOptions =
+            serde_json::from_str(&json).map_err(|e| format!("invalid options: {e}"))?;
+
+        let log = match raw.log.as_deref() {
+            None => LogLevel::Off,
+            Some(text) => LogLevel::parse(text).ok_or_else(|| {
+                format!("log must be \"off\", \"error\", \"info\" or \"debug\" (got {text:?})")
+            })?,
+        };
+        let call_timeouts = Timeouts::default()
+            .with(
+                &raw.timeouts
+                    .as_ref()
+                    .map(RawTimeouts::overrides)
+                    .unwrap_or_default(),
+            )
+            .map_err(|e| e.to_string())?;
+        let defaults = RetryPolicy::default();
+        let policy = match &raw.retry {
+            None => defaults,
+            Some(retry) => RetryPolicy {
+                max_retries: retry
+                    .max_retries
+                    .map(|v| whole_count(v, "retry.maxRetries", 10.0))
+                    .transpose()?
+                    .unwrap_or(defaults.max_retries),
+                base_delay_ms: retry
+                    .base_delay_ms
+                    .map(|v| non_negative(v, "retry.baseDelayMs"))
+                    .transpose()?
+                    .unwrap_or(defaults.base_delay_ms),
+                max_delay_ms: retry
+                    .max_delay_ms
+                    .map(|v| non_negative(v, "retry.maxDelayMs"))
+                    .transpose()?
+                    .unwrap_or(defaults.max_delay_ms),
+            },
+        };
+        let max_event_bytes = match raw.max_event_bytes {
+            None => DEFAULT_MAX_EVENT_BYTES,
+            Some(n) if n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => {
+                n as usize
+            }
+            Some(n) => {
+                return Err(format!(
+                    "maxEventBytes must be a positive whole number (got {n})"
+                ))
+            }
+        };
+
+        let raw_providers = raw.providers.unwrap_or_default();
+        if raw_providers.is_empty() {
+            return Err("providers must be a non-empty array".into());
+        }
+        let mut providers = Vec::with_capacity(raw_providers.len());
+        let mut limits = Vec::with_capacity(raw_providers.len());
+        for (i, p) in raw_providers.into_iter().enumerate() {
+            let name = p
+                .name
+                .filter(|n| !n.is_empty())
+                .ok_or(format!("providers[{i}].name is required"))?;
+            let url = p
+                .url
+                .filter(|u| !u.is_empty())
+                .ok_or(format!("providers[{i}].url is required"))?;
+            let model = p
+                .model
+                .filter(|m| !m.is_empty())
+                .ok_or(format!("providers[{i}].model is required"))?;
+            let timeouts = call_timeouts
+                .with(
+                    &p.timeouts
+                        .as_ref()
+                        .map(RawTimeouts::overrides)
+                        .unwrap_or_default(),
+                )
+                .map_err(|e| format!("providers[{i}].{e}"))?;
+            let max_retries = match p.max_retries {
+                Some(v) => whole_count(v, &format!("providers[{i}].maxRetries"), 10.0)?,
+                None => policy.max_retries,
+            };
+            let mut headers = Vec::new();
+            for (key, value) in p.headers.unwrap_or_default() {
+                match value {
+                    serde_json::Value::String(text) => headers.push((key, text)),
+                    _ => return Err(format!("providers[{i}].headers.{key} must be a string")),
+                }
+            }
+            limits.push(ProviderLimits {
+                name: name.clone(),
+                timeouts,
+                max_retries,
+            });
+            providers.push(Provider {
+                name,
+                url,
+                model,
+                api_key: p.api_key.filter(|k| !k.is_empty()),
+                headers,
+            });
+        }
+
+        let messages = match raw.messages {
+            Some(serde_json::Value::Array(list)) => list,
+            _ => return Err("messages must be an array of { role, content }".into()),
+        };
+        let stream = raw.stream.unwrap_or(true);
+        // `{ model, messages, stream, ...params }`, except that params cannot replace the three
+        // fields the options themselves control.
+        let mut body = serde_json::Map::new();
+        body.insert("messages".into(), serde_json::Value::Array(messages));
+        body.insert("stream".into(), serde_json::Value::Bool(stream));
+        for (key, value) in raw.params.unwrap_or_default() {
+            if key != "model" && key != "messages" && key != "stream" {
+                body.insert(key, value);
+            }
+        }
+
+        let signal_value = get(options, "signal");
+        let signal = if signal_value.is_undefined() || signal_value.is_null() {
+            None
+        } else {
+            let is_signal = Reflect::has(&signal_value, &"aborted".into()).unwrap_or(false)
+                && Reflect::has(&signal_value, &"addEventListener".into()).unwrap_or(false);
+            if !is_signal {
+                return Err("signal must be an AbortSignal".into());
+            }
+            Some(signal_value.unchecked_into::<AbortSignal>())
+        };
+        let secrets = providers.iter().filter_map(|p| p.api_key.clone()).collect();
+        Ok(Call {
+            providers,
+            limits,
+            service_ms: call_timeouts.service_ms,
+            policy,
+            body,
+            stream,
+            max_event_bytes,
+            signal,
+            fetch: optional_function(options, "fetch")?,
+            report: Report {
+                on_text: optional_function(options, "onText")?,
+                on_event: optional_function(options, "onEvent")?,
+                log,
+                secrets,
+            },
+        })
+    }
+}
+
+// ---------------------------------------------------------------- reporting
+
+/// Where text and events go: the caller's callbacks and, when asked, the console.
+struct Report {
+    on_text: Option<Function>,
+    on_event: Option<Function>,
+    log: LogLevel,
+    secrets: Vec<String>,
+}
+
+impl Report {
+    fn redact(&self, text: &str) -> String {
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        redact(text, &secrets)
+    }
+
+    fn event(&self, event: GuardEvent) {
+        if self.log != LogLevel::Off {
+            let (level, line) = event.log_line();
+            if level <= self.log {
+                let line = JsValue::from_str(&format!("[llm-stream-guard] {line}"));
+                if level == LogLevel::Error {
+                    web_sys::console::error_1(&line);
+                } else {
+                    web_sys::console::log_1(&line);
+                }
+            }
+        }
+        if let Some(on_event) = &self.on_event {
+            if let Ok(json) = serde_json::to_string(&event) {
+                if let Ok(object) = JSON::parse(&json) {
+                    self.call_back(on_event, &object);
+                }
+            }
+        }
+    }
+
+    /// A throwing callback must not break the guard; it is reported on the console instead.
+    fn call_back(&self, callback: &Function, value: &JsValue) {
+        if let Err(thrown) = callback.call1(&JsValue::UNDEFINED, value) {
+            web_sys::console::error_2(&"[llm-stream-guard] a callback threw:".into(), &thrown);
+        }
+    }
+}
+
+/// The core's sink for one attempt: text to `onText`, notices to `onEvent`.
+struct AttemptSink<'a> {
+    report: &'a Report,
+    provider: &'a str,
+}
+
+impl AnswerSink for AttemptSink<'_> {
+    fn text(&mut self, delta: &str) {
+        if let Some(on_text) = &self.report.on_text {
+            self.report.call_back(on_text, &JsValue::from_str(delta));
+        }
+    }
+
+    fn first_progress(&mut self, first_token_ms: Millis) {
+        self.report.event(GuardEvent::FirstToken {
+            provider: self.provider.to_owned(),
+            first_token_ms,
+        });
+    }
+
+    fn malformed(&mut self, malformed: Malformed, data_bytes: usize) {
+        self.report.event(GuardEvent::Malformed {
+            provider: self.provider.to_owned(),
+            reason: malformed.to_string(),
+            bytes: data_bytes as f64,
+        });
+    }
+}
+
+// ---------------------------------------------------------------- clock and races
+
+fn now() -> Millis {
+    thread_local! {
+        static PERFORMANCE: Option<(JsValue, Function)> = {
+            let performance = Reflect::get(&js_sys::global(), &"performance".into()).ok();
+            performance.and_then(|p| {
+                let now = Reflect::get(&p, &"now".into()).ok()?.dyn_into::<Function>().ok()?;
+                Some((p, now))
+            })
+        };
+    }
+    PERFORMANCE
+        .with(|clock| match clock {
+            Some((performance, now)) => now.call0(performance).ok().and_then(|v| v.as_f64()),
+            None => None,
+        })
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+/// How a wait ended.
+enum Raced<T> {
+    Ready(T),
+    Deadline,
+    Aborted,
+}
+
+/// The caller's abort, as a future that can be raced many times. Removes its listener on drop.
+struct AbortWatch {
+    receiver: futures::future::Shared<oneshot::Receiver<()>>,
+    signal: Option<AbortSignal>,
+    listener: Option<Closure<dyn FnMut()>>,
+}
+
+impl AbortWatch {
+    fn new(signal: Option<AbortSignal>) -> AbortWatch {
+        let (sender, receiver) = oneshot::channel();
+        let receiver = receiver.shared();
+        let Some(signal) = signal else {
+            std::mem::forget(sender); // never fires; dropping it would resolve the receiver
+            return AbortWatch {
+                receiver,
+                signal: None,
+                listener: None,
+            };
+        };
+        if signal.aborted() {
+            let _ = sender.send(());
+            return AbortWatch {
+                receiver,
+                signal: Some(signal),
+                listener: None,
+            };
+        }
+        let sender = RefCell::new(Some(sender));
+        let listener = Closure::<dyn FnMut()>::new(move || {
+            if let Some(sender) = sender.borrow_mut().take() {
+                let _ = sender.send(());
+            }
+        });
+        let _ = signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        AbortWatch {
+            receiver,
+            signal: Some(signal),
+            listener: Some(listener),
+        }
+    }
+
+    fn fired(&self) -> bool {
+        self.signal.as_ref().is_some_and(AbortSignal::aborted)
+    }
+
+    /// Wait for `future`, at most `wait_ms`, unless the caller aborts first.
+    async fn race<T>(&self, future: impl Future<Output = T>, wait_ms: Millis) -> Raced<T> {
+        if self.fired() {
+            return Raced::Aborted;
+        }
+        let timer = TimeoutFuture::new(wait_ms.ceil().clamp(0.0, i32::MAX as f64) as u32);
+        let stop = select(timer, self.receiver.clone());
+        match select(pin!(future), stop).await {
+            Either::Left((value, _)) => Raced::Ready(value),
+            Either::Right((Either::Left(_), _)) => Raced::Deadline,
+            Either::Right((Either::Right(_), _)) => Raced::Aborted,
+        }
+    }
+}
+
+impl Drop for AbortWatch {
+    fn drop(&mut self) {
+        if let (Some(signal), Some(listener)) = (&self.signal, &self.listener) {
+            let _ = signal
+                .remove_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        }
+    }
+}
+
+// ---------------------------------------------------------------- one attempt
+
+/// What an attempt produced, for the plan and for the result.
+struct AttemptReport {
+    stop: Stop,
+    reader: Option<AnswerReader>,
+    status: Option<u16>,
+    generation_id: Option<String>,
+    message: String,
+}
+
+impl AttemptReport {
+    fn failed(failure: Failure, status: Option<u16>, message: String) -> AttemptReport {
+        AttemptReport {
+            stop: Stop::Failed(failure),
+            reader: None,
+            status,
+            generation_id: None,
+            message,
+        }
+    }
+}
+
+/// Releases an attempt's connection on every path: abort the request, cancel the reader.
+struct Release {
+    controller: AbortController,
+    reader: RefCell<Option<web_sys::ReadableStreamDefaultReader>>,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Some(reader) = self.reader.borrow_mut().take() {
+            // The promise settles on its own; nothing waits for it.
+            let _ = reader.cancel();
+        }
+        self.controller.abort();
+    }
+}
+
+fn header(response: &JsValue, name: &str) -> Option<String> {
+    let headers = get(response, "headers");
+    let get_fn = get(&headers, "get").dyn_into::<Function>().ok()?;
+    get_fn
+        .call1(&headers, &JsValue::from_str(name))
+        .ok()?
+        .as_string()
+}
+
+fn js_error_message(error: &JsValue) -> String {
+    let message = get(error, "message").as_string();
+    message
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| "unknown error".into())
+}
+
+impl Call {
+    fn request_init(&self, provider: &Provider, signal: &AbortSignal) -> Result<JsValue, String> {
+        let mut body = self.body.clone();
+        body.insert(
+            "model".into(),
+            serde_json::Value::String(provider.model.clone()),
+        );
+        let body = serde_json::to_string(&body).map_err(|e| e.to_string())?;
+        let headers = Object::new();
+        let set = |target: &Object, key: &str, value: &str| {
+            let _ = Reflect::set(target, &JsValue::from_str(key), &JsValue::from_str(value));
+        };
+        set(&headers, "Content-Type", "application/json");
+        set(
+            &headers,
+            "Accept",
+            if self.stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            },
+        );
+        for (key, value) in &provider.headers {
+            set(&headers, key, value);
+        }
+        if let Some(key) = &provider.api_key {
+            set(&headers, "Authorization", &format!("Bearer {key}"));
+        }
+        let init = Object::new();
+        set(&init, "method", "POST");
+        set(&init, "body", &body);
+        let _ = Reflect::set(&init, &"headers".into(), &headers);
+        let _ = Reflect::set(&init, &"signal".into(), signal);
+        Ok(init.into())
+    }
+
+    async fn attempt(
+        &self,
+        index: usize,
+        deadlines: &mut AttemptDeadlines,
+        abort: &AbortWatch,
+    ) -> AttemptReport {
+        let provider = &self.providers[index];
+        let controller = match AbortController::new() {
+            Ok(c) => c,
+            Err(e) => return AttemptReport::failed(Failure::Network, None, js_error_message(&e)),
+        };
+        let release = Release {
+            controller,
+            reader: RefCell::new(None),
+        };
+        let init = match self.request_init(provider, &release.controller.signal()) {
+            Ok(init) => init,
+            Err(message) => return AttemptReport::failed(Failure::Protocol, None, message),
+        };
+        let url = JsValue::from_str(&provider.url);
+        let sent = match &self.fetch {
+            Some(fetch) => fetch.call2(&JsValue::UNDEFINED, &url, &init),
+            None => Ok(global_fetch(&url, &init).into()),
+        };
+        let promise = match sent {
+            Ok(value) => Promise::resolve(&value),
+            Err(thrown) => {
+                return AttemptReport::failed(
+                    Failure::Network,
+                    None,
+                    self.report.redact(&js_error_message(&thrown)),
+                )
+            }
+        };
+
+        // Phase 1: headers.
+        let response = match abort
+            .race(JsFuture::from(promise), deadlines.wait_ms(now()))
+            .await
+        {
+            Raced::Ready(Ok(response)) => response,
+            Raced::Ready(Err(error)) => {
+                let message = format!(
+                    "request to {} failed: {}",
+                    provider.name,
+                    js_error_message(&error)
+                );
+                return AttemptReport::failed(Failure::Network, None, self.report.redact(&message));
+            }
+            Raced::Deadline => match self.expired(deadlines) {
+                Some(expired) => return self.timed_out(provider, expired, deadlines, None, None),
+                None => {
+                    return AttemptReport::failed(
+                        Failure::Network,
+                        None,
+                        "timer fired early".into(),
+                    )
+                }
+            },
+            Raced::Aborted => return AttemptReport::failed(Failure::Aborted, None, String::new()),
+        };
+        let at = now();
+        deadlines.on_headers(at);
+        let status = get(&response, "status").as_f64().unwrap_or(0.0) as u16;
+        self.report.event(GuardEvent::Headers {
+            provider: provider.name.clone(),
+            status,
+            elapsed_ms: at - deadlines.started(),
+        });
+        let generation_id = header(&response, "x-generation-id");
+        let retry_after = header(&response, "retry-after")
+            .and_then(|v| parse_retry_after(&v, js_sys::Date::now()));
+        let content_type = header(&response, "content-type");
+        let kind = match classify_response(status, content_type.as_deref(), retry_after) {
+            Ok(kind) => Some(kind),
+            Err(Failure::Http { .. }) => None,
+            Err(failure) => {
+                let message = format!(
+                    "{} answered {} with content type {}, not SSE or JSON",
+                    provider.name,
+                    status,
+                    content_type.as_deref().unwrap_or("(none)")
+                );
+                return AttemptReport {
+                    generation_id,
+                    ..AttemptReport::failed(failure, Some(status), message)
+                };
+            }
+        };
+
+        let body = get(&response, "body");
+        let reader = get(&body, "getReader")
+            .dyn_into::<Function>()
+            .ok()
+            .and_then(|get_reader| get_reader.call0(&body).ok())
+            .map(|r| r.unchecked_into::<web_sys::ReadableStreamDefaultReader>());
+        *release.reader.borrow_mut() = reader.clone();
+
+        let Some(kind) = kind else {
+            // A non-2xx status: read a little of the body for the server's message.
+            let text = match &reader {
+                Some(reader) => self.read_error_body(reader, deadlines, abort).await,
+                None => String::new(),
+            };
+            let detail = error_body_message(&text);
+            let message = format!(
+                "HTTP {status} from {}: {}",
+                provider.name,
+                self.report.redact(&detail)
+            );
+            let failure = Failure::Http {
+                status,
+                retry_after_ms: retry_after,
+            };
+            return AttemptReport {
+                generation_id,
+                ..AttemptReport::failed(failure, Some(status), message)
+            };
+        };
+        let Some(reader) = reader else {
+            let message = format!("{} answered {status} without a body", provider.name);
+            return AttemptReport {
+                generation_id,
+                ..AttemptReport::failed(Failure::Network, Some(status), message)
+            };
+        };
+
+        // Phase 2: the body, every read raced against the next deadline.
+        let mut answer = AnswerReader::new(kind, self.max_event_bytes);
+        let mut sink = AttemptSink {
+            report: &self.report,
+            provider: &provider.name,
+        };
+        let mut buffer = Vec::new();
+        let (stop, message) = loop {
+            let read = JsFuture::from(reader.read());
+            match abort.race(read, deadlines.wait_ms(now())).await {
+                Raced::Ready(Ok(chunk)) => {
+                    let at = now();
+                    if get(&chunk, "done").as_bool().unwrap_or(false) {
+                        let stop = answer.end(at, deadlines, &mut sink);
+                        let message = match (&stop, kind) {
+                            (Stop::Failed(Failure::Protocol), BodyKind::Json) => {
+                                format!(
+                                    "{} sent a JSON body that is not a chat completion",
+                                    provider.name
+                                )
+                            }
+                            _ => format!("the stream from {} ended before [DONE]", provider.name),
+                        };
+                        break (stop, message);
+                    }
+                    let value = get(&chunk, "value");
+                    let Some(bytes) = value.dyn_ref::<Uint8Array>() else {
+                        break (
+                            Stop::Failed(Failure::Protocol),
+                            "the body yielded a non-byte chunk".into(),
+                        );
+                    };
+                    buffer.resize(bytes.length() as usize, 0);
+                    bytes.copy_to(&mut buffer);
+                    if let Some(stop) = answer.push(&buffer, at, deadlines, &mut sink) {
+                        let message = match &stop {
+                            Stop::Failed(Failure::Protocol) => format!(
+                                "{} sent an event or body larger than maxEventBytes ({} bytes)",
+                                provider.name, self.max_event_bytes
+                            ),
+                            Stop::Failed(Failure::Upstream) => {
+                                let (code, text) = answer.answer.error.clone().unwrap_or_default();
+                                let code = code.map(|c| format!(" {c}")).unwrap_or_default();
+                                format!(
+                                    "{} reported an error{code}: {}",
+                                    provider.name,
+                                    self.report.redact(&text)
+                                )
+                            }
+                            _ => String::new(),
+                        };
+                        break (stop, message);
+                    }
+                    // Data arrived but maybe no progress: a deadline may have passed meanwhile.
+                    if let Some(expired) = self.expired(deadlines) {
+                        let report = self.timed_out(
+                            provider,
+                            expired,
+                            deadlines,
+                            Some(&answer),
+                            Some(status),
+                        );
+                        break (report.stop, report.message);
+                    }
+                }
+                Raced::Ready(Err(error)) => {
+                    let message = format!(
+                        "reading from {} failed: {}",
+                        provider.name,
+                        js_error_message(&error)
+                    );
+                    break (Stop::Failed(Failure::Network), self.report.redact(&message));
+                }
+                Raced::Deadline => {
+                    if let Some(expired) = self.expired(deadlines) {
+                        let report = self.timed_out(
+                            provider,
+                            expired,
+                            deadlines,
+                            Some(&answer),
+                            Some(status),
+                        );
+                        break (report.stop, report.message);
+                    }
+                }
+                Raced::Aborted => break (Stop::Failed(Failure::Aborted), String::new()),
+            }
+        };
+        let at = now();
+        if matches!(stop, Stop::Done)
+            || (matches!(stop, Stop::EndOfBody) && answer.answer.finish_reason.is_some())
+        {
+            self.report.event(GuardEvent::StreamEnd {
+                provider: provider.name.clone(),
+                lines: answer.lines() as f64,
+                chunks: answer.answer.content_chunks as f64,
+                elapsed_ms: at - deadlines.started(),
+            });
+        }
+        drop(release); // abort + cancel now, before the caller hears anything more
+        AttemptReport {
+            stop,
+            reader: Some(answer),
+            status: Some(status),
+            generation_id,
+            message,
+        }
+    }
+
+    fn expired(&self, deadlines: &AttemptDeadlines) -> Option<Expired> {
+        deadlines.check(now())
+    }
+
+    fn timed_out(
+        &self,
+        provider: &Provider,
+        expired: Expired,
+        deadlines: &AttemptDeadlines,
+        answer: Option<&AnswerReader>,
+        status: Option<u16>,
+    ) -> AttemptReport {
+        let elapsed = now() - deadlines.started();
+        let (lines, chunks) = answer.map_or((0, 0), |a| (a.lines(), a.answer.content_chunks));
+        self.report.event(GuardEvent::Timeout {
+            provider: provider.name.clone(),
+            layer: expired.layer.as_str(),
+            phase: expired.phase.as_str(),
+            lines: lines as f64,
+            chunks: chunks as f64,
+            elapsed_ms: elapsed,
+        });
+        let message = format!(
+            "{} {} timeout: {} after {:.0} ms ({} lines, {} content chunks)",
+            expired.layer.as_str(),
+            expired.phase.as_str(),
+            provider.name,
+            elapsed,
+            lines,
+            chunks
+        );
+        AttemptReport::failed(Failure::Timeout(expired), status, message)
+    }
+
+    /// Up to 16 KiB of an error response's body, within the attempt's deadlines.
+    async fn read_error_body(
+        &self,
+        reader: &web_sys::ReadableStreamDefaultReader,
+        deadlines: &AttemptDeadlines,
+        abort: &AbortWatch,
+    ) -> String {
+        let mut bytes = Vec::new();
+        while bytes.len() < 16 * 1024 {
+            match abort
+                .race(JsFuture::from(reader.read()), deadlines.wait_ms(now()))
+                .await
+            {
+                Raced::Ready(Ok(chunk)) => {
+                    if get(&chunk, "done").as_bool().unwrap_or(true) {
+                        break;
+                    }
+                    if let Some(value) = get(&chunk, "value").dyn_ref::<Uint8Array>() {
+                        bytes.extend(value.to_vec());
+                    }
+                }
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+// ---------------------------------------------------------------- the call
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResultJson<'a> {
+    text: &'a str,
+    partial: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finish_reason: Option<&'a str>,
+    provider: &'a str,
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<CauseJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ToolCallJson<'a>>,
+    stats: StatsJson,
+    attempts: &'a [AttemptRecord],
+}
+
+#[derive(Serialize)]
+struct CauseJson<'a> {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phase: Option<&'static str>,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct ToolCallJson<'a> {
+    id: &'a str,
+    name: &'a str,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatsJson {
+    lines: f64,
+    chunks: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_token_ms: Option<f64>,
+    elapsed_ms: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorJson<'a> {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layer: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phase: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    partial_text: &'a str,
+    attempts: &'a [AttemptRecord],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+fn config_error(message: &str) -> JsValue {
+    guard_error_with(
+        message,
+        &ErrorJson {
+            kind: "config",
+            layer: None,
+            phase: None,
+            status: None,
+            partial_text: "",
+            attempts: &[],
+            provider: None,
+            reason: None,
+        },
+    )
+}
+
+fn guard_error_with(message: &str, fields: &ErrorJson<'_>) -> JsValue {
+    let error = js_sys::Error::new(message);
+    error.set_name("GuardError");
+    if let Ok(json) = serde_json::to_string(fields) {
+        if let Ok(object) = JSON::parse(&json) {
+            if let Some(object) = object.dyn_ref::<Object>() {
+                Object::assign(&error, object);
+            }
+        }
+    }
+    error.into()
+}
+
+fn timeout_parts(failure: &Failure) -> (Option<&'static str>, Option<&'static str>) {
+    match failure {
+        Failure::Timeout(expired) => (Some(expired.layer.as_str()), Some(expired.phase.as_str())),
+        _ => (None, None),
+    }
+}
+
+impl Call {
+    async fn run(self) -> Result<JsValue, JsValue> {
+        let started = now();
+        let abort = AbortWatch::new(self.signal.clone());
+        let mut plan = CallPlan::new(started, self.limits.clone(), self.policy, self.service_ms);
+        let mut partial_text = String::new();
+        loop {
+            let index = plan.provider_index();
+            let provider = &self.providers[index];
+            if let Some(expired) = plan.service_expired(now()) {
+                let message = format!(
+                    "service timeout: {:.0} ms passed before {} could be asked",
+                    self.service_ms, provider.name
+                );
+                return Err(self.reject(
+                    &Failure::Timeout(expired),
+                    &message,
+                    &plan,
+                    &partial_text,
+                    Some(index),
+                    None,
+                ));
+            }
+            self.report.event(GuardEvent::RequestStart {
+                provider: provider.name.clone(),
+                model: provider.model.clone(),
+                attempt: plan.attempt_number(),
+            });
+            let mut deadlines = plan.begin_attempt(now());
+            let report = self.attempt(index, &mut deadlines, &abort).await;
+            let at = now();
+            let outcome = match &report.reader {
+                Some(reader) => reader.answer.outcome(&report.stop),
+                None => match &report.stop {
+                    Stop::Failed(failure) => Outcome::Failed(failure.clone()),
+                    _ => Outcome::Failed(Failure::Network),
+                },
+            };
+            if let Some(reader) = &report.reader {
+                if !reader.answer.text.is_empty() {
+                    partial_text = reader.answer.text.clone();
+                }
+            }
+            if let Outcome::Failed(Failure::Aborted) = outcome {
+                plan.finish_attempt(&outcome, report.status, deadlines.started(), at, 0.0);
+                self.report.event(GuardEvent::Cancelled {
+                    reason: "signal".into(),
+                });
+                return Err(self.reject(
+                    &Failure::Aborted,
+                    "aborted by the caller's signal",
+                    &plan,
+                    &partial_text,
+                    Some(index),
+                    Some("signal"),
+                ));
+            }
+            if let Outcome::Failed(failure) = &outcome {
+                if matches!(failure, Failure::Empty) {
+                    self.report.event(GuardEvent::EmptyResponse {
+                        provider: provider.name.clone(),
+                        lines: report.reader.as_ref().map_or(0.0, |r| r.lines() as f64),
+                    });
+                }
+                let message = if matches!(failure, Failure::Empty) {
+                    format!("empty response from {}", provider.name)
+                } else {
+                    report.message.clone()
+                };
+                self.report.event(GuardEvent::AttemptFailed {
+                    provider: provider.name.clone(),
+                    kind: failure.kind(),
+                    status: report
+                        .status
+                        .filter(|_| matches!(failure, Failure::Http { .. })),
+                    message,
+                });
+            }
+            match plan.finish_attempt(
+                &outcome,
+                report.status,
+                deadlines.started(),
+                at,
+                js_sys::Math::random(),
+            ) {
+                Next::Resolve { cause } => {
+                    return Ok(self.resolve(
+                        &plan,
+                        index,
+                        &report,
+                        &deadlines,
+                        cause.as_ref(),
+                        started,
+                    ));
+                }
+                Next::Retry { delay_ms } => {
+                    self.report.event(GuardEvent::Retry {
+                        provider: provider.name.clone(),
+                        attempt: plan.attempt_number(),
+                        delay_ms,
+                        reason: outcome_kind(&outcome).into(),
+                    });
+                    if let Raced::Aborted =
+                        abort.race(futures::future::pending::<()>(), delay_ms).await
+                    {
+                        self.report.event(GuardEvent::Cancelled {
+                            reason: "signal".into(),
+                        });
+                        return Err(self.reject(
+                            &Failure::Aborted,
+                            "aborted by the caller's signal",
+                            &plan,
+                            &partial_text,
+                            Some(index),
+                            Some("signal"),
+                        ));
+                    }
+                }
+                Next::Failover { to } => {
+                    self.report.event(GuardEvent::Failover {
+                        from: provider.name.clone(),
+                        to: self.providers[to].name.clone(),
+                        reason: outcome_kind(&outcome).into(),
+                    });
+                }
+                Next::Reject(failure) => {
+                    let message = match &failure {
+                        Failure::Empty => format!("empty response from {}", provider.name),
+                        _ => report.message.clone(),
+                    };
+                    return Err(self.reject(
+                        &failure,
+                        &message,
+                        &plan,
+                        &partial_text,
+                        Some(index),
+                        None,
+                    ));
+                }
+            }
+        }
+    }
+
+    fn reject(
+        &self,
+        failure: &Failure,
+        message: &str,
+        plan: &CallPlan,
+        partial_text: &str,
+        provider: Option<usize>,
+        reason: Option<&str>,
+    ) -> JsValue {
+        let (layer, phase) = timeout_parts(failure);
+        let status = match failure {
+            Failure::Http { status, .. } => Some(*status),
+            _ => None,
+        };
+        guard_error_with(
+            message,
+            &ErrorJson {
+                kind: failure.kind(),
+                layer,
+                phase,
+                status,
+                partial_text,
+                attempts: plan.attempts(),
+                provider: provider.map(|i| self.providers[i].name.as_str()),
+                reason,
+            },
+        )
+    }
+
+    fn resolve(
+        &self,
+        plan: &CallPlan,
+        index: usize,
+        report: &AttemptReport,
+        deadlines: &AttemptDeadlines,
+        cause: Option<&Failure>,
+        started: Millis,
+    ) -> JsValue {
+        let provider = &self.providers[index];
+        let reader = report
+            .reader
+            .as_ref()
+            .expect("a resolved attempt read a body");
+        let answer = &reader.answer;
+        let elapsed = now() - started;
+        self.report.event(GuardEvent::Done {
+            provider: provider.name.clone(),
+            partial: cause.is_some(),
+            elapsed_ms: elapsed,
+        });
+        let result = ResultJson {
+            text: &answer.text,
+            partial: cause.is_some(),
+            finish_reason: answer.finish_reason.as_deref(),
+            provider: &provider.name,
+            model: answer.model.as_deref().unwrap_or(&provider.model),
+            usage: answer.usage,
+            cause: cause.map(|failure| CauseJson {
+                kind: failure.kind(),
+                phase: timeout_parts(failure).1,
+                message: &report.message,
+            }),
+            generation_id: report
+                .generation_id
+                .as_deref()
+                .or(answer.chunk_id.as_deref()),
+            tool_calls: answer
+                .tool_calls
+                .iter()
+                .map(|c| ToolCallJson {
+                    id: &c.id,
+                    name: &c.name,
+                    arguments: &c.arguments,
+                })
+                .collect(),
+            stats: StatsJson {
+                lines: reader.lines() as f64,
+                chunks: answer.content_chunks as f64,
+                first_token_ms: deadlines.first_token_ms(),
+                elapsed_ms: elapsed,
+            },
+            attempts: plan.attempts(),
+        };
+        serde_json::to_string(&result)
+            .ok()
+            .and_then(|json| JSON::parse(&json).ok())
+            .unwrap_or(JsValue::UNDEFINED)
+    }
+}
+
+fn outcome_kind(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Failed(failure) | Outcome::Partial(failure) => failure.kind(),
+        Outcome::Complete => "complete",
+    }
+}

@@ -1,0 +1,454 @@
+/**
+ * Streams one chat answer from the first provider of `options.providers` that gives one, with
+ * every read raced against layered deadlines, so the promise always settles.
+ *
+ * - Resolves with the answer: complete, or `partial: true` when text arrived and the attempt was
+ *   then cut short (deadline, network, upstream error); `result.cause` says why.
+ * - Rejects with a {@link GuardError} when no provider produced any text (every attempt failed,
+ *   the service deadline passed, the request was refused, the options were invalid) or when
+ *   `options.signal` aborted the call.
+ *
+ * Retries happen per provider on HTTP 408, 429, 5xx and network errors before any text arrived;
+ * failover to the next provider happens on timeouts, upstream and protocol errors, empty answers
+ * and HTTP 401/402/403/404/408/429/5xx. HTTP 400, 413 and 422 and an abort stop the call.
+ *
+ * @example
+ * const result = await generate({
+ *   providers: [{ name: "openrouter", url: "https://openrouter.ai/api/v1/chat/completions",
+ *                 model: "openai/gpt-4o-mini", apiKey }],
+ *   messages: [{ role: "user", content: "Hello" }],
+ *   onText: (delta) => output.append(delta),
+ * });
+ */
+export function generate(options: GenerateOptions): Promise<GenerateResult>;
+
+/** The options of one {@link generate} call. Only `providers` and `messages` are required. */
+export interface GenerateOptions {
+  /**
+   * The failover chain, tried in order: each provider gets its first attempt and its retries
+   * before the next one is asked (for example OpenRouter, then a local OpenAI-compatible server).
+   * Must not be empty.
+   */
+  providers: Provider[];
+  /** The conversation, sent as the request body's `messages`. */
+  messages: ChatMessage[];
+  /**
+   * Extra fields merged into every request body (`temperature`, `max_tokens`, `top_p`,
+   * `tools`, ...), next to `model`, `messages` and `stream`.
+   */
+  params?: Record<string, unknown>;
+  /**
+   * `true` (the default) asks for a Server-Sent Events stream; `false` asks for one JSON answer,
+   * read under the same deadlines (the first-token and idle deadlines then cover the body).
+   */
+  stream?: boolean;
+  /** Deadlines for the whole call; each provider may override them in `Provider.timeouts`. */
+  timeouts?: Partial<Timeouts>;
+  /** Retries of the same provider before failing over to the next one. */
+  retry?: RetryOptions;
+  /**
+   * The largest line, and the largest event data, accepted from a stream, in bytes (default
+   * 1 MiB = 1048576). A bigger one is a `"protocol"` failure of that attempt instead of
+   * unbounded memory growth.
+   */
+  maxEventBytes?: number;
+  /**
+   * Aborting it ends the call at once: the upstream request is cancelled (the connection
+   * closes) and the promise rejects with a `GuardError` of kind `"aborted"`.
+   */
+  signal?: AbortSignal;
+  /**
+   * Called with every piece of answer text, in order, as it arrives. Joined, the pieces equal
+   * `result.text` (after a failover, only the answering provider's text is delivered: a
+   * provider that failed had sent none).
+   */
+  onText?: (delta: string) => void;
+  /** Called with every {@link GuardEvent} of the call, in order (progress, retries, failovers). */
+  onEvent?: (event: GuardEvent) => void;
+  /** The `fetch` to use (default: the global `fetch`); inject one for tests or proxies. */
+  fetch?: typeof fetch;
+  /**
+   * Console lines about the call, in the style `LLM [provider]: ...` (default `"off"`):
+   * `"error"` failures only, `"info"` also the progress of every attempt, `"debug"` also
+   * headers and malformed events. Lines never contain keys or headers.
+   */
+  log?: LogLevel;
+}
+
+/** One message of the conversation. */
+export interface ChatMessage {
+  /** Who said it: `"system"`, `"user"`, `"assistant"`, `"tool"`, ... */
+  role: string;
+  /** What was said. */
+  content: string;
+}
+
+/** The `log` option's levels, from quietest to loudest. */
+export type LogLevel = "off" | "error" | "info" | "debug";
+
+/** Retry settings (`GenerateOptions.retry`). Back-off is exponential with full jitter. */
+export interface RetryOptions {
+  /** Retries per provider after its first attempt (default 2; 0 disables retries). */
+  maxRetries?: number;
+  /** Upper bound of the first back-off, in milliseconds (default 500); doubles per retry. */
+  baseDelayMs?: number;
+  /**
+   * The largest back-off, in milliseconds (default 8000). A server's `Retry-After` is honoured
+   * instead when it sent one; no wait ever runs past the service deadline.
+   */
+  maxDelayMs?: number;
+}
+
+/** One OpenAI-compatible chat-completions endpoint in the failover chain. */
+export interface Provider {
+  /** A name for events, logs, `result.provider` and the attempt log (e.g. `"openrouter"`). */
+  name: string;
+  /** The full chat-completions URL, e.g. `https://openrouter.ai/api/v1/chat/completions`. */
+  url: string;
+  /** The model to ask for (the request body's `model`). */
+  model: string;
+  /** Sent as `Authorization: Bearer <apiKey>` when present. Never logged nor reported. */
+  apiKey?: string;
+  /** Extra request headers (e.g. `HTTP-Referer`, `X-Title`). Never logged nor reported. */
+  headers?: Record<string, string>;
+  /** This provider's own deadlines, over the call's `timeouts`. */
+  timeouts?: Partial<Timeouts>;
+  /** This provider's own retry allowance, over `retry.maxRetries`. */
+  maxRetries?: number;
+}
+
+/** The layered deadlines, in milliseconds; each must be a positive number. */
+export interface Timeouts {
+  /** Request sent → response headers (default 20000). */
+  headersMs: number;
+  /** Request sent → first progress: text, reasoning, a tool call, a finish reason (default 30000). Keepalive comments do not count. */
+  firstTokenMs: number;
+  /** Progress → next progress (default 20000). Keepalive comments do not count. */
+  idleMs: number;
+  /** One attempt, request to end of stream (default 60000). */
+  streamMs: number;
+  /** The whole call, all attempts and back-offs included (default 90000); every attempt is clipped to what is left of it. */
+  serviceMs: number;
+}
+
+/** What {@link generate} resolves with. */
+export interface GenerateResult {
+  /** The answer text (the concatenation of every `onText` delta). */
+  text: string;
+  /** `true` when text arrived and the attempt was then cut short; `cause` says why. */
+  partial: boolean;
+  /** The finish reason the provider sent (`"stop"`, `"length"`, `"tool_calls"`, ...), if any. */
+  finishReason?: string;
+  /** The name of the provider that answered. */
+  provider: string;
+  /** The model that answered (as the server reported it, else the one asked for). */
+  model: string;
+  /** Token counts, when the provider sent them. */
+  usage?: Usage;
+  /** Why a partial answer was cut short; absent on a complete answer. */
+  cause?: PartialCause;
+  /** The provider's id of this generation (the chunks' `id`, e.g. OpenRouter's `gen-...`), if sent. */
+  generationId?: string;
+  /** Tool calls assembled from their streamed fragments, if the model made any. */
+  toolCalls?: ToolCall[];
+  /** Counters of the answering attempt. */
+  stats: GenerateStats;
+  /** Every attempt of the call, in order, the answering one last. */
+  attempts: Attempt[];
+}
+
+/** Token counts as the provider reported them (its own field names). */
+export interface Usage {
+  /** Tokens in the prompt. */
+  prompt_tokens: number;
+  /** Tokens in the answer. */
+  completion_tokens: number;
+  /** Their sum. */
+  total_tokens: number;
+}
+
+/** Why an answer is partial (`GenerateResult.cause`). */
+export interface PartialCause {
+  /** The kind of failure that cut the answer short. */
+  kind: GuardErrorKind;
+  /** For `kind: "timeout"`: the deadline that passed. */
+  phase?: TimeoutPhase;
+  /** What happened, for people. */
+  message: string;
+}
+
+/** One tool call of the answer. */
+export interface ToolCall {
+  /** The call id the model gave it. */
+  id: string;
+  /** The function's name. */
+  name: string;
+  /** The arguments as JSON text (parse it yourself: a cut-short answer may hold partial JSON). */
+  arguments: string;
+}
+
+/** Counters of the answering attempt (`GenerateResult.stats`). */
+export interface GenerateStats {
+  /** Server-Sent Events lines read (comments included). */
+  lines: number;
+  /** Chunks that carried answer text. */
+  chunks: number;
+  /** Milliseconds from the request to the first progress, if any arrived. */
+  firstTokenMs?: number;
+  /** Milliseconds from the `generate()` call to its end. */
+  elapsedMs: number;
+}
+
+/** One line of the attempt log (`GenerateResult.attempts`, `GuardError.attempts`). */
+export interface Attempt {
+  /** The provider asked. */
+  provider: string;
+  /** `"complete"`, `"partial"`, or the kind of failure that ended the attempt. */
+  outcome: "complete" | "partial" | GuardErrorKind;
+  /** The HTTP status, when headers arrived. */
+  status?: number;
+  /** How long the attempt took, in milliseconds. */
+  elapsedMs: number;
+}
+
+/**
+ * What went wrong, for branching (never branch on message text):
+ * - `"timeout"`: a deadline passed (see `layer` and `phase`);
+ * - `"aborted"`: the caller's `signal` (or another cancellation) ended the call;
+ * - `"http"`: the provider answered with a non-2xx status (see `status`);
+ * - `"upstream"`: the provider reported an error in the stream, or sent no answer at all;
+ * - `"protocol"`: the response was not what an OpenAI-compatible server sends (an over-long
+ *   event, HTML instead of a stream, ...);
+ * - `"network"`: the request or the body failed to transfer;
+ * - `"config"`: the options (or `SseParser` options) were invalid; nothing was sent.
+ */
+export type GuardErrorKind = "timeout" | "aborted" | "http" | "upstream" | "protocol" | "network" | "config";
+
+/** Which deadline caused a timeout: the provider's own ones, or the whole call's `serviceMs`. */
+export type TimeoutLayer = "provider" | "service";
+
+/** What was being waited for when a deadline passed. */
+export type TimeoutPhase = "headers" | "first-token" | "idle" | "stream";
+
+/**
+ * The error {@link generate} rejects with (and `SseParser` throws): a plain JavaScript `Error`
+ * whose `name` is `"GuardError"`. There is no `GuardError` class at run time, so check
+ * `error instanceof Error && error.name === "GuardError"`, then branch on `kind`:
+ *
+ * ```ts
+ * function isGuardError(error: unknown): error is GuardError {
+ *   return error instanceof Error && error.name === "GuardError";
+ * }
+ * ```
+ *
+ * Errors thrown by `SseParser` carry only `name`, `message` and `kind` (`"protocol"` or
+ * `"config"`); the call-related fields are set on rejections of `generate()`.
+ */
+export interface GuardError extends Error {
+  /** Always `"GuardError"`. */
+  name: "GuardError";
+  /** What went wrong; branch on this. */
+  kind: GuardErrorKind;
+  /** What happened, for people (never contains keys or headers). */
+  message: string;
+  /** For `kind: "timeout"`: whether a provider deadline or the service deadline passed. */
+  layer?: TimeoutLayer;
+  /** For `kind: "timeout"`: what was being waited for. */
+  phase?: TimeoutPhase;
+  /** For `kind: "http"`: the last HTTP status. */
+  status?: number;
+  /**
+   * Answer text received before the failure: after an abort, what had arrived; otherwise empty
+   * (any other failure after text resolves as a partial answer instead of rejecting).
+   */
+  partialText: string;
+  /** Every attempt of the call, in order. */
+  attempts: Attempt[];
+  /** The provider of the last attempt, if one was made. */
+  provider?: string;
+  /** For `kind: "aborted"`: what cancelled the call (`"signal"` for `options.signal`, ...). */
+  reason?: string;
+}
+
+/** Every event of a call (`GenerateOptions.onEvent`), discriminated by `type`. */
+export type GuardEvent =
+  | RequestStartEvent
+  | HeadersEvent
+  | FirstTokenEvent
+  | StreamEndEvent
+  | TimeoutEvent
+  | EmptyResponseEvent
+  | AttemptFailedEvent
+  | RetryEvent
+  | FailoverEvent
+  | MalformedEvent
+  | CancelledEvent
+  | DoneEvent;
+
+/** A request is being sent. */
+export interface RequestStartEvent {
+  /** The discriminant. */
+  type: "request-start";
+  /** The provider asked. */
+  provider: string;
+  /** The model asked for. */
+  model: string;
+  /** 1 for the first attempt at this provider, 2 for its first retry, ... */
+  attempt: number;
+}
+
+/** Response headers arrived. */
+export interface HeadersEvent {
+  /** The discriminant. */
+  type: "headers";
+  /** The provider that answered. */
+  provider: string;
+  /** The HTTP status. */
+  status: number;
+  /** Milliseconds since the request was sent. */
+  elapsedMs: number;
+}
+
+/** The first progress (text, reasoning, a tool call, a finish reason) arrived. */
+export interface FirstTokenEvent {
+  /** The discriminant. */
+  type: "first-token";
+  /** The provider that sent it. */
+  provider: string;
+  /** Milliseconds since the request was sent. */
+  firstTokenMs: number;
+}
+
+/** The stream ended normally. */
+export interface StreamEndEvent {
+  /** The discriminant. */
+  type: "stream-end";
+  /** The provider that sent it. */
+  provider: string;
+  /** Server-Sent Events lines read. */
+  lines: number;
+  /** Chunks that carried text. */
+  chunks: number;
+  /** Milliseconds since the request was sent. */
+  elapsedMs: number;
+}
+
+/** A deadline passed. */
+export interface TimeoutEvent {
+  /** The discriminant. */
+  type: "timeout";
+  /** The provider being waited for. */
+  provider: string;
+  /** A provider deadline, or the whole call's service deadline. */
+  layer: TimeoutLayer;
+  /** What was being waited for. */
+  phase: TimeoutPhase;
+  /** Server-Sent Events lines read until then. */
+  lines: number;
+  /** Chunks that carried text until then. */
+  chunks: number;
+  /** Milliseconds since the request was sent. */
+  elapsedMs: number;
+}
+
+/** The response ended with no answer in it. */
+export interface EmptyResponseEvent {
+  /** The discriminant. */
+  type: "empty-response";
+  /** The provider that sent it. */
+  provider: string;
+  /** Server-Sent Events lines read. */
+  lines: number;
+}
+
+/** An attempt failed (with the kind and message a `GuardError` would carry). */
+export interface AttemptFailedEvent {
+  /** The discriminant. */
+  type: "attempt-failed";
+  /** The provider asked. */
+  provider: string;
+  /** The kind of failure. */
+  kind: GuardErrorKind;
+  /** The HTTP status, for `kind: "http"`. */
+  status?: number;
+  /** What happened. */
+  message: string;
+}
+
+/** The same provider will be asked again after a back-off. */
+export interface RetryEvent {
+  /** The discriminant. */
+  type: "retry";
+  /** The provider asked again. */
+  provider: string;
+  /** The number of the attempt that follows (2 for the first retry). */
+  attempt: number;
+  /** The back-off before it, in milliseconds. */
+  delayMs: number;
+  /** The kind of failure that caused it. */
+  reason: string;
+}
+
+/** The next provider of the chain will be tried. */
+export interface FailoverEvent {
+  /** The discriminant. */
+  type: "failover";
+  /** The provider given up on. */
+  from: string;
+  /** The provider tried next. */
+  to: string;
+  /** The kind of failure that caused it. */
+  reason: string;
+}
+
+/** An event whose data was not a chat chunk was counted and skipped. */
+export interface MalformedEvent {
+  /** The discriminant. */
+  type: "malformed";
+  /** The provider that sent it. */
+  provider: string;
+  /** What was wrong with it. */
+  reason: string;
+  /** Its size in bytes. */
+  bytes: number;
+}
+
+/** The call was cancelled (the caller's signal, ...). */
+export interface CancelledEvent {
+  /** The discriminant. */
+  type: "cancelled";
+  /** What cancelled it (`"signal"`, ...). */
+  reason: string;
+}
+
+/** The call resolved (the last event of a successful call). */
+export interface DoneEvent {
+  /** The discriminant. */
+  type: "done";
+  /** The provider that answered. */
+  provider: string;
+  /** Whether the answer was cut short. */
+  partial: boolean;
+  /** Milliseconds since `generate()` was called. */
+  elapsedMs: number;
+}
+
+/** One event dispatched by `SseParser` (comments and `retry` fields are not returned). */
+export interface SseEvent {
+  /** The event's data: its `data` lines joined with `"\n"`. */
+  data: string;
+  /** The event type (`event` field); `"message"` when none was given. */
+  event: string;
+  /** The last event id (`id` field), present when it is not empty. */
+  id?: string;
+}
+
+/** Options of `new SseParser(options)`. */
+export interface SseParserOptions {
+  /**
+   * The largest line, and the largest event data, in bytes (a positive whole number; default
+   * 1 MiB = 1048576). Past it, `push` throws a `GuardError` of kind `"protocol"`; an invalid
+   * value makes the constructor throw one of kind `"config"`.
+   */
+  maxEventBytes?: number;
+}
