@@ -20,16 +20,18 @@ use crate::core::policy::{parse_retry_after, Failure, RetryPolicy};
 use crate::core::sse::DEFAULT_MAX_EVENT_BYTES;
 use futures::channel::oneshot;
 use futures::future::{select, Either, FutureExt};
-use gloo_timers::future::TimeoutFuture;
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array, JSON};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{AbortController, AbortSignal};
+
+use crate::web::resources::{Counted, Kind, Listener, Sleep};
 
 #[wasm_bindgen]
 extern "C" {
@@ -41,13 +43,33 @@ extern "C" {
 /// Resolves with a `GenerateResult`; rejects with a `GuardError` (see the TypeScript types).
 #[wasm_bindgen(js_name = generate, skip_typescript)]
 pub fn generate(options: JsValue) -> Promise {
-    future_to_promise(async move {
-        let call = match Call::from_options(&options) {
-            Ok(call) => call,
-            Err(message) => return Err(config_error(&message)),
-        };
-        call.run().await
-    })
+    future_to_promise(run_generation(options, None))
+}
+
+/// A generation that a session's signal can also cancel (its abort reason says why).
+pub(crate) async fn run_generation(
+    options: JsValue,
+    session: Option<AbortSignal>,
+) -> Result<JsValue, JsValue> {
+    let _in_flight = Counted::new(Kind::InFlight);
+    let call = match Call::from_options(&options) {
+        Ok(call) => call,
+        Err(message) => return Err(config_error(&message)),
+    };
+    let mut sources = Vec::new();
+    if let Some(signal) = &call.signal {
+        sources.push(AbortSource {
+            signal: signal.clone(),
+            reason: Some("signal"),
+        });
+    }
+    if let Some(signal) = session {
+        sources.push(AbortSource {
+            signal,
+            reason: None,
+        });
+    }
+    call.run(AbortWatch::new(sources)).await
 }
 
 // ---------------------------------------------------------------- options
@@ -430,71 +452,80 @@ enum Raced<T> {
     Aborted,
 }
 
-/// The caller's abort, as a future that can be raced many times. Removes its listener on drop.
+/// Where a cancellation can come from: the caller's `signal` (reason `"signal"`), or a
+/// session's own signal, whose abort reason names what happened (`"pagehide"`, …).
+pub(crate) struct AbortSource {
+    /// The signal to watch.
+    pub signal: AbortSignal,
+    /// The fixed reason to report, or `None` to report the signal's own `reason` string.
+    pub reason: Option<&'static str>,
+}
+
+fn abort_reason(source_reason: Option<&'static str>, signal: &AbortSignal) -> String {
+    match source_reason {
+        Some(reason) => reason.to_owned(),
+        None => signal
+            .reason()
+            .as_string()
+            .unwrap_or_else(|| "cancel".into()),
+    }
+}
+
+/// Every abort source of a call, as one future that can be raced many times. Its listeners
+/// are removed when it is dropped.
 struct AbortWatch {
+    reason: Rc<RefCell<Option<String>>>,
     receiver: futures::future::Shared<oneshot::Receiver<()>>,
-    signal: Option<AbortSignal>,
-    listener: Option<Closure<dyn FnMut()>>,
+    _sender: Rc<RefCell<Option<oneshot::Sender<()>>>>,
+    _listeners: Vec<Listener>,
 }
 
 impl AbortWatch {
-    fn new(signal: Option<AbortSignal>) -> AbortWatch {
+    fn new(sources: Vec<AbortSource>) -> AbortWatch {
         let (sender, receiver) = oneshot::channel();
-        let receiver = receiver.shared();
-        let Some(signal) = signal else {
-            std::mem::forget(sender); // never fires; dropping it would resolve the receiver
-            return AbortWatch {
-                receiver,
-                signal: None,
-                listener: None,
-            };
-        };
-        if signal.aborted() {
-            let _ = sender.send(());
-            return AbortWatch {
-                receiver,
-                signal: Some(signal),
-                listener: None,
-            };
-        }
-        let sender = RefCell::new(Some(sender));
-        let listener = Closure::<dyn FnMut()>::new(move || {
-            if let Some(sender) = sender.borrow_mut().take() {
-                let _ = sender.send(());
+        let sender = Rc::new(RefCell::new(Some(sender)));
+        let reason = Rc::new(RefCell::new(None));
+        let mut listeners = Vec::new();
+        for source in sources {
+            if source.signal.aborted() {
+                reason
+                    .borrow_mut()
+                    .get_or_insert_with(|| abort_reason(source.reason, &source.signal));
+                continue;
             }
-        });
-        let _ = signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+            let (sender, reason, signal) = (sender.clone(), reason.clone(), source.signal.clone());
+            listeners.push(Listener::new(&source.signal, "abort", move |_| {
+                reason
+                    .borrow_mut()
+                    .get_or_insert_with(|| abort_reason(source.reason, &signal));
+                if let Some(sender) = sender.borrow_mut().take() {
+                    let _ = sender.send(());
+                }
+            }));
+        }
         AbortWatch {
-            receiver,
-            signal: Some(signal),
-            listener: Some(listener),
+            reason,
+            receiver: receiver.shared(),
+            _sender: sender,
+            _listeners: listeners,
         }
     }
 
-    fn fired(&self) -> bool {
-        self.signal.as_ref().is_some_and(AbortSignal::aborted)
+    /// Why the call was cancelled, once it was.
+    fn reason(&self) -> Option<String> {
+        self.reason.borrow().clone()
     }
 
-    /// Wait for `future`, at most `wait_ms`, unless the caller aborts first.
+    /// Wait for `future`, at most `wait_ms`, unless the call is cancelled first.
     async fn race<T>(&self, future: impl Future<Output = T>, wait_ms: Millis) -> Raced<T> {
-        if self.fired() {
+        if self.reason.borrow().is_some() {
             return Raced::Aborted;
         }
-        let timer = TimeoutFuture::new(wait_ms.ceil().clamp(0.0, i32::MAX as f64) as u32);
-        let stop = select(timer, self.receiver.clone());
+        let stop = select(Sleep::new(wait_ms), self.receiver.clone());
         match select(pin!(future), stop).await {
             Either::Left((value, _)) => Raced::Ready(value),
             Either::Right((Either::Left(_), _)) => Raced::Deadline,
             Either::Right((Either::Right(_), _)) => Raced::Aborted,
-        }
-    }
-}
-
-impl Drop for AbortWatch {
-    fn drop(&mut self) {
-        if let (Some(signal), Some(listener)) = (&self.signal, &self.listener) {
-            let _ = signal
-                .remove_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
         }
     }
 }
@@ -525,12 +556,12 @@ impl AttemptReport {
 /// Releases an attempt's connection on every path: abort the request, cancel the reader.
 struct Release {
     controller: AbortController,
-    reader: RefCell<Option<web_sys::ReadableStreamDefaultReader>>,
+    reader: RefCell<Option<(web_sys::ReadableStreamDefaultReader, Counted)>>,
 }
 
 impl Drop for Release {
     fn drop(&mut self) {
-        if let Some(reader) = self.reader.borrow_mut().take() {
+        if let Some((reader, _counted)) = self.reader.borrow_mut().take() {
             // The promise settles on its own; nothing waits for it.
             let _ = reader.cancel();
         }
@@ -686,7 +717,7 @@ impl Call {
             .ok()
             .and_then(|get_reader| get_reader.call0(&body).ok())
             .map(|r| r.unchecked_into::<web_sys::ReadableStreamDefaultReader>());
-        *release.reader.borrow_mut() = reader.clone();
+        *release.reader.borrow_mut() = reader.clone().map(|r| (r, Counted::new(Kind::Reader)));
 
         let Some(kind) = kind else {
             // A non-2xx status: read a little of the body for the server's message.
@@ -991,9 +1022,8 @@ fn timeout_parts(failure: &Failure) -> (Option<&'static str>, Option<&'static st
 }
 
 impl Call {
-    async fn run(self) -> Result<JsValue, JsValue> {
+    async fn run(self, abort: AbortWatch) -> Result<JsValue, JsValue> {
         let started = now();
-        let abort = AbortWatch::new(self.signal.clone());
         let mut plan = CallPlan::new(started, self.limits.clone(), self.policy, self.service_ms);
         let mut partial_text = String::new();
         loop {
@@ -1035,17 +1065,7 @@ impl Call {
             }
             if let Outcome::Failed(Failure::Aborted) = outcome {
                 plan.finish_attempt(&outcome, report.status, deadlines.started(), at, 0.0);
-                self.report.event(GuardEvent::Cancelled {
-                    reason: "signal".into(),
-                });
-                return Err(self.reject(
-                    &Failure::Aborted,
-                    "aborted by the caller's signal",
-                    &plan,
-                    &partial_text,
-                    Some(index),
-                    Some("signal"),
-                ));
+                return Err(self.cancelled(&abort, &plan, &partial_text, index));
             }
             if let Outcome::Failed(failure) = &outcome {
                 if matches!(failure, Failure::Empty) {
@@ -1095,17 +1115,7 @@ impl Call {
                     if let Raced::Aborted =
                         abort.race(futures::future::pending::<()>(), delay_ms).await
                     {
-                        self.report.event(GuardEvent::Cancelled {
-                            reason: "signal".into(),
-                        });
-                        return Err(self.reject(
-                            &Failure::Aborted,
-                            "aborted by the caller's signal",
-                            &plan,
-                            &partial_text,
-                            Some(index),
-                            Some("signal"),
-                        ));
+                        return Err(self.cancelled(&abort, &plan, &partial_text, index));
                     }
                 }
                 Next::Failover { to } => {
@@ -1131,6 +1141,32 @@ impl Call {
                 }
             }
         }
+    }
+
+    /// The rejection of a cancelled call: kind `aborted`, with the reason that cancelled it.
+    fn cancelled(
+        &self,
+        abort: &AbortWatch,
+        plan: &CallPlan,
+        partial_text: &str,
+        index: usize,
+    ) -> JsValue {
+        let reason = abort.reason().unwrap_or_else(|| "signal".into());
+        self.report.event(GuardEvent::Cancelled {
+            reason: reason.clone(),
+        });
+        let message = match reason.as_str() {
+            "signal" => "aborted by the caller's signal".to_owned(),
+            other => format!("cancelled: {other}"),
+        };
+        self.reject(
+            &Failure::Aborted,
+            &message,
+            plan,
+            partial_text,
+            Some(index),
+            Some(&reason),
+        )
     }
 
     fn reject(

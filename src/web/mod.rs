@@ -6,9 +6,13 @@
 
 mod error;
 mod generate;
+mod resources;
+mod session;
 mod sse_parser;
 mod typescript;
 
 pub use error::guard_error;
 pub use generate::generate;
+pub use resources::live_resources;
+pub use session::Session;
 pub use sse_parser::SseParser;
