@@ -8,5 +8,7 @@ pub mod call;
 pub mod chunk;
 pub mod deadline;
 pub mod events;
+pub mod metrics;
 pub mod policy;
+pub mod proxy;
 pub mod sse;
