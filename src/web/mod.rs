@@ -10,9 +10,11 @@ mod resources;
 mod session;
 mod sse_parser;
 mod typescript;
+mod worker;
 
 pub use error::guard_error;
 pub use generate::generate;
 pub use resources::live_resources;
 pub use session::Session;
 pub use sse_parser::SseParser;
+pub use worker::handle_request;

@@ -1,0 +1,36 @@
+# Local runs in workerd: `cargo xtask worker` builds pkg/ next to a copy of this file (under
+# target/edge-worker/), adds a binding for every `apiKeyEnv` named in LSG_PROVIDERS, and starts
+# `workerd serve workerd.capnp --socket-addr http=127.0.0.1:<port>`. Every binding is read from
+# the environment of the workerd process, under the same name.
+using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .guardWorker),
+    # Outbound fetch: the upstreams (loopback included, for a local LLM or the mock upstream).
+    (name = "upstreams", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [ (name = "http", address = "127.0.0.1:8787", http = (), service = "main") ],
+);
+
+const guardWorker :Workerd.Worker = (
+  modules = [
+    (name = "worker.js", esModule = embed "worker.js"),
+    (name = "pkg/llm_stream_guard.js", esModule = embed "pkg/llm_stream_guard.js"),
+    (name = "pkg/llm_stream_guard_bg.wasm", wasm = embed "pkg/llm_stream_guard_bg.wasm"),
+  ],
+  compatibilityDate = "2025-09-01",
+  compatibilityFlags = ["enable_request_signal"],
+  globalOutbound = "upstreams",
+  bindings = [
+    (name = "LSG_PROVIDERS", fromEnvironment = "LSG_PROVIDERS"),
+    (name = "LSG_CLIENT_TOKENS", fromEnvironment = "LSG_CLIENT_TOKENS"),
+    (name = "LSG_ALLOWED_ORIGINS", fromEnvironment = "LSG_ALLOWED_ORIGINS"),
+    (name = "LSG_MODELS", fromEnvironment = "LSG_MODELS"),
+    (name = "LSG_TIMEOUTS", fromEnvironment = "LSG_TIMEOUTS"),
+    (name = "LSG_RETRY", fromEnvironment = "LSG_RETRY"),
+    (name = "LSG_HEARTBEAT_MS", fromEnvironment = "LSG_HEARTBEAT_MS"),
+    (name = "LSG_MAX_BODY_BYTES", fromEnvironment = "LSG_MAX_BODY_BYTES"),
+    # {{API_KEY_BINDINGS}}
+  ],
+);

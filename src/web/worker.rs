@@ -1,0 +1,644 @@
+//! The edge worker's request handling (`handleRequest(request, env, ctx)`), for workerd and
+//! Cloudflare Workers: an OpenAI-compatible, guarded proxy.
+//!
+//! Every decision (configuration, access, request checks, provider order, statuses, the bytes
+//! of each chunk, metrics) is the core's ([`crate::core::proxy`], [`crate::core::metrics`]);
+//! this module moves requests, bodies and timers. The HTTP status is held until an upstream
+//! answers with 2xx headers or the first heartbeat is due: a failure before that gets a real
+//! status and a JSON error; after it, a final error chunk and `[DONE]`. When the client goes
+//! away (the response stream is cancelled, or the request's signal aborts), the generation is
+//! cancelled and its upstream connection released.
+
+use crate::core::events::redact;
+use crate::core::metrics::Metrics;
+use crate::core::proxy::{
+    completion_body, error_body, failure_status, parse_chat_request, Access, ChunkWriter,
+    ProxyConfig,
+};
+use crate::web::generate::run_generation;
+use crate::web::resources::{Listener, Sleep};
+use futures::channel::oneshot;
+use futures::future::{select, Either, FutureExt};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use web_sys::AbortController;
+
+thread_local! {
+    static METRICS: RefCell<Metrics> = RefCell::new(Metrics::default());
+}
+
+fn metrics(update: impl FnOnce(&mut Metrics)) {
+    METRICS.with(|m| update(&mut m.borrow_mut()));
+}
+
+fn get(target: &JsValue, name: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn header(request: &JsValue, name: &str) -> Option<String> {
+    let headers = get(request, "headers");
+    let get_fn = get(&headers, "get").dyn_into::<Function>().ok()?;
+    get_fn
+        .call1(&headers, &JsValue::from_str(name))
+        .ok()?
+        .as_string()
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+/// `new Response(body, { status, headers })`.
+fn response(body: &JsValue, status: u16, headers: &[(&str, String)]) -> JsValue {
+    let init = Object::new();
+    let _ = Reflect::set(&init, &"status".into(), &JsValue::from(status));
+    let header_object = Object::new();
+    for (key, value) in headers {
+        let _ = Reflect::set(
+            &header_object,
+            &JsValue::from_str(key),
+            &JsValue::from_str(value),
+        );
+    }
+    let _ = Reflect::set(&init, &"headers".into(), &header_object);
+    let constructor = get(&js_sys::global(), "Response").unchecked_into::<Function>();
+    Reflect::construct(&constructor, &Array::of2(body, &init)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn json_response(status: u16, body: &str, cors: &[(&str, String)]) -> JsValue {
+    let mut headers = vec![("content-type", "application/json".to_owned())];
+    headers.extend(cors.iter().cloned());
+    response(&JsValue::from_str(body), status, &headers)
+}
+
+/// CORS headers for an allowed origin (none otherwise).
+fn cors_headers(config: Option<&ProxyConfig>, origin: Option<&str>) -> Vec<(&'static str, String)> {
+    match (config, origin) {
+        (Some(config), Some(origin)) if config.origin_allowed(origin) => vec![
+            ("access-control-allow-origin", origin.to_owned()),
+            ("vary", "Origin".to_owned()),
+            ("access-control-expose-headers", "x-request-id".to_owned()),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// The worker's entry point: `handleRequest(request, env, ctx)` → `Promise<Response>`.
+#[wasm_bindgen(js_name = handleRequest, skip_typescript)]
+pub fn handle_request(request: JsValue, env: JsValue, _ctx: JsValue) -> Promise {
+    future_to_promise(async move { Ok(handle(request, env).await) })
+}
+
+fn path_of(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("/", |at| &after_scheme[at..]);
+    path.split(['?', '#']).next().unwrap_or("/")
+}
+
+async fn handle(request: JsValue, env: JsValue) -> JsValue {
+    let url = get(&request, "url").as_string().unwrap_or_default();
+    let method = get(&request, "method").as_string().unwrap_or_default();
+    let path = path_of(&url).to_owned();
+    let origin = header(&request, "origin");
+    let config = ProxyConfig::from_env(|name| get(&env, name).as_string());
+    let cors = cors_headers(config.as_ref().ok(), origin.as_deref());
+
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/healthz") => {
+            response(&"ok".into(), 200, &[("content-type", "text/plain".into())])
+        }
+        ("GET", "/metrics") => {
+            let text = METRICS.with(|m| m.borrow().render());
+            response(
+                &text.into(),
+                200,
+                &[("content-type", "text/plain; version=0.0.4".into())],
+            )
+        }
+        ("OPTIONS", _) => {
+            if cors.is_empty() {
+                return response(&JsValue::NULL, 403, &[]);
+            }
+            let mut headers = cors;
+            headers.push(("access-control-allow-methods", "POST, GET, OPTIONS".into()));
+            headers.push((
+                "access-control-allow-headers",
+                "authorization, content-type, accept".into(),
+            ));
+            headers.push(("access-control-max-age", "600".into()));
+            response(&JsValue::NULL, 204, &headers)
+        }
+        ("POST", "/v1/chat/completions") => match config {
+            Ok(config) => chat(request, env, config, origin, cors).await,
+            Err(problem) => {
+                metrics(|m| m.request("misconfigured"));
+                json_response(
+                    500,
+                    &error_body(
+                        &format!("worker misconfigured: {problem}"),
+                        "server_error",
+                        "misconfigured",
+                    ),
+                    &cors,
+                )
+            }
+        },
+        _ => json_response(
+            404,
+            &error_body(
+                &format!("no route for {method} {path}"),
+                "invalid_request_error",
+                "not_found",
+            ),
+            &cors,
+        ),
+    }
+}
+
+/// Read the request body, refusing more than `limit` bytes.
+async fn read_body(request: &JsValue, limit: usize) -> Result<String, &'static str> {
+    if let Some(length) =
+        header(request, "content-length").and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        if length > limit {
+            return Err("too_large");
+        }
+    }
+    let body = get(request, "body");
+    if body.is_null() || body.is_undefined() {
+        return Ok(String::new());
+    }
+    let reader = get(&body, "getReader")
+        .dyn_into::<Function>()
+        .ok()
+        .and_then(|f| f.call0(&body).ok())
+        .ok_or("unreadable")?;
+    let read = get(&reader, "read")
+        .dyn_into::<Function>()
+        .map_err(|_| "unreadable")?;
+    let mut bytes = Vec::new();
+    loop {
+        let promise = read.call0(&reader).map_err(|_| "unreadable")?;
+        let chunk = JsFuture::from(Promise::resolve(&promise))
+            .await
+            .map_err(|_| "unreadable")?;
+        if get(&chunk, "done").as_bool().unwrap_or(true) {
+            break;
+        }
+        if let Some(value) = get(&chunk, "value").dyn_ref::<Uint8Array>() {
+            if bytes.len() + value.length() as usize > limit {
+                if let Ok(cancel) = get(&reader, "cancel").dyn_into::<Function>() {
+                    let _ = cancel.call0(&reader);
+                }
+                return Err("too_large");
+            }
+            bytes.extend(value.to_vec());
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| "not_utf8")
+}
+
+/// The downstream side of one streamed answer.
+struct Downstream {
+    controller: Option<JsValue>,
+    pending: String,
+    writer: ChunkWriter,
+    client_gone: bool,
+    committed: bool,
+    last_write: f64,
+    commit: Option<oneshot::Sender<()>>,
+}
+
+impl Downstream {
+    fn write(&mut self, text: &str) {
+        if self.client_gone {
+            return;
+        }
+        match (&self.controller, self.committed) {
+            (Some(controller), true) => {
+                let enqueue = get(controller, "enqueue").unchecked_into::<Function>();
+                if enqueue
+                    .call1(controller, &Uint8Array::from(text.as_bytes()))
+                    .is_err()
+                {
+                    self.client_gone = true;
+                }
+                self.last_write = now();
+            }
+            _ => self.pending.push_str(text),
+        }
+    }
+}
+
+async fn chat(
+    request: JsValue,
+    env: JsValue,
+    config: ProxyConfig,
+    origin: Option<String>,
+    cors: Vec<(&'static str, String)>,
+) -> JsValue {
+    let authorization = header(&request, "authorization");
+    if config.authorize(authorization.as_deref(), origin.as_deref()) == Access::Denied {
+        metrics(|m| m.request("unauthorized"));
+        let body = error_body(
+            "a client token (Authorization: Bearer …) or an allowed Origin is required",
+            "authentication_error",
+            "unauthorized",
+        );
+        return json_response(401, &body, &cors);
+    }
+    let body = match read_body(&request, config.max_body_bytes).await {
+        Ok(body) => body,
+        Err("too_large") => {
+            metrics(|m| m.request("too_large"));
+            let message = format!(
+                "the request body is larger than {} bytes",
+                config.max_body_bytes
+            );
+            return json_response(
+                413,
+                &error_body(&message, "invalid_request_error", "body_too_large"),
+                &cors,
+            );
+        }
+        Err(_) => {
+            metrics(|m| m.request("bad_request"));
+            return json_response(
+                400,
+                &error_body(
+                    "the request body could not be read as UTF-8",
+                    "invalid_request_error",
+                    "invalid_body",
+                ),
+                &cors,
+            );
+        }
+    };
+    let chat = match parse_chat_request(&body, &config) {
+        Ok(chat) => chat,
+        Err(refusal) => {
+            metrics(|m| m.request("bad_request"));
+            return json_response(refusal.status, &refusal.body(), &cors);
+        }
+    };
+
+    // The guard's options: the configured chain, keys looked up by name, the client's messages.
+    let mut secrets = Vec::new();
+    let providers: Vec<Value> = config
+        .chain_for(chat.model.as_deref())
+        .into_iter()
+        .map(|p| {
+            let mut provider = json!({"name": p.name, "url": p.url, "model": p.model});
+            if let Some(key) = p
+                .api_key_env
+                .as_deref()
+                .and_then(|name| get(&env, name).as_string())
+            {
+                secrets.push(key.clone());
+                provider["apiKey"] = Value::String(key);
+            }
+            if let Some(headers) = &p.headers {
+                provider["headers"] = Value::Object(headers.clone());
+            }
+            if let Some(timeouts) = &p.timeouts {
+                provider["timeouts"] = Value::Object(timeouts.clone());
+            }
+            if let Some(retries) = p.max_retries {
+                provider["maxRetries"] = json!(retries);
+            }
+            provider
+        })
+        .collect();
+    let options_json = json!({
+        "providers": providers,
+        "messages": chat.messages,
+        "params": chat.params,
+        "stream": chat.stream,
+        "timeouts": config.timeouts,
+        "retry": config.retry,
+    });
+    let Ok(options) = JSON::parse(&options_json.to_string()) else {
+        return json_response(
+            500,
+            &error_body("could not build the request", "server_error", "internal"),
+            &cors,
+        );
+    };
+
+    let id = format!(
+        "chatcmpl-lsg-{:012x}",
+        (js_sys::Math::random() * 2f64.powi(48)) as u64
+    );
+    let created = (now() / 1000.0) as u64;
+    let model = chat
+        .model
+        .clone()
+        .unwrap_or_else(|| config.providers[0].model.clone());
+    let (commit_tx, commit_rx) = oneshot::channel::<()>();
+    let downstream = Rc::new(RefCell::new(Downstream {
+        controller: None,
+        pending: String::new(),
+        writer: ChunkWriter::new(id.clone(), created, model.clone()),
+        client_gone: false,
+        committed: false,
+        last_write: now(),
+        commit: Some(commit_tx),
+    }));
+
+    let on_text = {
+        let downstream = downstream.clone();
+        Closure::<dyn FnMut(String)>::new(move |delta: String| {
+            let mut d = downstream.borrow_mut();
+            let chunk = d.writer.text(&delta);
+            d.write(&chunk);
+        })
+    };
+    let on_event = {
+        let downstream = downstream.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            let kind = get(&event, "type").as_string().unwrap_or_default();
+            match kind.as_str() {
+                "request-start" => {
+                    if let Some(model) = get(&event, "model").as_string() {
+                        downstream.borrow_mut().writer.set_model(&model);
+                    }
+                }
+                "headers" => {
+                    let status = get(&event, "status").as_f64().unwrap_or(0.0);
+                    if (200.0..300.0).contains(&status) {
+                        if let Some(commit) = downstream.borrow_mut().commit.take() {
+                            let _ = commit.send(());
+                        }
+                    }
+                }
+                "first-token" => {
+                    let ms = get(&event, "firstTokenMs").as_f64().unwrap_or(0.0);
+                    metrics(|m| m.first_token(ms));
+                }
+                "retry" => metrics(Metrics::retry),
+                "failover" => metrics(Metrics::failover),
+                "timeout" => {
+                    let layer = get(&event, "layer").as_string().unwrap_or_default();
+                    let phase = get(&event, "phase").as_string().unwrap_or_default();
+                    metrics(|m| m.timeout(&layer, &phase));
+                }
+                _ => {}
+            }
+        })
+    };
+    let _ = Reflect::set(&options, &"onText".into(), on_text.as_ref());
+    let _ = Reflect::set(&options, &"onEvent".into(), on_event.as_ref());
+
+    // Client disconnect: the response stream's cancel, or the request's own signal.
+    let cancel = AbortController::new().expect("AbortController exists");
+    let request_signal = get(&request, "signal");
+    let _request_listener = request_signal
+        .dyn_ref::<web_sys::EventTarget>()
+        .filter(|_| request_signal.is_object())
+        .map(|target| {
+            let (cancel, downstream) = (cancel.clone(), downstream.clone());
+            Listener::new(target, "abort", move |_| {
+                downstream.borrow_mut().client_gone = true;
+                cancel.abort_with_reason(&"client-disconnect".into());
+            })
+        });
+
+    let (done_tx, done_rx) = oneshot::channel::<Result<JsValue, JsValue>>();
+    let generation = run_generation(options, Some(cancel.signal()));
+    spawn_local(async move {
+        let result = generation.await;
+        let _ = done_tx.send(result);
+    });
+    let mut done = done_rx.fuse();
+
+    if !chat.stream {
+        let result = (&mut done)
+            .await
+            .unwrap_or_else(|_| Err(JsValue::UNDEFINED));
+        drop((on_text, on_event));
+        return finish_json(result, &id, created, &model, &secrets, &cors);
+    }
+
+    // Hold the status until an upstream answers 2xx, the first heartbeat is due, or it is over.
+    let wait = select(commit_rx, Sleep::new(config.heartbeat_ms));
+    let early = match select(&mut done, wait).await {
+        Either::Left((result, _)) => Some(result.unwrap_or_else(|_| Err(JsValue::UNDEFINED))),
+        Either::Right(_) => None,
+    };
+    if let Some(Err(error)) = &early {
+        // Nothing was sent yet: a real status and a JSON error.
+        drop((on_text, on_event));
+        return finish_error_status(error, &secrets, &cors);
+    }
+
+    let start = {
+        let downstream = downstream.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |controller: JsValue| {
+            downstream.borrow_mut().controller = Some(controller);
+        })
+    };
+    let on_cancel = {
+        let (downstream, cancel) = (downstream.clone(), cancel.clone());
+        Closure::<dyn FnMut(JsValue)>::new(move |_reason: JsValue| {
+            downstream.borrow_mut().client_gone = true;
+            cancel.abort_with_reason(&"client-disconnect".into());
+        })
+    };
+    let source = Object::new();
+    let _ = Reflect::set(&source, &"start".into(), start.as_ref());
+    let _ = Reflect::set(&source, &"cancel".into(), on_cancel.as_ref());
+    let stream_constructor = get(&js_sys::global(), "ReadableStream").unchecked_into::<Function>();
+    let stream =
+        Reflect::construct(&stream_constructor, &Array::of1(&source)).unwrap_or(JsValue::NULL);
+    {
+        let mut d = downstream.borrow_mut();
+        d.committed = true;
+        let pending = std::mem::take(&mut d.pending);
+        if early.is_none() && pending.is_empty() {
+            d.write(": heartbeat\n\n");
+        } else {
+            d.write(&pending);
+        }
+    }
+    metrics(|m| m.active_streams(1));
+
+    let heartbeat_ms = config.heartbeat_ms;
+    let downstream_task = downstream.clone();
+    spawn_local(async move {
+        let result = match early {
+            Some(result) => result,
+            None => loop {
+                let since = now() - downstream_task.borrow().last_write;
+                let wait = (heartbeat_ms - since).max(1.0);
+                match select(&mut done, Sleep::new(wait)).await {
+                    Either::Left((result, _)) => {
+                        break result.unwrap_or_else(|_| Err(JsValue::UNDEFINED))
+                    }
+                    Either::Right(_) => {
+                        let mut d = downstream_task.borrow_mut();
+                        if now() - d.last_write >= heartbeat_ms - 1.0 {
+                            d.write(": heartbeat\n\n");
+                        }
+                    }
+                }
+            },
+        };
+        let mut d = downstream_task.borrow_mut();
+        let outcome = finish_stream(&mut d, &result, &secrets);
+        metrics(|m| {
+            m.request(&outcome);
+            m.active_streams(-1);
+            if outcome == "cancelled" {
+                m.cancellation();
+            }
+        });
+        if !d.client_gone {
+            if let Some(controller) = &d.controller {
+                if let Ok(close) = get(controller, "close").dyn_into::<Function>() {
+                    let _ = close.call0(controller);
+                }
+            }
+        }
+        drop(d);
+        // The callbacks live until the stream is over.
+        drop((on_text, on_event, start, on_cancel));
+    });
+
+    let mut headers = vec![
+        (
+            "content-type",
+            "text/event-stream; charset=utf-8".to_owned(),
+        ),
+        ("cache-control", "no-cache".to_owned()),
+        ("x-request-id", id),
+    ];
+    headers.extend(cors.iter().cloned());
+    response(&stream, 200, &headers)
+}
+
+/// Write the end of a streamed answer; returns the outcome label for the metrics.
+fn finish_stream(
+    d: &mut Downstream,
+    result: &Result<JsValue, JsValue>,
+    secrets: &[String],
+) -> String {
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    match result {
+        Ok(answer) => {
+            let usage = JSON::stringify(&get(answer, "usage"))
+                .ok()
+                .and_then(|s| s.as_string())
+                .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+                .filter(Value::is_object);
+            if get(answer, "partial").as_bool() == Some(true) {
+                let cause = get(answer, "cause");
+                let kind = get(&cause, "kind").as_string().unwrap_or_default();
+                let message = redact(
+                    &get(&cause, "message").as_string().unwrap_or_default(),
+                    &secrets,
+                );
+                let (status, _) = failure_status(&kind, None);
+                let tail = d.writer.error(status, &kind, &message);
+                d.write(&tail);
+                "partial".into()
+            } else {
+                let reason = get(answer, "finishReason")
+                    .as_string()
+                    .unwrap_or_else(|| "stop".into());
+                let tail = d.writer.finish(&reason, usage.as_ref());
+                d.write(&tail);
+                "complete".into()
+            }
+        }
+        Err(error) => {
+            let kind = get(error, "kind")
+                .as_string()
+                .unwrap_or_else(|| "network".into());
+            if kind == "aborted" {
+                return "cancelled".into();
+            }
+            let status = get(error, "status").as_f64().map(|s| s as u16);
+            let message = redact(
+                &get(error, "message").as_string().unwrap_or_default(),
+                &secrets,
+            );
+            let (code, _) = failure_status(&kind, status);
+            let tail = d.writer.error(code, &kind, &message);
+            d.write(&tail);
+            kind
+        }
+    }
+}
+
+fn finish_error_status(
+    error: &JsValue,
+    secrets: &[String],
+    cors: &[(&'static str, String)],
+) -> JsValue {
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let kind = get(error, "kind")
+        .as_string()
+        .unwrap_or_else(|| "network".into());
+    let status = get(error, "status").as_f64().map(|s| s as u16);
+    let (code, error_type) = failure_status(&kind, status);
+    let message = redact(
+        &get(error, "message")
+            .as_string()
+            .unwrap_or_else(|| "the generation failed".into()),
+        &secrets,
+    );
+    metrics(|m| {
+        m.request(if kind == "aborted" {
+            "cancelled"
+        } else {
+            &kind
+        });
+        if kind == "aborted" {
+            m.cancellation();
+        }
+    });
+    json_response(code, &error_body(&message, error_type, &kind), cors)
+}
+
+fn finish_json(
+    result: Result<JsValue, JsValue>,
+    id: &str,
+    created: u64,
+    model: &str,
+    secrets: &[String],
+    cors: &[(&'static str, String)],
+) -> JsValue {
+    match result {
+        Ok(answer) => {
+            let partial = get(&answer, "partial").as_bool() == Some(true);
+            metrics(|m| m.request(if partial { "partial" } else { "complete" }));
+            let text = get(&answer, "text").as_string().unwrap_or_default();
+            let answered_model = get(&answer, "model")
+                .as_string()
+                .unwrap_or_else(|| model.to_owned());
+            let finish = if partial {
+                "error".to_owned()
+            } else {
+                get(&answer, "finishReason")
+                    .as_string()
+                    .unwrap_or_else(|| "stop".into())
+            };
+            let usage = JSON::stringify(&get(&answer, "usage"))
+                .ok()
+                .and_then(|s| s.as_string())
+                .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+                .filter(Value::is_object);
+            let body =
+                completion_body(id, created, &answered_model, &text, &finish, usage.as_ref());
+            let mut headers = vec![("content-type", "application/json".to_owned())];
+            headers.extend(cors.iter().cloned());
+            response(&JsValue::from_str(&body), 200, &headers)
+        }
+        Err(error) => finish_error_status(&error, secrets, cors),
+    }
+}
