@@ -177,6 +177,53 @@ fn get(options: &JsValue, name: &str) -> JsValue {
     Reflect::get(options, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// The path of the first numeric option that is NaN or infinite, if any.
+fn first_non_finite_number(options: &JsValue) -> Option<String> {
+    const TIMEOUT_FIELDS: [&str; 5] = [
+        "headersMs",
+        "firstTokenMs",
+        "idleMs",
+        "streamMs",
+        "serviceMs",
+    ];
+    let bad = |value: &JsValue| value.as_f64().is_some_and(|n| !n.is_finite());
+    let in_object = |object: &JsValue, fields: &[&str], prefix: &str| -> Option<String> {
+        fields
+            .iter()
+            .find(|f| bad(&get(object, f)))
+            .map(|f| format!("{prefix}{f}"))
+    };
+    if bad(&get(options, "maxEventBytes")) {
+        return Some("maxEventBytes".into());
+    }
+    if let Some(path) = in_object(&get(options, "timeouts"), &TIMEOUT_FIELDS, "timeouts.") {
+        return Some(path);
+    }
+    if let Some(path) = in_object(
+        &get(options, "retry"),
+        &["maxRetries", "baseDelayMs", "maxDelayMs"],
+        "retry.",
+    ) {
+        return Some(path);
+    }
+    let providers = get(options, "providers");
+    if let Some(list) = providers.dyn_ref::<js_sys::Array>() {
+        for (i, provider) in list.iter().enumerate() {
+            if bad(&get(&provider, "maxRetries")) {
+                return Some(format!("providers[{i}].maxRetries"));
+            }
+            if let Some(path) = in_object(
+                &get(&provider, "timeouts"),
+                &TIMEOUT_FIELDS,
+                &format!("providers[{i}].timeouts."),
+            ) {
+                return Some(path);
+            }
+        }
+    }
+    None
+}
+
 fn optional_function(options: &JsValue, name: &str) -> Result<Option<Function>, String> {
     let value = get(options, name);
     if value.is_undefined() || value.is_null() {
@@ -193,6 +240,10 @@ impl Call {
     fn from_options(options: &JsValue) -> Result<Call, String> {
         if !options.is_object() {
             return Err("generate() takes an options object".into());
+        }
+        // JSON turns NaN and Infinity into null ("not set"), so numbers are checked first.
+        if let Some(path) = first_non_finite_number(options) {
+            return Err(format!("{path} must be a finite number"));
         }
         // Plain data goes through JSON (functions and the signal are read separately).
         let json = JSON::stringify(options)

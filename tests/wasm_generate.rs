@@ -1,0 +1,1664 @@
+//! `generate()` against the real mock upstream, in Chromium, Firefox and Node (`cargo xtask test
+//! --only chrome|firefox|node` starts the mock and passes its URL as `MOCK_UPSTREAM_URL`).
+//!
+//! Every provider URL carries a unique `tag`, so each test reads its own connections from the
+//! mock's ledger (long-polled until they are closed): that is how the tests prove that every exit
+//! path released the upstream connection. Nothing sleeps: deadlines are a few hundred
+//! milliseconds, elapsed times are checked with a tight lower bound and generous upper slack, and
+//! the measured figures are printed (visible with `--nocapture` or when a test fails).
+//!
+//! wasm-bindgen-test runs the tests of a file one after another, and in browsers the whole file
+//! must finish within `WASM_BINDGEN_TEST_TIMEOUT` (20 s by default): independent cases run
+//! concurrently inside one test (`join_all`), and every call has a watchdog so that a call that
+//! never settles fails its own test instead of stalling the page.
+
+#![cfg(target_arch = "wasm32")]
+
+mod wasm_common;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use futures::future::join_all;
+use gloo_timers::callback::Timeout;
+use js_sys::Reflect;
+use serde_json::{json, Value};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+use wasm_common::*;
+
+/// Lower slack on a measured deadline (timers may fire a hair early against `Date.now()`).
+const LOW_SLACK: f64 = 5.0;
+/// Upper slack on a measured deadline (browsers on a loaded 2-core machine).
+const HIGH_SLACK: f64 = 700.0;
+/// How soon after the caller's abort the promise must reject.
+const ABORT_REJECT_MS: f64 = 100.0;
+/// How soon after the call ended (or was aborted) the ledger must show the connection closed.
+const RELEASE_MS: f64 = 500.0;
+
+/// Short deadlines for the timing tests.
+fn tight() -> Value {
+    json!({ "headersMs": 300, "firstTokenMs": 400, "idleMs": 300, "streamMs": 1500, "serviceMs": 3000 })
+}
+
+/// Deadlines that a well-behaved local answer never meets, but that still end a misbehaving call
+/// well before the watchdog.
+fn roomy() -> Value {
+    json!({ "headersMs": 2000, "firstTokenMs": 2000, "idleMs": 2000, "streamMs": 2500, "serviceMs": 3000 })
+}
+
+/// Options for `providers` with `timeouts` and quick retries.
+fn opts(providers: Vec<Value>, timeouts: Value) -> Value {
+    json!({
+        "providers": providers,
+        "messages": messages(),
+        "timeouts": timeouts,
+        "retry": { "baseDelayMs": 10, "maxDelayMs": 40 },
+    })
+}
+
+fn figure(what: &str, ms: f64) {
+    console_log!("[figure] {what}: {ms:.1} ms");
+}
+
+/// Asserts `deadline - LOW_SLACK <= measured <= deadline + HIGH_SLACK` and prints the figure.
+fn assert_near(what: &str, measured: f64, deadline: f64) {
+    figure(what, measured);
+    assert!(
+        measured >= deadline - LOW_SLACK && measured <= deadline + HIGH_SLACK,
+        "{what}: measured {measured:.1} ms, expected {deadline} ms (-{LOW_SLACK}/+{HIGH_SLACK})"
+    );
+}
+
+/// Asserts that `err` is a GuardError (an Error named "GuardError") of `kind`.
+fn assert_guard_error(err: &Value, kind: &str) {
+    assert_eq!(err["isError"], json!(true), "rejects with an Error: {err}");
+    assert_eq!(s(err, "name"), "GuardError", "error name: {err}");
+    assert_eq!(s(err, "kind"), kind, "error kind: {err}");
+    assert!(!s(err, "message").is_empty(), "error has a message: {err}");
+}
+
+/// Asserts a complete answer with `text` (also equal to the joined `onText` pieces).
+fn assert_complete(run: &Run, text: &str) {
+    let r = run.ok();
+    assert_eq!(s(r, "text"), text, "result.text: {r}");
+    assert_eq!(run.joined(), text, "onText pieces joined");
+    assert_eq!(r["partial"], json!(false), "partial flag: {r}");
+    assert!(
+        r.get("cause").is_none_or(Value::is_null),
+        "no cause on a complete answer: {r}"
+    );
+}
+
+/// Asserts a partial answer with `text` whose cause is `kind` (and `phase`, when given).
+fn assert_partial(run: &Run, text: &str, kind: &str, phase: Option<&str>) {
+    let r = run.ok();
+    assert_eq!(s(r, "text"), text, "result.text: {r}");
+    assert_eq!(run.joined(), text, "onText pieces joined");
+    assert_eq!(r["partial"], json!(true), "partial flag: {r}");
+    let cause = &r["cause"];
+    assert_eq!(s(cause, "kind"), kind, "cause.kind: {r}");
+    if let Some(phase) = phase {
+        assert_eq!(s(cause, "phase"), phase, "cause.phase: {r}");
+    }
+    assert!(!s(cause, "message").is_empty(), "cause.message: {r}");
+    let done = run.events_of("done");
+    assert_eq!(done.len(), 1, "one done event: {}", run.event_summary());
+    assert_eq!(done[0]["partial"], json!(true), "done.partial: {}", done[0]);
+}
+
+/// `(provider, outcome, status)` for the attempt log.
+fn att(provider: &str, outcome: &str, status: Option<u64>) -> (String, String, Option<u64>) {
+    (provider.to_string(), outcome.to_string(), status)
+}
+
+/// Asserts the ledger shows the one POST of `tag` closed by the client within `RELEASE_MS` of
+/// `since` (the call's end or the abort); prints the latency.
+async fn assert_released_by_client(tag: &str, since: f64, what: &str) -> Conn {
+    let view = assert_closed(tag, what).await;
+    let conn = only_post(&view, what).clone();
+    let closed_at = conn.closed_at_ms.unwrap();
+    figure(
+        &format!("{what}: connection closed after"),
+        closed_at - since,
+    );
+    assert_eq!(
+        conn.closed_by.as_deref(),
+        Some("client"),
+        "{what}: the guard (client) closed the connection: {conn:?}"
+    );
+    assert!(
+        closed_at - since <= RELEASE_MS,
+        "{what}: connection closed {:.1} ms after the call ended (limit {RELEASE_MS})",
+        closed_at - since
+    );
+    conn
+}
+
+// ---------------------------------------------------------------------------------------------
+// The seed's scenarios
+// ---------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+async fn normal_answer_streams_the_exact_text_with_usage_and_generation_id() {
+    const KEY: &str = "sk-or-v1-TESTSECRET-4f1c2a9e77";
+    let t = tag("normal");
+    let mut p = provider("alpha", "normal", "", &t);
+    p["apiKey"] = json!(KEY);
+    p["headers"] = json!({ "X-Title": "wasm-generate-tests" });
+    let mut options = opts(vec![p], roomy());
+    options["params"] = json!({ "temperature": 0.25, "max_tokens": 64 });
+    let run = run(options, Extra::default()).await;
+    assert_complete(&run, DEFAULT_TEXT);
+    let r = run.ok();
+    assert!(
+        run.texts.len() > 1,
+        "the text arrived in pieces: {:?}",
+        run.texts
+    );
+    assert_eq!(s(r, "finishReason"), "stop");
+    assert_eq!(s(r, "provider"), "alpha");
+    assert_eq!(s(r, "model"), "test/alpha");
+    assert_eq!(run.attempts(), vec![att("alpha", "complete", Some(200))]);
+
+    let stats = &r["stats"];
+    assert_eq!(
+        n(stats, "chunks"),
+        DEFAULT_PIECES as f64,
+        "stats.chunks: {stats}"
+    );
+    assert!(
+        n(stats, "lines") >= 14.0,
+        "stats.lines counts every data line: {stats}"
+    );
+    let first = n(stats, "firstTokenMs");
+    let elapsed = n(stats, "elapsedMs");
+    assert!(
+        first >= 0.0 && first <= elapsed,
+        "stats.firstTokenMs <= elapsedMs: {stats}"
+    );
+    assert!(
+        elapsed <= run.elapsed() + 1.0,
+        "stats.elapsedMs within the call: {stats}"
+    );
+    figure("normal: first token", first);
+    figure("normal: whole answer", run.elapsed());
+
+    let view = assert_closed(&t, "normal").await;
+    let post = only_post(&view, "normal");
+    assert_eq!(
+        s(r, "generationId"),
+        format!("gen-mock-{}", post.id),
+        "generationId: {r}"
+    );
+
+    let body = post.body_json();
+    assert_eq!(body["model"], json!("test/alpha"), "request body: {body}");
+    assert_eq!(body["messages"], messages(), "request body: {body}");
+    assert_eq!(body["stream"], json!(true), "request body: {body}");
+    assert_eq!(body["temperature"], json!(0.25), "params merged: {body}");
+    assert_eq!(body["max_tokens"], json!(64), "params merged: {body}");
+
+    assert!(
+        post.authorization_seen,
+        "Authorization sent: {:?}",
+        post.headers
+    );
+    let bearer_len = "Bearer ".len() + KEY.len();
+    assert_eq!(
+        post.headers.get("authorization").map(String::as_str),
+        Some(format!("<redacted len={bearer_len}>").as_str()),
+        "Authorization is `Bearer <apiKey>`"
+    );
+    assert_eq!(
+        post.headers.get("x-title").map(String::as_str),
+        Some("wasm-generate-tests"),
+        "provider headers sent: {:?}",
+        post.headers
+    );
+    assert!(
+        post.headers
+            .get("content-type")
+            .is_some_and(|v| v.contains("application/json")),
+        "JSON request: {:?}",
+        post.headers
+    );
+
+    let usage = &r["usage"];
+    let prompt = (post.body.len() as f64 / 4.0).ceil().max(1.0);
+    assert_eq!(n(usage, "prompt_tokens"), prompt, "usage: {usage}");
+    assert_eq!(
+        n(usage, "completion_tokens"),
+        DEFAULT_PIECES as f64,
+        "usage: {usage}"
+    );
+    assert_eq!(
+        n(usage, "total_tokens"),
+        prompt + DEFAULT_PIECES as f64,
+        "usage: {usage}"
+    );
+
+    assert_eq!(
+        run.event_types(),
+        [
+            "request-start",
+            "headers",
+            "first-token",
+            "stream-end",
+            "done"
+        ],
+        "events: {}",
+        run.event_summary()
+    );
+    let start = run.events_of("request-start")[0];
+    assert_eq!(s(start, "provider"), "alpha");
+    assert_eq!(s(start, "model"), "test/alpha");
+    assert_eq!(n(start, "attempt"), 1.0);
+    assert_eq!(n(run.events_of("headers")[0], "status"), 200.0);
+    let done = run.events_of("done")[0];
+    assert_eq!(done["partial"], json!(false));
+    assert_eq!(s(done, "provider"), "alpha");
+    assert!(
+        !run.everything().contains(KEY) && !run.everything().contains("TESTSECRET"),
+        "the API key leaked into the result or the events"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn stall_after_chunks_resolves_partial_once_idle_passes() {
+    let (ta, tb) = (tag("stall-a"), tag("stall-b"));
+    let run = run(
+        opts(
+            vec![
+                provider("alpha", "stall-after-chunks", "chunks=3", &ta),
+                provider("beta", "normal", "", &tb),
+            ],
+            tight(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    assert_partial(&run, FIRST_THREE, "timeout", Some("idle"));
+    assert_eq!(s(run.ok(), "provider"), "alpha");
+    assert_eq!(run.attempts(), vec![att("alpha", "partial", Some(200))]);
+    let idle = run.settled_at - run.last_text_at().unwrap();
+    assert_near("stall-after-chunks: last text to partial", idle, 300.0);
+    let timeouts = run.events_of("timeout");
+    assert_eq!(
+        timeouts.len(),
+        1,
+        "one timeout event: {}",
+        run.event_summary()
+    );
+    assert_eq!(s(timeouts[0], "phase"), "idle");
+    assert_eq!(s(timeouts[0], "layer"), "provider");
+    assert_eq!(
+        n(timeouts[0], "chunks"),
+        3.0,
+        "timeout.chunks: {}",
+        timeouts[0]
+    );
+    assert!(
+        run.events_of("failover").is_empty(),
+        "a partial answer does not fail over"
+    );
+    assert_released_by_client(&ta, run.settled_at, "stall-after-chunks").await;
+    assert_untouched(&tb, "stall-after-chunks: partial answer, no failover").await;
+}
+
+/// The first provider's first-token deadline (600 ms) ends its attempt inside the service
+/// deadline (1000 ms); the second provider gets only what is left, so the call ends at 1000 ms
+/// with `layer: "service"`, and both upstream connections were released.
+#[wasm_bindgen_test]
+async fn service_deadline_spans_the_failover_chain() {
+    let (ta, tb) = (tag("service-a"), tag("service-b"));
+    let timeouts = json!({ "headersMs": 2000, "firstTokenMs": 600, "idleMs": 2000, "streamMs": 2500, "serviceMs": 1000 });
+    let run = run(
+        opts(
+            vec![
+                provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta),
+                provider("beta", "keepalive-forever", "keepalive_ms=50", &tb),
+            ],
+            timeouts,
+        ),
+        Extra::default(),
+    )
+    .await;
+    let err = run.err();
+    assert_guard_error(err, "timeout");
+    assert_eq!(s(err, "layer"), "service", "{err}");
+    assert_eq!(s(err, "phase"), "first-token", "{err}");
+    assert_eq!(s(err, "partialText"), "", "{err}");
+    assert_eq!(s(err, "provider"), "beta", "{err}");
+    assert_near("service across providers: elapsed", run.elapsed(), 1000.0);
+    assert_eq!(
+        run.attempts(),
+        vec![
+            att("alpha", "timeout", Some(200)),
+            att("beta", "timeout", Some(200))
+        ]
+    );
+    let failover = run.events_of("failover");
+    assert_eq!(failover.len(), 1, "{}", run.event_summary());
+    assert_eq!(s(failover[0], "from"), "alpha");
+    assert_eq!(s(failover[0], "to"), "beta");
+    let timeouts = run.events_of("timeout");
+    assert_eq!(timeouts.len(), 2, "{}", run.event_summary());
+    assert_eq!(s(timeouts[0], "layer"), "provider", "{}", timeouts[0]);
+    assert_eq!(s(timeouts[1], "layer"), "service", "{}", timeouts[1]);
+    let (failover_at, _) = run.timed_events_of("failover")[0];
+    assert_near(
+        "service across providers: first provider's first-token timeout",
+        failover_at - run.started_at,
+        600.0,
+    );
+    let a = assert_closed(&ta, "service: first provider").await;
+    let b = assert_closed(&tb, "service: second provider").await;
+    for (view, what) in [(a, "first"), (b, "second")] {
+        let conn = only_post(&view, what);
+        assert_eq!(
+            conn.closed_by.as_deref(),
+            Some("client"),
+            "{what}: {conn:?}"
+        );
+    }
+}
+
+/// A first-token deadline beyond `serviceMs` is clipped to it, and once the service deadline
+/// has passed no other provider is tried.
+#[wasm_bindgen_test]
+async fn service_deadline_clips_a_longer_first_token_deadline() {
+    let (ta, tb) = (tag("clip-a"), tag("clip-b"));
+    let timeouts = json!({ "headersMs": 5000, "firstTokenMs": 5000, "idleMs": 5000, "streamMs": 5000, "serviceMs": 700 });
+    let run = run(
+        opts(
+            vec![
+                provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta),
+                provider("beta", "normal", "", &tb),
+            ],
+            timeouts,
+        ),
+        Extra::default(),
+    )
+    .await;
+    let err = run.err();
+    assert_guard_error(err, "timeout");
+    assert_eq!(s(err, "layer"), "service", "{err}");
+    assert_eq!(s(err, "phase"), "first-token", "{err}");
+    assert_near("service clips first-token: elapsed", run.elapsed(), 700.0);
+    assert_eq!(run.attempts(), vec![att("alpha", "timeout", Some(200))]);
+    assert_released_by_client(&ta, run.settled_at, "service clip").await;
+    assert_untouched(&tb, "service clip: no time left for another provider").await;
+}
+
+/// An AbortController whose `abort()` time is recorded.
+fn controller() -> (web_sys::AbortController, Rc<Cell<f64>>) {
+    (
+        web_sys::AbortController::new().unwrap(),
+        Rc::new(Cell::new(f64::NAN)),
+    )
+}
+
+fn abort_after(ms: u32, c: &web_sys::AbortController, at: &Rc<Cell<f64>>) -> Timeout {
+    let (c, at) = (c.clone(), at.clone());
+    Timeout::new(ms, move || {
+        at.set(now());
+        c.abort();
+    })
+}
+
+fn assert_aborted(run: &Run, aborted_at: f64, partial_text: &str, what: &str) {
+    let err = run.err();
+    assert_guard_error(err, "aborted");
+    assert_eq!(s(err, "reason"), "signal", "{what}: {err}");
+    assert_eq!(s(err, "partialText"), partial_text, "{what}: {err}");
+    assert!(!aborted_at.is_nan(), "{what}: the abort ran");
+    let latency = run.settled_at - aborted_at;
+    figure(&format!("{what}: abort to rejection"), latency);
+    assert!(
+        (0.0..=ABORT_REJECT_MS).contains(&latency),
+        "{what}: rejected {latency:.1} ms after the abort (limit {ABORT_REJECT_MS})"
+    );
+    assert!(
+        !run.events_of("cancelled").is_empty(),
+        "{what}: a cancelled event: {}",
+        run.event_summary()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn abort_before_the_first_token_rejects_at_once_and_releases_the_connection() {
+    let (ta, tb) = (tag("abort-wait-a"), tag("abort-wait-b"));
+    let (c, at) = controller();
+    let _timer = abort_after(150, &c, &at);
+    let run = run(
+        opts(
+            vec![
+                provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta),
+                provider("beta", "normal", "", &tb),
+            ],
+            roomy(),
+        ),
+        Extra {
+            signal: Some(c.signal()),
+            ..Extra::default()
+        },
+    )
+    .await;
+    assert_aborted(&run, at.get(), "", "abort before first token");
+    assert_eq!(s(run.err(), "provider"), "alpha");
+    assert_eq!(
+        run.attempts(),
+        vec![att("alpha", "aborted", Some(200))],
+        "the aborted attempt is logged"
+    );
+    let cancelled = run.events_of("cancelled");
+    assert_eq!(s(cancelled[0], "reason"), "signal", "{}", cancelled[0]);
+    assert_released_by_client(&ta, at.get(), "abort before first token: cancel to close").await;
+    assert_untouched(&tb, "abort before first token: an abort never fails over").await;
+}
+
+#[wasm_bindgen_test]
+async fn abort_from_on_text_after_the_first_delta_keeps_that_delta() {
+    let t = tag("abort-ontext");
+    let (c, at) = controller();
+    let (c2, at2) = (c.clone(), at.clone());
+    let run = run(
+        opts(
+            vec![provider("alpha", "normal", "delay_ms=100", &t)],
+            roomy(),
+        ),
+        Extra {
+            signal: Some(c.signal()),
+            on_text: Some(Box::new(move |_delta| {
+                if at2.get().is_nan() {
+                    at2.set(now());
+                    c2.abort();
+                }
+            })),
+            ..Extra::default()
+        },
+    )
+    .await;
+    assert_aborted(&run, at.get(), "Hello ", "abort inside onText");
+    assert_eq!(run.joined(), "Hello ", "no text delivered after the abort");
+    assert_released_by_client(&t, at.get(), "abort inside onText: cancel to close").await;
+}
+
+#[wasm_bindgen_test]
+async fn abort_mid_stream_from_a_timer_keeps_the_text_so_far() {
+    let t = tag("abort-endless");
+    let (c, at) = controller();
+    let _timer = abort_after(200, &c, &at);
+    let run = run(
+        opts(
+            vec![provider("alpha", "endless", "delay_ms=20", &t)],
+            roomy(),
+        ),
+        Extra {
+            signal: Some(c.signal()),
+            ..Extra::default()
+        },
+    )
+    .await;
+    let partial = s(run.err(), "partialText").to_string();
+    assert_aborted(&run, at.get(), &partial, "abort mid-stream");
+    assert!(
+        partial.len() >= 3 * TICK.len() && partial == TICK.repeat(partial.len() / TICK.len()),
+        "partialText is whole ticks: {partial:?}"
+    );
+    assert_eq!(
+        run.joined(),
+        partial,
+        "partialText equals the text delivered"
+    );
+    assert_released_by_client(&t, at.get(), "abort mid-stream: cancel to close").await;
+}
+
+#[wasm_bindgen_test]
+async fn an_already_aborted_signal_rejects_without_waiting() {
+    let t = tag("abort-early");
+    let (c, at) = controller();
+    at.set(now());
+    c.abort();
+    let run = run(
+        opts(
+            vec![provider("alpha", "keepalive-forever", "", &t)],
+            roomy(),
+        ),
+        Extra {
+            signal: Some(c.signal()),
+            ..Extra::default()
+        },
+    )
+    .await;
+    assert_aborted(&run, at.get(), "", "already aborted");
+    let view = ledger_now(&t).await;
+    if !view.connections.is_empty() {
+        assert_closed(&t, "already aborted").await;
+    }
+}
+
+#[wasm_bindgen_test]
+async fn concurrent_calls_half_aborted_the_rest_finish_with_their_own_text() {
+    const CALLS: usize = 6;
+    let mut futures = Vec::new();
+    let mut meta = Vec::new();
+    for i in 0..CALLS {
+        let text = format!("call {i} answers in a few words");
+        let t = tag(&format!("concurrent-{i}"));
+        let query = format!("delay_ms=40&text={}", enc(&text));
+        let (c, at) = controller();
+        let timer = (i % 2 == 0).then(|| abort_after(120, &c, &at));
+        let options = opts(vec![provider("alpha", "normal", &query, &t)], roomy());
+        futures.push(run(
+            options,
+            Extra {
+                signal: Some(c.signal()),
+                watchdog_ms: Some(6000),
+                ..Extra::default()
+            },
+        ));
+        meta.push((text, t, at, timer));
+    }
+    let runs = join_all(futures).await;
+    for (i, (run, (text, t, at, _timer))) in runs.iter().zip(&meta).enumerate() {
+        if i % 2 == 0 {
+            let partial = s(run.err(), "partialText").to_string();
+            assert!(
+                text.starts_with(&partial),
+                "call {i}: partialText {partial:?} is a prefix of {text:?}"
+            );
+            assert_aborted(run, at.get(), &partial, &format!("concurrent call {i}"));
+            assert_released_by_client(
+                t,
+                at.get(),
+                &format!("concurrent call {i}: cancel to close"),
+            )
+            .await;
+        } else {
+            assert_complete(run, text);
+            let view = assert_closed(t, &format!("concurrent call {i}")).await;
+            only_post(&view, &format!("concurrent call {i}"));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every scenario of the mock
+// ---------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+async fn keepalive_then_content_completes_and_keepalives_are_not_the_first_token() {
+    let t = tag("keepalive-then-content");
+    let run = run(
+        opts(
+            vec![provider(
+                "alpha",
+                "keepalive-then-content",
+                "keepalives=5&keepalive_ms=50",
+                &t,
+            )],
+            roomy(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    let first = n(&run.ok()["stats"], "firstTokenMs");
+    figure("keepalive-then-content: first token", first);
+    assert!(
+        first >= 250.0 - LOW_SLACK,
+        "first token after the 5 keepalives (~250 ms): {first}"
+    );
+    let ev = run.events_of("first-token");
+    assert_eq!(ev.len(), 1, "{}", run.event_summary());
+    assert!(n(ev[0], "firstTokenMs") >= 250.0 - LOW_SLACK, "{}", ev[0]);
+    assert_closed(&t, "keepalive-then-content").await;
+}
+
+#[wasm_bindgen_test]
+async fn keepalive_forever_hits_first_token_and_fails_over() {
+    let (ta, tb) = (tag("keepalive-forever-a"), tag("keepalive-forever-b"));
+    let run = run(
+        opts(
+            vec![
+                provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta),
+                provider(
+                    "beta",
+                    "normal",
+                    &format!("text={}", enc("answer from beta")),
+                    &tb,
+                ),
+            ],
+            tight(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, "answer from beta");
+    assert_eq!(s(run.ok(), "provider"), "beta");
+    assert_eq!(s(run.ok(), "model"), "test/beta");
+    assert_eq!(
+        run.attempts(),
+        vec![
+            att("alpha", "timeout", Some(200)),
+            att("beta", "complete", Some(200))
+        ]
+    );
+    let timeout = run.events_of("timeout");
+    assert_eq!(timeout.len(), 1, "{}", run.event_summary());
+    assert_eq!(s(timeout[0], "phase"), "first-token", "{}", timeout[0]);
+    assert_eq!(s(timeout[0], "layer"), "provider", "{}", timeout[0]);
+    let failover = run.timed_events_of("failover");
+    assert_eq!(failover.len(), 1, "{}", run.event_summary());
+    assert_eq!(s(failover[0].1, "from"), "alpha");
+    assert_eq!(s(failover[0].1, "to"), "beta");
+    assert_eq!(s(failover[0].1, "reason"), "timeout");
+    let attempt_ms = run.ok()["attempts"][0]["elapsedMs"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    assert_near(
+        "keepalive-forever: attempts[0].elapsedMs",
+        attempt_ms,
+        400.0,
+    );
+    assert_near(
+        "keepalive-forever: failover after",
+        failover[0].0 - run.started_at,
+        400.0,
+    );
+    assert_released_by_client(&ta, failover[0].0, "keepalive-forever").await;
+    assert_closed(&tb, "keepalive-forever: second provider").await;
+}
+
+#[wasm_bindgen_test]
+async fn per_provider_timeouts_override_the_call_timeouts() {
+    let (ta, tb) = (tag("override-a"), tag("override-b"));
+    let mut a = provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta);
+    a["timeouts"] = json!({ "firstTokenMs": 250 });
+    let run = run(
+        opts(vec![a, provider("beta", "normal", "", &tb)], roomy()),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    assert_eq!(
+        run.attempts(),
+        vec![
+            att("alpha", "timeout", Some(200)),
+            att("beta", "complete", Some(200))
+        ]
+    );
+    let (at, _) = run.timed_events_of("failover")[0];
+    assert_near(
+        "provider firstTokenMs 250: failover after",
+        at - run.started_at,
+        250.0,
+    );
+    assert_closed(&ta, "override").await;
+}
+
+#[wasm_bindgen_test]
+async fn no_headers_times_out_in_the_headers_phase() {
+    let t = tag("no-headers");
+    let run = run(
+        opts(vec![provider("alpha", "no-headers", "", &t)], tight()),
+        Extra::default(),
+    )
+    .await;
+    let err = run.err();
+    assert_guard_error(err, "timeout");
+    assert_eq!(s(err, "layer"), "provider", "{err}");
+    assert_eq!(s(err, "phase"), "headers", "{err}");
+    assert_eq!(s(err, "partialText"), "", "{err}");
+    assert_eq!(s(err, "provider"), "alpha", "{err}");
+    assert_eq!(run.attempts(), vec![att("alpha", "timeout", None)]);
+    let timeout = run.events_of("timeout");
+    assert_eq!(timeout.len(), 1, "{}", run.event_summary());
+    assert_eq!(s(timeout[0], "provider"), "alpha", "{}", timeout[0]);
+    assert_eq!(s(timeout[0], "layer"), "provider", "{}", timeout[0]);
+    assert_eq!(s(timeout[0], "phase"), "headers", "{}", timeout[0]);
+    assert_eq!(n(timeout[0], "lines"), 0.0, "{}", timeout[0]);
+    assert_eq!(n(timeout[0], "chunks"), 0.0, "{}", timeout[0]);
+    assert_near(
+        "no-headers: timeout event elapsedMs",
+        n(timeout[0], "elapsedMs"),
+        300.0,
+    );
+    assert_near("no-headers: elapsed", run.elapsed(), 300.0);
+    assert_released_by_client(&t, run.settled_at, "no-headers").await;
+}
+
+/// Firefox resolves `fetch()` only when the first body bytes arrive, so there a response that
+/// sends its head and then nothing is indistinguishable from one that sends no head. The headers
+/// deadline is therefore set above the first-token deadline (both run from the request): every
+/// runtime must end the attempt at `firstTokenMs` in the first-token phase; where `fetch()`
+/// resolves on the head (Chromium, Node) the head's status and `headers` event are checked too.
+#[wasm_bindgen_test]
+async fn headers_then_silence_times_out_in_the_first_token_phase() {
+    let t = tag("headers-then-silence");
+    let timeouts = json!({ "headersMs": 2000, "firstTokenMs": 400, "idleMs": 300, "streamMs": 1500, "serviceMs": 3000 });
+    let run = run(
+        opts(
+            vec![provider("alpha", "headers-then-silence", "", &t)],
+            timeouts,
+        ),
+        Extra::default(),
+    )
+    .await;
+    let err = run.err();
+    assert_guard_error(err, "timeout");
+    assert_eq!(s(err, "layer"), "provider", "{err}");
+    assert_eq!(s(err, "phase"), "first-token", "{err}");
+    assert_eq!(s(err, "partialText"), "", "{err}");
+    assert_near("headers-then-silence: elapsed", run.elapsed(), 400.0);
+    if fetch_resolves_on_the_head() {
+        assert_eq!(run.attempts(), vec![att("alpha", "timeout", Some(200))]);
+        let headers = run.events_of("headers");
+        assert_eq!(headers.len(), 1, "{}", run.event_summary());
+        assert_eq!(n(headers[0], "status"), 200.0, "{}", headers[0]);
+    } else {
+        assert_eq!(run.attempts().len(), 1, "{:?}", run.attempts());
+        assert_eq!(run.attempts()[0].1, "timeout", "{:?}", run.attempts());
+    }
+    let timeout = run.events_of("timeout");
+    assert_eq!(timeout.len(), 1, "{}", run.event_summary());
+    assert_eq!(s(timeout[0], "phase"), "first-token", "{}", timeout[0]);
+    assert_released_by_client(&t, run.settled_at, "headers-then-silence").await;
+}
+
+#[wasm_bindgen_test]
+async fn stall_with_keepalives_does_not_reset_idle() {
+    let t = tag("stall-with-keepalives");
+    let run = run(
+        opts(
+            vec![provider(
+                "alpha",
+                "stall-with-keepalives",
+                "chunks=3&keepalive_ms=50",
+                &t,
+            )],
+            tight(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    assert_partial(&run, FIRST_THREE, "timeout", Some("idle"));
+    let idle = run.settled_at - run.last_text_at().unwrap();
+    assert_near("stall-with-keepalives: last text to partial", idle, 300.0);
+    assert_released_by_client(&t, run.settled_at, "stall-with-keepalives").await;
+}
+
+#[wasm_bindgen_test]
+async fn close_without_done_is_partial_with_a_network_cause() {
+    let (ta, tb) = (tag("close-without-done-a"), tag("close-without-done-b"));
+    let run = run(
+        opts(
+            vec![
+                provider("alpha", "close-without-done", "chunks=3", &ta),
+                provider("beta", "normal", "", &tb),
+            ],
+            roomy(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    assert_partial(&run, FIRST_THREE, "network", None);
+    assert_eq!(run.attempts(), vec![att("alpha", "partial", Some(200))]);
+    assert_closed(&ta, "close-without-done").await;
+    assert_untouched(&tb, "close-without-done: partial answer, no failover").await;
+}
+
+async fn assert_exact_text(scenario: &str, text: &str) {
+    let t = tag(scenario);
+    let run = run(
+        opts(vec![provider("alpha", scenario, "", &t)], roomy()),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, text);
+    assert_eq!(s(run.ok(), "finishReason"), "stop", "{scenario}");
+    assert_eq!(
+        run.attempts(),
+        vec![att("alpha", "complete", Some(200))],
+        "{scenario}"
+    );
+    assert_closed(&t, scenario).await;
+}
+
+#[wasm_bindgen_test]
+async fn multibyte_text_with_crlf_split_everywhere_is_exact() {
+    assert_exact_text("multibyte-crlf", MULTIBYTE_TEXT).await;
+}
+
+#[wasm_bindgen_test]
+async fn cr_only_line_ends_give_the_exact_text() {
+    assert_exact_text("cr-only", DEFAULT_TEXT).await;
+}
+
+#[wasm_bindgen_test]
+async fn bom_and_no_space_after_the_colon_give_the_exact_text() {
+    assert_exact_text("bom-nospace", DEFAULT_TEXT).await;
+}
+
+#[wasm_bindgen_test]
+async fn error_before_content_fails_over() {
+    let (ta, tb) = (tag("error-before-a"), tag("error-before-b"));
+    let run = run(
+        opts(
+            vec![
+                provider("alpha", "error-before-content", "", &ta),
+                provider("beta", "normal", "", &tb),
+            ],
+            roomy(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    assert_eq!(s(run.ok(), "provider"), "beta");
+    assert_eq!(
+        run.attempts(),
+        vec![
+            att("alpha", "upstream", Some(200)),
+            att("beta", "complete", Some(200))
+        ]
+    );
+    let failed = run.events_of("attempt-failed");
+    assert_eq!(failed.len(), 1, "{}", run.event_summary());
+    assert_eq!(s(failed[0], "kind"), "upstream", "{}", failed[0]);
+    assert_eq!(
+        run.events_of("failover").len(),
+        1,
+        "{}",
+        run.event_summary()
+    );
+    let a = assert_closed(&ta, "error-before-content").await;
+    only_post(&a, "error-before-content: upstream errors are not retried");
+}
+
+#[wasm_bindgen_test]
+async fn error_before_content_alone_rejects_with_kind_upstream() {
+    let t = tag("error-before-alone");
+    let run = run(
+        opts(
+            vec![provider("alpha", "error-before-content", "", &t)],
+            roomy(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    let err = run.err();
+    assert_guard_error(err, "upstream");
+    assert_eq!(s(err, "partialText"), "", "{err}");
+    assert_eq!(s(err, "provider"), "alpha", "{err}");
+    assert_eq!(run.attempts(), vec![att("alpha", "upstream", Some(200))]);
+    assert_closed(&t, "error-before-content alone").await;
+}
+
+async fn assert_mid_stream_error(scenario: &str) {
+    let (ta, tb) = (tag(scenario), tag(&format!("{scenario}-b")));
+    let run = run(
+        opts(
+            vec![
+                provider("alpha", scenario, "chunks=3", &ta),
+                provider("beta", "normal", "", &tb),
+            ],
+            roomy(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    assert_partial(&run, FIRST_THREE, "upstream", None);
+    assert_eq!(
+        run.attempts(),
+        vec![att("alpha", "partial", Some(200))],
+        "{scenario}"
+    );
+    assert_closed(&ta, scenario).await;
+    assert_untouched(&tb, &format!("{scenario}: partial answer, no failover")).await;
+}
+
+#[wasm_bindgen_test]
+async fn error_after_content_is_partial_with_an_upstream_cause() {
+    assert_mid_stream_error("error-after-content").await;
+}
+
+#[wasm_bindgen_test]
+async fn choice_error_is_partial_with_an_upstream_cause() {
+    assert_mid_stream_error("choice-error").await;
+}
+
+#[wasm_bindgen_test]
+async fn http_400_413_422_reject_at_once_without_failover() {
+    let cases = [400u16, 413, 422].map(|status| {
+        let (ta, tb) = (
+            tag(&format!("http-{status}-a")),
+            tag(&format!("http-{status}-b")),
+        );
+        let options = opts(
+            vec![
+                provider("alpha", &format!("http-{status}"), "", &ta),
+                provider("beta", "normal", "", &tb),
+            ],
+            roomy(),
+        );
+        async move { (status, ta, tb, run(options, Extra::default()).await) }
+    });
+    for (status, ta, tb, run) in join_all(cases).await {
+        let err = run.err();
+        assert_guard_error(err, "http");
+        assert_eq!(n(err, "status"), status as f64, "{err}");
+        assert_eq!(s(err, "provider"), "alpha", "{err}");
+        assert_eq!(s(err, "partialText"), "", "{err}");
+        assert_eq!(
+            run.attempts(),
+            vec![att("alpha", "http", Some(status as u64))],
+            "{status}"
+        );
+        assert!(run.events_of("retry").is_empty(), "{status}: no retry");
+        let a = assert_closed(&ta, &format!("http-{status}")).await;
+        only_post(&a, &format!("http-{status}: not retried"));
+        assert_untouched(&tb, &format!("http-{status}: the second provider")).await;
+    }
+}
+
+#[wasm_bindgen_test]
+async fn http_401_402_403_404_fail_over_and_never_show_the_key() {
+    const KEY: &str = "sk-or-v1-FAILOVERSECRET-99";
+    let cases = [401u16, 402, 403, 404].map(|status| {
+        let (ta, tb) = (
+            tag(&format!("http-{status}-a")),
+            tag(&format!("http-{status}-b")),
+        );
+        let mut a = provider("alpha", &format!("http-{status}"), "", &ta);
+        a["apiKey"] = json!(KEY);
+        let options = opts(vec![a, provider("beta", "normal", "", &tb)], roomy());
+        async move { (status, ta, run(options, Extra::default()).await) }
+    });
+    for (status, ta, run) in join_all(cases).await {
+        assert_complete(&run, DEFAULT_TEXT);
+        assert_eq!(s(run.ok(), "provider"), "beta", "{status}");
+        assert_eq!(
+            run.attempts(),
+            vec![
+                att("alpha", "http", Some(status as u64)),
+                att("beta", "complete", Some(200))
+            ],
+            "{status}"
+        );
+        let failed = run.events_of("attempt-failed");
+        assert_eq!(failed.len(), 1, "{status}: {}", run.event_summary());
+        assert_eq!(s(failed[0], "kind"), "http", "{}", failed[0]);
+        assert_eq!(n(failed[0], "status"), status as f64, "{}", failed[0]);
+        let failover = run.events_of("failover");
+        assert_eq!(failover.len(), 1, "{status}: {}", run.event_summary());
+        assert_eq!(s(failover[0], "from"), "alpha");
+        assert_eq!(s(failover[0], "to"), "beta");
+        assert!(run.events_of("retry").is_empty(), "{status}: not retried");
+        let a = assert_closed(&ta, &format!("http-{status}")).await;
+        assert!(only_post(&a, &format!("http-{status}")).authorization_seen);
+        assert!(
+            !run.everything().contains(KEY),
+            "{status}: the API key leaked"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn http_429_and_503_are_retried_per_max_retries_then_fail_over() {
+    // 429: the provider's own maxRetries; 503: the call's retry.maxRetries.
+    let cases = [429u16, 503].map(|status| {
+        let (ta, tb) = (
+            tag(&format!("retry-{status}-a")),
+            tag(&format!("retry-{status}-b")),
+        );
+        let mut a = provider("alpha", &format!("http-{status}"), "retry_after=0", &ta);
+        let mut options;
+        if status == 429 {
+            a["maxRetries"] = json!(1);
+            options = opts(vec![a, provider("beta", "normal", "", &tb)], roomy());
+        } else {
+            options = opts(vec![a, provider("beta", "normal", "", &tb)], roomy());
+            options["retry"]["maxRetries"] = json!(1);
+        }
+        async move { (status, ta, run(options, Extra::default()).await) }
+    });
+    for (status, ta, run) in join_all(cases).await {
+        assert_complete(&run, DEFAULT_TEXT);
+        let st = Some(status as u64);
+        assert_eq!(
+            run.attempts(),
+            vec![
+                att("alpha", "http", st),
+                att("alpha", "http", st),
+                att("beta", "complete", Some(200))
+            ],
+            "{status}"
+        );
+        let retries = run.events_of("retry");
+        assert_eq!(retries.len(), 1, "{status}: {}", run.event_summary());
+        assert_eq!(s(retries[0], "provider"), "alpha");
+        assert_eq!(n(retries[0], "attempt"), 2.0, "{}", retries[0]);
+        assert!(
+            n(retries[0], "delayMs") <= 1.0,
+            "Retry-After: 0 honoured: {}",
+            retries[0]
+        );
+        let starts: Vec<f64> = run
+            .events_of("request-start")
+            .iter()
+            .map(|e| n(e, "attempt"))
+            .collect();
+        assert_eq!(
+            starts,
+            vec![1.0, 2.0, 1.0],
+            "{status}: {}",
+            run.event_summary()
+        );
+        assert_eq!(run.events_of("failover").len(), 1, "{status}");
+        let a = assert_closed(&ta, &format!("http-{status}")).await;
+        assert_eq!(
+            a.posts().len(),
+            2,
+            "{status}: two requests at the first provider"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn http_429_with_an_http_date_retry_after_is_honoured() {
+    let (ta, tb) = (tag("retry-date-a"), tag("retry-date-b"));
+    let mut a = provider("alpha", "http-429-date", "retry_after=0", &ta);
+    a["maxRetries"] = json!(1);
+    let run = run(
+        opts(vec![a, provider("beta", "normal", "", &tb)], roomy()),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    assert_eq!(
+        run.attempts(),
+        vec![
+            att("alpha", "http", Some(429)),
+            att("alpha", "http", Some(429)),
+            att("beta", "complete", Some(200))
+        ]
+    );
+    let retry = run.timed_events_of("retry");
+    assert_eq!(retry.len(), 1, "{}", run.event_summary());
+    let delay = n(retry[0].1, "delayMs");
+    figure("http-429-date: retry delay", delay);
+    assert!(
+        (0.0..=1100.0).contains(&delay),
+        "delay from the date: {}",
+        retry[0].1
+    );
+    let view = assert_closed(&ta, "http-429-date").await;
+    let posts = view.posts();
+    assert_eq!(posts.len(), 2, "{:?}", view.connections);
+    // The mock sends the next whole second after its clock (+ retry_after 0) as the date.
+    let not_before = ((posts[0].opened_at_ms / 1000.0).floor() + 1.0) * 1000.0;
+    figure(
+        "http-429-date: retry sent after the date by",
+        posts[1].opened_at_ms - not_before,
+    );
+    assert!(
+        posts[1].opened_at_ms >= not_before - 30.0,
+        "the retry went out {:.1} ms before the Retry-After date",
+        not_before - posts[1].opened_at_ms
+    );
+}
+
+#[wasm_bindgen_test]
+async fn http_500_and_502_are_retried_then_fail_over() {
+    let (ta, tb, tc) = (tag("http-500"), tag("http-502"), tag("http-5xx-c"));
+    let run = run(
+        opts(
+            vec![
+                provider("alpha", "http-500", "", &ta),
+                provider("beta", "http-502", "", &tb),
+                provider("gamma", "normal", "", &tc),
+            ],
+            roomy(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    assert_eq!(s(run.ok(), "provider"), "gamma");
+    let (e500, e502) = (Some(500), Some(502));
+    assert_eq!(
+        run.attempts(),
+        vec![
+            att("alpha", "http", e500),
+            att("alpha", "http", e500),
+            att("alpha", "http", e500),
+            att("beta", "http", e502),
+            att("beta", "http", e502),
+            att("beta", "http", e502),
+            att("gamma", "complete", Some(200)),
+        ]
+    );
+    assert_eq!(run.events_of("retry").len(), 4, "{}", run.event_summary());
+    for r in run.events_of("retry") {
+        assert!(
+            n(r, "delayMs") <= 40.0,
+            "back-off within retry.maxDelayMs: {r}"
+        );
+    }
+    assert_eq!(
+        run.events_of("failover").len(),
+        2,
+        "{}",
+        run.event_summary()
+    );
+    assert_eq!(assert_closed(&ta, "http-500").await.posts().len(), 3);
+    assert_eq!(assert_closed(&tb, "http-502").await.posts().len(), 3);
+}
+
+#[wasm_bindgen_test]
+async fn a_retry_after_beyond_the_service_deadline_fails_over_at_once() {
+    let (ta, tb) = (tag("retry-late-a"), tag("retry-late-b"));
+    let run = run(
+        opts(
+            vec![
+                provider("alpha", "http-503", "retry_after=5", &ta),
+                provider("beta", "normal", "", &tb),
+            ],
+            roomy(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    assert_eq!(
+        run.attempts(),
+        vec![
+            att("alpha", "http", Some(503)),
+            att("beta", "complete", Some(200))
+        ]
+    );
+    assert!(run.events_of("retry").is_empty(), "{}", run.event_summary());
+    figure("retry-after 5 s > service left: elapsed", run.elapsed());
+    assert!(
+        run.elapsed() < 1500.0,
+        "no wait for Retry-After: {:.0} ms",
+        run.elapsed()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn an_unreachable_provider_is_a_network_failure_retried_then_failed_over() {
+    let tb = tag("unreachable-b");
+    // Port 9 (discard) is refused or blocked by every runtime: fetch rejects with a TypeError.
+    let mut a = json!({ "name": "alpha", "url": "http://127.0.0.1:9/v1/chat/completions", "model": "test/alpha" });
+    a["maxRetries"] = json!(1);
+    let run = run(
+        opts(vec![a, provider("beta", "normal", "", &tb)], roomy()),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    assert_eq!(
+        run.attempts(),
+        vec![
+            att("alpha", "network", None),
+            att("alpha", "network", None),
+            att("beta", "complete", Some(200))
+        ]
+    );
+    let failover = run.events_of("failover");
+    assert_eq!(failover.len(), 1, "{}", run.event_summary());
+    assert_eq!(s(failover[0], "reason"), "network", "{}", failover[0]);
+}
+
+#[wasm_bindgen_test]
+async fn html_200_is_a_protocol_failure_that_fails_over() {
+    let (ta, tb) = (tag("html-200-a"), tag("html-200-b"));
+    let run = run(
+        opts(
+            vec![
+                provider("alpha", "html-200", "", &ta),
+                provider("beta", "normal", "", &tb),
+            ],
+            roomy(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    assert_eq!(
+        run.attempts(),
+        vec![
+            att("alpha", "protocol", Some(200)),
+            att("beta", "complete", Some(200))
+        ]
+    );
+    let a = assert_closed(&ta, "html-200").await;
+    only_post(&a, "html-200: protocol errors are not retried");
+}
+
+#[wasm_bindgen_test]
+async fn a_json_answer_to_a_streaming_request_is_accepted() {
+    let t = tag("json");
+    let run = run(
+        opts(vec![provider("alpha", "json", "", &t)], roomy()),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    let r = run.ok();
+    assert_eq!(s(r, "finishReason"), "stop", "{r}");
+    assert_eq!(
+        n(&r["usage"], "completion_tokens"),
+        DEFAULT_PIECES as f64,
+        "{r}"
+    );
+    let view = assert_closed(&t, "json").await;
+    let post = only_post(&view, "json");
+    assert_eq!(s(r, "generationId"), format!("gen-mock-{}", post.id), "{r}");
+    assert_eq!(post.body_json()["stream"], json!(true));
+}
+
+#[wasm_bindgen_test]
+async fn stream_false_asks_for_one_json_answer() {
+    let t = tag("stream-false");
+    let mut options = opts(vec![provider("alpha", "json", "", &t)], roomy());
+    options["stream"] = json!(false);
+    let run = run(options, Extra::default()).await;
+    assert_complete(&run, DEFAULT_TEXT);
+    let r = run.ok();
+    assert_eq!(s(r, "finishReason"), "stop", "{r}");
+    assert!(r["usage"].is_object(), "{r}");
+    assert_eq!(run.attempts(), vec![att("alpha", "complete", Some(200))]);
+    let view = assert_closed(&t, "stream false").await;
+    let body = only_post(&view, "stream false").body_json();
+    assert_eq!(body["stream"], json!(false), "request body: {body}");
+    assert_eq!(body["messages"], messages(), "request body: {body}");
+}
+
+#[wasm_bindgen_test]
+async fn a_malformed_event_is_reported_and_skipped() {
+    let t = tag("malformed-event");
+    let run = run(
+        opts(vec![provider("alpha", "malformed-event", "", &t)], roomy()),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    let malformed = run.events_of("malformed");
+    assert_eq!(malformed.len(), 1, "{}", run.event_summary());
+    assert_eq!(s(malformed[0], "provider"), "alpha", "{}", malformed[0]);
+    assert!(n(malformed[0], "bytes") > 0.0, "{}", malformed[0]);
+    assert!(!s(malformed[0], "reason").is_empty(), "{}", malformed[0]);
+    assert_closed(&t, "malformed-event").await;
+}
+
+#[wasm_bindgen_test]
+async fn an_event_over_max_event_bytes_is_a_protocol_failure_that_fails_over() {
+    let (ta, tb) = (tag("huge-line-a"), tag("huge-line-b"));
+    let mut options = opts(
+        vec![
+            provider("alpha", "huge-line", "size=1048576", &ta),
+            provider("beta", "normal", "", &tb),
+        ],
+        roomy(),
+    );
+    options["maxEventBytes"] = json!(65536);
+    let run = run(options, Extra::default()).await;
+    assert_complete(&run, DEFAULT_TEXT);
+    assert_eq!(
+        run.attempts(),
+        vec![
+            att("alpha", "protocol", Some(200)),
+            att("beta", "complete", Some(200))
+        ]
+    );
+    assert_closed(&ta, "huge-line").await;
+}
+
+#[wasm_bindgen_test]
+async fn reset_after_content_is_partial_with_a_network_cause() {
+    let (ta, tb) = (tag("reset-a"), tag("reset-b"));
+    let run = run(
+        opts(
+            vec![
+                provider("alpha", "reset-after-content", "chunks=3", &ta),
+                provider("beta", "normal", "", &tb),
+            ],
+            roomy(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    assert_partial(&run, FIRST_THREE, "network", None);
+    assert_eq!(run.attempts(), vec![att("alpha", "partial", Some(200))]);
+    assert_closed(&ta, "reset-after-content").await;
+    assert_untouched(&tb, "reset-after-content: partial answer, no failover").await;
+}
+
+#[wasm_bindgen_test]
+async fn data_after_done_is_ignored_and_the_connection_released_at_once() {
+    let t = tag("data-after-done");
+    let run = run(
+        opts(vec![provider("alpha", "data-after-done", "", &t)], roomy()),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    assert_eq!(s(run.ok(), "finishReason"), "stop");
+    assert_released_by_client(&t, run.settled_at, "data-after-done: answer to close").await;
+}
+
+#[wasm_bindgen_test]
+async fn an_endless_stream_is_cut_at_the_stream_limit() {
+    let t = tag("endless");
+    let timeouts = json!({ "headersMs": 2000, "firstTokenMs": 2000, "idleMs": 2000, "streamMs": 500, "serviceMs": 3000 });
+    let run = run(
+        opts(
+            vec![provider("alpha", "endless", "delay_ms=20", &t)],
+            timeouts,
+        ),
+        Extra::default(),
+    )
+    .await;
+    let text = s(run.ok(), "text").to_string();
+    assert!(
+        text.len() >= 5 * TICK.len() && text == TICK.repeat(text.len() / TICK.len()),
+        "whole ticks: {text:?}"
+    );
+    assert_partial(&run, &text, "timeout", Some("stream"));
+    assert_eq!(run.attempts(), vec![att("alpha", "partial", Some(200))]);
+    assert_near("endless: elapsed", run.elapsed(), 500.0);
+    assert_released_by_client(&t, run.settled_at, "endless").await;
+}
+
+#[wasm_bindgen_test]
+async fn reasoning_is_not_part_of_the_text() {
+    let t = tag("reasoning");
+    let run = run(
+        opts(
+            vec![provider("alpha", "reasoning-then-content", "chunks=3", &t)],
+            roomy(),
+        ),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    assert!(
+        run.texts.iter().all(|(_, t)| !t.contains(REASONING_PREFIX)),
+        "no reasoning in onText: {:?}",
+        run.texts
+    );
+    assert_closed(&t, "reasoning-then-content").await;
+}
+
+#[wasm_bindgen_test]
+async fn tool_calls_are_assembled_from_fragments() {
+    let t = tag("tool-calls");
+    let run = run(
+        opts(vec![provider("alpha", "tool-calls", "", &t)], roomy()),
+        Extra::default(),
+    )
+    .await;
+    assert_complete(&run, "");
+    let r = run.ok();
+    assert_eq!(s(r, "finishReason"), "tool_calls", "{r}");
+    assert_eq!(
+        r["toolCalls"],
+        json!([{ "id": "call_1", "name": "get_weather", "arguments": TOOL_ARGUMENTS }]),
+        "{r}"
+    );
+    assert_eq!(run.attempts(), vec![att("alpha", "complete", Some(200))]);
+    assert_closed(&t, "tool-calls").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_long_stream_of_2000_chunks_is_exact() {
+    let t = tag("long");
+    let timeouts = json!({ "headersMs": 5000, "firstTokenMs": 5000, "idleMs": 5000, "streamMs": 8000, "serviceMs": 8000 });
+    let run = run(
+        opts(vec![provider("alpha", "long", "n=2000", &t)], timeouts),
+        Extra {
+            watchdog_ms: Some(10_000),
+            ..Extra::default()
+        },
+    )
+    .await;
+    assert_complete(&run, &LONG_TOKEN.repeat(2000));
+    let r = run.ok();
+    assert_eq!(n(&r["stats"], "chunks"), 2000.0, "{}", r["stats"]);
+    assert_eq!(
+        n(&r["usage"], "completion_tokens"),
+        2000.0,
+        "{}",
+        r["usage"]
+    );
+    figure("long n=2000: elapsed", run.elapsed());
+    assert_closed(&t, "long").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_custom_fetch_is_used_for_the_request() {
+    let t = tag("custom-fetch");
+    let (fetch, count) = counting_fetch();
+    let run = run(
+        opts(vec![provider("alpha", "normal", "", &t)], roomy()),
+        Extra {
+            fetch: Some(fetch),
+            ..Extra::default()
+        },
+    )
+    .await;
+    assert_complete(&run, DEFAULT_TEXT);
+    assert_eq!(count.get(), 1, "the custom fetch made the one request");
+    assert_closed(&t, "custom fetch").await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration errors
+// ---------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+async fn config_errors_reject_with_kind_config() {
+    let t = tag("config");
+    let good = || provider("alpha", "normal", "", &t);
+    let without = |key: &str| {
+        let mut p = good();
+        p.as_object_mut().unwrap().remove(key);
+        p
+    };
+    let cases: Vec<(&str, Value, Option<Patch>)> = vec![
+        (
+            "no providers",
+            json!({ "providers": [], "messages": messages() }),
+            None,
+        ),
+        ("providers missing", json!({ "messages": messages() }), None),
+        (
+            "provider without url",
+            json!({ "providers": [without("url")], "messages": messages() }),
+            None,
+        ),
+        (
+            "provider without model",
+            json!({ "providers": [without("model")], "messages": messages() }),
+            None,
+        ),
+        (
+            "provider without name",
+            json!({ "providers": [without("name")], "messages": messages() }),
+            None,
+        ),
+        ("messages missing", json!({ "providers": [good()] }), None),
+        (
+            "messages not an array",
+            json!({ "providers": [good()], "messages": "hi" }),
+            None,
+        ),
+        (
+            "idleMs 0",
+            json!({ "providers": [good()], "messages": messages(), "timeouts": { "idleMs": 0 } }),
+            None,
+        ),
+        (
+            "headersMs -1",
+            json!({ "providers": [good()], "messages": messages(), "timeouts": { "headersMs": -1 } }),
+            None,
+        ),
+        (
+            "provider firstTokenMs 0",
+            {
+                let mut p = good();
+                p["timeouts"] = json!({ "firstTokenMs": 0 });
+                json!({ "providers": [p], "messages": messages() })
+            },
+            None,
+        ),
+        (
+            "log verbose",
+            json!({ "providers": [good()], "messages": messages(), "log": "verbose" }),
+            None,
+        ),
+    ];
+    assert_config_errors(cases).await;
+    assert_untouched(&t, "config errors never reach the network").await;
+}
+
+/// A NaN deadline (call-level or a provider's) is an invalid timeout.
+#[wasm_bindgen_test]
+async fn nan_timeouts_are_config_errors() {
+    let t = tag("config-nan");
+    let set_nan = |path: &'static [&'static str], key: &'static str| -> Option<Patch> {
+        Some(Box::new(move |o: &JsValue| {
+            let mut target = o.clone();
+            for step in path {
+                target = Reflect::get(&target, &JsValue::from_str(step)).unwrap();
+            }
+            Reflect::set(&target, &key.into(), &JsValue::from_f64(f64::NAN)).unwrap();
+        }))
+    };
+    let mut p = provider("alpha", "normal", "", &t);
+    p["timeouts"] = json!({});
+    let cases: Vec<(&str, Value, Option<Patch>)> = vec![
+        (
+            "timeouts.streamMs NaN",
+            json!({ "providers": [provider("alpha", "normal", "", &t)], "messages": messages(), "timeouts": {} }),
+            set_nan(&["timeouts"], "streamMs"),
+        ),
+        (
+            "providers[0].timeouts.firstTokenMs NaN",
+            json!({ "providers": [p], "messages": messages() }),
+            set_nan(&["providers", "0", "timeouts"], "firstTokenMs"),
+        ),
+    ];
+    assert_config_errors(cases).await;
+}
+
+/// Runs each case and fails listing every one that did not reject with a config GuardError.
+async fn assert_config_errors(cases: Vec<(&str, Value, Option<Patch>)>) {
+    let mut failures = Vec::new();
+    for (what, options, patch) in cases {
+        let run = run(
+            options,
+            Extra {
+                patch,
+                watchdog_ms: Some(2000),
+                ..Extra::default()
+            },
+        )
+        .await;
+        match &run.json {
+            Err(e)
+                if s(e, "kind") == "config"
+                    && s(e, "name") == "GuardError"
+                    && e["isError"] == json!(true) =>
+            {
+                figure(
+                    &format!("config error '{what}': rejected after"),
+                    run.elapsed(),
+                );
+            }
+            Ok(v) => failures.push(format!(
+                "{what}: resolved (text {:?}, attempts {})",
+                s(v, "text"),
+                v["attempts"]
+            )),
+            Err(e) => failures.push(format!("{what}: rejected with {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "not rejected with kind config:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_close_or_reset_before_any_text_is_retried_then_fails_over() {
+    let cases = ["close-without-done", "reset-after-content"].map(|scenario| {
+        let (ta, tb) = (
+            tag(&format!("{scenario}-0-a")),
+            tag(&format!("{scenario}-0-b")),
+        );
+        let mut a = provider("alpha", scenario, "chunks=0", &ta);
+        a["maxRetries"] = json!(1);
+        let options = opts(vec![a, provider("beta", "normal", "", &tb)], roomy());
+        async move { (scenario, ta, run(options, Extra::default()).await) }
+    });
+    for (scenario, ta, run) in join_all(cases).await {
+        assert_complete(&run, DEFAULT_TEXT);
+        let outcomes: Vec<(String, String)> =
+            run.attempts().into_iter().map(|(p, o, _)| (p, o)).collect();
+        let pair = |p: &str, o: &str| (p.to_string(), o.to_string());
+        assert_eq!(
+            outcomes,
+            vec![
+                pair("alpha", "network"),
+                pair("alpha", "network"),
+                pair("beta", "complete")
+            ],
+            "{scenario}: network failures before text are retried, then fail over"
+        );
+        assert_eq!(
+            run.events_of("retry").len(),
+            1,
+            "{scenario}: {}",
+            run.event_summary()
+        );
+        let failover = run.events_of("failover");
+        assert_eq!(failover.len(), 1, "{scenario}: {}", run.event_summary());
+        assert_eq!(s(failover[0], "reason"), "network", "{}", failover[0]);
+        let a = assert_closed(&ta, scenario).await;
+        assert_eq!(a.posts().len(), 2, "{scenario}: {:?}", a.connections);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn debug_logging_prints_progress_and_never_the_key() {
+    const KEY: &str = "sk-or-v1-LOGSECRET-5150";
+    let (ta, tb) = (tag("log-a"), tag("log-b"));
+    let mut a = provider("alpha", "http-401", "", &ta);
+    a["apiKey"] = json!(KEY);
+    let mut b = provider("beta", "normal", "", &tb);
+    b["apiKey"] = json!(KEY);
+    let mut options = opts(vec![a, b], roomy());
+    options["log"] = json!("debug");
+    let capture = ConsoleCapture::start();
+    let run = run(options, Extra::default()).await;
+    let lines = capture.stop();
+    assert_complete(&run, DEFAULT_TEXT);
+    assert!(!lines.is_empty(), "log: \"debug\" printed nothing");
+    let leaked: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(KEY) || l.contains("LOGSECRET"))
+        .collect();
+    assert!(leaked.is_empty(), "the API key was logged: {leaked:?}");
+    assert!(
+        !run.everything().contains("LOGSECRET"),
+        "the API key leaked into the result or events"
+    );
+    console_log!("[figure] log debug: {} console lines", lines.len());
+}
