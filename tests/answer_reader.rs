@@ -14,6 +14,7 @@ struct Heard {
     texts: Vec<String>,
     first: Option<f64>,
     malformed: usize,
+    side: Vec<(String, String)>,
 }
 
 impl AnswerSink for Heard {
@@ -25,6 +26,9 @@ impl AnswerSink for Heard {
     }
     fn malformed(&mut self, _m: Malformed, _bytes: usize) {
         self.malformed += 1;
+    }
+    fn side_event(&mut self, event_type: &str, data: &str) {
+        self.side.push((event_type.to_owned(), data.to_owned()));
     }
 }
 
@@ -355,4 +359,21 @@ fn responses_are_classified_by_status_and_content_type() {
             retry_after_ms: Some(2_000.0)
         })
     );
+}
+
+#[test]
+fn events_of_other_types_are_side_events_not_answer_or_progress() {
+    let mut run = Run::sse();
+    run.push("event: guard\ndata: {\"type\":\"failover\"}\n\n", 10.0);
+    assert_eq!(
+        run.heard.side,
+        [("guard".to_owned(), "{\"type\":\"failover\"}".to_owned())]
+    );
+    assert_eq!(run.heard.first, None, "not progress");
+    assert_eq!(
+        run.reader.answer.malformed, 0,
+        "not a malformed chunk either"
+    );
+    run.push(&(content("ok") + DONE), 20.0);
+    assert_eq!(run.reader.answer.text, "ok");
 }

@@ -59,6 +59,10 @@ pub trait AnswerSink {
     fn first_progress(&mut self, _first_token_ms: Millis) {}
     /// An event whose data was not a chat chunk; it was counted and skipped.
     fn malformed(&mut self, _malformed: Malformed, _data_bytes: usize) {}
+    /// An event of a type other than `message` or `error` (chat chunks are always `message`):
+    /// not part of the answer, and not progress. The edge worker uses `event: guard` to relay
+    /// its own events to clients that ask for them.
+    fn side_event(&mut self, _event_type: &str, _data: &str) {}
 }
 
 /// A tool call assembled from its streamed fragments.
@@ -277,6 +281,10 @@ impl<S: AnswerSink + ?Sized> SseSink for EventFeed<'_, S> {
             };
             self.answer.error = Some((None, message));
             self.stop = Some(Stop::Failed(Failure::Upstream));
+            return;
+        }
+        if event.event_type != "message" {
+            self.sink.side_event(event.event_type, event.data);
             return;
         }
         match decode_event_data(event.data) {

@@ -152,6 +152,15 @@ pub enum GuardEvent {
         /// What cancelled it.
         reason: String,
     },
+    /// An event relayed by the upstream itself (an edge worker's `event: guard` SSE events,
+    /// sent when the request carries `X-LSG-Events: 1`): what happened behind the proxy.
+    #[serde(rename_all = "camelCase")]
+    UpstreamEvent {
+        /// The provider (proxy) that relayed it.
+        provider: String,
+        /// The relayed event (a `GuardEvent` of the proxy), as sent.
+        event: serde_json::Value,
+    },
     /// The generation resolved.
     #[serde(rename_all = "camelCase")]
     Done {
@@ -211,6 +220,9 @@ impl GuardEvent {
             ),
             GuardEvent::Cancelled { reason } => {
                 (LogLevel::Info, format!("Cancelling active LLM generation ({reason})"))
+            }
+            GuardEvent::UpstreamEvent { provider, event } => {
+                (LogLevel::Debug, format!("LLM [{provider}]: upstream event {event}"))
             }
             GuardEvent::Done { provider, partial, elapsed_ms } => (
                 LogLevel::Info,

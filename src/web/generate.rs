@@ -467,6 +467,17 @@ impl AnswerSink for AttemptSink<'_> {
         });
     }
 
+    fn side_event(&mut self, event_type: &str, data: &str) {
+        if event_type == "guard" {
+            let event = serde_json::from_str(data)
+                .unwrap_or_else(|_| serde_json::Value::String(data.to_owned()));
+            self.report.event(GuardEvent::UpstreamEvent {
+                provider: self.provider.to_owned(),
+                event,
+            });
+        }
+    }
+
     fn malformed(&mut self, malformed: Malformed, data_bytes: usize) {
         self.report.event(GuardEvent::Malformed {
             provider: self.provider.to_owned(),

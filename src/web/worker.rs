@@ -148,6 +148,21 @@ async fn handle(request: JsValue, env: JsValue) -> JsValue {
                 )
             }
         },
+        ("GET" | "HEAD", _) if env_has_assets(&env) => {
+            // Static files (the demo page), when an `ASSETS` service binding is configured.
+            let assets = get(&env, "ASSETS");
+            let fetch = get(&assets, "fetch").unchecked_into::<Function>();
+            match fetch.call1(&assets, &request) {
+                Ok(promise) => JsFuture::from(Promise::resolve(&promise))
+                    .await
+                    .unwrap_or(JsValue::NULL),
+                Err(_) => json_response(
+                    502,
+                    &error_body("the assets service failed", "server_error", "assets"),
+                    &cors,
+                ),
+            }
+        }
         _ => json_response(
             404,
             &error_body(
@@ -158,6 +173,10 @@ async fn handle(request: JsValue, env: JsValue) -> JsValue {
             &cors,
         ),
     }
+}
+
+fn env_has_assets(env: &JsValue) -> bool {
+    get(&get(env, "ASSETS"), "fetch").is_function()
 }
 
 /// Read the request body, refusing more than `limit` bytes.
@@ -358,10 +377,20 @@ async fn chat(
             d.write(&chunk);
         })
     };
+    // Clients that ask (`X-LSG-Events: 1`) also get the guard's events as `event: guard`.
+    let relay_events =
+        chat.stream && header(&request, "x-lsg-events").is_some_and(|v| v.trim() == "1");
     let on_event = {
         let downstream = downstream.clone();
         Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
             let kind = get(&event, "type").as_string().unwrap_or_default();
+            if relay_events {
+                if let Some(json) = JSON::stringify(&event).ok().and_then(|s| s.as_string()) {
+                    downstream
+                        .borrow_mut()
+                        .write(&format!("event: guard\ndata: {json}\n\n"));
+                }
+            }
             match kind.as_str() {
                 "request-start" => {
                     if let Some(model) = get(&event, "model").as_string() {
