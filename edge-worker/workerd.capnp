@@ -9,6 +9,7 @@ const config :Workerd.Config = (
     (name = "main", worker = .guardWorker),
     # Outbound fetch: the upstreams (loopback included, for a local LLM or the mock upstream).
     (name = "upstreams", network = (allow = ["public", "private", "local"])),
+    # {{EXTRA_SERVICES}}
   ],
   sockets = [ (name = "http", address = "127.0.0.1:8787", http = (), service = "main") ],
 );
@@ -31,6 +32,6 @@ const guardWorker :Workerd.Worker = (
     (name = "LSG_RETRY", fromEnvironment = "LSG_RETRY"),
     (name = "LSG_HEARTBEAT_MS", fromEnvironment = "LSG_HEARTBEAT_MS"),
     (name = "LSG_MAX_BODY_BYTES", fromEnvironment = "LSG_MAX_BODY_BYTES"),
-    # {{API_KEY_BINDINGS}}
+    # {{EXTRA_BINDINGS}}
   ],
 );

@@ -34,7 +34,7 @@ export interface GenerateOptions {
   messages: ChatMessage[];
   /**
    * Extra fields merged into every request body (`temperature`, `max_tokens`, `top_p`,
-   * `tools`, ...), next to `model`, `messages` and `stream`.
+   * `tools`, ...), next to `model`, `messages` and `stream`, which they cannot replace.
    */
   params?: Record<string, unknown>;
   /**
@@ -88,7 +88,7 @@ export type LogLevel = "off" | "error" | "info" | "debug";
 
 /** Retry settings (`GenerateOptions.retry`). Back-off is exponential with full jitter. */
 export interface RetryOptions {
-  /** Retries per provider after its first attempt (default 2; 0 disables retries). */
+  /** Retries per provider after its first attempt (a whole number, default 2; 0 disables retries). */
   maxRetries?: number;
   /** Upper bound of the first back-off, in milliseconds (default 500); doubles per retry. */
   baseDelayMs?: number;
@@ -111,7 +111,10 @@ export interface Provider {
   apiKey?: string;
   /** Extra request headers (e.g. `HTTP-Referer`, `X-Title`). Never logged nor reported. */
   headers?: Record<string, string>;
-  /** This provider's own deadlines, over the call's `timeouts`. */
+  /**
+   * This provider's own deadlines, over the call's `timeouts` (`serviceMs` bounds the whole
+   * call, so only `GenerateOptions.timeouts.serviceMs` sets it).
+   */
   timeouts?: Partial<Timeouts>;
   /** This provider's own retry allowance, over `retry.maxRetries`. */
   maxRetries?: number;

@@ -150,18 +150,13 @@ async fn handle(request: JsValue, env: JsValue) -> JsValue {
         },
         ("GET" | "HEAD", _) if env_has_assets(&env) => {
             // Static files (the demo page), when an `ASSETS` service binding is configured.
-            let assets = get(&env, "ASSETS");
-            let fetch = get(&assets, "fetch").unchecked_into::<Function>();
-            match fetch.call1(&assets, &request) {
-                Ok(promise) => JsFuture::from(Promise::resolve(&promise))
-                    .await
-                    .unwrap_or(JsValue::NULL),
-                Err(_) => json_response(
+            serve_asset(&env, &url, &path).await.unwrap_or_else(|| {
+                json_response(
                     502,
                     &error_body("the assets service failed", "server_error", "assets"),
                     &cors,
-                ),
-            }
+                )
+            })
         }
         _ => json_response(
             404,
@@ -173,6 +168,37 @@ async fn handle(request: JsValue, env: JsValue) -> JsValue {
             &cors,
         ),
     }
+}
+
+/// A static file from the `ASSETS` service (`/` means `/index.html`), with its content type
+/// set from the extension (so `.wasm` streams with `application/wasm`).
+async fn serve_asset(env: &JsValue, url: &str, path: &str) -> Option<JsValue> {
+    let assets = get(env, "ASSETS");
+    let fetch = get(&assets, "fetch").dyn_into::<Function>().ok()?;
+    let (url, path) = if path.ends_with('/') {
+        let base = url.split(['?', '#']).next().unwrap_or(url);
+        (format!("{base}index.html"), format!("{path}index.html"))
+    } else {
+        (url.to_owned(), path.to_owned())
+    };
+    let promise = fetch.call1(&assets, &JsValue::from_str(&url)).ok()?;
+    let answer = JsFuture::from(Promise::resolve(&promise)).await.ok()?;
+    let status = get(&answer, "status").as_f64().unwrap_or(500.0) as u16;
+    let content_type = match path.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "wasm" => "application/wasm",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        _ => return Some(answer),
+    };
+    let headers = [
+        ("content-type", content_type.to_owned()),
+        ("cache-control", "no-cache".to_owned()),
+    ];
+    Some(response(&get(&answer, "body"), status, &headers))
 }
 
 fn env_has_assets(env: &JsValue) -> bool {

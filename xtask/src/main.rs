@@ -4,9 +4,12 @@
 //! missing and skips what is present, so a fresh machine needs nothing but Rust and this
 //! repository. Run `cargo xtask help` for the list.
 
+mod build;
+mod demo;
 mod process;
 mod setup;
 mod test;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,11 +17,20 @@ use std::process::ExitCode;
 const HELP: &str = "\
 cargo xtask <task>
 
-  demo     set up, then start the mock upstream and print how to try it (Ctrl-C stops it)
-  test     set up, then run every test: native core and mock upstream, and the wasm tests in
-           headless Chromium, Firefox and Node; prints a summary line
+  demo     set up, build, start the mock upstream and the edge worker serving the demo page;
+           prints `open http://127.0.0.1:<port>/` (LSG_PORT, default 8787); Ctrl-C stops it all
+  test     set up, then run every test: native core and mock upstream, the wasm tests in
+           headless Chromium, Firefox and Node, and the TypeScript types; prints a summary
+           line; `--only native|chrome|firefox|node|types` runs one suite
+  build    set up, then build the npm packages (release, `wasm-opt -Oz`) for the web, bundler
+           and nodejs targets into target/pkg/<target> and print their sizes raw and gzipped;
+           `--target web|bundler|nodejs` builds one
   setup    only the set-up: wasm32 target, wasm-pack, wasm-bindgen-cli (the Cargo.lock version),
            Chromium + chromedriver, Firefox + geckodriver, npm packages (package-lock.json)
+  worker   set up, build the edge worker and run it in workerd on 127.0.0.1 (LSG_PORT, default
+           8787; 0 = any free port), configured by LSG_PROVIDERS, LSG_CLIENT_TOKENS,
+           LSG_ALLOWED_ORIGINS, LSG_MODELS, LSG_TIMEOUTS, LSG_RETRY, LSG_HEARTBEAT_MS;
+           `--build` only builds (target/edge-worker, and edge-worker/pkg for wrangler)
   fuzz     run the SSE parser fuzz target (needs the nightly toolchain; installs cargo-fuzz);
            `cargo xtask fuzz --seconds 60`
   help     this text
@@ -47,7 +59,9 @@ fn main() -> ExitCode {
     let result = match task {
         "setup" => setup::run(),
         "test" => setup::run().and_then(|()| test::run(rest)),
-        "demo" => setup::run().and_then(|()| demo()),
+        "build" => setup::run().and_then(|()| build::run_task(rest)),
+        "demo" => setup::run().and_then(|()| demo::run()),
+        "worker" => setup::run().and_then(|()| worker::run(rest)),
         "fuzz" => fuzz(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
@@ -62,31 +76,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// For now the demo is the mock upstream on its own: start it and say how to use it.
-fn demo() -> Result<(), String> {
-    let port = std::env::var("LSG_PORT").unwrap_or_else(|_| "0".into());
-    let mock = process::MockUpstream::start(&port)?;
-    let url = mock.url();
-    println!();
-    println!("mock upstream listening on {url}");
-    println!("try a streamed answer:");
-    println!(
-        "  curl -N -X POST {url}/v1/chat/completions -H 'Content-Type: application/json' \\\n    \
-         -d '{{\"model\":\"mock/model\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}],\"stream\":true}}'"
-    );
-    println!("or a misbehaving one (silence after three chunks), paced at 200 ms:");
-    println!(
-        "  curl -N -X POST '{url}/scenario/stall-after-chunks/v1/chat/completions?delay_ms=200' \\\n    \
-         -H 'Content-Type: application/json' -d '{{\"messages\":[]}}'"
-    );
-    println!("scenarios and parameters: curl {url}/");
-    println!("the connection ledger:    curl {url}/_ledger");
-    println!("Ctrl-C stops it.");
-    process::wait_for_termination();
-    drop(mock);
-    Ok(())
 }
 
 /// Run the parser's libFuzzer target for a bounded time.

@@ -3,11 +3,15 @@
 //! Suites: the native workspace tests (`cargo test --workspace`: the pure core, the mock
 //! upstream, xtask itself), then the wasm tests through `wasm-pack test` in headless Chromium,
 //! headless Firefox and Node, against a mock upstream this task starts (its URL is passed as
-//! `MOCK_UPSTREAM_URL`). `--only <suite>` runs one suite (native, chrome, firefox, node).
+//! `MOCK_UPSTREAM_URL`), then the published TypeScript contract (`types`: the package built
+//! for the `web` target, then `tsc` on `tests/types/usage.ts`, one check that passes or fails
+//! by its exit status). `--only <suite>` runs one suite (native, chrome, firefox, node, types).
 
+use crate::build::{package_dir, wasm_pack_build};
 use crate::process::{target_dir, MockUpstream};
 use crate::setup::cargo_bin;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -50,47 +54,117 @@ pub fn parse_result_line(line: &str) -> Option<Counts> {
     Some(counts)
 }
 
+/// How a suite's results are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Report {
+    /// Its `test result:` lines (libtest, wasm-bindgen-test) are summed; a suite that prints
+    /// none is broken.
+    ResultLines,
+    /// It is one check: its exit status counts as 1 passed or 1 failed.
+    ExitStatus,
+}
+
+impl Report {
+    /// The counts of a check that ended with `success`.
+    fn check(success: bool) -> Counts {
+        Counts {
+            passed: u64::from(success),
+            failed: u64::from(!success),
+            ignored: 0,
+        }
+    }
+}
+
 struct Suite {
     name: &'static str,
     program: String,
-    args: Vec<&'static str>,
+    args: Vec<String>,
     env: Vec<(&'static str, String)>,
+    report: Report,
+    /// Run before the command (its output shown as is); its failure fails the suite.
+    prepare: Option<fn() -> Result<(), String>>,
+}
+
+impl Suite {
+    /// A suite of tests that print `test result:` lines.
+    fn tests(name: &'static str, program: &str, args: &[&str]) -> Suite {
+        Suite {
+            name,
+            program: program.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: vec![],
+            report: Report::ResultLines,
+            prepare: None,
+        }
+    }
+
+    fn env(mut self, env: &[(&'static str, String)]) -> Suite {
+        self.env.extend_from_slice(env);
+        self
+    }
 }
 
 fn suites() -> Vec<Suite> {
     let geckodriver = cargo_bin().join("geckodriver").display().to_string();
+    let tsc = crate::root().join("node_modules").join(".bin").join("tsc");
     vec![
+        Suite::tests("native", "cargo", &["test", "--workspace"]),
+        Suite::tests("chrome", "wasm-pack", &["test", "--headless", "--chrome"]).env(&[
+            ("CHROMEDRIVER", "/usr/bin/chromedriver".into()),
+            ("WASM_BINDGEN_USE_BROWSER", "1".into()),
+        ]),
+        Suite::tests("firefox", "wasm-pack", &["test", "--headless", "--firefox"]).env(&[
+            ("GECKODRIVER", geckodriver),
+            ("WASM_BINDGEN_USE_BROWSER", "1".into()),
+        ]),
+        Suite::tests("node", "wasm-pack", &["test", "--node"]),
         Suite {
-            name: "native",
-            program: "cargo".into(),
-            args: vec!["test", "--workspace"],
+            name: "types",
+            program: tsc.display().to_string(),
+            args: vec!["-p".into(), types_tsconfig().display().to_string()],
             env: vec![],
-        },
-        Suite {
-            name: "chrome",
-            program: "wasm-pack".into(),
-            args: vec!["test", "--headless", "--chrome"],
-            env: vec![
-                ("CHROMEDRIVER", "/usr/bin/chromedriver".into()),
-                ("WASM_BINDGEN_USE_BROWSER", "1".into()),
-            ],
-        },
-        Suite {
-            name: "firefox",
-            program: "wasm-pack".into(),
-            args: vec!["test", "--headless", "--firefox"],
-            env: vec![
-                ("GECKODRIVER", geckodriver),
-                ("WASM_BINDGEN_USE_BROWSER", "1".into()),
-            ],
-        },
-        Suite {
-            name: "node",
-            program: "wasm-pack".into(),
-            args: vec!["test", "--node"],
-            env: vec![],
+            report: Report::ExitStatus,
+            prepare: Some(prepare_types),
         },
     ]
+}
+
+/// `tests/types/tsconfig.json` finds the package in `target/pkg/web`; with another target
+/// directory, a config extending it with that directory is written next to the package.
+fn types_tsconfig() -> PathBuf {
+    let root = crate::root();
+    if package_dir("web") == root.join("target").join("pkg").join("web") {
+        root.join("tests").join("types").join("tsconfig.json")
+    } else {
+        package_dir("web")
+            .parent()
+            .expect("pkg/web has a parent")
+            .join("types-tsconfig.json")
+    }
+}
+
+/// Build the package for the `web` target (a dev build: the types are the same), and point
+/// the type check at it.
+fn prepare_types() -> Result<(), String> {
+    let out_dir = package_dir("web");
+    wasm_pack_build("web", false, &out_dir)?;
+    let root = crate::root();
+    let config = types_tsconfig();
+    if config.starts_with(root.join("tests")) {
+        return Ok(());
+    }
+    let text = format!(
+        "{{ \"extends\": {}, \"compilerOptions\": {{ \"paths\": {{ \"llm-stream-guard\": [{}] }} }} }}\n",
+        json_string(&root.join("tests").join("types").join("tsconfig.json")),
+        json_string(&out_dir),
+    );
+    std::fs::write(&config, text).map_err(|e| format!("cannot write {}: {e}", config.display()))
+}
+
+/// A path as a JSON string literal.
+fn json_string(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// Run the suites (all, or the one `--only` names) and print the summary.
@@ -98,10 +172,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let only = match args {
         [] => None,
         [flag, name] if flag == "--only" => Some(name.as_str()),
-        _ => return Err("usage: cargo xtask test [--only native|chrome|firefox|node]".into()),
+        _ => {
+            return Err("usage: cargo xtask test [--only native|chrome|firefox|node|types]".into())
+        }
     };
     let root = crate::root();
-    let selected: Vec<Suite> = suites().into_iter().filter(|s| only.is_none_or(|o| o == s.name)).collect();
+    let selected: Vec<Suite> = suites()
+        .into_iter()
+        .filter(|s| only.is_none_or(|o| o == s.name))
+        .collect();
+    if selected.is_empty() {
+        return Err(format!(
+            "no suite named {:?} (native, chrome, firefox, node, types)",
+            only.unwrap_or_default()
+        ));
+    }
     // The wasm suites talk to a real mock upstream on 127.0.0.1, started here and stopped (by its
     // own process id) when this function returns. Its address reaches the tests at compile time.
     let mock = if selected.iter().any(|s| s.program == "wasm-pack") {
@@ -109,14 +194,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     } else {
         None
     };
-    let mock_url = mock.as_ref().map(|m| m.url().to_owned()).unwrap_or_default();
+    let mock_url = mock
+        .as_ref()
+        .map(|m| m.url().to_owned())
+        .unwrap_or_default();
     let mut rows = Vec::new();
     let mut total = Counts::default();
     let mut broken = Vec::new();
-    for suite in suites()
-        .into_iter()
-        .filter(|s| only.is_none_or(|o| o == s.name))
-    {
+    for suite in selected {
         println!(
             "\n==== {} ({} {}) ====",
             suite.name,
@@ -124,6 +209,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
             suite.args.join(" ")
         );
         let started = Instant::now();
+        if let Some(Err(message)) = suite.prepare.map(|prepare| prepare()) {
+            eprintln!("{}: {message}", suite.name);
+            broken.push(format!("{} (preparation: {message})", suite.name));
+            let counts = Report::check(false);
+            total.add(counts);
+            rows.push((suite.name, counts, started.elapsed().as_secs_f64()));
+            continue;
+        }
         let mut child = Command::new(&suite.program)
             .args(&suite.args)
             .current_dir(&root)
@@ -144,7 +237,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }
         }
         let status = child.wait().map_err(|e| e.to_string())?;
-        if !status.success() || result_lines == 0 {
+        if suite.report == Report::ExitStatus {
+            counts = Report::check(status.success());
+            if !status.success() {
+                broken.push(format!("{} ({status})", suite.name));
+            }
+        } else if !status.success() || result_lines == 0 {
             broken.push(format!(
                 "{} ({status}, {result_lines} result lines)",
                 suite.name
@@ -194,5 +292,42 @@ mod tests {
             "test result: ok. 3 passed; 0 failed; 0 ignored; 0 filtered out; finished in 0.02s";
         assert_eq!(parse_result_line(wasm).map(|c| c.passed), Some(3));
         assert_eq!(parse_result_line("test foo ... ok"), None);
+    }
+
+    #[test]
+    fn a_check_counts_as_one_test() {
+        assert_eq!(
+            Report::check(true),
+            Counts {
+                passed: 1,
+                failed: 0,
+                ignored: 0
+            }
+        );
+        assert_eq!(Report::check(false).failed, 1);
+        assert_eq!(Report::check(false).passed, 0);
+    }
+
+    #[test]
+    fn every_suite_has_a_distinct_name_and_types_is_a_check() {
+        let all = suites();
+        let mut names: Vec<&str> = all.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        let types = all
+            .iter()
+            .find(|s| s.name == "types")
+            .expect("a types suite");
+        assert_eq!(types.report, Report::ExitStatus);
+        assert!(types.prepare.is_some());
+    }
+
+    #[test]
+    fn paths_become_json_strings() {
+        assert_eq!(
+            json_string(std::path::Path::new("/a \"b\"/c")),
+            r#""/a \"b\"/c""#
+        );
     }
 }

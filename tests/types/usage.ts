@@ -1,0 +1,256 @@
+// The published TypeScript contract, as a caller uses it. Compiled with `tsc --noEmit` against
+// the built package (`cargo xtask test --only types`), never run. Every `@ts-expect-error` line
+// must fail to type-check, so loosening a type makes this check fail too.
+
+import init, {
+  generate,
+  SseParser,
+  type Attempt,
+  type ChatMessage,
+  type GenerateOptions,
+  type GenerateResult,
+  type GuardError,
+  type GuardErrorKind,
+  type GuardEvent,
+  type LogLevel,
+  type Provider,
+  type SseEvent,
+  type TimeoutLayer,
+  type TimeoutPhase,
+  type Timeouts,
+} from "llm-stream-guard";
+
+/** The documented check: `generate()` rejects with an `Error` named `"GuardError"`. */
+function isGuardError(error: unknown): error is GuardError {
+  return error instanceof Error && error.name === "GuardError";
+}
+
+/** Exhaustiveness: adding or renaming an event type without handling it fails here. */
+function unreachable(value: never): never {
+  throw new Error(`unhandled ${JSON.stringify(value)}`);
+}
+
+function describe(event: GuardEvent): string {
+  switch (event.type) {
+    case "request-start":
+      return `${event.provider}/${event.model} attempt ${event.attempt.toFixed(0)}`;
+    case "headers":
+      return `${event.provider} HTTP ${event.status} after ${event.elapsedMs} ms`;
+    case "first-token":
+      return `${event.provider} first token after ${event.firstTokenMs} ms`;
+    case "stream-end":
+      return `${event.provider}: ${event.lines} lines, ${event.chunks} chunks, ${event.elapsedMs} ms`;
+    case "timeout": {
+      const layer: TimeoutLayer = event.layer;
+      const phase: TimeoutPhase = event.phase;
+      return `${event.provider} ${layer} ${phase} timeout (${event.lines}/${event.chunks}, ${event.elapsedMs} ms)`;
+    }
+    case "empty-response":
+      return `${event.provider} empty after ${event.lines} lines`;
+    case "attempt-failed": {
+      const kind: GuardErrorKind = event.kind;
+      const status: number | undefined = event.status;
+      return `${event.provider} ${kind} ${status ?? "-"}: ${event.message}`;
+    }
+    case "retry":
+      return `${event.provider} retry ${event.attempt} in ${event.delayMs} ms (${event.reason})`;
+    case "failover":
+      // @ts-expect-error a failover names `from` and `to`, it has no `provider`
+      return `${event.provider}`;
+    case "malformed":
+      return `${event.provider} skipped ${event.bytes} bytes: ${event.reason}`;
+    case "cancelled":
+      return `cancelled: ${event.reason}`;
+    case "done": {
+      const partial: boolean = event.partial;
+      return `${event.provider} done (partial: ${partial}) in ${event.elapsedMs} ms`;
+    }
+    default:
+      return unreachable(event);
+  }
+}
+
+function describeFailover(event: GuardEvent): string | undefined {
+  if (event.type !== "failover") return undefined;
+  return `${event.from} -> ${event.to} (${event.reason})`;
+}
+
+const openRouter: Provider = {
+  name: "openrouter",
+  url: "https://openrouter.ai/api/v1/chat/completions",
+  model: "openai/gpt-4o-mini",
+  apiKey: "sk-or-...",
+  headers: { "HTTP-Referer": "https://example.com", "X-Title": "Example" },
+  timeouts: { firstTokenMs: 15_000 },
+  maxRetries: 1,
+};
+
+const local: Provider = {
+  name: "local",
+  url: "http://127.0.0.1:8080/v1/chat/completions",
+  model: "llama-3.1-8b-instruct",
+};
+
+const defaults: Timeouts = {
+  headersMs: 20_000,
+  firstTokenMs: 30_000,
+  idleMs: 20_000,
+  streamMs: 60_000,
+  serviceMs: 90_000,
+};
+
+async function everyOption(): Promise<GenerateResult> {
+  await init();
+  const controller = new AbortController();
+  const messages: ChatMessage[] = [
+    { role: "system", content: "Answer briefly." },
+    { role: "user", content: "Why is the sky blue?" },
+  ];
+  const level: LogLevel = "info";
+  let shown = "";
+  const options: GenerateOptions = {
+    providers: [openRouter, local],
+    messages,
+    params: { temperature: 0.2, max_tokens: 256, stop: ["\n\n"] },
+    stream: true,
+    timeouts: { ...defaults, idleMs: 10_000 },
+    retry: { maxRetries: 2, baseDelayMs: 500, maxDelayMs: 8_000 },
+    maxEventBytes: 1 << 20,
+    signal: controller.signal,
+    onText: (delta) => {
+      shown += delta;
+    },
+    onEvent: (event) => {
+      console.log(describe(event), describeFailover(event) ?? "");
+    },
+    fetch: (input, init) => fetch(input, init),
+    log: level,
+  };
+  const result = await generate(options);
+  if (result.text !== shown) throw new Error("onText deltas join to result.text");
+  return result;
+}
+
+async function readResult(): Promise<void> {
+  const result = await generate({
+    providers: [local],
+    messages: [{ role: "user", content: "Hi" }],
+  });
+  const text: string = result.text;
+  const provider: string = result.provider;
+  const model: string = result.model;
+  const finish: string | undefined = result.finishReason;
+  const generationId: string | undefined = result.generationId;
+  if (result.partial && result.cause) {
+    const kind: GuardErrorKind = result.cause.kind;
+    const phase: TimeoutPhase | undefined = result.cause.phase;
+    console.warn(`cut short (${kind} ${phase ?? ""}): ${result.cause.message}`);
+  }
+  if (result.usage) {
+    const { prompt_tokens, completion_tokens, total_tokens } = result.usage;
+    console.log(prompt_tokens + completion_tokens === total_tokens);
+  }
+  for (const call of result.toolCalls ?? []) {
+    const args: unknown = JSON.parse(call.arguments);
+    console.log(call.id, call.name, args);
+  }
+  const { lines, chunks, firstTokenMs, elapsedMs } = result.stats;
+  console.log(text, provider, model, finish, generationId, lines, chunks, firstTokenMs ?? NaN, elapsedMs);
+  const attempts: Attempt[] = result.attempts;
+  for (const attempt of attempts) {
+    const outcome: "complete" | "partial" | GuardErrorKind = attempt.outcome;
+    console.log(attempt.provider, outcome, attempt.status ?? 0, attempt.elapsedMs);
+  }
+  // @ts-expect-error `partial` is a boolean
+  const partialText: string = result.partial;
+  // @ts-expect-error there is no `content` field: the answer is `text`
+  console.log(result.content, partialText);
+}
+
+async function catchGuardError(): Promise<string> {
+  try {
+    const result = await generate({
+      providers: [openRouter],
+      messages: [{ role: "user", content: "Hi" }],
+      stream: false,
+      timeouts: { serviceMs: 5_000 },
+    });
+    return result.text;
+  } catch (error) {
+    if (!isGuardError(error)) throw error;
+    const name: "GuardError" = error.name;
+    switch (error.kind) {
+      case "timeout": {
+        const layer: TimeoutLayer | undefined = error.layer;
+        const phase: TimeoutPhase | undefined = error.phase;
+        return `${name}: ${layer}/${phase} timeout at ${error.provider ?? "?"}`;
+      }
+      case "aborted":
+        return `aborted by ${error.reason ?? "?"} after "${error.partialText}"`;
+      case "http":
+        return `HTTP ${error.status ?? 0}: ${error.message}`;
+      case "upstream":
+      case "protocol":
+      case "network":
+      case "config":
+        return `${error.kind}: ${error.message} (${error.attempts.length} attempts)`;
+      default:
+        return unreachable(error.kind);
+    }
+  }
+}
+
+function parseStream(chunks: Uint8Array[]): SseEvent[] {
+  const parser = new SseParser({ maxEventBytes: 64 * 1024 });
+  const events: SseEvent[] = [];
+  try {
+    for (const chunk of chunks) events.push(...parser.push(chunk));
+    events.push(...parser.end());
+  } catch (error) {
+    if (isGuardError(error) && error.kind === "protocol") return events;
+    throw error;
+  } finally {
+    parser.free();
+  }
+  for (const { data, event, id } of events) {
+    const lastId: string | undefined = id;
+    console.log(event, data, lastId);
+  }
+  return events;
+}
+
+function disposableParser(): number {
+  using parser = new SseParser();
+  const events = parser.push(new TextEncoder().encode("data: hi\n\n"));
+  const first: SseEvent | undefined = events[0];
+  return first?.data.length ?? 0;
+}
+
+// Calls that must not type-check.
+function misuse(): void {
+  // @ts-expect-error `providers` is required
+  void generate({ messages: [{ role: "user", content: "Hi" }] });
+  void generate({
+    providers: [local],
+    messages: [],
+    // @ts-expect-error not a log level
+    log: "verbose",
+  });
+  void generate({
+    providers: [local],
+    messages: [],
+    // @ts-expect-error timeouts are numbers of milliseconds
+    timeouts: { idleMs: "20s" },
+  });
+  // @ts-expect-error a provider needs a url and a model
+  const incomplete: Provider = { name: "nowhere" };
+  // @ts-expect-error push takes bytes, not text
+  new SseParser().push("data: hi\n\n");
+  // @ts-expect-error no such option
+  new SseParser({ maxBytes: 10 });
+  // @ts-expect-error not a failure kind
+  const kind: GuardErrorKind = "fatal";
+  console.log(incomplete, kind);
+}
+
+export { everyOption, readResult, catchGuardError, parseStream, disposableParser, misuse };

@@ -1,0 +1,224 @@
+//! `cargo xtask demo`: the mock upstream, and the edge worker serving the `www/` page and the
+//! guarded proxy, on 127.0.0.1.
+//!
+//! With no key the worker's providers are the mock upstream: a local fallback (a canned answer
+//! at a realistic pace, model `mock/local`) and one provider per fault scenario (model
+//! `mock/<scenario>`); the page's scenario picker chooses the model, and the worker's chain puts
+//! that provider first and the local fallback second. With `OPENROUTER_API_KEY` set, the first
+//! provider is OpenRouter (model `LSG_OPENROUTER_MODEL`, default `openai/gpt-4o-mini`) and the
+//! mock upstream is the local fallback. `LSG_PORT` picks the port (default 8787, 0 = any).
+
+use crate::process::{self, target_dir, MockUpstream};
+use crate::worker::{self, Workerd};
+use std::path::{Path, PathBuf};
+
+/// The fault scenarios the page offers, with a label and the query that paces them.
+pub const SCENARIOS: &[(&str, &str, &str)] = &[
+    (
+        "keepalive-forever",
+        "Stalled provider: keepalives, never a token",
+        "keepalive_ms=500",
+    ),
+    (
+        "stall-after-chunks",
+        "Goes silent after a few chunks",
+        "chunks=6&delay_ms=120",
+    ),
+    ("no-headers", "Never answers the request", ""),
+    (
+        "http-503",
+        "Overloaded: 503 with Retry-After",
+        "retry_after=1",
+    ),
+    (
+        "error-after-content",
+        "Provider error mid-answer",
+        "chunks=8&delay_ms=120",
+    ),
+    ("endless", "Never ends (try Cancel)", "delay_ms=150"),
+];
+
+/// The canned answer the local fallback streams.
+const LOCAL_ANSWER: &str = "This answer comes from the local fallback, streamed in small pieces at a realistic pace: the guard watched the first provider, cut it off at its deadline and moved on, so nobody waits forever for a silent stream.";
+
+/// The whole demo, stopped (each process by its own id) on drop.
+pub struct DemoStack {
+    /// The mock upstream.
+    pub mock: MockUpstream,
+    /// workerd, serving the page and the proxy.
+    pub workerd: Workerd,
+}
+
+impl DemoStack {
+    /// The page's URL.
+    pub fn url(&self) -> String {
+        format!("{}/", self.workerd.url())
+    }
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("create {}: {e}", to.display()))?;
+    for entry in std::fs::read_dir(from).map_err(|e| format!("read {}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let path = entry.path();
+        let dest = to.join(entry.file_name());
+        if path.is_dir() {
+            copy_dir(&path, &dest)?;
+        } else {
+            std::fs::copy(&path, &dest).map_err(|e| format!("copy {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Build and start everything on `port` (0 = any free port). `timeouts_json` overrides the
+/// worker's deadlines (tests use short ones).
+pub fn start(port: u16, timeouts_json: Option<&str>) -> Result<DemoStack, String> {
+    let root = crate::root();
+    let worker_dir = worker::build()?;
+    let mock = MockUpstream::start("0")?;
+    let mock_url = mock.url().to_owned();
+    let port = if port == 0 {
+        worker::free_port()?
+    } else {
+        port
+    };
+    let origin = format!("http://127.0.0.1:{port}");
+
+    let openrouter_key = std::env::var("OPENROUTER_API_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty());
+    let openrouter_model = std::env::var("LSG_OPENROUTER_MODEL")
+        .ok()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "openai/gpt-4o-mini".into());
+    let text_query: String = LOCAL_ANSWER
+        .replace(' ', "%20")
+        .replace(':', "%3A")
+        .replace(',', "%2C");
+    let mut providers = Vec::new();
+    let mut models = Vec::new();
+    if openrouter_key.is_some() {
+        providers.push(format!(
+            r#"{{"name":"openrouter","url":"https://openrouter.ai/api/v1/chat/completions","model":{model},"apiKeyEnv":"OPENROUTER_API_KEY","headers":{{"HTTP-Referer":{origin},"X-OpenRouter-Title":"llm-stream-guard demo"}}}}"#,
+            model = json_string(&openrouter_model),
+            origin = json_string(&origin),
+        ));
+        models.push(format!(
+            r#"{{"id":{},"label":"OpenRouter: {}"}}"#,
+            json_string(&openrouter_model),
+            openrouter_model.replace('"', "")
+        ));
+    }
+    providers.push(format!(
+        r#"{{"name":"local fallback","url":"{mock_url}/v1/chat/completions?delay_ms=70&text={text_query}","model":"mock/local"}}"#
+    ));
+    models.push(r#"{"id":"mock/local","label":"Normal answer (local)"}"#.to_owned());
+    for (scenario, label, query) in SCENARIOS {
+        providers.push(format!(
+            r#"{{"name":"{scenario}","url":"{mock_url}/scenario/{scenario}/v1/chat/completions?{query}","model":"mock/{scenario}","maxRetries":1}}"#
+        ));
+        models.push(format!(
+            r#"{{"id":"mock/{scenario}","label":{}}}"#,
+            json_string(label)
+        ));
+    }
+    let providers_json = format!("[{}]", providers.join(","));
+    let from_env = std::env::var("LSG_TIMEOUTS")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let timeouts = timeouts_json.map(str::to_owned).or(from_env).unwrap_or_else(|| {
+        r#"{"headersMs":5000,"firstTokenMs":3000,"idleMs":3000,"streamMs":60000,"serviceMs":90000}"#.into()
+    });
+
+    // The site: the page, the package for the `web` target, and what the page needs to know.
+    let site = target_dir().join("demo").join("site");
+    let _ = std::fs::remove_dir_all(&site);
+    copy_dir(&root.join("www"), &site)?;
+    copy_dir(&worker_dir.join("pkg"), &site.join("pkg"))?;
+    let config = format!(
+        r#"{{"mode":"{mode}","models":[{models}],"defaultModel":{default},"workerTimeouts":{timeouts},"mockUrl":{mock}}}"#,
+        mode = if openrouter_key.is_some() {
+            "openrouter"
+        } else {
+            "mock"
+        },
+        models = models.join(","),
+        default = if openrouter_key.is_some() {
+            json_string(&openrouter_model)
+        } else {
+            json_string("mock/keepalive-forever")
+        },
+        mock = json_string(&mock_url),
+    );
+    std::fs::write(site.join("config.json"), config)
+        .map_err(|e| format!("write config.json: {e}"))?;
+    let capnp = worker::config_text(&root, &providers_json, Some(&absolute(&site)?))?;
+    std::fs::write(worker_dir.join("demo.capnp"), capnp)
+        .map_err(|e| format!("write demo.capnp: {e}"))?;
+
+    let mut env = vec![
+        ("LSG_PROVIDERS".to_owned(), providers_json),
+        ("LSG_ALLOWED_ORIGINS".to_owned(), origin),
+        (
+            "LSG_CLIENT_TOKENS".to_owned(),
+            std::env::var("LSG_CLIENT_TOKENS").unwrap_or_default(),
+        ),
+        ("LSG_TIMEOUTS".to_owned(), timeouts),
+        (
+            "LSG_HEARTBEAT_MS".to_owned(),
+            std::env::var("LSG_HEARTBEAT_MS").unwrap_or_else(|_| "2000".into()),
+        ),
+        (
+            "LSG_RETRY".to_owned(),
+            r#"{"maxRetries":1,"baseDelayMs":200,"maxDelayMs":1000}"#.to_owned(),
+        ),
+    ];
+    if let Some(key) = openrouter_key {
+        env.push(("OPENROUTER_API_KEY".to_owned(), key));
+    }
+    let workerd = Workerd::start_with(&worker_dir, "demo.capnp", port, &env)?;
+    Ok(DemoStack { mock, workerd })
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, String> {
+    std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `cargo xtask demo`.
+pub fn run() -> Result<(), String> {
+    let port = std::env::var("LSG_PORT")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "8787".into());
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("LSG_PORT must be a port number (got {port:?})"))?;
+    let stack = start(port, None)?;
+    println!();
+    println!("mock upstream: {}", stack.mock.url());
+    println!(
+        "edge worker:   {}  (POST /v1/chat/completions, GET /metrics)",
+        stack.workerd.url()
+    );
+    println!("open {}", stack.url());
+    println!("Ctrl-C stops everything.");
+    process::wait_for_termination();
+    drop(stack);
+    Ok(())
+}
