@@ -13,12 +13,14 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use axum::Router;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
+use hyper::upgrade::OnUpgrade;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::conn::ConnShared;
 use crate::ledger::{now_ms, ActiveGuard, ClosedBy, ConnectionRecord, Filter, Ledger, RequestInfo};
 use crate::scenarios::{self, ChatRequest, Params, Plan, Reply, Step, Tail, SCENARIOS};
+use crate::ws::{self, WsParams};
 
 /// Largest request body read (bigger bodies get 413).
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -65,7 +67,8 @@ pub fn scenario_of(path: &str) -> Option<String> {
 
 /// Records the request in the ledger, answers it, and adds the headers every response carries.
 async fn handle(ledger: Ledger, req: Request) -> Response<Body> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let on_upgrade = parts.extensions.remove::<OnUpgrade>();
     let shared = match parts.extensions.get::<ConnHandle>() {
         Some(h) => h.0.clone(),
         None => {
@@ -112,21 +115,25 @@ async fn handle(ledger: Ledger, req: Request) -> Response<Body> {
         Err(_) => json_error(413, "request body unreadable or larger than 16 MiB"),
         Ok(_) if preflight => preflight_response(&parts.headers, &path),
         Ok(body) => {
-            route(
-                &parts.method,
-                &path,
-                &pairs,
+            route(Routed {
+                method: &parts.method,
+                headers: &parts.headers,
+                path: &path,
+                pairs: &pairs,
                 scenario,
                 body,
-                &shared,
-                &ledger,
-            )
+                on_upgrade,
+                shared: &shared,
+                ledger: &ledger,
+            })
             .await
         }
     };
 
     let h = resp.headers_mut();
-    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    if !shared.is_upgraded() {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
@@ -170,17 +177,35 @@ fn record_headers(headers: &HeaderMap) -> (BTreeMap<String, String>, bool) {
     (out, headers.contains_key(header::AUTHORIZATION))
 }
 
-/// Dispatches a (non-preflight) request by path and method.
-async fn route(
-    method: &Method,
-    path: &str,
-    pairs: &[(String, String)],
+/// A (non-preflight) request, as [`route`] needs it.
+struct Routed<'a> {
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    path: &'a str,
+    pairs: &'a [(String, String)],
     scenario: Option<String>,
     body: Bytes,
-    shared: &Arc<ConnShared>,
-    ledger: &Ledger,
-) -> Response<Body> {
+    /// Present when the request asked for a protocol upgrade over a real socket.
+    on_upgrade: Option<OnUpgrade>,
+    shared: &'a Arc<ConnShared>,
+    ledger: &'a Ledger,
+}
+
+/// Dispatches a (non-preflight) request by path and method.
+async fn route(req: Routed<'_>) -> Response<Body> {
+    let Routed {
+        method,
+        headers,
+        path,
+        pairs,
+        scenario,
+        body,
+        on_upgrade,
+        shared,
+        ledger,
+    } = req;
     match path {
+        "/ws" => ws_endpoint(method, headers, pairs, on_upgrade, shared),
         "/_ledger" => ledger_endpoint(method, pairs, ledger).await,
         "/healthz" if is_get(method) => text(200, "text/plain; charset=utf-8", "ok".into()),
         "/" if is_get(method) => text(200, "text/plain; charset=utf-8", index_text(shared)),
@@ -191,6 +216,42 @@ async fn route(
             None => json_error(404, &format!("no route for {path}")),
         },
     }
+}
+
+/// `GET /ws`: upgrades to a WebSocket echo session (see [`crate::ws`]).
+fn ws_endpoint(
+    method: &Method,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+    on_upgrade: Option<OnUpgrade>,
+    shared: &Arc<ConnShared>,
+) -> Response<Body> {
+    let accept = match ws::check_handshake(method, headers) {
+        Ok(accept) => accept,
+        Err((405, _)) => return method_not_allowed("GET"),
+        Err((status, msg)) => {
+            let mut r = json_error(status, &msg);
+            if status == 426 {
+                r.headers_mut()
+                    .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            }
+            return r;
+        }
+    };
+    let params = match WsParams::from_pairs(pairs) {
+        Ok(p) => p,
+        Err(msg) => return json_error(400, &msg),
+    };
+    let Some(on_upgrade) = on_upgrade else {
+        return json_error(
+            501,
+            "a WebSocket needs a real socket (not an in-process request)",
+        );
+    };
+    shared.mark_upgraded();
+    let active = shared.ledger.scenario_task();
+    tokio::spawn(ws::run(on_upgrade, params, shared.clone(), active));
+    ws::switching_response(&accept)
 }
 
 /// GET, or HEAD (answered like GET).
@@ -310,7 +371,9 @@ fn index_text(shared: &ConnShared) -> String {
          POST /scenario/<name>/v1/chat/completions      any path under /scenario/<name>/ ending in /chat/completions\n  \
          GET  /_ledger[?tag=X][&scenario=N][&wait_closed_ms=MS]   connection ledger (long-poll with wait_closed_ms)\n  \
          DELETE /_ledger                                clears the ledger\n  \
-         GET  /healthz                                  'ok'\n\n\
+         GET  /healthz                                  'ok'\n  \
+         GET  /ws[?drop_after_ms=MS][&tag=X]            WebSocket echo; the text message 'drop' drops the\n                                                 \
+         connection (no close frame), 'close' closes it with code 1000\n\n\
          Scenarios:\n",
     );
     for name in SCENARIOS {

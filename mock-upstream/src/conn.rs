@@ -26,6 +26,8 @@ pub(crate) struct ConnShared {
     closed_once: AtomicBool,
     started: AtomicBool,
     reset: AtomicBool,
+    /// Set once the request was answered with `101 Switching Protocols` (a WebSocket).
+    upgraded: AtomicBool,
     /// Number of completed flushes of the socket (hyper flushes after writing its buffer).
     flushes: watch::Sender<u64>,
     /// The flush count at the moment the body handed its latest frame to hyper.
@@ -44,6 +46,7 @@ impl ConnShared {
             closed_once: AtomicBool::new(false),
             started: AtomicBool::new(false),
             reset: AtomicBool::new(false),
+            upgraded: AtomicBool::new(false),
             flushes: watch::Sender::new(0),
             taken_at_flush: AtomicU64::new(0),
         }
@@ -79,6 +82,16 @@ impl ConnShared {
     /// Whether [`ConnShared::arm_reset`] was called.
     fn reset_armed(&self) -> bool {
         self.reset.load(Ordering::SeqCst)
+    }
+
+    /// Records that the connection switches protocols: it outlives its HTTP exchange.
+    pub fn mark_upgraded(&self) {
+        self.upgraded.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`ConnShared::mark_upgraded`] was called.
+    pub fn is_upgraded(&self) -> bool {
+        self.upgraded.load(Ordering::SeqCst)
     }
 
     /// Called by the response body whenever it hands a frame to hyper.

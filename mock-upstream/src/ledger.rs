@@ -351,8 +351,8 @@ impl Ledger {
         }
     }
 
-    /// How many scenario tasks (stream producers, and handlers holding back their headers) are
-    /// still running. It drops back once their clients leave: nothing lingers on the server.
+    /// How many scenario tasks (stream producers, handlers holding back their headers, and
+    /// WebSocket sessions) are still running. It drops back once their clients leave: nothing lingers on the server.
     pub fn active_scenarios(&self) -> usize {
         self.inner.active.load(Ordering::SeqCst)
     }

@@ -12,6 +12,9 @@
 //!
 //! Scenarios are selected by path: `POST /scenario/<name>/v1/chat/completions`; see
 //! [`SCENARIOS`] and `GET /` for the list and their query parameters.
+//!
+//! `GET /ws` is a WebSocket echo endpoint whose client can be dropped on request (the text
+//! message `drop`, or `?drop_after_ms=N`), for clients that must notice a dead link.
 
 #![warn(missing_docs)]
 
@@ -19,6 +22,7 @@ mod app;
 mod conn;
 mod ledger;
 mod scenarios;
+mod ws;
 
 use std::future::Future;
 use std::io;
@@ -40,6 +44,7 @@ pub use scenarios::{
     HUGE_WRITE, KEEPALIVE_COMMENT, LONG_TOKEN, MALFORMED_EVENT, MULTIBYTE_TEXT, SCENARIOS, TICK,
     TOOL_ARGUMENTS, TOOL_ARGUMENT_FRAGMENTS,
 };
+pub use ws::accept_key;
 
 use app::ConnHandle;
 use conn::{ConnShared, RecordingIo};
@@ -122,13 +127,25 @@ async fn serve_connection(
             let mut router = router.clone();
             async move { router.call(req).await }
         });
+    // Every response but a WebSocket's `101` says `Connection: close`, which ends the
+    // connection after it; keep-alive stays on only so that hyper does not add `close` to the
+    // `101`'s `Connection: Upgrade`.
     let conn = http1::Builder::new()
-        .keep_alive(false)
-        .serve_connection(io, service);
-    tokio::select! {
-        _ = conn => {}
+        .keep_alive(true)
+        .serve_connection(io, service)
+        .with_upgrades();
+    let finished = tokio::select! {
+        _ = conn => true,
         // Stop requested, or the server future was dropped.
-        _ = stop.wait_for(|s| *s) => {}
+        _ = stop.wait_for(|s| *s) => false,
+    };
+    if finished && shared.is_upgraded() {
+        // The socket now belongs to the WebSocket session, which records its end; it stops when
+        // the connection is marked closed.
+        tokio::select! {
+            _ = shared.wait_closed() => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
     }
     shared.mark_closed(ClosedBy::Server, false);
 }

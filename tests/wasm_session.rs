@@ -1,0 +1,632 @@
+//! `Session`: lifecycle cancellation of generations, run by `wasm-pack test` in Chromium,
+//! Firefox and Node against the real mock upstream (`MOCK_UPSTREAM_URL`, set by `cargo xtask
+//! test`).
+//!
+//! Every cancellation is checked end to end: the generation rejects with a `GuardError` of kind
+//! `"aborted"` and the expected `reason`, `onEvent` got `{type: "cancelled", reason}`, and the
+//! mock's ledger shows the upstream connection closed by the client within 100 ms of the cancel
+//! (every measurement is printed with the running median and worst). After every test the
+//! module's `liveResources()` is all zeros. Tests that need a page (WebRTC, WebSocket,
+//! `pagehide`) print a note and return early in Node.
+
+#![cfg(target_arch = "wasm32")]
+
+mod wasm_session_support;
+
+use js_sys::Function;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+use wasm_session_support::*;
+
+/// How long a cancelled generation may take to settle before the test fails.
+const SETTLE_MS: u32 = 3000;
+
+/// Opens a WebSocket to the mock's `/ws`, tagged `ws_tag`.
+async fn websocket(ws_tag: &str) -> JsValue {
+    let url = ws_url(&format!("tag={}", enc(ws_tag)));
+    must_resolve(open_web_socket(&url), 4000, &format!("open {url}")).await
+}
+
+/// The WebSocket record of `ws_tag` once closed.
+async fn ws_record(ws_tag: &str) -> serde_json::Value {
+    let view = ledger_closed(ws_tag).await;
+    let gets = conns(&view, "GET");
+    assert_eq!(gets.len(), 1, "one WebSocket tagged {ws_tag}: {view}");
+    assert_eq!(s(gets[0], "path"), "/ws");
+    assert_eq!(gets[0]["status"], 101, "{view}");
+    assert!(
+        gets[0]["closed_at_ms"].is_number(),
+        "WebSocket still open: {view}"
+    );
+    gets[0].clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebRTC: a real loopback pair in the page.
+
+#[wasm_bindgen_test]
+async fn rtc_far_side_close_cancels_through_the_data_channel() {
+    const TEST: &str = "rtc_far_side_close_cancels_through_the_data_channel";
+    if !is_page() || !has_peer_connection() {
+        return skip(TEST, "needs a page with RTCPeerConnection");
+    }
+    let pair = must_resolve(rtc_pair(), 10_000, "loopback RTCPeerConnection pair").await;
+    let (pc1, pc2, dc1) = (
+        field(&pair, "pc1"),
+        field(&pair, "pc2"),
+        field(&pair, "dc1"),
+    );
+    // Added before the session's listeners, so it runs first: its time is the moment the
+    // session learns of the close.
+    let dc_closing = next_event(&dc1, "closing");
+    let session = session(serde_json::Value::Null);
+    watch(&session, &pc1);
+    watch(&session, &dc1);
+    let gen = Gen::start(Some(&session), Upstream::endless(), "rtc-far");
+    gen.streaming().await;
+    assert_eq!(session.active(), 1);
+
+    let closed_at = now();
+    call(&pc2, "close", &[]);
+    let out = gen.settle(SETTLE_MS).await;
+    let (reason, cancelled_at) = out.assert_cancelled(PEER_REASONS);
+    // The cancel moment: the near data channel's `closing` when that is what cancelled.
+    let cancel_at = match settle_within(dc_closing, 0).await {
+        Some(Ok(ev)) if reason == "datachannel:close" => {
+            field(&ev, "at").as_f64().unwrap_or(closed_at)
+        }
+        _ => closed_at,
+    };
+    console_log!(
+        "[{}] far-side close: cancel moment {:.1} ms after pc2.close(), cancelled ({reason}) \
+         event {:.1} ms after it",
+        runtime(),
+        cancel_at - closed_at,
+        cancelled_at - closed_at
+    );
+    assert_eq!(session.active(), 0);
+    assert_upstream_closed(&out.tag, cancel_at, "far side pc.close()").await;
+
+    close_pair(&pair);
+    session.close();
+    drop(session);
+    assert_no_live_resources(TEST);
+}
+
+#[wasm_bindgen_test]
+async fn rtc_local_close_is_cancelled_by_the_app_with_its_reason() {
+    const TEST: &str = "rtc_local_close_is_cancelled_by_the_app_with_its_reason";
+    if !is_page() || !has_peer_connection() {
+        return skip(TEST, "needs a page with RTCPeerConnection");
+    }
+    let pair = must_resolve(rtc_pair(), 10_000, "loopback RTCPeerConnection pair").await;
+    let (pc1, dc1) = (field(&pair, "pc1"), field(&pair, "dc1"));
+    let session = session(serde_json::Value::Null);
+    watch(&session, &pc1);
+    watch(&session, &dc1);
+    let gen = Gen::start(Some(&session), Upstream::endless(), "rtc-local");
+    gen.streaming().await;
+
+    // A local close fires no `connectionstatechange`, so the app cancels itself, in the same
+    // turn (any event the close queues runs after this).
+    let cancel_at = now();
+    call(&pc1, "close", &[]);
+    session.cancel(Some("peer-closed-by-app".into()));
+    let out = gen.settle(SETTLE_MS).await;
+    out.assert_cancelled(&["peer-closed-by-app"]);
+    assert_upstream_closed(&out.tag, cancel_at, "pc.close() + cancel(reason)").await;
+
+    close_pair(&pair);
+    session.close();
+    drop(session);
+    assert_no_live_resources(TEST);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peer-connection states, driven on a stand-in (a loopback pair cannot be forced to "failed").
+
+#[wasm_bindgen_test]
+async fn peer_failed_cancels_at_once() {
+    const TEST: &str = "peer_failed_cancels_at_once";
+    let session = session(serde_json::json!({ "disconnectGraceMs": 200 }));
+    let peer = fake_peer();
+    watch(&session, &peer);
+    let gen = Gen::start(Some(&session), Upstream::endless(), "peer-failed");
+    gen.streaming().await;
+    // The accounting sees what is held while streaming (so all zeros later means released).
+    let [_, readers, listeners, in_flight] = resources();
+    assert_eq!(
+        (readers, in_flight),
+        (1.0, 1.0),
+        "liveResources() while one generation streams: {:?}",
+        resources()
+    );
+    assert!(
+        listeners >= 1.0,
+        "the watched peer's listener is not counted"
+    );
+
+    let cancel_at = now();
+    set_connection_state(&peer, "failed");
+    let out = gen.settle(SETTLE_MS).await;
+    let (_, cancelled_at) = out.assert_cancelled(&["peer-connection:failed"]);
+    assert!(
+        cancelled_at - cancel_at < 50.0,
+        "\"failed\" must cancel at once, the cancelled event came after {:.1} ms",
+        cancelled_at - cancel_at
+    );
+    assert_upstream_closed(&out.tag, cancel_at, "connectionState failed").await;
+
+    // "closed" too, on a later generation of the same (still usable) session.
+    let peer2 = fake_peer();
+    watch(&session, &peer2);
+    let gen = Gen::start(Some(&session), Upstream::endless(), "peer-closed");
+    gen.streaming().await;
+    let cancel_at = now();
+    set_connection_state(&peer2, "closed");
+    let out = gen.settle(SETTLE_MS).await;
+    out.assert_cancelled(&["peer-connection:closed"]);
+    assert_upstream_closed(&out.tag, cancel_at, "connectionState closed").await;
+
+    session.close();
+    drop(session);
+    assert_no_live_resources(TEST);
+}
+
+#[wasm_bindgen_test]
+async fn peer_disconnected_that_recovers_within_the_grace_cancels_nothing() {
+    const TEST: &str = "peer_disconnected_that_recovers_within_the_grace_cancels_nothing";
+    let session = session(serde_json::json!({ "disconnectGraceMs": 200 }));
+    let peer = fake_peer();
+    watch(&session, &peer);
+    // 11 pieces 50 ms apart: the answer takes about 550 ms, well past the grace.
+    let gen = Gen::start(Some(&session), Upstream::normal(50), "peer-recovers");
+    gen.streaming().await;
+    let disconnected_at = now();
+    set_connection_state(&peer, "disconnected");
+    // The stream is the clock: one piece (about 50 ms) later the link is back.
+    gen.texts_arrived(2, 2000).await;
+    let recovered_at = now();
+    assert!(
+        recovered_at - disconnected_at < 190.0,
+        "the recovery came {:.1} ms after the disconnect: not within the 200 ms grace (the mock \
+         was slow), so this run proves nothing",
+        recovered_at - disconnected_at
+    );
+    set_connection_state(&peer, "connected");
+    let out = gen.settle(SETTLE_MS).await;
+    out.assert_complete();
+    assert!(
+        out.settled_at - disconnected_at > 250.0,
+        "the generation ended {:.1} ms after the disconnect, before the grace would have run \
+         out: this run proves nothing",
+        out.settled_at - disconnected_at
+    );
+    assert_all_closed(&out.tag, TEST).await;
+    // The grace timer was cleared on recovery: nothing armed any more.
+    session.close();
+    drop(session);
+    assert_no_live_resources(TEST);
+}
+
+#[wasm_bindgen_test]
+async fn peer_disconnected_past_the_grace_cancels_after_the_grace() {
+    const TEST: &str = "peer_disconnected_past_the_grace_cancels_after_the_grace";
+    const GRACE: f64 = 200.0;
+    let session = session(serde_json::json!({ "disconnectGraceMs": GRACE }));
+    let peer = fake_peer();
+    watch(&session, &peer);
+    let gen = Gen::start(Some(&session), Upstream::endless(), "peer-lost");
+    gen.streaming().await;
+    let disconnected_at = now();
+    set_connection_state(&peer, "disconnected");
+    // While the grace runs, the generation keeps streaming (the link may come back).
+    gen.texts_arrived(gen.text_count() + 2, 2000).await;
+    let out = gen.settle(SETTLE_MS).await;
+    let (_, cancelled_at) = out.assert_cancelled(&["peer-connection:disconnected"]);
+    let after = cancelled_at - disconnected_at;
+    console_log!(
+        "[{}] disconnected held: cancelled {after:.1} ms after the disconnect (grace {GRACE} ms)",
+        runtime()
+    );
+    assert!(
+        (GRACE - CLOCK_SLACK_MS..GRACE + 200.0).contains(&after),
+        "cancelled {after:.1} ms after the disconnect, expected about {GRACE} ms"
+    );
+    assert!(out.joined().starts_with(TICK));
+    // The cancel happened when the grace ran out: measure from the cancelled event.
+    assert_upstream_closed(&out.tag, cancelled_at, "disconnected past the grace").await;
+    session.close();
+    drop(session);
+    assert_no_live_resources(TEST);
+}
+
+#[wasm_bindgen_test]
+async fn peer_disconnected_again_after_a_recovery_gets_a_whole_grace() {
+    const TEST: &str = "peer_disconnected_again_after_a_recovery_gets_a_whole_grace";
+    const GRACE: f64 = 200.0;
+    let session = session(serde_json::json!({ "disconnectGraceMs": GRACE }));
+    let peer = fake_peer();
+    watch(&session, &peer);
+    let gen = Gen::start(Some(&session), Upstream::endless(), "peer-flap");
+    gen.streaming().await;
+    // disconnected, connected two ticks (about 40 ms) later, disconnected again two ticks later.
+    let first_at = now();
+    set_connection_state(&peer, "disconnected");
+    gen.texts_arrived(gen.text_count() + 2, 2000).await;
+    set_connection_state(&peer, "connected");
+    gen.texts_arrived(gen.text_count() + 2, 2000).await;
+    let second_at = now();
+    set_connection_state(&peer, "disconnected");
+    assert!(
+        second_at - first_at < GRACE - 10.0,
+        "the second disconnect came {:.1} ms after the first: not within one grace (the mock was \
+         slow), so this run proves nothing",
+        second_at - first_at
+    );
+    let out = gen.settle(SETTLE_MS).await;
+    let (_, cancelled_at) = out.assert_cancelled(&["peer-connection:disconnected"]);
+    let after = cancelled_at - second_at;
+    console_log!(
+        "[{}] flapping link: cancelled {after:.1} ms after the second disconnect ({:.1} ms after \
+         the first; grace {GRACE} ms)",
+        runtime(),
+        cancelled_at - first_at
+    );
+    assert!(
+        (GRACE - CLOCK_SLACK_MS..GRACE + 200.0).contains(&after),
+        "cancelled {after:.1} ms after the second disconnect: the recovery should have restarted \
+         the grace ({GRACE} ms)"
+    );
+    assert_upstream_closed(&out.tag, cancelled_at, "disconnected again past the grace").await;
+    session.close();
+    drop(session);
+    assert_no_live_resources(TEST);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A real WebSocket to the mock's /ws.
+
+#[wasm_bindgen_test]
+async fn websocket_dropped_by_the_server_cancels() {
+    const TEST: &str = "websocket_dropped_by_the_server_cancels";
+    if !is_page() || !has_web_socket() {
+        return skip(TEST, "needs a page with WebSocket");
+    }
+    let ws_tag = tag("ws-drop");
+    let ws = websocket(&ws_tag).await;
+    // Added before the session's listener, so it runs first: its time is the cancel moment.
+    let closed = next_event(&ws, "close");
+    let session = session(serde_json::Value::Null);
+    watch(&session, &ws);
+    let gen = Gen::start(Some(&session), Upstream::endless(), "ws-drop-gen");
+    gen.streaming().await;
+
+    let sent_at = now();
+    call(&ws, "send", &[JsValue::from_str("drop")]);
+    let out = gen.settle(SETTLE_MS).await;
+    out.assert_cancelled(&["websocket:close"]);
+    let close = must_resolve(closed, 2000, "WebSocket close event").await;
+    assert_eq!(
+        field(&close, "wasClean").as_bool(),
+        Some(false),
+        "a dropped connection is not a clean close"
+    );
+    let cancel_at = field(&close, "at").as_f64().unwrap();
+    console_log!(
+        "[{}] server drop: WebSocket close event (code {:?}) {:.1} ms after sending `drop`",
+        runtime(),
+        field(&close, "code").as_f64(),
+        cancel_at - sent_at
+    );
+    assert_upstream_closed(&out.tag, cancel_at, "WebSocket dropped by the server").await;
+    let rec = ws_record(&ws_tag).await;
+    assert_eq!(s(&rec, "closed_by"), "server", "{rec}");
+
+    session.close();
+    drop(session);
+    assert_no_live_resources(TEST);
+}
+
+#[wasm_bindgen_test]
+async fn websocket_closed_by_the_client_cancels() {
+    const TEST: &str = "websocket_closed_by_the_client_cancels";
+    if !is_page() || !has_web_socket() {
+        return skip(TEST, "needs a page with WebSocket");
+    }
+    let ws_tag = tag("ws-close");
+    let ws = websocket(&ws_tag).await;
+    // Added before the session's listener, so it runs first: its time is the cancel moment.
+    let closed = next_event(&ws, "close");
+    let session = session(serde_json::Value::Null);
+    watch(&session, &ws);
+    let gen = Gen::start(Some(&session), Upstream::endless(), "ws-close-gen");
+    gen.streaming().await;
+
+    let called_at = now();
+    call(&ws, "close", &[]);
+    let out = gen.settle(SETTLE_MS).await;
+    out.assert_cancelled(&["websocket:close"]);
+    let close = must_resolve(closed, 2000, "WebSocket close event").await;
+    assert_eq!(field(&close, "wasClean").as_bool(), Some(true));
+    let cancel_at = field(&close, "at").as_f64().unwrap();
+    console_log!(
+        "[{}] client close: WebSocket close event (code {:?}) {:.1} ms after ws.close()",
+        runtime(),
+        field(&close, "code").as_f64(),
+        cancel_at - called_at
+    );
+    assert_upstream_closed(&out.tag, cancel_at, "WebSocket closed by the client").await;
+    let rec = ws_record(&ws_tag).await;
+    assert_eq!(s(&rec, "closed_by"), "client", "{rec}");
+
+    session.close();
+    drop(session);
+    assert_no_live_resources(TEST);
+}
+
+// ---------------------------------------------------------------------------------------------
+// pagehide
+
+#[wasm_bindgen_test]
+async fn pagehide_cancels_page_sessions_and_not_page_false_ones() {
+    const TEST: &str = "pagehide_cancels_page_sessions_and_not_page_false_ones";
+    if !is_page() {
+        return skip(TEST, "needs a page (window)");
+    }
+    let page = session(serde_json::Value::Null);
+    let detached = session(serde_json::json!({ "page": false }));
+    let a = Gen::start(Some(&page), Upstream::endless(), "pagehide-page");
+    let b = Gen::start(Some(&detached), Upstream::normal(30), "pagehide-detached");
+    a.streaming().await;
+    b.streaming().await;
+
+    let cancel_at = now();
+    fire_pagehide();
+    let a = a.settle(SETTLE_MS).await;
+    a.assert_cancelled(&["pagehide"]);
+    let b = b.settle(SETTLE_MS).await;
+    b.assert_complete();
+    assert_upstream_closed(&a.tag, cancel_at, "pagehide").await;
+    assert_all_closed(&b.tag, TEST).await;
+
+    // The page session stays usable after a pagehide (the page may come back from the cache).
+    let again = Gen::start(Some(&page), Upstream::normal(0), "pagehide-again");
+    again.settle(SETTLE_MS).await.assert_complete();
+
+    page.close();
+    detached.close();
+    drop(page);
+    drop(detached);
+    assert_no_live_resources(TEST);
+}
+
+// ---------------------------------------------------------------------------------------------
+// AbortSignal
+
+#[wasm_bindgen_test]
+async fn a_watched_signal_cancels_and_unwatch_stops_that() {
+    const TEST: &str = "a_watched_signal_cancels_and_unwatch_stops_that";
+    let session = session(serde_json::json!({ "page": false }));
+    let controller = web_sys::AbortController::new().unwrap();
+    watch(&session, controller.signal().as_ref());
+    let gen = Gen::start(Some(&session), Upstream::endless(), "signal");
+    gen.streaming().await;
+    let cancel_at = now();
+    controller.abort();
+    let out = gen.settle(SETTLE_MS).await;
+    out.assert_cancelled(&["signal"]);
+    assert_upstream_closed(&out.tag, cancel_at, "watched AbortSignal").await;
+
+    // unwatch(): the signal no longer reaches the session.
+    let listeners_before = resources()[2];
+    let other = web_sys::AbortController::new().unwrap();
+    let unwatch: Function = watch(&session, other.signal().as_ref());
+    assert!(
+        resources()[2] > listeners_before,
+        "watch() should add a listener"
+    );
+    unwatch.call0(&JsValue::UNDEFINED).unwrap();
+    assert_eq!(
+        resources()[2],
+        listeners_before,
+        "unwatch() should remove the listener"
+    );
+    let gen = Gen::start(Some(&session), Upstream::normal(30), "signal-unwatched");
+    gen.streaming().await;
+    other.abort();
+    gen.settle(SETTLE_MS).await.assert_complete();
+
+    session.close();
+    drop(session);
+    assert_no_live_resources(TEST);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions are independent.
+
+#[wasm_bindgen_test]
+async fn cancelling_one_session_leaves_the_other_finishing() {
+    const TEST: &str = "cancelling_one_session_leaves_the_other_finishing";
+    let a = session(serde_json::json!({ "page": false }));
+    let b = session(serde_json::json!({ "page": false }));
+    let a_gens: Vec<Gen> = (0..3)
+        .map(|i| Gen::start(Some(&a), Upstream::endless(), &format!("two-a{i}")))
+        .collect();
+    let b_gens: Vec<Gen> = (0..3)
+        .map(|i| Gen::start(Some(&b), Upstream::normal(30), &format!("two-b{i}")))
+        .collect();
+    for g in a_gens.iter().chain(&b_gens) {
+        g.streaming().await;
+    }
+    assert_eq!((a.active(), b.active()), (3, 3));
+
+    let cancel_at = now();
+    a.cancel(None);
+    let mut a_out = Vec::new();
+    for g in a_gens {
+        a_out.push(g.settle(SETTLE_MS).await);
+    }
+    for o in &a_out {
+        o.assert_cancelled(&["cancel"]);
+    }
+    assert_eq!(a.active(), 0);
+    for g in b_gens {
+        g.settle(SETTLE_MS).await.assert_complete();
+    }
+    assert_eq!(b.active(), 0);
+    for (i, o) in a_out.iter().enumerate() {
+        assert_upstream_closed(&o.tag, cancel_at, &format!("cancel() of 3 in flight, #{i}")).await;
+    }
+
+    // The cancelled session stays usable.
+    let again = Gen::start(Some(&a), Upstream::normal(0), "two-a-again");
+    again.settle(SETTLE_MS).await.assert_complete();
+
+    a.close();
+    b.close();
+    drop(a);
+    drop(b);
+    assert_no_live_resources(TEST);
+}
+
+#[wasm_bindgen_test]
+async fn one_session_losing_its_peer_leaves_the_other_finishing() {
+    const TEST: &str = "one_session_losing_its_peer_leaves_the_other_finishing";
+    let a = session(serde_json::json!({ "page": false, "disconnectGraceMs": 200 }));
+    let b = session(serde_json::json!({ "page": false, "disconnectGraceMs": 200 }));
+    let (peer_a, peer_b) = (fake_peer(), fake_peer());
+    watch(&a, &peer_a);
+    watch(&b, &peer_b);
+    let a_gens: Vec<Gen> = (0..3)
+        .map(|i| Gen::start(Some(&a), Upstream::endless(), &format!("peer-a{i}")))
+        .collect();
+    let b_gens: Vec<Gen> = (0..3)
+        .map(|i| Gen::start(Some(&b), Upstream::normal(30), &format!("peer-b{i}")))
+        .collect();
+    for g in a_gens.iter().chain(&b_gens) {
+        g.streaming().await;
+    }
+    let cancel_at = now();
+    set_connection_state(&peer_a, "failed");
+    let mut a_out = Vec::new();
+    for g in a_gens {
+        a_out.push(g.settle(SETTLE_MS).await);
+    }
+    for o in &a_out {
+        o.assert_cancelled(&["peer-connection:failed"]);
+    }
+    for g in b_gens {
+        g.settle(SETTLE_MS).await.assert_complete();
+    }
+    for (i, o) in a_out.iter().enumerate() {
+        assert_upstream_closed(
+            &o.tag,
+            cancel_at,
+            &format!("peer failed, 3 in flight, #{i}"),
+        )
+        .await;
+    }
+    a.close();
+    b.close();
+    drop(a);
+    drop(b);
+    assert_no_live_resources(TEST);
+}
+
+#[wasm_bindgen_test]
+async fn plain_generate_is_not_cancelled_by_a_session() {
+    const TEST: &str = "plain_generate_is_not_cancelled_by_a_session";
+    let session = session(serde_json::json!({ "page": false }));
+    let tracked = Gen::start(Some(&session), Upstream::endless(), "plain-tracked");
+    let plain = Gen::start(None, Upstream::normal(30), "plain-untracked");
+    tracked.streaming().await;
+    plain.streaming().await;
+    assert_eq!(
+        session.active(),
+        1,
+        "only the session's own generation is tracked"
+    );
+    let cancel_at = now();
+    session.cancel(Some("user pressed stop".into()));
+    let tracked = tracked.settle(SETTLE_MS).await;
+    tracked.assert_cancelled(&["user pressed stop"]);
+    plain.settle(SETTLE_MS).await.assert_complete();
+    assert_upstream_closed(&tracked.tag, cancel_at, "cancel(reason)").await;
+    session.close();
+    drop(session);
+    assert_no_live_resources(TEST);
+}
+
+// ---------------------------------------------------------------------------------------------
+// close() and dispose
+
+#[wasm_bindgen_test]
+async fn close_cancels_in_flight_and_refuses_later_generations() {
+    const TEST: &str = "close_cancels_in_flight_and_refuses_later_generations";
+    let session = session(serde_json::Value::Null);
+    let peer = fake_peer();
+    watch(&session, &peer);
+    let gens: Vec<Gen> = (0..2)
+        .map(|i| Gen::start(Some(&session), Upstream::endless(), &format!("close{i}")))
+        .collect();
+    for g in &gens {
+        g.streaming().await;
+    }
+    assert_eq!(session.active(), 2);
+    let cancel_at = now();
+    session.close();
+    let mut outs = Vec::new();
+    for g in gens {
+        outs.push(g.settle(SETTLE_MS).await);
+    }
+    for o in &outs {
+        o.assert_cancelled(&["closed"]);
+    }
+    assert_eq!(session.active(), 0);
+    for (i, o) in outs.iter().enumerate() {
+        assert_upstream_closed(&o.tag, cancel_at, &format!("close(), #{i}")).await;
+    }
+    // Every listener is gone right after close(), before the session itself is dropped.
+    assert_eq!(
+        resources()[2],
+        0.0,
+        "close() should remove every listener (pagehide, the watched peer)"
+    );
+    // A later state change of the watched peer does nothing.
+    set_connection_state(&peer, "failed");
+
+    // Later generations reject at once, without contacting the upstream.
+    let late = Gen::start(Some(&session), Upstream::normal(0), "close-late");
+    let late_tag = late.tag.clone();
+    let late = late.settle(SETTLE_MS).await;
+    late.assert_closed_rejection();
+    assert_eq!(session.active(), 0);
+    // close() twice is harmless.
+    session.close();
+    drop(session);
+    assert_no_live_resources(TEST);
+    let view = ledger_now(&late_tag).await;
+    assert!(
+        view["connections"].as_array().is_some_and(|c| c.is_empty()),
+        "a generation of a closed session reached the upstream: {view}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn symbol_dispose_closes_the_session() {
+    const TEST: &str = "symbol_dispose_closes_the_session";
+    if !has_symbol_dispose() {
+        return skip(TEST, "no Symbol.dispose in this runtime");
+    }
+    let session = session(serde_json::Value::Null);
+    let gen = Gen::start(Some(&session), Upstream::endless(), "dispose");
+    gen.streaming().await;
+    let object: JsValue = session.into();
+    let cancel_at = now();
+    assert!(dispose(&object), "Session has no [Symbol.dispose]()");
+    let out = gen.settle(SETTLE_MS).await;
+    out.assert_cancelled(&["closed"]);
+    assert_upstream_closed(&out.tag, cancel_at, "[Symbol.dispose]()").await;
+    assert_no_live_resources(TEST);
+}
