@@ -32,6 +32,7 @@ const guardWorker :Workerd.Worker = (
     (name = "LSG_RETRY", fromEnvironment = "LSG_RETRY"),
     (name = "LSG_HEARTBEAT_MS", fromEnvironment = "LSG_HEARTBEAT_MS"),
     (name = "LSG_MAX_BODY_BYTES", fromEnvironment = "LSG_MAX_BODY_BYTES"),
+    (name = "LSG_PROBE_MS", fromEnvironment = "LSG_PROBE_MS"),
     # {{EXTRA_BINDINGS}}
   ],
 );

@@ -1334,7 +1334,17 @@ async fn reset_after_content_is_partial_with_a_network_cause() {
     )
     .await;
     assert_partial(&run, FIRST_THREE, "network", None);
-    assert_eq!(run.attempts(), vec![att("alpha", "partial", Some(200))]);
+    // A browser may drop bytes it had not read yet when the reset arrives; that attempt then
+    // saw no text, counts as a network failure and is retried. The answer is partial either way.
+    let attempts = run.attempts();
+    let (last, earlier) = attempts.split_last().expect("at least one attempt");
+    assert_eq!(last, &att("alpha", "partial", Some(200)), "{attempts:?}");
+    assert!(
+        earlier
+            .iter()
+            .all(|a| a == &att("alpha", "network", Some(200))),
+        "earlier attempts can only be resets that lost the text: {attempts:?}"
+    );
     assert_closed(&ta, "reset-after-content").await;
     assert_untouched(&tb, "reset-after-content: partial answer, no failover").await;
 }

@@ -11,12 +11,16 @@
 //! - `LSG_RETRY`: JSON `{ maxRetries?, baseDelayMs?, maxDelayMs? }`.
 //! - `LSG_HEARTBEAT_MS`: SSE comment heartbeat interval (default 10 000).
 //! - `LSG_MAX_BODY_BYTES`: request body limit (default 262 144).
+//! - `LSG_PROBE_MS`: while nothing else is sent, a single LF every this many milliseconds
+//!   (default 50; 0 turns probes off), so a vanished client is noticed promptly.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Default heartbeat interval.
 pub const DEFAULT_HEARTBEAT_MS: f64 = 10_000.0;
+/// Default liveness probe interval.
+pub const DEFAULT_PROBE_MS: f64 = 50.0;
 /// Default request body limit: 256 KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -61,6 +65,8 @@ pub struct ProxyConfig {
     pub retry: Map<String, Value>,
     /// Heartbeat interval in milliseconds.
     pub heartbeat_ms: f64,
+    /// Liveness probe interval in milliseconds (0 = off).
+    pub probe_ms: f64,
     /// Request body limit in bytes.
     pub max_body_bytes: usize,
 }
@@ -114,6 +120,15 @@ impl ProxyConfig {
                 .filter(|v| v.is_finite() && *v > 0.0)
                 .ok_or("LSG_HEARTBEAT_MS must be a positive number of milliseconds")?,
         };
+        let probe_ms = match get("LSG_PROBE_MS").filter(|v| !v.trim().is_empty()) {
+            None => DEFAULT_PROBE_MS,
+            Some(text) => text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or("LSG_PROBE_MS must be a non-negative number of milliseconds")?,
+        };
         let max_body_bytes = match get("LSG_MAX_BODY_BYTES").filter(|v| !v.trim().is_empty()) {
             None => DEFAULT_MAX_BODY_BYTES,
             Some(text) => text
@@ -131,6 +146,7 @@ impl ProxyConfig {
             timeouts: json_object("LSG_TIMEOUTS", get("LSG_TIMEOUTS"))?,
             retry: json_object("LSG_RETRY", get("LSG_RETRY"))?,
             heartbeat_ms,
+            probe_ms,
             max_body_bytes,
         })
     }
@@ -431,9 +447,12 @@ impl ChunkWriter {
     /// The final chunk of an answer cut short: OpenRouter's mid-stream error shape
     /// (`error: {code, message}` and `finish_reason: "error"`), then `[DONE]`.
     pub fn error(&mut self, code: u16, kind: &str, message: &str) -> String {
+        // When no text went out, this is the first chunk: it carries the role like any first chunk.
+        let role = (!self.sent_role).then_some("assistant");
+        self.sent_role = true;
         let mut chunk = self.chunk(
             OutDelta {
-                role: None,
+                role,
                 content: Some(""),
             },
             Some("error"),
@@ -503,6 +522,7 @@ mod tests {
             "unset LSG_MODELS means the providers' models"
         );
         assert_eq!(c.heartbeat_ms, 10_000.0);
+        assert_eq!(c.probe_ms, 50.0);
         assert_eq!(c.max_body_bytes, 262_144);
         assert_eq!(c.timeouts["idleMs"], 500);
         let c = config(&[
@@ -616,6 +636,21 @@ mod tests {
         assert!(events[0].contains("\"finish_reason\":\"stop\""));
         assert!(events[1].contains("\"choices\":[]") && events[1].contains("\"total_tokens\":3"));
         assert_eq!(events[2], "data: [DONE]");
+        let mut fresh = ChunkWriter::new("chatcmpl-2".into(), 7, "m/x".into());
+        let first: Value = serde_json::from_str(
+            fresh
+                .error(502, "upstream", "x")
+                .split("\n\n")
+                .next()
+                .unwrap()
+                .strip_prefix("data: ")
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            first["choices"][0]["delta"]["role"], "assistant",
+            "an error as the first chunk has the role"
+        );
         let error = w.error(504, "timeout", "idle timeout");
         assert!(
             error.contains("\"finish_reason\":\"error\"")

@@ -255,7 +255,10 @@ struct Downstream {
     writer: ChunkWriter,
     client_gone: bool,
     committed: bool,
+    /// When the last heartbeat or content went out (heartbeats are due after a quiet spell).
     last_write: f64,
+    /// When the last byte of any kind went out (probes count).
+    last_byte: f64,
     commit: Option<oneshot::Sender<()>>,
 }
 
@@ -274,8 +277,28 @@ impl Downstream {
                     self.client_gone = true;
                 }
                 self.last_write = now();
+                self.last_byte = self.last_write;
             }
             _ => self.pending.push_str(text),
+        }
+    }
+
+    /// A liveness probe: one LF between events (a blank line, which SSE parsers ignore when no
+    /// event is pending). workerd notices that a client has gone only when it writes to it, so
+    /// a silent upstream would otherwise keep a vanished client's generation running until the
+    /// next heartbeat.
+    fn probe(&mut self) {
+        if let (Some(controller), true, false) =
+            (&self.controller, self.committed, self.client_gone)
+        {
+            let enqueue = get(controller, "enqueue").unchecked_into::<Function>();
+            if enqueue
+                .call1(controller, &Uint8Array::from(&b"\n"[..]))
+                .is_err()
+            {
+                self.client_gone = true;
+            }
+            self.last_byte = now();
         }
     }
 }
@@ -392,6 +415,7 @@ async fn chat(
         client_gone: false,
         committed: false,
         last_write: now(),
+        last_byte: now(),
         commit: Some(commit_tx),
     }));
 
@@ -452,7 +476,7 @@ async fn chat(
     // Client disconnect: the response stream's cancel, or the request's own signal.
     let cancel = AbortController::new().expect("AbortController exists");
     let request_signal = get(&request, "signal");
-    let _request_listener = request_signal
+    let request_listener = request_signal
         .dyn_ref::<web_sys::EventTarget>()
         .filter(|_| request_signal.is_object())
         .map(|target| {
@@ -522,14 +546,22 @@ async fn chat(
     }
     metrics(|m| m.active_streams(1));
 
-    let heartbeat_ms = config.heartbeat_ms;
+    let (heartbeat_ms, probe_ms) = (config.heartbeat_ms, config.probe_ms);
     let downstream_task = downstream.clone();
     spawn_local(async move {
         let result = match early {
             Some(result) => result,
             None => loop {
-                let since = now() - downstream_task.borrow().last_write;
-                let wait = (heartbeat_ms - since).max(1.0);
+                let wait = {
+                    let d = downstream_task.borrow();
+                    let heartbeat_in = heartbeat_ms - (now() - d.last_write);
+                    let probe_in = if probe_ms > 0.0 {
+                        probe_ms - (now() - d.last_byte)
+                    } else {
+                        f64::INFINITY
+                    };
+                    heartbeat_in.min(probe_in).max(1.0)
+                };
                 match select(&mut done, Sleep::new(wait)).await {
                     Either::Left((result, _)) => {
                         break result.unwrap_or_else(|_| Err(JsValue::UNDEFINED))
@@ -538,6 +570,8 @@ async fn chat(
                         let mut d = downstream_task.borrow_mut();
                         if now() - d.last_write >= heartbeat_ms - 1.0 {
                             d.write(": heartbeat\n\n");
+                        } else if probe_ms > 0.0 && now() - d.last_byte >= probe_ms - 1.0 {
+                            d.probe();
                         }
                     }
                 }
@@ -561,7 +595,7 @@ async fn chat(
         }
         drop(d);
         // The callbacks live until the stream is over.
-        drop((on_text, on_event, start, on_cancel));
+        drop((on_text, on_event, start, on_cancel, request_listener));
     });
 
     let mut headers = vec![

@@ -62,6 +62,8 @@ enum Report {
     ResultLines,
     /// It is one check: its exit status counts as 1 passed or 1 failed.
     ExitStatus,
+    /// Node's test runner with the TAP reporter: its `# pass N` / `# fail N` lines are summed.
+    NodeTap,
 }
 
 impl Report {
@@ -75,6 +77,29 @@ impl Report {
     }
 }
 
+/// What a suite's preparation hands to its command: environment variables, and whatever must
+/// keep running until the suite is over (servers, stopped by their own process ids on drop).
+#[derive(Default)]
+pub struct Prepared {
+    env: Vec<(String, String)>,
+    _keep: Vec<Box<dyn std::any::Any>>,
+}
+
+/// Read node's TAP summary lines: `# pass 5`, `# fail 0`, `# skipped 1`.
+pub fn parse_tap_line(line: &str) -> Option<Counts> {
+    let rest = line.trim().strip_prefix("# ")?;
+    let (what, n) = rest.split_once(' ')?;
+    let n = n.trim().parse::<u64>().ok()?;
+    let mut counts = Counts::default();
+    match what {
+        "pass" => counts.passed = n,
+        "fail" => counts.failed = n,
+        "skipped" => counts.ignored = n,
+        _ => return None,
+    }
+    Some(counts)
+}
+
 struct Suite {
     name: &'static str,
     program: String,
@@ -82,7 +107,7 @@ struct Suite {
     env: Vec<(&'static str, String)>,
     report: Report,
     /// Run before the command (its output shown as is); its failure fails the suite.
-    prepare: Option<fn() -> Result<(), String>>,
+    prepare: Option<fn() -> Result<Prepared, String>>,
 }
 
 impl Suite {
@@ -108,16 +133,40 @@ fn suites() -> Vec<Suite> {
     let geckodriver = cargo_bin().join("geckodriver").display().to_string();
     let tsc = crate::root().join("node_modules").join(".bin").join("tsc");
     vec![
-        Suite::tests("native", "cargo", &["test", "--workspace"]),
-        Suite::tests("chrome", "wasm-pack", &["test", "--headless", "--chrome"]).env(&[
+        Suite::tests(
+            "native",
+            "cargo",
+            &[
+                "test",
+                "--workspace",
+                "--exclude",
+                "edge-worker",
+                "--no-fail-fast",
+            ],
+        ),
+        Suite::tests(
+            "chrome",
+            "wasm-pack",
+            &["test", "--headless", "--chrome", "--", "--no-fail-fast"],
+        )
+        .env(&[
             ("CHROMEDRIVER", "/usr/bin/chromedriver".into()),
             ("WASM_BINDGEN_USE_BROWSER", "1".into()),
         ]),
-        Suite::tests("firefox", "wasm-pack", &["test", "--headless", "--firefox"]).env(&[
+        Suite::tests(
+            "firefox",
+            "wasm-pack",
+            &["test", "--headless", "--firefox", "--", "--no-fail-fast"],
+        )
+        .env(&[
             ("GECKODRIVER", geckodriver),
             ("WASM_BINDGEN_USE_BROWSER", "1".into()),
         ]),
-        Suite::tests("node", "wasm-pack", &["test", "--node"]),
+        Suite::tests(
+            "node",
+            "wasm-pack",
+            &["test", "--node", "--", "--no-fail-fast"],
+        ),
         Suite {
             name: "types",
             program: tsc.display().to_string(),
@@ -126,7 +175,78 @@ fn suites() -> Vec<Suite> {
             report: Report::ExitStatus,
             prepare: Some(prepare_types),
         },
+        Suite {
+            prepare: Some(prepare_workerd),
+            ..Suite::tests(
+                "workerd",
+                "cargo",
+                &["test", "-p", "edge-worker", "--no-fail-fast"],
+            )
+        },
     ]
+    .into_iter()
+    .chain(node_suites())
+    .collect()
+}
+
+/// The suites run by node's test runner.
+fn node_suites() -> Vec<Suite> {
+    vec![
+        Suite {
+            report: Report::NodeTap,
+            prepare: Some(prepare_bundler),
+            ..Suite::tests(
+                "bundler",
+                "node",
+                &["--test", "--test-reporter=tap", "tests/bundler/"],
+            )
+        },
+        // e2e: added with tests/e2e
+    ]
+}
+
+/// The edge worker's tests run real workerd on the worker built here.
+fn prepare_workerd() -> Result<Prepared, String> {
+    let dir = crate::worker::build()?;
+    Ok(Prepared {
+        env: vec![
+            ("LSG_WORKER_DIR".into(), dir.display().to_string()),
+            (
+                "WORKERD_BIN".into(),
+                crate::root()
+                    .join("node_modules/.bin/workerd")
+                    .display()
+                    .to_string(),
+            ),
+        ],
+        ..Prepared::default()
+    })
+}
+
+/// The bundler test packs the release package for the `bundler` target.
+fn prepare_bundler() -> Result<Prepared, String> {
+    crate::build::run_task(&["--target".into(), "bundler".into()])?;
+    Ok(Prepared {
+        env: vec![(
+            "LSG_PKG_BUNDLER".into(),
+            package_dir("bundler").display().to_string(),
+        )],
+        ..Prepared::default()
+    })
+}
+
+/// The browser end-to-end tests drive the demo, started here with short deadlines.
+#[allow(dead_code)]
+fn prepare_e2e() -> Result<Prepared, String> {
+    let timeouts = r#"{"headersMs":1500,"firstTokenMs":1000,"idleMs":1000,"streamMs":20000,"serviceMs":30000}"#;
+    let stack = crate::demo::start(0, Some(timeouts))?;
+    Ok(Prepared {
+        env: vec![
+            ("DEMO_URL".into(), stack.url()),
+            ("MOCK_URL".into(), stack.mock.url().to_owned()),
+        ],
+        _keep: vec![Box::new(stack)],
+    })
 }
 
 /// `tests/types/tsconfig.json` finds the package in `target/pkg/web`; with another target
@@ -145,20 +265,21 @@ fn types_tsconfig() -> PathBuf {
 
 /// Build the package for the `web` target (a dev build: the types are the same), and point
 /// the type check at it.
-fn prepare_types() -> Result<(), String> {
+fn prepare_types() -> Result<Prepared, String> {
     let out_dir = package_dir("web");
     wasm_pack_build("web", false, &out_dir)?;
     let root = crate::root();
     let config = types_tsconfig();
     if config.starts_with(root.join("tests")) {
-        return Ok(());
+        return Ok(Prepared::default());
     }
     let text = format!(
         "{{ \"extends\": {}, \"compilerOptions\": {{ \"paths\": {{ \"llm-stream-guard\": [{}] }} }} }}\n",
         json_string(&root.join("tests").join("types").join("tsconfig.json")),
         json_string(&out_dir),
     );
-    std::fs::write(&config, text).map_err(|e| format!("cannot write {}: {e}", config.display()))
+    std::fs::write(&config, text).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    Ok(Prepared::default())
 }
 
 /// A path as a JSON string literal.
@@ -172,9 +293,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let only = match args {
         [] => None,
         [flag, name] if flag == "--only" => Some(name.as_str()),
-        _ => {
-            return Err("usage: cargo xtask test [--only native|chrome|firefox|node|types]".into())
-        }
+        _ => return Err(
+            "usage: cargo xtask test [--only native|chrome|firefox|node|types|workerd|bundler|e2e]"
+                .into(),
+        ),
     };
     let root = crate::root();
     let selected: Vec<Suite> = suites()
@@ -183,7 +305,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .collect();
     if selected.is_empty() {
         return Err(format!(
-            "no suite named {:?} (native, chrome, firefox, node, types)",
+            "no suite named {:?} (native, chrome, firefox, node, types, workerd, bundler, e2e)",
             only.unwrap_or_default()
         ));
     }
@@ -209,20 +331,25 @@ pub fn run(args: &[String]) -> Result<(), String> {
             suite.args.join(" ")
         );
         let started = Instant::now();
-        if let Some(Err(message)) = suite.prepare.map(|prepare| prepare()) {
-            eprintln!("{}: {message}", suite.name);
-            broken.push(format!("{} (preparation: {message})", suite.name));
-            let counts = Report::check(false);
-            total.add(counts);
-            rows.push((suite.name, counts, started.elapsed().as_secs_f64()));
-            continue;
-        }
+        let prepared = match suite.prepare.map(|prepare| prepare()) {
+            None => Prepared::default(),
+            Some(Ok(prepared)) => prepared,
+            Some(Err(message)) => {
+                eprintln!("{}: {message}", suite.name);
+                broken.push(format!("{} (preparation: {message})", suite.name));
+                let counts = Report::check(false);
+                total.add(counts);
+                rows.push((suite.name, counts, started.elapsed().as_secs_f64()));
+                continue;
+            }
+        };
         let mut child = Command::new(&suite.program)
             .args(&suite.args)
             .current_dir(&root)
             .env("CARGO_TARGET_DIR", target_dir())
             .env("MOCK_UPSTREAM_URL", &mock_url)
             .envs(suite.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(prepared.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", suite.program))?;
@@ -231,12 +358,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
         for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
             let Ok(line) = line else { break };
             println!("{line}");
-            if let Some(c) = parse_result_line(&line) {
+            let parsed = match suite.report {
+                Report::NodeTap => parse_tap_line(&line),
+                _ => parse_result_line(&line),
+            };
+            if let Some(c) = parsed {
                 counts.add(c);
                 result_lines += 1;
             }
         }
         let status = child.wait().map_err(|e| e.to_string())?;
+        drop(prepared); // stop what the preparation started, by process id
         if suite.report == Report::ExitStatus {
             counts = Report::check(status.success());
             if !status.success() {
@@ -292,6 +424,15 @@ mod tests {
             "test result: ok. 3 passed; 0 failed; 0 ignored; 0 filtered out; finished in 0.02s";
         assert_eq!(parse_result_line(wasm).map(|c| c.passed), Some(3));
         assert_eq!(parse_result_line("test foo ... ok"), None);
+    }
+
+    #[test]
+    fn reads_node_tap_summary_lines() {
+        assert_eq!(parse_tap_line("# pass 5").map(|c| c.passed), Some(5));
+        assert_eq!(parse_tap_line("# fail 2").map(|c| c.failed), Some(2));
+        assert_eq!(parse_tap_line("# skipped 1").map(|c| c.ignored), Some(1));
+        assert_eq!(parse_tap_line("# tests 8"), None);
+        assert_eq!(parse_tap_line("ok 1 - pass 5"), None);
     }
 
     #[test]

@@ -1,0 +1,1453 @@
+//! The edge worker in a real workerd, against the real mock upstream (in-process, on 127.0.0.1).
+//!
+//! Build the worker first: `cargo xtask worker --build && cargo test -p edge-worker -- --nocapture`.
+//! Every test starts its own mock upstream and its own workerd (configured through `LSG_*`
+//! variables) and stops both when it ends, panics included. Upstream URLs carry a tag per test,
+//! so the mock's connection ledger shows what each test made the worker do upstream. Nothing
+//! sleeps: tests wait on the response stream, on the ledger's long-poll, or on deadlines.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use edge_worker::Workerd;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{HeaderMap, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use mock_upstream::{
+    now_ms, pieces, ClosedBy, ConnectionRecord, Filter, Running, WaitOutcome, DEFAULT_TEXT,
+};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+/// A client token the worker accepts.
+const CLIENT_TOKEN: &str = "client-token-abc";
+/// The variable naming the provider key, and the key (its length differs from the client
+/// token's, so the ledger's redacted length tells which one went upstream).
+const KEY_ENV: &str = "MOCK_PROVIDER_KEY";
+const PROVIDER_KEY: &str = "sk-mock-provider-key-0123456789";
+/// The browser origin the worker allows.
+const ORIGIN: &str = "https://app.example";
+const MODEL: &str = "mock/model";
+/// Bound for any single network step of a test (connect, headers, one body read).
+const STEP: Duration = Duration::from_secs(10);
+/// Bound for long-polls on the ledger that are expected to succeed.
+const LEDGER_WAIT: Duration = Duration::from_secs(5);
+/// Client disconnect → upstream connection closed, at most.
+const CANCEL_LATENCY_MS: f64 = 100.0;
+
+// ---------------------------------------------------------------------------------------------
+// Set-up: the mock, providers, workerd.
+
+async fn mock() -> Running {
+    mock_upstream::spawn("127.0.0.1:0")
+        .await
+        .expect("start the mock upstream")
+}
+
+/// A provider entry for `LSG_PROVIDERS` pointing at a mock scenario, tagged `tag`.
+fn provider(mock: &Running, name: &str, scenario: &str, tag: &str, query: &str) -> Value {
+    let mut url = format!(
+        "{}/scenario/{scenario}/v1/chat/completions?tag={tag}",
+        mock.url()
+    );
+    if !query.is_empty() {
+        url.push('&');
+        url.push_str(query);
+    }
+    json!({"name": name, "url": url, "model": MODEL})
+}
+
+/// Starts workerd with exactly these variables (off the async threads: start-up blocks).
+async fn worker(env: &[(&str, String)]) -> Workerd {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let started = Instant::now();
+    let worker = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Workerd::start(&env)
+    })
+    .await
+    .expect("start-up task")
+    .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "[workerd pid {}] ready on {} in {} ms",
+        worker.pid(),
+        worker.url(),
+        started.elapsed().as_millis()
+    );
+    worker
+}
+
+fn providers(list: &[Value]) -> String {
+    Value::Array(list.to_vec()).to_string()
+}
+
+fn bearer() -> String {
+    format!("Bearer {CLIENT_TOKEN}")
+}
+
+/// A chat request body; `stream: None` leaves the field out.
+fn chat(stream: Option<bool>) -> Value {
+    let mut body = json!({"messages": [{"role": "user", "content": "Say hello."}]});
+    if let Some(stream) = stream {
+        body["stream"] = json!(stream);
+    }
+    body
+}
+
+async fn within<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: nothing within {limit:?}"),
+    }
+}
+
+/// Waits (long-poll, bounded) until the connections tagged `tag` exist and are all closed.
+async fn closed(mock: &Running, tag: &str) -> Vec<ConnectionRecord> {
+    let outcome = mock
+        .ledger
+        .wait_closed_matching(&Filter::tag(tag), LEDGER_WAIT)
+        .await;
+    assert!(
+        !outcome.timed_out,
+        "the upstream connections tagged {tag} did not all close within {LEDGER_WAIT:?}: {:#?}",
+        outcome.connections
+    );
+    outcome.connections
+}
+
+/// Gives a stray request `ms` to reach the mock (long-poll), then returns what arrived.
+async fn none_arrive(mock: &Running, tag: &str, ms: u64) -> WaitOutcome {
+    mock.ledger
+        .wait_closed_matching(&Filter::tag(tag), Duration::from_millis(ms))
+        .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small HTTP/1.1 client: one connection per request, body read as it arrives, droppable.
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Incoming,
+    conn: JoinHandle<()>,
+    /// When the request was sent.
+    sent: Instant,
+    /// Request sent → response head received.
+    head_after: Duration,
+}
+
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Body,
+) -> Response {
+    within(&format!("{method} {path}"), STEP, async {
+        let tcp = TcpStream::connect(addr).await.expect("connect to workerd");
+        let _ = tcp.set_nodelay(true);
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .expect("HTTP handshake");
+        let conn = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", addr.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let sent = Instant::now();
+        let response = sender
+            .send_request(request.body(body).expect("valid request"))
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let head_after = sent.elapsed();
+        let (parts, body) = response.into_parts();
+        Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            conn,
+            sent,
+            head_after,
+        }
+    })
+    .await
+}
+
+/// `POST /v1/chat/completions` with a JSON body.
+async fn post_chat(worker: &Workerd, headers: &[(&str, &str)], body: &Value) -> Response {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    send(
+        worker.addr(),
+        "POST",
+        "/v1/chat/completions",
+        &all,
+        full(body.to_string()),
+    )
+    .await
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The next piece of body, or `None` at its end.
+    async fn chunk(&mut self) -> Option<Bytes> {
+        loop {
+            let frame = within("reading the response body", STEP, self.body.frame()).await;
+            match frame {
+                None => return None,
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if !data.is_empty() {
+                            return Some(data);
+                        }
+                    }
+                }
+                Some(Err(e)) => panic!("response body failed: {e}"),
+            }
+        }
+    }
+
+    async fn text(mut self) -> String {
+        let mut all = Vec::new();
+        while let Some(piece) = self.chunk().await {
+            all.extend_from_slice(&piece);
+        }
+        String::from_utf8(all).expect("UTF-8 body")
+    }
+
+    async fn json(self) -> Value {
+        let text = self.text().await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+    }
+
+    fn sse(self) -> Sse {
+        Sse {
+            response: self,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Drops the connection now; returns the moment (ledger clock) just before it went.
+    async fn disconnect(self) -> f64 {
+        let Response { body, conn, .. } = self;
+        let at = now_ms();
+        conn.abort();
+        drop(body);
+        // Once the aborted task is joined, its future (and the socket) has been dropped.
+        let _ = conn.await;
+        at
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker's event stream.
+
+#[derive(Debug, Clone, PartialEq)]
+enum Ev {
+    Comment(String),
+    Data(String),
+}
+
+struct Sse {
+    response: Response,
+    buf: Vec<u8>,
+}
+
+impl Sse {
+    /// The next event and when it arrived (since the request was sent), or `None` at the end.
+    async fn next(&mut self) -> Option<(Duration, Ev)> {
+        loop {
+            if let Some(at) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buf.drain(..at + 2).collect();
+                let block = String::from_utf8(block).expect("UTF-8 event");
+                if let Some(ev) = parse_event(&block) {
+                    return Some((self.response.sent.elapsed(), ev));
+                }
+                continue;
+            }
+            match self.response.chunk().await {
+                Some(piece) => self.buf.extend_from_slice(&piece),
+                None => {
+                    assert!(
+                        self.buf.iter().all(u8::is_ascii_whitespace),
+                        "the stream ended inside an event: {:?}",
+                        String::from_utf8_lossy(&self.buf)
+                    );
+                    return None;
+                }
+            }
+        }
+    }
+
+    async fn all(mut self) -> Vec<(Duration, Ev)> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            events.push(event);
+        }
+        events
+    }
+}
+
+fn parse_event(block: &str) -> Option<Ev> {
+    let mut data: Vec<&str> = Vec::new();
+    let mut comment = None;
+    for line in block.split('\n').filter(|l| !l.is_empty()) {
+        if let Some(text) = line.strip_prefix(':') {
+            comment = Some(text.trim().to_owned());
+        } else if let Some(value) = line.strip_prefix("data:") {
+            data.push(value.strip_prefix(' ').unwrap_or(value));
+        } else {
+            panic!("unexpected line in the worker's stream: {line:?}");
+        }
+    }
+    if !data.is_empty() {
+        Some(Ev::Data(data.join("\n")))
+    } else {
+        comment.map(Ev::Comment)
+    }
+}
+
+fn data_events(events: &[(Duration, Ev)]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Ev::Data(d) => Some(d.clone()),
+            Ev::Comment(_) => None,
+        })
+        .collect()
+}
+
+/// The JSON chunks of a stream (everything but `[DONE]`).
+fn chunks(events: &[(Duration, Ev)]) -> Result<Vec<Value>, String> {
+    data_events(events)
+        .iter()
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).map_err(|e| format!("chunk is not JSON ({e}): {d}")))
+        .collect()
+}
+
+fn content_of(chunks: &[Value]) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect()
+}
+
+/// Checks the stream's common shape: OpenAI chunks with one id, the role on the first, and
+/// `[DONE]` as the one last data event. Returns the chunks.
+fn check_chunks(events: &[(Duration, Ev)]) -> Result<Vec<Value>, String> {
+    let data = data_events(events);
+    if data.last().map(String::as_str) != Some("[DONE]") {
+        return Err(format!("the stream does not end with [DONE]: {data:#?}"));
+    }
+    if data.iter().filter(|d| *d == "[DONE]").count() != 1 {
+        return Err(format!("[DONE] more than once: {data:#?}"));
+    }
+    if !matches!(events.last(), Some((_, Ev::Data(d))) if d == "[DONE]") {
+        return Err(format!("something after [DONE]: {events:#?}"));
+    }
+    let chunks = chunks(events)?;
+    let Some(first) = chunks.first() else {
+        return Err("no chunk at all".into());
+    };
+    let id = first["id"].as_str().unwrap_or_default().to_owned();
+    if !id.starts_with("chatcmpl-") {
+        return Err(format!("chunk id {id:?}"));
+    }
+    for c in &chunks {
+        if c["object"] != "chat.completion.chunk" || c["id"] != id.as_str() {
+            return Err(format!("not a chunk of {id}: {c}"));
+        }
+    }
+    if let Some(first_text) = chunks.iter().find(|c| {
+        c["choices"][0]["delta"]["content"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    }) {
+        if first_text["choices"][0]["delta"]["role"] != "assistant" {
+            return Err(format!(
+                "the first text chunk carries no role: {first_text}"
+            ));
+        }
+        let before = chunks
+            .iter()
+            .take_while(|c| !std::ptr::eq(*c, first_text))
+            .count();
+        if before > 0 {
+            return Err(format!(
+                "{before} chunks before the first text: {chunks:#?}"
+            ));
+        }
+    }
+    Ok(chunks)
+}
+
+/// A complete answer: the exact text, a `stop` finish chunk, a usage chunk, `[DONE]`.
+fn check_complete(events: &[(Duration, Ev)], text: &str) -> Result<Vec<Value>, String> {
+    let chunks = check_chunks(events)?;
+    let got = content_of(&chunks);
+    if got != text {
+        return Err(format!("text {got:?} instead of {text:?}"));
+    }
+    if let Some(c) = chunks.iter().find(|c| !c["error"].is_null()) {
+        return Err(format!("error chunk in a complete answer: {c}"));
+    }
+    let n = chunks.len();
+    if n < 3 {
+        return Err(format!("too few chunks: {chunks:#?}"));
+    }
+    let (finish, usage) = (&chunks[n - 2], &chunks[n - 1]);
+    if finish["choices"][0]["finish_reason"] != "stop" {
+        return Err(format!("finish chunk {finish}"));
+    }
+    let finishes = chunks
+        .iter()
+        .filter(|c| !c["choices"][0]["finish_reason"].is_null())
+        .count();
+    if finishes != 1 {
+        return Err(format!("{finishes} chunks carry a finish_reason"));
+    }
+    if usage["choices"] != json!([]) || !usage["usage"]["total_tokens"].is_u64() {
+        return Err(format!("usage chunk {usage}"));
+    }
+    Ok(chunks)
+}
+
+/// The final error chunk of a cut-short answer (the chunk before `[DONE]`).
+fn check_error_end(events: &[(Duration, Ev)], code: u64, kind: &str) -> Result<Value, String> {
+    let chunks = check_chunks(events)?;
+    let last = chunks.last().cloned().unwrap_or_default();
+    let error = &last["error"];
+    if last["choices"][0]["finish_reason"] != "error"
+        || error["code"] != code
+        || error["metadata"]["kind"] != kind
+        || error["message"].as_str().is_none_or(|m| m.is_empty())
+    {
+        return Err(format!(
+            "expected an error chunk (code {code}, kind {kind}) before [DONE], got {last}"
+        ));
+    }
+    if chunks
+        .iter()
+        .any(|c| c["choices"][0]["finish_reason"] == "stop")
+    {
+        return Err("a cut-short answer also says stop".into());
+    }
+    Ok(last)
+}
+
+/// `{"error":{"message","type","code"}}` with these `type` and `code`.
+fn check_error_json(body: &Value, error_type: &str, code: &str) {
+    let error = &body["error"];
+    assert_eq!(error["type"], error_type, "{body}");
+    assert_eq!(error["code"], code, "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+fn authorization_len(value: &str) -> usize {
+    format!("Bearer {value}").len()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics.
+
+async fn metrics(worker: &Workerd) -> HashMap<String, f64> {
+    let response = send(worker.addr(), "GET", "/metrics", &[], full("")).await;
+    assert_eq!(response.status, 200);
+    assert!(
+        response
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "{:?}",
+        response.headers
+    );
+    let text = response.text().await;
+    for line in [
+        "# TYPE lsg_requests_total counter",
+        "# TYPE lsg_timeouts_total counter",
+        "# TYPE lsg_retries_total counter",
+        "# TYPE lsg_failovers_total counter",
+        "# TYPE lsg_cancellations_total counter",
+        "# TYPE lsg_active_streams gauge",
+        "# TYPE lsg_first_token_seconds histogram",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (key, value) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
+            let value: f64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {l:?}"));
+            (key.to_owned(), value)
+        })
+        .collect()
+}
+
+fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, key: &str) -> f64 {
+    after.get(key).copied().unwrap_or(0.0) - before.get(key).copied().unwrap_or(0.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn normal_stream_carries_the_exact_text_and_never_forwards_the_client_token() {
+    let tag = "normal-stream";
+    let mock = mock().await;
+    let mut p = provider(&mock, "mock", "normal", tag, "");
+    p["apiKeyEnv"] = json!(KEY_ENV);
+    let worker = worker(&[
+        ("LSG_PROVIDERS", providers(&[p])),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        (KEY_ENV, PROVIDER_KEY.into()),
+    ])
+    .await;
+
+    let mut body = chat(Some(true));
+    body["model"] = json!(MODEL);
+    body["temperature"] = json!(0.25);
+    body["max_tokens"] = json!(64);
+    let response = post_chat(&worker, &[("authorization", &bearer())], &body).await;
+    assert_eq!(response.status, 200);
+    assert!(
+        response
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/event-stream")),
+        "{:?}",
+        response.headers
+    );
+    let request_id = response
+        .header("x-request-id")
+        .unwrap_or_default()
+        .to_owned();
+    let events = response.sse().all().await;
+    let chunks = check_complete(&events, DEFAULT_TEXT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        chunks[0]["id"],
+        request_id.as_str(),
+        "x-request-id names the chunks' id"
+    );
+    assert!(chunks.iter().all(|c| c["model"] == MODEL), "{chunks:#?}");
+
+    let records = closed(&mock, tag).await;
+    assert_eq!(records.len(), 1, "one upstream request: {records:#?}");
+    let upstream = &records[0];
+    assert!(
+        upstream.authorization_seen,
+        "the provider key goes upstream"
+    );
+    assert_eq!(
+        upstream.headers.get("authorization").map(String::as_str),
+        Some(format!("<redacted len={}>", authorization_len(PROVIDER_KEY)).as_str()),
+        "upstream authorization must be the provider key (client token's would be len={}): {:?}",
+        authorization_len(CLIENT_TOKEN),
+        upstream.headers
+    );
+    assert!(
+        !upstream.body.contains(CLIENT_TOKEN)
+            && !upstream.headers.values().any(|v| v.contains(CLIENT_TOKEN)),
+        "the client token reached the upstream: {upstream:#?}"
+    );
+    let sent: Value = serde_json::from_str(&upstream.body).expect("upstream body is JSON");
+    assert_eq!(sent["messages"], body["messages"], "{sent}");
+    assert_eq!(sent["temperature"], 0.25, "params are passed on: {sent}");
+    assert_eq!(sent["max_tokens"], 64, "params are passed on: {sent}");
+    assert_eq!(sent["model"], MODEL, "{sent}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_token_timeout_fails_over_to_the_next_provider() {
+    let tag = "failover";
+    let mock = mock().await;
+    let mut silent = provider(&mock, "silent", "keepalive-forever", tag, "keepalive_ms=50");
+    silent["model"] = json!("mock/silent");
+    let mut backup = provider(&mock, "backup", "normal", tag, "");
+    backup["model"] = json!("mock/backup");
+    let worker = worker(&[
+        ("LSG_PROVIDERS", providers(&[silent, backup])),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        ("LSG_TIMEOUTS", json!({"firstTokenMs": 500}).to_string()),
+    ])
+    .await;
+
+    let started = Instant::now();
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
+    assert_eq!(response.status, 200);
+    let events = response.sse().all().await;
+    let elapsed = started.elapsed();
+    let chunks = check_complete(&events, DEFAULT_TEXT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        elapsed >= Duration::from_millis(450),
+        "the answer came after {elapsed:?}, before the first-token deadline"
+    );
+    let content_models: Vec<&Value> = chunks
+        .iter()
+        .filter(|c| c["choices"][0]["delta"]["content"].is_string())
+        .map(|c| &c["model"])
+        .collect();
+    assert!(
+        content_models.iter().all(|m| *m == "mock/backup"),
+        "the chunks name the answering provider's model: {content_models:?}"
+    );
+
+    let records = closed(&mock, tag).await;
+    let scenarios: Vec<Option<&str>> = records.iter().map(|r| r.scenario.as_deref()).collect();
+    assert_eq!(
+        scenarios,
+        [Some("keepalive-forever"), Some("normal")],
+        "{records:#?}"
+    );
+    let silent = &records[0];
+    assert_eq!(
+        silent.closed_by,
+        Some(ClosedBy::Client),
+        "the worker drops the silent upstream"
+    );
+    let open_ms = silent.closed_at_ms.unwrap_or_default() - silent.opened_at_ms;
+    assert!(
+        (450.0..3_000.0).contains(&open_ms),
+        "the silent upstream was held {open_ms:.0} ms (first-token deadline 500 ms)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_answer_ends_with_an_error_chunk_and_done() {
+    let (tag, backup_tag) = ("partial", "partial-backup");
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[
+                provider(&mock, "staller", "stall-after-chunks", tag, "chunks=3"),
+                provider(&mock, "backup", "normal", backup_tag, ""),
+            ]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        ("LSG_TIMEOUTS", json!({"idleMs": 400}).to_string()),
+    ])
+    .await;
+
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
+    assert_eq!(response.status, 200);
+    let events = response.sse().all().await;
+    check_error_end(&events, 504, "timeout").unwrap_or_else(|e| panic!("{e}: {events:#?}"));
+    let chunks = chunks(&events).unwrap();
+    let expected: String = pieces(DEFAULT_TEXT)[..3].concat();
+    assert_eq!(content_of(&chunks), expected, "the partial text, exactly");
+    let (at, _) = events.last().unwrap();
+    assert!(
+        *at >= Duration::from_millis(350),
+        "the answer ended after {at:?}, before the idle deadline"
+    );
+
+    let records = closed(&mock, tag).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(
+        records[0].closed_by,
+        Some(ClosedBy::Client),
+        "the worker drops the stalled upstream"
+    );
+    assert!(
+        mock.ledger.query(&Filter::tag(backup_tag)).is_empty(),
+        "a partial answer does not fail over"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_providers_timing_out_get_504_json() {
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[
+                provider(&mock, "one", "no-headers", "all-timeout-1", ""),
+                provider(&mock, "two", "no-headers", "all-timeout-2", ""),
+            ]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        ("LSG_TIMEOUTS", json!({"headersMs": 300}).to_string()),
+    ])
+    .await;
+
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
+    assert_eq!(response.status, 504, "{:?}", response.headers);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let head_after = response.head_after;
+    let body = response.json().await;
+    check_error_json(&body, "timeout_error", "timeout");
+    assert!(
+        head_after >= Duration::from_millis(550),
+        "504 after {head_after:?}: both providers get their 300 ms"
+    );
+    for tag in ["all-timeout-1", "all-timeout-2"] {
+        let records = closed(&mock, tag).await;
+        assert_eq!(records.len(), 1, "{tag}: {records:#?}");
+        assert_eq!(records[0].closed_by, Some(ClosedBy::Client), "{tag}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_providers_answering_500_get_502_json_after_retries() {
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[
+                provider(&mock, "one", "http-500", "all-500-1", ""),
+                provider(&mock, "two", "http-500", "all-500-2", ""),
+            ]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        (
+            "LSG_RETRY",
+            json!({"maxRetries": 1, "baseDelayMs": 5, "maxDelayMs": 20}).to_string(),
+        ),
+    ])
+    .await;
+
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
+    assert_eq!(response.status, 502, "{:?}", response.headers);
+    let body = response.json().await;
+    check_error_json(&body, "upstream_error", "http");
+    for tag in ["all-500-1", "all-500-2"] {
+        let records = closed(&mock, tag).await;
+        assert_eq!(
+            records.len(),
+            2,
+            "{tag}: one try and one retry: {records:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_providers_erroring_before_content_get_502_json_or_a_final_error_chunk() {
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[
+                provider(&mock, "one", "error-before-content", "all-error-1", ""),
+                provider(&mock, "two", "error-before-content", "all-error-2", ""),
+            ]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+    ])
+    .await;
+
+    // Not streamed: one JSON error.
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(false))).await;
+    assert_eq!(response.status, 502, "stream:false: {:?}", response.headers);
+    check_error_json(&response.json().await, "upstream_error", "upstream");
+    // Streamed: the first upstream answered 200 headers, which commits the status (the
+    // steering rule: hold the status until an upstream answers with headers or the first
+    // heartbeat is due). The failure after that is the final error chunk and [DONE].
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
+    let status = response.status;
+    let text = response.text().await;
+    for tag in ["all-error-1", "all-error-2"] {
+        assert_eq!(closed(&mock, tag).await.len(), 2, "{tag}: once per request");
+    }
+    assert_eq!(
+        status, 200,
+        "committed by the upstream's 200 headers: {text:?}"
+    );
+    let events: Vec<&str> = text
+        .split("\n\n")
+        .filter(|e| e.starts_with("data: "))
+        .collect();
+    assert_eq!(events.last(), Some(&"data: [DONE]"), "{text:?}");
+    let last: Value = serde_json::from_str(events[events.len() - 2].trim_start_matches("data: "))
+        .expect("error chunk");
+    assert_eq!(last["choices"][0]["finish_reason"], "error", "{last}");
+    assert_eq!(last["error"]["code"], 502, "{last}");
+    assert_eq!(last["error"]["metadata"]["kind"], "upstream", "{last}");
+    assert_eq!(
+        last["choices"][0]["delta"]["role"], "assistant",
+        "the first chunk carries the role"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_refusing_the_request_gets_400_without_failover() {
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[
+                provider(&mock, "strict", "http-422", "refused-422", ""),
+                provider(&mock, "backup", "normal", "refused-422-backup", ""),
+            ]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+    ])
+    .await;
+
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
+    assert_eq!(response.status, 400, "{:?}", response.headers);
+    check_error_json(&response.json().await, "invalid_request_error", "http");
+    let records = closed(&mock, "refused-422").await;
+    assert_eq!(records.len(), 1, "422 is not retried: {records:#?}");
+    assert!(
+        mock.ledger
+            .query(&Filter::tag("refused-422-backup"))
+            .is_empty(),
+        "a request the upstream refused does not fail over"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_flow_while_the_upstream_is_silent() {
+    let tag = "heartbeat";
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mute", "no-headers", tag, "")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        ("LSG_HEARTBEAT_MS", "100".into()),
+        ("LSG_TIMEOUTS", json!({"firstTokenMs": 800}).to_string()),
+    ])
+    .await;
+
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
+    let head_after = response.head_after;
+    assert_eq!(response.status, 200, "committed by the first heartbeat");
+    assert!(
+        (Duration::from_millis(80)..Duration::from_millis(700)).contains(&head_after),
+        "the status came {head_after:?} after the request: held until the first heartbeat \
+         (100 ms), well before the first-token deadline (800 ms)"
+    );
+    let events = response.sse().all().await;
+    let timeline: Vec<String> = events
+        .iter()
+        .map(|(at, e)| match e {
+            Ev::Comment(c) => format!("{:>4} ms  :{c}", at.as_millis()),
+            Ev::Data(d) => format!("{:>4} ms  data {}", at.as_millis(), &d[..d.len().min(60)]),
+        })
+        .collect();
+    eprintln!(
+        "heartbeat stream (status after {} ms):\n  {}",
+        head_after.as_millis(),
+        timeline.join("\n  ")
+    );
+
+    assert_eq!(
+        events.first().map(|(_, e)| e.clone()),
+        Some(Ev::Comment("heartbeat".into())),
+        "the first bytes are a heartbeat"
+    );
+    let first_data = events
+        .iter()
+        .position(|(_, e)| matches!(e, Ev::Data(_)))
+        .expect("an error chunk at the end");
+    let heartbeats = events[..first_data]
+        .iter()
+        .filter(|(_, e)| *e == Ev::Comment("heartbeat".into()))
+        .count();
+    assert!(heartbeats >= 3, "{heartbeats} heartbeats before the end");
+    let mut last = head_after;
+    for (at, _) in &events[..=first_data] {
+        assert!(
+            at.saturating_sub(last) <= Duration::from_millis(400),
+            "a silent gap of {:?} (heartbeat every 100 ms):\n{}",
+            at.saturating_sub(last),
+            timeline.join("\n")
+        );
+        last = *at;
+    }
+    check_error_end(&events, 504, "timeout").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        events[first_data].0 >= Duration::from_millis(750),
+        "the error came at {:?}, before the first-token deadline",
+        events[first_data].0
+    );
+    assert_eq!(content_of(&chunks(&events).unwrap()), "", "no text came");
+    let records = closed(&mock, tag).await;
+    assert_eq!(records[0].closed_by, Some(ClosedBy::Client));
+}
+
+/// `runs` times: open a stream, read until `content_chunks` text chunks arrived (0: until the
+/// first event), drop the connection, and long-poll the ledger for the upstream's close.
+/// Returns the latencies (client gone → upstream closed), in ms; asserts each is at most
+/// [`CANCEL_LATENCY_MS`].
+async fn disconnect_latencies(
+    worker: &Workerd,
+    mock: &Running,
+    tag: &str,
+    runs: usize,
+    content_chunks: usize,
+) -> Vec<f64> {
+    let mut latencies = Vec::new();
+    for run in 1..=runs {
+        let response = post_chat(worker, &[("authorization", &bearer())], &chat(Some(true))).await;
+        assert_eq!(response.status, 200);
+        let mut sse = response.sse();
+        let mut content = 0;
+        loop {
+            let (_, event) = sse.next().await.expect("the stream ended");
+            if let Ev::Data(d) = event {
+                let chunk: Value = serde_json::from_str(&d).expect("JSON chunk");
+                assert!(chunk["error"].is_null(), "{chunk}");
+                if chunk["choices"][0]["delta"]["content"].is_string() {
+                    content += 1;
+                }
+            }
+            if content >= content_chunks {
+                break;
+            }
+        }
+        let dropped_at = sse.response.disconnect().await;
+        let records = closed(mock, tag).await;
+        assert_eq!(
+            records.len(),
+            run,
+            "one upstream connection per run: {records:#?}"
+        );
+        let upstream = records.last().unwrap();
+        assert_eq!(
+            upstream.closed_by,
+            Some(ClosedBy::Client),
+            "run {run}: the worker (the mock's client) closes the upstream"
+        );
+        let latency = upstream.closed_at_ms.unwrap() - dropped_at;
+        assert!(
+            latency >= -1.0,
+            "run {run}: the upstream closed {latency:.1} ms before the client left"
+        );
+        latencies.push(latency);
+        if latency > CANCEL_LATENCY_MS {
+            // Already late: one run tells it, the others would only take as long.
+            break;
+        }
+    }
+    let mut sorted = latencies.clone();
+    sorted.sort_by(f64::total_cmp);
+    let (median, worst) = (sorted[sorted.len() / 2], sorted[sorted.len() - 1]);
+    eprintln!(
+        "{tag}: client gone → upstream closed, {} runs: worst {worst:.1} ms, median \
+         {median:.1} ms (all: {})",
+        latencies.len(),
+        latencies
+            .iter()
+            .map(|l| format!("{l:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(
+        worst <= CANCEL_LATENCY_MS,
+        "{tag}: the upstream closed {worst:.1} ms after the client left (at most \
+         {CANCEL_LATENCY_MS} ms); all: {latencies:?}"
+    );
+    assert!(
+        mock.ledger
+            .wait_for(LEDGER_WAIT, |l| l.active_scenarios() == 0)
+            .await,
+        "{tag}: scenario tasks left running upstream"
+    );
+    latencies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_disconnect_mid_stream_closes_the_upstream_within_100_ms() {
+    let tag = "disconnect";
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "endless", "endless", tag, "")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+    ])
+    .await;
+    disconnect_latencies(&worker, &mock, tag, 7, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_disconnect_while_the_upstream_is_silent_closes_it_within_100_ms() {
+    let tag = "disconnect-silent";
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mute", "headers-then-silence", tag, "")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        // Nothing is written to the client for 2 s after its first heartbeat (the ledger
+        // long-poll allows 5 s, so a late close is still measured).
+        ("LSG_HEARTBEAT_MS", "2000".into()),
+    ])
+    .await;
+    disconnect_latencies(&worker, &mock, tag, 3, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_without_any_text_still_starts_with_the_assistant_role() {
+    let tag = "role";
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mute", "no-headers", tag, "")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        ("LSG_HEARTBEAT_MS", "100".into()),
+        ("LSG_TIMEOUTS", json!({"firstTokenMs": 300}).to_string()),
+    ])
+    .await;
+
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
+    assert_eq!(response.status, 200);
+    let events = response.sse().all().await;
+    check_error_end(&events, 504, "timeout").unwrap_or_else(|e| panic!("{e}"));
+    let chunks = chunks(&events).unwrap();
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"]["role"], "assistant",
+        "the first chunk of an OpenAI stream carries role assistant, also when it is the final \
+         error chunk: {}",
+        chunks[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_requests_never_reach_the_upstream() {
+    let tag = "refused";
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mock", "normal", tag, "")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        ("LSG_ALLOWED_ORIGINS", ORIGIN.into()),
+        ("LSG_MAX_BODY_BYTES", "4096".into()),
+    ])
+    .await;
+    let auth = bearer();
+    let stream = chat(Some(true));
+
+    // No credentials, a wrong token, a token without "Bearer", an origin not on the list.
+    for (what, headers) in [
+        ("no credentials", vec![]),
+        (
+            "wrong token",
+            vec![("authorization", "Bearer client-token-abd")],
+        ),
+        (
+            "token without Bearer",
+            vec![("authorization", CLIENT_TOKEN)],
+        ),
+        ("wrong origin", vec![("origin", "https://evil.example")]),
+    ] {
+        let response = post_chat(&worker, &headers, &stream).await;
+        assert_eq!(response.status, 401, "{what}");
+        assert_eq!(
+            response.header("access-control-allow-origin"),
+            None,
+            "{what}: no CORS for a refused origin"
+        );
+        check_error_json(
+            &response.json().await,
+            "authentication_error",
+            "unauthorized",
+        );
+    }
+
+    // Too large, declared in Content-Length and sent chunked without a length.
+    let mut big = stream.clone();
+    big["messages"][0]["content"] = json!("x".repeat(8_000));
+    let response = post_chat(&worker, &[("authorization", &auth)], &big).await;
+    assert_eq!(response.status, 413, "oversized body with Content-Length");
+    check_error_json(
+        &response.json().await,
+        "invalid_request_error",
+        "body_too_large",
+    );
+    let bytes = Bytes::from(big.to_string());
+    let frames: Vec<Result<Frame<Bytes>, Infallible>> = vec![
+        Ok(Frame::data(bytes.slice(..3_000))),
+        Ok(Frame::data(bytes.slice(3_000..6_000))),
+        Ok(Frame::data(bytes.slice(6_000..))),
+    ];
+    let chunked = StreamBody::new(futures_util::stream::iter(frames)).boxed();
+    let response = send(
+        worker.addr(),
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        chunked,
+    )
+    .await;
+    assert_eq!(response.status, 413, "oversized chunked body");
+    check_error_json(
+        &response.json().await,
+        "invalid_request_error",
+        "body_too_large",
+    );
+
+    // A model not on the list, and a body that is not JSON.
+    let mut other_model = stream.clone();
+    other_model["model"] = json!("gpt/not-here");
+    let response = post_chat(&worker, &[("authorization", &auth)], &other_model).await;
+    assert_eq!(response.status, 400);
+    check_error_json(
+        &response.json().await,
+        "invalid_request_error",
+        "model_not_allowed",
+    );
+    let response = send(
+        worker.addr(),
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        full("{not json"),
+    )
+    .await;
+    assert_eq!(response.status, 400);
+    check_error_json(
+        &response.json().await,
+        "invalid_request_error",
+        "invalid_json",
+    );
+
+    let stray = none_arrive(&mock, tag, 300).await;
+    assert!(
+        stray.connections.is_empty(),
+        "refused requests reached the upstream: {:#?}",
+        stray.connections
+    );
+
+    // The same worker and tag do reach the upstream for an accepted request.
+    let response = post_chat(&worker, &[("authorization", &auth)], &chat(Some(false))).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(closed(&mock, tag).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_origin_gets_cors_headers_and_preflight() {
+    let tag = "cors";
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mock", "normal", tag, "")]),
+        ),
+        ("LSG_ALLOWED_ORIGINS", ORIGIN.into()),
+    ])
+    .await;
+
+    let health = send(worker.addr(), "GET", "/healthz", &[], full("")).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.text().await, "ok");
+
+    let preflight = send(
+        worker.addr(),
+        "OPTIONS",
+        "/v1/chat/completions",
+        &[
+            ("origin", ORIGIN),
+            ("access-control-request-method", "POST"),
+            (
+                "access-control-request-headers",
+                "authorization, content-type",
+            ),
+        ],
+        full(""),
+    )
+    .await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some(ORIGIN)
+    );
+    let methods = preflight
+        .header("access-control-allow-methods")
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    assert!(methods.contains("POST"), "allow-methods {methods:?}");
+    let allowed = preflight
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("content-type"),
+        "allow-headers {allowed:?}"
+    );
+
+    let refused = send(
+        worker.addr(),
+        "OPTIONS",
+        "/v1/chat/completions",
+        &[
+            ("origin", "https://evil.example"),
+            ("access-control-request-method", "POST"),
+        ],
+        full(""),
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+
+    let response = post_chat(&worker, &[("origin", ORIGIN)], &chat(Some(true))).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("access-control-allow-origin"), Some(ORIGIN));
+    assert!(
+        response
+            .header("vary")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("origin")),
+        "{:?}",
+        response.headers
+    );
+    let events = response.sse().all().await;
+    check_complete(&events, DEFAULT_TEXT).unwrap_or_else(|e| panic!("{e}"));
+
+    let response = post_chat(&worker, &[("origin", ORIGIN)], &chat(None)).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("access-control-allow-origin"), Some(ORIGIN));
+    assert_eq!(
+        response.json().await["choices"][0]["message"]["content"],
+        DEFAULT_TEXT
+    );
+
+    let records = closed(&mock, tag).await;
+    assert_eq!(records.len(), 2, "{records:#?}");
+    assert!(
+        records.iter().all(|r| !r.authorization_seen),
+        "no key configured, so no Authorization upstream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_counters_move_with_requests() {
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[
+                provider(&mock, "flaky", "http-500", "metrics-flaky", ""),
+                provider(&mock, "silent", "keepalive-forever", "metrics-silent", ""),
+                provider(&mock, "good", "normal", "metrics-good", ""),
+            ]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        (
+            "LSG_RETRY",
+            json!({"maxRetries": 1, "baseDelayMs": 5, "maxDelayMs": 20}).to_string(),
+        ),
+        ("LSG_TIMEOUTS", json!({"firstTokenMs": 400}).to_string()),
+    ])
+    .await;
+
+    let before = metrics(&worker).await;
+    // 500, retried once; failover; first-token timeout; failover; a complete answer.
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
+    assert_eq!(response.status, 200);
+    let events = response.sse().all().await;
+    check_complete(&events, DEFAULT_TEXT).unwrap_or_else(|e| panic!("{e}"));
+    // Refusals.
+    let response = post_chat(&worker, &[], &chat(Some(true))).await;
+    assert_eq!(response.status, 401);
+    let mut other_model = chat(Some(true));
+    other_model["model"] = json!("gpt/not-here");
+    let response = post_chat(&worker, &[("authorization", &bearer())], &other_model).await;
+    assert_eq!(response.status, 400);
+    let after = metrics(&worker).await;
+
+    let mut report = Vec::new();
+    for (key, expected) in [
+        ("lsg_requests_total{outcome=\"complete\"}", 1.0),
+        ("lsg_requests_total{outcome=\"unauthorized\"}", 1.0),
+        ("lsg_requests_total{outcome=\"bad_request\"}", 1.0),
+        ("lsg_retries_total", 1.0),
+        ("lsg_failovers_total", 2.0),
+        (
+            "lsg_timeouts_total{layer=\"provider\",phase=\"first-token\"}",
+            1.0,
+        ),
+        ("lsg_cancellations_total", 0.0),
+        ("lsg_first_token_seconds_count", 1.0),
+        ("lsg_first_token_seconds_bucket{le=\"+Inf\"}", 1.0),
+    ] {
+        let got = delta(&before, &after, key);
+        if got != expected {
+            report.push(format!("{key}: moved by {got}, expected {expected}"));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "{}\nafter:\n{after:#?}",
+        report.join("\n")
+    );
+    assert_eq!(
+        after.get("lsg_active_streams"),
+        Some(&0.0),
+        "no stream left open"
+    );
+    let first_token = delta(&before, &after, "lsg_first_token_seconds_sum");
+    assert!(
+        first_token > 0.0 && first_token < 10.0,
+        "first-token seconds moved by {first_token}"
+    );
+    assert_eq!(closed(&mock, "metrics-flaky").await.len(), 2);
+    assert_eq!(closed(&mock, "metrics-silent").await.len(), 1);
+    assert_eq!(closed(&mock, "metrics-good").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_streaming_request_gets_one_completion() {
+    let tag = "json";
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mock", "normal", tag, "")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+    ])
+    .await;
+
+    // `stream` left out: false, as OpenAI's API says.
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(None)).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let body = response.json().await;
+    assert_eq!(body["object"], "chat.completion", "{body}");
+    assert!(
+        body["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("chatcmpl-")),
+        "{body}"
+    );
+    assert_eq!(body["model"], MODEL, "{body}");
+    let choice = &body["choices"][0];
+    assert_eq!(choice["message"]["role"], "assistant", "{body}");
+    assert_eq!(choice["message"]["content"], DEFAULT_TEXT, "{body}");
+    assert_eq!(choice["finish_reason"], "stop", "{body}");
+    assert!(
+        body["usage"]["total_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{body}"
+    );
+    assert_eq!(closed(&mock, tag).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_streams_each_get_the_exact_text() {
+    let tag = "load";
+    let streams = 200;
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mock", "normal", tag, "delay_ms=5")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+    ])
+    .await;
+
+    let addr = worker.addr();
+    let started = Instant::now();
+    let tasks: Vec<JoinHandle<Result<Duration, String>>> = (0..streams)
+        .map(|_| {
+            tokio::spawn(async move {
+                let body = chat(Some(true)).to_string();
+                let auth = bearer();
+                let response = send(
+                    addr,
+                    "POST",
+                    "/v1/chat/completions",
+                    &[
+                        ("authorization", &auth),
+                        ("content-type", "application/json"),
+                    ],
+                    full(body),
+                )
+                .await;
+                if response.status != 200 {
+                    return Err(format!("status {}", response.status));
+                }
+                let sent = response.sent;
+                let events = response.sse().all().await;
+                check_complete(&events, DEFAULT_TEXT)?;
+                Ok(sent.elapsed())
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    let mut durations = Vec::new();
+    for task in tasks {
+        match within("a load stream", Duration::from_secs(40), task).await {
+            Ok(Ok(d)) => durations.push(d),
+            Ok(Err(e)) => failures.push(e),
+            Err(e) => failures.push(format!("panicked: {e}")),
+        }
+    }
+    let wall = started.elapsed();
+    durations.sort();
+    let pick = |q: f64| {
+        durations
+            .get(((durations.len() as f64 - 1.0) * q) as usize)
+            .map_or(0, |d| d.as_millis())
+    };
+    eprintln!(
+        "load: {streams} concurrent streams, wall time {} ms, {} failures; per stream p50 {} ms, \
+         p95 {} ms, max {} ms",
+        wall.as_millis(),
+        failures.len(),
+        pick(0.5),
+        pick(0.95),
+        pick(1.0)
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures: {:#?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let records = closed(&mock, tag).await;
+    assert_eq!(records.len(), streams, "one upstream request per stream");
+    let after = metrics(&worker).await;
+    assert_eq!(
+        after.get("lsg_requests_total{outcome=\"complete\"}"),
+        Some(&(streams as f64))
+    );
+    assert_eq!(after.get("lsg_active_streams"), Some(&0.0));
+}
