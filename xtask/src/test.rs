@@ -201,7 +201,15 @@ fn node_suites() -> Vec<Suite> {
                 &["--test", "--test-reporter=tap", "tests/bundler/"],
             )
         },
-        // e2e: added with tests/e2e
+        Suite {
+            report: Report::NodeTap,
+            prepare: Some(prepare_e2e),
+            ..Suite::tests(
+                "e2e",
+                "node",
+                &["--test", "--test-reporter=tap", "tests/e2e/"],
+            )
+        },
     ]
 }
 
@@ -236,7 +244,6 @@ fn prepare_bundler() -> Result<Prepared, String> {
 }
 
 /// The browser end-to-end tests drive the demo, started here with short deadlines.
-#[allow(dead_code)]
 fn prepare_e2e() -> Result<Prepared, String> {
     let timeouts = r#"{"headersMs":1500,"firstTokenMs":1000,"idleMs":1000,"streamMs":20000,"serviceMs":30000}"#;
     let stack = crate::demo::start(0, Some(timeouts))?;
