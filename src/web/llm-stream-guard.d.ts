@@ -286,6 +286,7 @@ export type GuardEvent =
   | FailoverEvent
   | MalformedEvent
   | CancelledEvent
+  | UpstreamEvent
   | DoneEvent;
 
 /** A request is being sent. */
@@ -424,6 +425,20 @@ export interface CancelledEvent {
   reason: string;
 }
 
+/**
+ * An event relayed by the provider itself: an llm-stream-guard edge worker asked with the
+ * header `X-LSG-Events: 1` streams its own guard events (its retries, failovers and timeouts
+ * behind the proxy) as `event: guard` SSE events, delivered here. Not part of the answer.
+ */
+export interface UpstreamEvent {
+  /** The discriminant. */
+  type: "upstream-event";
+  /** The provider (the proxy) that relayed it. */
+  provider: string;
+  /** The relayed event as the proxy sent it (normally one of its own `GuardEvent`s). */
+  event: GuardEvent | Record<string, unknown> | string;
+}
+
 /** The call resolved (the last event of a successful call). */
 export interface DoneEvent {
   /** The discriminant. */
@@ -455,3 +470,65 @@ export interface SseParserOptions {
    */
   maxEventBytes?: number;
 }
+
+/** Options of `new Session(options)`. */
+export interface SessionOptions {
+  /** Cancel on the page's `pagehide` (default `true` where a page exists; ignored elsewhere). */
+  page?: boolean;
+  /**
+   * How long a watched `RTCPeerConnection` may sit in `"disconnected"` before it counts as lost,
+   * in milliseconds (default 5000); `"failed"` and `"closed"` cancel at once.
+   */
+  disconnectGraceMs?: number;
+}
+
+/**
+ * Generations tied to a lifecycle: everything a session started is cancelled together when the
+ * page is hidden (`pagehide`), a watched WebRTC connection, data channel or WebSocket goes away,
+ * a watched signal aborts, or the app calls `cancel()`. A cancelled generation rejects with a
+ * {@link GuardError} of kind `"aborted"` whose `reason` says what happened (`"pagehide"`,
+ * `"peer-connection:failed"`, `"peer-connection:closed"`, `"peer-connection:disconnected"`,
+ * `"datachannel:close"`, `"websocket:close"`, `"signal"`, `"cancel"` or the reason given to
+ * `cancel()`, `"closed"`), and its upstream request is aborted. Sessions are independent.
+ *
+ * An `RTCPeerConnection` closed by the app itself fires no event: call `cancel()` then.
+ */
+export class Session {
+  /** A session; throws a `GuardError` of kind `"config"` for invalid options. */
+  constructor(options?: SessionOptions);
+  /**
+   * Cancel this session's generations when `target` goes away. Returns a function that stops
+   * watching it. A target already closed (or a signal already aborted) cancels what is in flight.
+   */
+  watch(target: RTCPeerConnection | RTCDataChannel | WebSocket | AbortSignal): () => void;
+  /** Like {@link generate}, tracked by this session and cancelled with it. */
+  generate(options: GenerateOptions): Promise<GenerateResult>;
+  /** Cancel everything in flight (reason `"cancel"` unless given); the session stays usable. */
+  cancel(reason?: string): void;
+  /**
+   * Cancel everything in flight (reason `"closed"`), then remove every listener; later
+   * `generate()` calls reject with kind `"aborted"`, reason `"closed"`.
+   */
+  close(): void;
+  /** Generations in flight. */
+  readonly active: number;
+  /** Closes the session and releases it (`using session = new Session()`). */
+  [Symbol.dispose](): void;
+  /** Closes the session and releases its memory; the object is unusable afterwards. */
+  free(): void;
+}
+
+/** What the module holds right now: all zeros when nothing is running. */
+export interface LiveResources {
+  /** Armed timers (`setTimeout`). */
+  timers: number;
+  /** Response body readers held. */
+  readers: number;
+  /** Event listeners added to other objects (signals, connections, the page). */
+  listeners: number;
+  /** Generations in flight. */
+  inFlight: number;
+}
+
+/** Leak accounting: the timers, readers, listeners and generations this module holds now. */
+export function liveResources(): LiveResources;

@@ -4,7 +4,10 @@
 
 import init, {
   generate,
+  liveResources,
+  Session,
   SseParser,
+  type LiveResources,
   type Attempt,
   type ChatMessage,
   type GenerateOptions,
@@ -61,6 +64,10 @@ function describe(event: GuardEvent): string {
       return `${event.provider} skipped ${event.bytes} bytes: ${event.reason}`;
     case "cancelled":
       return `cancelled: ${event.reason}`;
+    case "upstream-event": {
+      const relayed = event.event;
+      return typeof relayed === "string" ? relayed : `${event.provider} relayed ${JSON.stringify(relayed)}`;
+    }
     case "done": {
       const partial: boolean = event.partial;
       return `${event.provider} done (partial: ${partial}) in ${event.elapsedMs} ms`;
@@ -253,4 +260,26 @@ function misuse(): void {
   console.log(incomplete, kind);
 }
 
-export { everyOption, readResult, catchGuardError, parseStream, disposableParser, misuse };
+/** A voice app's lifecycle wiring. */
+async function voiceCall(pc: RTCPeerConnection, channel: RTCDataChannel, socket: WebSocket): Promise<string> {
+  const session = new Session({ disconnectGraceMs: 3000 });
+  const unwatch: () => void = session.watch(pc);
+  session.watch(channel);
+  session.watch(socket);
+  session.watch(AbortSignal.timeout(60_000));
+  const answer: GenerateResult = await session.generate({ providers: [local], messages: [] });
+  const active: number = session.active;
+  const held: LiveResources = liveResources();
+  unwatch();
+  session.cancel("hang-up");
+  session.close();
+  // @ts-expect-error `active` is read-only
+  session.active = 0;
+  // @ts-expect-error not something a session can watch
+  session.watch(new EventTarget());
+  // @ts-expect-error no such option
+  new Session({ graceMs: 10 });
+  return `${answer.text} ${active} ${held.timers + held.readers + held.listeners + held.inFlight}`;
+}
+
+export { everyOption, readResult, catchGuardError, parseStream, disposableParser, misuse, voiceCall };
