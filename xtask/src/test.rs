@@ -147,7 +147,7 @@ fn suites() -> Vec<Suite> {
         Suite::tests(
             "chrome",
             "wasm-pack",
-            &["test", "--headless", "--chrome", "--", "--no-fail-fast"],
+            &["test", "--headless", "--chrome"],
         )
         .env(&[
             ("CHROMEDRIVER", "/usr/bin/chromedriver".into()),
@@ -156,7 +156,7 @@ fn suites() -> Vec<Suite> {
         Suite::tests(
             "firefox",
             "wasm-pack",
-            &["test", "--headless", "--firefox", "--", "--no-fail-fast"],
+            &["test", "--headless", "--firefox"],
         )
         .env(&[
             ("GECKODRIVER", geckodriver),
@@ -165,7 +165,7 @@ fn suites() -> Vec<Suite> {
         Suite::tests(
             "node",
             "wasm-pack",
-            &["test", "--node", "--", "--no-fail-fast"],
+            &["test", "--node"],
         ),
         Suite {
             name: "types",
