@@ -249,6 +249,7 @@ step(
         events: document.getElementById("events")?.textContent,
         answer: document.getElementById("answer")?.textContent,
         log: document.getElementById("log")?.textContent,
+        session: document.getElementById("session")?.textContent,
       }));
       assert.equal(report.status, "done", `the page reports: ${JSON.stringify(report, null, 2)}\n${problems.join("\n")}`);
       assert.deepEqual(problems, []);
@@ -262,6 +263,7 @@ step(
 
       // generate() over the page's injected fetch.
       const answer = Object.fromEntries(report.answer.split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+      assert.equal(report.session, "Hello active=0 held=0", "a Session's call, then nothing held");
       assert.equal(answer.text, "Hello");
       assert.equal(answer.deltas, "Hel|lo");
       assert.equal(answer.partial, "false");

@@ -5,6 +5,8 @@
 
 import {
   generate,
+  liveResources,
+  Session,
   SseParser,
   type GenerateOptions,
   type GenerateResult,
@@ -17,6 +19,7 @@ const statusEl = document.getElementById("status")!;
 const eventsEl = document.getElementById("events")!;
 const answerEl = document.getElementById("answer")!;
 const logEl = document.getElementById("log")!;
+const sessionEl = document.getElementById("session")!;
 
 function isGuardError(error: unknown): error is GuardError {
   return error instanceof Error && error.name === "GuardError";
@@ -52,6 +55,8 @@ function describe(event: GuardEvent): string {
       return `malformed ${event.provider} ${event.reason} ${event.bytes}`;
     case "cancelled":
       return `cancelled ${event.reason}`;
+    case "upstream-event":
+      return `upstream-event ${event.provider} ${JSON.stringify(event.event)}`;
     case "done":
       return `done ${event.provider} partial=${event.partial}`;
     default:
@@ -152,6 +157,17 @@ const options = {
   fetch: fakeFetch,
   log: "error",
 } satisfies Required<GenerateOptions>;
+
+// The same call through a Session, which must hold nothing once it is over.
+const session = new Session({ page: false });
+try {
+  const tracked = await session.generate({ ...options, onText: undefined, onEvent: undefined, signal: undefined });
+  session.close();
+  const held = liveResources();
+  sessionEl.textContent = `${tracked.text} active=${session.active} held=${held.timers + held.readers + held.listeners + held.inFlight}`;
+} catch (error) {
+  sessionEl.textContent = `failed: ${String(error)}`;
+}
 
 try {
   const result = await generate(options);
