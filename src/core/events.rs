@@ -1,10 +1,13 @@
 //! What a generation reports as it goes: the seed's log lines, as data.
 //!
-//! Each [`GuardEvent`] serializes to a plain object with a `type` field (`"request-start"`,
-//! `"first-token"`, …) and camelCase fields; the edge hands it to `onEvent` and, when logging is
-//! on, prints [`GuardEvent::log_line`]. Events never carry keys, headers or URLs with queries.
+//! Each [`GuardEvent`] is a plain object with a `type` field (`"request-start"`,
+//! `"first-token"`, …) and camelCase fields: [`GuardEvent::write_fields`] hands them to the
+//! edge, which builds the object for `onEvent` (the `Serialize` impl gives the same fields, for
+//! Rust callers and tests); when logging is on, the edge prints [`GuardEvent::log_line`]. Events
+//! never carry keys, headers or URLs with queries.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use std::fmt::Write;
 
 /// Console verbosity (`log` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -158,8 +161,10 @@ pub enum GuardEvent {
     UpstreamEvent {
         /// The provider (proxy) that relayed it.
         provider: String,
-        /// The relayed event (a `GuardEvent` of the proxy), as sent.
-        event: serde_json::Value,
+        /// The relayed event's data as sent: JSON text (normally a `GuardEvent` of the proxy),
+        /// delivered as the value it stands for, or any other text, delivered as a string.
+        #[serde(serialize_with = "relayed")]
+        event: String,
     },
     /// The generation resolved.
     #[serde(rename_all = "camelCase")]
@@ -173,67 +178,324 @@ pub enum GuardEvent {
     },
 }
 
+/// The relayed data as the JSON value it stands for, or as a string when it is not JSON.
+fn relayed<S: Serializer>(data: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    match serde_json::from_str::<serde_json::Value>(data) {
+        Ok(value) => value.serialize(serializer),
+        Err(_) => serializer.serialize_str(data),
+    }
+}
+
+/// Where [`GuardEvent::write_fields`] puts an event's fields: the edge builds a JavaScript
+/// object with them. Names are as JavaScript sees them (`type`, camelCase).
+pub trait EventFields {
+    /// A string field.
+    fn text(&mut self, name: &'static str, value: &str);
+    /// A number field.
+    fn number(&mut self, name: &'static str, value: f64);
+    /// A boolean field.
+    fn flag(&mut self, name: &'static str, value: bool);
+    /// Relayed data: the JSON value it stands for, or the text itself when it is not JSON.
+    fn relayed(&mut self, name: &'static str, data: &str);
+}
+
 impl GuardEvent {
-    /// The console line for this event and the level it belongs to, in the seed's style.
-    pub fn log_line(&self) -> (LogLevel, String) {
+    /// The `type` field: `"request-start"`, `"first-token"`, ….
+    pub fn type_name(&self) -> &'static str {
         match self {
-            GuardEvent::RequestStart { provider, model, attempt } => (
-                LogLevel::Info,
-                format!("LLM [{provider}]: streaming request to model '{model}' (attempt {attempt})"),
-            ),
-            GuardEvent::Headers { provider, status, elapsed_ms } => (
-                LogLevel::Debug,
-                format!("LLM [{provider}]: HTTP {status} after {elapsed_ms:.0} ms"),
-            ),
-            GuardEvent::FirstToken { provider, first_token_ms } => (
-                LogLevel::Info,
-                format!("LATENCY [LLM first chunk] [{provider}]: {:.3}s", first_token_ms / 1000.0),
-            ),
-            GuardEvent::StreamEnd { provider, lines, chunks, .. } => (
-                LogLevel::Info,
-                format!("LLM [{provider}]: SSE stream ended after {lines} lines, {chunks} content chunks"),
-            ),
-            GuardEvent::Timeout { provider, layer, phase, lines, chunks, elapsed_ms } => (
-                LogLevel::Error,
-                format!(
-                    "LLM [{provider}]: {layer} {phase} timeout after {:.1}s (received {lines} lines, {chunks} content chunks)",
-                    elapsed_ms / 1000.0
-                ),
-            ),
-            GuardEvent::EmptyResponse { provider, lines } => (
-                LogLevel::Error,
-                format!("LLM [{provider}]: EMPTY RESPONSE - received {lines} SSE lines but 0 content chunks"),
-            ),
-            GuardEvent::AttemptFailed { provider, kind, message, .. } => {
-                (LogLevel::Error, format!("LLM [{provider}]: {kind} failure: {message}"))
-            }
-            GuardEvent::Retry { provider, attempt, delay_ms, reason } => (
-                LogLevel::Info,
-                format!("LLM [{provider}]: retry {attempt} in {delay_ms:.0} ms after {reason}"),
-            ),
-            GuardEvent::Failover { from, to, reason } => {
-                (LogLevel::Info, format!("LLM: falling back from {from} to {to} after {reason}"))
-            }
-            GuardEvent::Malformed { provider, reason, bytes } => (
-                LogLevel::Debug,
-                format!("LLM [{provider}]: skipped a malformed event ({reason}, {bytes} bytes)"),
-            ),
-            GuardEvent::Cancelled { reason } => {
-                (LogLevel::Info, format!("Cancelling active LLM generation ({reason})"))
-            }
-            GuardEvent::UpstreamEvent { provider, event } => {
-                (LogLevel::Debug, format!("LLM [{provider}]: upstream event {event}"))
-            }
-            GuardEvent::Done { provider, partial, elapsed_ms } => (
-                LogLevel::Info,
-                format!(
-                    "LLM [{provider}]: {} answer in {:.3}s",
-                    if *partial { "partial" } else { "complete" },
-                    elapsed_ms / 1000.0
-                ),
-            ),
+            GuardEvent::RequestStart { .. } => "request-start",
+            GuardEvent::Headers { .. } => "headers",
+            GuardEvent::FirstToken { .. } => "first-token",
+            GuardEvent::StreamEnd { .. } => "stream-end",
+            GuardEvent::Timeout { .. } => "timeout",
+            GuardEvent::EmptyResponse { .. } => "empty-response",
+            GuardEvent::AttemptFailed { .. } => "attempt-failed",
+            GuardEvent::Retry { .. } => "retry",
+            GuardEvent::Failover { .. } => "failover",
+            GuardEvent::Malformed { .. } => "malformed",
+            GuardEvent::Cancelled { .. } => "cancelled",
+            GuardEvent::UpstreamEvent { .. } => "upstream-event",
+            GuardEvent::Done { .. } => "done",
         }
     }
+
+    /// Every field of the event, `type` first, in the order of the serialized form.
+    pub fn write_fields(&self, out: &mut impl EventFields) {
+        out.text("type", self.type_name());
+        match self {
+            GuardEvent::RequestStart {
+                provider,
+                model,
+                attempt,
+            } => {
+                out.text("provider", provider);
+                out.text("model", model);
+                out.number("attempt", f64::from(*attempt));
+            }
+            GuardEvent::Headers {
+                provider,
+                status,
+                elapsed_ms,
+            } => {
+                out.text("provider", provider);
+                out.number("status", f64::from(*status));
+                out.number("elapsedMs", *elapsed_ms);
+            }
+            GuardEvent::FirstToken {
+                provider,
+                first_token_ms,
+            } => {
+                out.text("provider", provider);
+                out.number("firstTokenMs", *first_token_ms);
+            }
+            GuardEvent::StreamEnd {
+                provider,
+                lines,
+                chunks,
+                elapsed_ms,
+            } => {
+                out.text("provider", provider);
+                out.number("lines", *lines);
+                out.number("chunks", *chunks);
+                out.number("elapsedMs", *elapsed_ms);
+            }
+            GuardEvent::Timeout {
+                provider,
+                layer,
+                phase,
+                lines,
+                chunks,
+                elapsed_ms,
+            } => {
+                out.text("provider", provider);
+                out.text("layer", layer);
+                out.text("phase", phase);
+                out.number("lines", *lines);
+                out.number("chunks", *chunks);
+                out.number("elapsedMs", *elapsed_ms);
+            }
+            GuardEvent::EmptyResponse { provider, lines } => {
+                out.text("provider", provider);
+                out.number("lines", *lines);
+            }
+            GuardEvent::AttemptFailed {
+                provider,
+                kind,
+                status,
+                message,
+            } => {
+                out.text("provider", provider);
+                out.text("kind", kind);
+                if let Some(status) = status {
+                    out.number("status", f64::from(*status));
+                }
+                out.text("message", message);
+            }
+            GuardEvent::Retry {
+                provider,
+                attempt,
+                delay_ms,
+                reason,
+            } => {
+                out.text("provider", provider);
+                out.number("attempt", f64::from(*attempt));
+                out.number("delayMs", *delay_ms);
+                out.text("reason", reason);
+            }
+            GuardEvent::Failover { from, to, reason } => {
+                out.text("from", from);
+                out.text("to", to);
+                out.text("reason", reason);
+            }
+            GuardEvent::Malformed {
+                provider,
+                reason,
+                bytes,
+            } => {
+                out.text("provider", provider);
+                out.text("reason", reason);
+                out.number("bytes", *bytes);
+            }
+            GuardEvent::Cancelled { reason } => out.text("reason", reason),
+            GuardEvent::UpstreamEvent { provider, event } => {
+                out.text("provider", provider);
+                out.relayed("event", event);
+            }
+            GuardEvent::Done {
+                provider,
+                partial,
+                elapsed_ms,
+            } => {
+                out.text("provider", provider);
+                out.flag("partial", *partial);
+                out.number("elapsedMs", *elapsed_ms);
+            }
+        }
+    }
+
+    /// The console line for this event and the level it belongs to, in the seed's style.
+    /// Times are printed from whole milliseconds and counts as whole numbers (integer
+    /// formatting only: float formatting would weigh 14 KB in the wasm module).
+    pub fn log_line(&self) -> (LogLevel, String) {
+        let mut line = String::new();
+        let level = match self {
+            GuardEvent::RequestStart {
+                provider,
+                model,
+                attempt,
+            } => {
+                let _ = write!(
+                    line,
+                    "LLM [{provider}]: streaming request to model '{model}' (attempt {attempt})"
+                );
+                LogLevel::Info
+            }
+            GuardEvent::Headers {
+                provider,
+                status,
+                elapsed_ms,
+            } => {
+                let _ = write!(
+                    line,
+                    "LLM [{provider}]: HTTP {status} after {} ms",
+                    whole(*elapsed_ms)
+                );
+                LogLevel::Debug
+            }
+            GuardEvent::FirstToken {
+                provider,
+                first_token_ms,
+            } => {
+                let _ = write!(line, "LATENCY [LLM first chunk] [{provider}]: ");
+                push_seconds(&mut line, *first_token_ms, 3);
+                LogLevel::Info
+            }
+            GuardEvent::StreamEnd {
+                provider,
+                lines,
+                chunks,
+                ..
+            } => {
+                let _ = write!(
+                    line,
+                    "LLM [{provider}]: SSE stream ended after {} lines, {} content chunks",
+                    whole(*lines),
+                    whole(*chunks)
+                );
+                LogLevel::Info
+            }
+            GuardEvent::Timeout {
+                provider,
+                layer,
+                phase,
+                lines,
+                chunks,
+                elapsed_ms,
+            } => {
+                let _ = write!(line, "LLM [{provider}]: {layer} {phase} timeout after ");
+                push_seconds(&mut line, *elapsed_ms, 1);
+                let _ = write!(
+                    line,
+                    " (received {} lines, {} content chunks)",
+                    whole(*lines),
+                    whole(*chunks)
+                );
+                LogLevel::Error
+            }
+            GuardEvent::EmptyResponse { provider, lines } => {
+                let _ = write!(
+                    line,
+                    "LLM [{provider}]: EMPTY RESPONSE - received {} SSE lines but 0 content chunks",
+                    whole(*lines)
+                );
+                LogLevel::Error
+            }
+            GuardEvent::AttemptFailed {
+                provider,
+                kind,
+                message,
+                ..
+            } => {
+                let _ = write!(line, "LLM [{provider}]: {kind} failure: {message}");
+                LogLevel::Error
+            }
+            GuardEvent::Retry {
+                provider,
+                attempt,
+                delay_ms,
+                reason,
+            } => {
+                let _ = write!(
+                    line,
+                    "LLM [{provider}]: retry {attempt} in {} ms after {reason}",
+                    whole(*delay_ms)
+                );
+                LogLevel::Info
+            }
+            GuardEvent::Failover { from, to, reason } => {
+                let _ = write!(line, "LLM: falling back from {from} to {to} after {reason}");
+                LogLevel::Info
+            }
+            GuardEvent::Malformed {
+                provider,
+                reason,
+                bytes,
+            } => {
+                let _ = write!(
+                    line,
+                    "LLM [{provider}]: skipped a malformed event ({reason}, {} bytes)",
+                    whole(*bytes)
+                );
+                LogLevel::Debug
+            }
+            GuardEvent::Cancelled { reason } => {
+                let _ = write!(line, "Cancelling active LLM generation ({reason})");
+                LogLevel::Info
+            }
+            GuardEvent::UpstreamEvent { provider, event } => {
+                let _ = write!(line, "LLM [{provider}]: upstream event {event}");
+                LogLevel::Debug
+            }
+            GuardEvent::Done {
+                provider,
+                partial,
+                elapsed_ms,
+            } => {
+                let _ = write!(
+                    line,
+                    "LLM [{provider}]: {} answer in ",
+                    if *partial { "partial" } else { "complete" }
+                );
+                push_seconds(&mut line, *elapsed_ms, 3);
+                LogLevel::Info
+            }
+        };
+        (level, line)
+    }
+}
+
+/// A non-negative number rounded to a whole one (halves to even, as `{:.0}` rounds), for
+/// integer formatting; negative and non-finite values count as 0.
+pub fn whole(value: f64) -> u64 {
+    if value > 0.0 {
+        value.round_ties_even() as u64
+    } else {
+        0
+    }
+}
+
+/// `ms` as seconds with `decimals` (1 to 3) decimals and an `s`: `1234.4` ms, 3 → `1.234s`.
+fn push_seconds(line: &mut String, ms: f64, decimals: u32) {
+    let scale = 10u64.pow(3 - decimals);
+    let units = whole(ms / scale as f64);
+    let per_second = 1000 / scale;
+    let _ = write!(
+        line,
+        "{}.{:0width$}s",
+        units / per_second,
+        units % per_second,
+        width = decimals as usize
+    );
 }
 
 /// `text` with every occurrence of each secret (of 4 bytes or more) replaced by `[redacted]`.
@@ -241,16 +503,56 @@ impl GuardEvent {
 pub fn redact(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_owned();
     for secret in secrets.iter().filter(|s| s.len() >= 4) {
-        if out.contains(secret) {
-            out = out.replace(secret, "[redacted]");
-        }
+        out = replace_all(&out, secret, "[redacted]");
     }
+    out
+}
+
+/// `text.replace(from, to)` for a non-empty `from`, by a plain bytewise search (texts here are
+/// short messages; the standard substring searcher would weigh more than this whole module).
+fn replace_all(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest
+        .as_bytes()
+        .windows(from.len())
+        .position(|window| window == from.as_bytes())
+    {
+        // `at` starts a match of a whole UTF-8 string, so both sides are char boundaries.
+        let (before, after) = (rest.get(..at), rest.get(at + from.len()..));
+        let (Some(before), Some(after)) = (before, after) else {
+            break;
+        };
+        out.push_str(before);
+        out.push_str(to);
+        rest = after;
+    }
+    out.push_str(rest);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replace_all_is_str_replace() {
+        for (text, from) in [
+            ("aaaa", "aa"),
+            ("abcabc", "bc"),
+            ("é-sk-é-sk", "sk"),
+            ("no match", "xyz"),
+            ("", "abc"),
+            ("abc", "abcd"),
+            ("ababab", "abab"),
+        ] {
+            assert_eq!(
+                replace_all(text, from, "[r]"),
+                text.replace(from, "[r]"),
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn secrets_are_redacted_and_short_ones_ignored() {
@@ -260,6 +562,164 @@ mod tests {
             "bad key [redacted] for [redacted], x"
         );
         assert_eq!(redact("clean", &["sk-or-v1-abc"]), "clean");
+    }
+
+    /// Collects written fields into a JSON object, to compare with the serialized form.
+    struct JsonFields(serde_json::Map<String, serde_json::Value>);
+
+    impl EventFields for JsonFields {
+        fn text(&mut self, name: &'static str, value: &str) {
+            self.0.insert(name.into(), value.into());
+        }
+        fn number(&mut self, name: &'static str, value: f64) {
+            self.0.insert(name.into(), value.into());
+        }
+        fn flag(&mut self, name: &'static str, value: bool) {
+            self.0.insert(name.into(), value.into());
+        }
+        fn relayed(&mut self, name: &'static str, data: &str) {
+            let value = serde_json::from_str(data).unwrap_or_else(|_| data.into());
+            self.0.insert(name.into(), value);
+        }
+    }
+
+    fn every_event() -> Vec<GuardEvent> {
+        let p = || "p".to_owned();
+        vec![
+            GuardEvent::RequestStart {
+                provider: p(),
+                model: "m".into(),
+                attempt: 2,
+            },
+            GuardEvent::Headers {
+                provider: p(),
+                status: 200,
+                elapsed_ms: 12.5,
+            },
+            GuardEvent::FirstToken {
+                provider: p(),
+                first_token_ms: 1234.4,
+            },
+            GuardEvent::StreamEnd {
+                provider: p(),
+                lines: 7.0,
+                chunks: 3.0,
+                elapsed_ms: 99.0,
+            },
+            GuardEvent::Timeout {
+                provider: p(),
+                layer: "provider",
+                phase: "idle",
+                lines: 3.0,
+                chunks: 1.0,
+                elapsed_ms: 2049.9,
+            },
+            GuardEvent::EmptyResponse {
+                provider: p(),
+                lines: 4.0,
+            },
+            GuardEvent::AttemptFailed {
+                provider: p(),
+                kind: "http",
+                status: Some(503),
+                message: "busy".into(),
+            },
+            GuardEvent::AttemptFailed {
+                provider: p(),
+                kind: "network",
+                status: None,
+                message: "m".into(),
+            },
+            GuardEvent::Retry {
+                provider: p(),
+                attempt: 2,
+                delay_ms: 250.5,
+                reason: "http".into(),
+            },
+            GuardEvent::Failover {
+                from: "a".into(),
+                to: "b".into(),
+                reason: "timeout".into(),
+            },
+            GuardEvent::Malformed {
+                provider: p(),
+                reason: "invalid JSON".into(),
+                bytes: 12.0,
+            },
+            GuardEvent::Cancelled {
+                reason: "signal".into(),
+            },
+            GuardEvent::UpstreamEvent {
+                provider: p(),
+                event: r#"{"type":"retry","attempt":2,"nested":{"a":[1,2.5]}}"#.into(),
+            },
+            GuardEvent::UpstreamEvent {
+                provider: p(),
+                event: "not json".into(),
+            },
+            GuardEvent::Done {
+                provider: p(),
+                partial: true,
+                elapsed_ms: 1500.0,
+            },
+        ]
+    }
+
+    /// Every number as an `f64`, as JavaScript sees it.
+    fn as_javascript(value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::Number(n) => n.as_f64().map_or(Value::Null, Value::from),
+            Value::Array(items) => items.into_iter().map(as_javascript).collect(),
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (k, as_javascript(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    #[test]
+    fn written_fields_are_the_serialized_fields() {
+        for event in every_event() {
+            let mut fields = JsonFields(serde_json::Map::new());
+            event.write_fields(&mut fields);
+            let serialized = serde_json::to_value(&event).unwrap();
+            assert_eq!(
+                as_javascript(serde_json::Value::Object(fields.0)),
+                as_javascript(serialized),
+                "{event:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn log_lines_print_whole_milliseconds_and_counts() {
+        let lines: Vec<String> = every_event().iter().map(|e| e.log_line().1).collect();
+        assert_eq!(lines[1], "LLM [p]: HTTP 200 after 12 ms");
+        assert_eq!(lines[2], "LATENCY [LLM first chunk] [p]: 1.234s");
+        assert_eq!(
+            lines[3],
+            "LLM [p]: SSE stream ended after 7 lines, 3 content chunks"
+        );
+        assert_eq!(
+            lines[4],
+            "LLM [p]: provider idle timeout after 2.0s (received 3 lines, 1 content chunks)"
+        );
+        assert_eq!(lines[8], "LLM [p]: retry 2 in 250 ms after http");
+        assert_eq!(
+            lines[10],
+            "LLM [p]: skipped a malformed event (invalid JSON, 12 bytes)"
+        );
+        assert_eq!(lines[14], "LLM [p]: partial answer in 1.500s");
+        let mut seconds = String::new();
+        push_seconds(&mut seconds, 59_999.6, 3);
+        assert_eq!(seconds, "60.000s");
+        assert_eq!(
+            (whole(-1.0), whole(f64::NAN), whole(2.5), whole(3.5)),
+            (0, 0, 2, 4)
+        );
     }
 
     #[test]

@@ -168,7 +168,10 @@ pub fn decide(
 pub fn parse_retry_after(value: &str, now_unix_ms: f64) -> Option<Millis> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        let seconds: f64 = value.parse().ok()?;
+        // Digits only: summed as a float (no float parser needed, exact up to 2^53 seconds).
+        let seconds = value
+            .bytes()
+            .fold(0.0, |sum, digit| sum * 10.0 + f64::from(digit - b'0'));
         return Some(seconds * 1000.0);
     }
     let at = parse_imf_fixdate(value)?;
@@ -177,22 +180,21 @@ pub fn parse_retry_after(value: &str, now_unix_ms: f64) -> Option<Millis> {
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` → Unix milliseconds (the only HTTP-date form senders use).
 fn parse_imf_fixdate(value: &str) -> Option<f64> {
-    let (_weekday, rest) = value.split_once(", ")?;
+    // After the first ", " (found bytewise: a substring search would weigh more than this).
+    let comma = value.as_bytes().windows(2).position(|pair| pair == b", ")?;
+    let rest = value.get(comma + 2..)?;
     let parts: Vec<&str> = rest.split(' ').collect();
     let [day, month, year, time, "GMT"] = parts.as_slice() else {
         return None;
     };
-    let day: i64 = day.parse().ok()?;
+    let day = integer(day)?;
     let month = 1 + [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ]
     .iter()
     .position(|m| m == month)? as i64;
-    let year: i64 = year.parse().ok()?;
-    let hms: Vec<i64> = time
-        .split(':')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
+    let year = integer(year)?;
+    let hms: Vec<i64> = time.split(':').map(integer).collect::<Option<_>>()?;
     let [h, m, s] = hms.as_slice() else {
         return None;
     };
@@ -201,6 +203,31 @@ fn parse_imf_fixdate(value: &str) -> Option<f64> {
     }
     let days = days_from_civil(year, month, day);
     Some(((days * 86_400 + h * 3_600 + m * 60 + s) * 1000) as f64)
+}
+
+/// `text` as an `i64` exactly as `str::parse` reads one (an optional sign, then ASCII digits),
+/// written out because the generic parser weighs more in the wasm module.
+fn integer(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        all => (false, all),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0i64, |n, &digit| {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        let digit = i64::from(digit - b'0');
+        let n = n.checked_mul(10)?;
+        if negative {
+            n.checked_sub(digit)
+        } else {
+            n.checked_add(digit)
+        }
+    })
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -338,6 +365,31 @@ mod tests {
             Decision::Stop
         );
         assert_eq!(decide(&http(500), &p, 2, 0, true, 0.0, 0.9), Decision::Stop);
+    }
+
+    #[test]
+    fn integers_are_read_as_str_parse_reads_them() {
+        for text in [
+            "0",
+            "7",
+            "-7",
+            "+7",
+            "",
+            "+",
+            "-",
+            "1a",
+            " 1",
+            "1 ",
+            "007",
+            "-0",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "١",
+        ] {
+            assert_eq!(integer(text), text.parse::<i64>().ok(), "{text:?}");
+        }
     }
 
     #[test]

@@ -201,11 +201,10 @@ impl SseParser {
 
     /// Feed the next bytes of the stream, split anywhere. Everything completed by them goes to
     /// `sink` before this returns. After an error, nothing more is parsed.
-    pub fn push<S: SseSink + ?Sized>(
-        &mut self,
-        bytes: &[u8],
-        sink: &mut S,
-    ) -> Result<(), SseError> {
+    ///
+    /// The sink is a trait object: one copy of the parser serves every kind of sink (a call
+    /// per event costs nothing next to parsing it, and the wasm module stays smaller).
+    pub fn push(&mut self, bytes: &[u8], sink: &mut dyn SseSink) -> Result<(), SseError> {
         if let Some(error) = self.failed {
             return Err(error);
         }
@@ -272,7 +271,7 @@ impl SseParser {
     }
 
     /// Split `bytes` into lines (CRLF, CR or LF) and interpret each complete one.
-    fn scan<S: SseSink + ?Sized>(&mut self, bytes: &[u8], sink: &mut S) -> Result<(), SseError> {
+    fn scan(&mut self, bytes: &[u8], sink: &mut dyn SseSink) -> Result<(), SseError> {
         let mut rest = bytes;
         if self.after_cr && !rest.is_empty() {
             // A CR ended the previous chunk; if this chunk starts with LF, the pair is one
@@ -319,11 +318,7 @@ impl SseParser {
     }
 
     /// "Interpreting an event stream": one complete line, without its end-of-line.
-    fn interpret_line<S: SseSink + ?Sized>(
-        &mut self,
-        raw: &[u8],
-        sink: &mut S,
-    ) -> Result<(), SseError> {
+    fn interpret_line(&mut self, raw: &[u8], sink: &mut dyn SseSink) -> Result<(), SseError> {
         self.lines += 1;
         // Lines are cut at CR/LF bytes, which never occur inside a UTF-8 sequence, so decoding
         // line by line equals decoding the whole stream; invalid bytes become U+FFFD, as the
@@ -346,22 +341,19 @@ impl SseParser {
         // first colon as field, the rest as value; if value starts with a U+0020 SPACE,
         // remove it. Otherwise, the string is not empty but does not contain a colon: the
         // whole line is the field name, and the empty string is the value."
-        let (field, value) = match line.find(':') {
-            Some(colon) => {
-                let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(' ').unwrap_or(value))
-            }
+        let (field, value) = match line.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
             None => (line, ""),
         };
         self.process_field(field, value, sink)
     }
 
     /// "Process the field."
-    fn process_field<S: SseSink + ?Sized>(
+    fn process_field(
         &mut self,
         field: &str,
         value: &str,
-        sink: &mut S,
+        sink: &mut dyn SseSink,
     ) -> Result<(), SseError> {
         match field {
             // "Set the event type buffer to field value."
@@ -392,7 +384,12 @@ impl SseParser {
             // integer. Otherwise, ignore the field."
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 // Saturate instead of failing on absurd values.
-                let milliseconds = value.parse::<u64>().unwrap_or(u64::MAX);
+                let milliseconds = value
+                    .bytes()
+                    .try_fold(0u64, |n, digit| {
+                        n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+                    })
+                    .unwrap_or(u64::MAX);
                 sink.retry(milliseconds);
             }
             // "Otherwise: The field is ignored."
@@ -402,7 +399,7 @@ impl SseParser {
     }
 
     /// "Dispatch the event", steps 1 to 6 (the last event ID string is the buffer itself).
-    fn dispatch<S: SseSink + ?Sized>(&mut self, sink: &mut S) {
+    fn dispatch(&mut self, sink: &mut dyn SseSink) {
         // "If the data buffer is an empty string, set the data buffer and the event type buffer
         // to the empty string and return."
         if self.data.is_empty() {

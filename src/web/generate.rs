@@ -14,29 +14,46 @@ use crate::core::answer::{
 };
 use crate::core::call::{AttemptRecord, CallPlan, Next, ProviderLimits};
 use crate::core::chunk::{Malformed, Usage};
-use crate::core::deadline::{AttemptDeadlines, Expired, Millis, TimeoutOverrides, Timeouts};
-use crate::core::events::{redact, GuardEvent, LogLevel};
+use crate::core::deadline::{
+    AttemptDeadlines, Expired, InvalidTimeout, Millis, TimeoutOverrides, Timeouts,
+};
+use crate::core::events::{redact, whole, EventFields, GuardEvent, LogLevel};
 use crate::core::policy::{parse_retry_after, Failure, RetryPolicy};
 use crate::core::sse::DEFAULT_MAX_EVENT_BYTES;
-use futures::channel::oneshot;
-use futures::future::{select, Either, FutureExt};
-use js_sys::{Function, Object, Promise, Reflect, Uint8Array, JSON};
-use serde::{Deserialize, Serialize};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::rc::Rc;
+use std::task::Poll;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{AbortController, AbortSignal};
 
-use crate::web::resources::{Counted, Kind, Listener, Sleep};
+use crate::web::resources::{Counted, Kind, Listener, Sleep, Wakeup};
 
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = fetch)]
     fn global_fetch(input: &JsValue, init: &JsValue) -> Promise;
+
+    /// `JSON.stringify(value)`: throws on cycles and BigInt.
+    #[wasm_bindgen(js_namespace = JSON, js_name = stringify, catch)]
+    fn json_stringify(value: &JsValue) -> Result<JsValue, JsValue>;
+
+    /// `JSON.parse(text)`.
+    #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
+    fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
+
+    /// `String(number)`: JavaScript's own number formatting, for messages.
+    #[wasm_bindgen(js_name = String)]
+    fn number_text(value: f64) -> String;
+}
+
+/// Sets a plain data property (on objects made here: it cannot fail).
+pub(crate) fn set(object: &JsValue, key: &str, value: &JsValue) {
+    let _ = Reflect::set(object, &JsValue::from_str(key), value);
 }
 
 /// Stream an answer through the failover chain in `options`, within its deadlines.
@@ -74,59 +91,80 @@ pub(crate) async fn run_generation(
 
 // ---------------------------------------------------------------- options
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawOptions {
-    providers: Option<Vec<RawProvider>>,
-    messages: Option<serde_json::Value>,
-    params: Option<serde_json::Map<String, serde_json::Value>>,
-    stream: Option<bool>,
-    timeouts: Option<RawTimeouts>,
-    retry: Option<RawRetry>,
-    max_event_bytes: Option<f64>,
-    log: Option<String>,
+/// A field of the options' plain-data copy (see [`Call::from_options`]): `None` when absent or
+/// `null`, as JSON has it.
+fn data(object: &JsValue, name: &str) -> Option<JsValue> {
+    let value = get(object, name);
+    (!value.is_undefined() && !value.is_null()).then_some(value)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawProvider {
-    name: Option<String>,
-    url: Option<String>,
-    model: Option<String>,
-    api_key: Option<String>,
-    headers: Option<serde_json::Map<String, serde_json::Value>>,
-    timeouts: Option<RawTimeouts>,
-    max_retries: Option<f64>,
+fn invalid(path: &str, name: &str, what: &str) -> String {
+    format!("invalid options: {path}{name} must be {what}")
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct RawTimeouts {
-    headers_ms: Option<f64>,
-    first_token_ms: Option<f64>,
-    idle_ms: Option<f64>,
-    stream_ms: Option<f64>,
-    service_ms: Option<f64>,
+fn string_data(object: &JsValue, path: &str, name: &str) -> Result<Option<String>, String> {
+    data(object, name)
+        .map(|value| {
+            value
+                .as_string()
+                .ok_or_else(|| invalid(path, name, "a string"))
+        })
+        .transpose()
 }
 
-impl RawTimeouts {
-    fn overrides(&self) -> TimeoutOverrides {
-        TimeoutOverrides {
-            headers_ms: self.headers_ms,
-            first_token_ms: self.first_token_ms,
-            idle_ms: self.idle_ms,
-            stream_ms: self.stream_ms,
-            service_ms: self.service_ms,
-        }
-    }
+/// A string that must be there and not be empty.
+fn required_string(object: &JsValue, path: &str, name: &str) -> Result<String, String> {
+    string_data(object, path, name)?
+        .filter(|text| !text.is_empty())
+        .ok_or_else(|| format!("{path}{name} is required"))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawRetry {
-    max_retries: Option<f64>,
-    base_delay_ms: Option<f64>,
-    max_delay_ms: Option<f64>,
+fn number_data(object: &JsValue, path: &str, name: &str) -> Result<Option<f64>, String> {
+    data(object, name)
+        .map(|value| {
+            value
+                .as_f64()
+                .ok_or_else(|| invalid(path, name, "a number"))
+        })
+        .transpose()
+}
+
+/// A JSON object (not an array).
+fn object_data(object: &JsValue, path: &str, name: &str) -> Result<Option<JsValue>, String> {
+    data(object, name)
+        .map(|value| {
+            if value.is_object() && !Array::is_array(&value) {
+                Ok(value)
+            } else {
+                Err(invalid(path, name, "an object"))
+            }
+        })
+        .transpose()
+}
+
+/// `{ headersMs, firstTokenMs, idleMs, streamMs, serviceMs }`, each optional.
+fn timeout_data(object: &JsValue, path: &str) -> Result<TimeoutOverrides, String> {
+    let Some(timeouts) = object_data(object, path, "timeouts")? else {
+        return Ok(TimeoutOverrides::default());
+    };
+    let path = format!("{path}timeouts.");
+    let field = |name| number_data(&timeouts, &path, name);
+    Ok(TimeoutOverrides {
+        headers_ms: field("headersMs")?,
+        first_token_ms: field("firstTokenMs")?,
+        idle_ms: field("idleMs")?,
+        stream_ms: field("streamMs")?,
+        service_ms: field("serviceMs")?,
+    })
+}
+
+/// The message of a refused deadline (the core's text, with JavaScript's number formatting).
+fn invalid_timeout(error: &InvalidTimeout) -> String {
+    format!(
+        "timeouts.{} must be a positive number of milliseconds (got {})",
+        error.field,
+        number_text(error.value)
+    )
 }
 
 /// One provider, ready to be asked.
@@ -144,8 +182,9 @@ struct Call {
     limits: Vec<ProviderLimits>,
     service_ms: Millis,
     policy: RetryPolicy,
-    /// The request body without `model` (JSON object text per provider is built from it).
-    body: serde_json::Map<String, serde_json::Value>,
+    /// The request body without `model`: a plain-data object (`params`, with `messages` and
+    /// `stream` set over them) made for this call; each attempt sets `model` and stringifies it.
+    body: Object,
     stream: bool,
     max_event_bytes: usize,
     signal: Option<AbortSignal>,
@@ -153,12 +192,13 @@ struct Call {
     report: Report,
 }
 
-fn whole_count(value: f64, what: &str, max: f64) -> Result<u32, String> {
-    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= max {
+fn whole_count(value: f64, what: &str, max: u32) -> Result<u32, String> {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= f64::from(max) {
         Ok(value as u32)
     } else {
         Err(format!(
-            "{what} must be a whole number from 0 to {max} (got {value})"
+            "{what} must be a whole number from 0 to {max} (got {})",
+            number_text(value)
         ))
     }
 }
@@ -168,7 +208,8 @@ fn non_negative(value: f64, what: &str) -> Result<f64, String> {
         Ok(value)
     } else {
         Err(format!(
-            "{what} must be a non-negative number of milliseconds (got {value})"
+            "{what} must be a non-negative number of milliseconds (got {})",
+            number_text(value)
         ))
     }
 }
@@ -237,6 +278,7 @@ fn optional_function(options: &JsValue, name: &str) -> Result<Option<Function>, 
 }
 
 impl Call {
+    #[inline(never)]
     fn from_options(options: &JsValue) -> Result<Call, String> {
         if !options.is_object() {
             return Err("generate() takes an options object".into());
@@ -245,99 +287,99 @@ impl Call {
         if let Some(path) = first_non_finite_number(options) {
             return Err(format!("{path} must be a finite number"));
         }
-        // Plain data goes through JSON (functions and the signal are read separately).
-        let json = JSON::stringify(options)
+        // Plain data is read from a JSON copy, as JSON sees it: own enumerable fields,
+        // `toJSON()` applied, functions and `undefined` left out (functions and the signal are
+        // read from the options themselves). The copy is this call's own, so the request body
+        // is built in it.
+        let options_data = json_stringify(options)
             .ok()
-            .and_then(|s| s.as_string())
+            .filter(JsValue::is_string)
+            .and_then(|text| json_parse(&text).ok())
             .ok_or(
                 "options must be JSON-serialisable data (plus onText, onEvent, fetch, signal)",
             )?;
-        let raw: RawOptions =
-            serde_json::from_str(&json).map_err(|e| format!("invalid options: {e}"))?;
+        let options_data = &options_data;
 
-        let log = match raw.log.as_deref() {
+        let log = match string_data(options_data, "", "log")? {
             None => LogLevel::Off,
-            Some(text) => LogLevel::parse(text).ok_or_else(|| {
-                format!("log must be \"off\", \"error\", \"info\" or \"debug\" (got {text:?})")
+            Some(text) => LogLevel::parse(&text).ok_or_else(|| {
+                format!("log must be \"off\", \"error\", \"info\" or \"debug\" (got \"{text}\")")
             })?,
         };
         let call_timeouts = Timeouts::default()
-            .with(
-                &raw.timeouts
-                    .as_ref()
-                    .map(RawTimeouts::overrides)
-                    .unwrap_or_default(),
-            )
-            .map_err(|e| e.to_string())?;
+            .with(&timeout_data(options_data, "")?)
+            .map_err(|e| invalid_timeout(&e))?;
         let defaults = RetryPolicy::default();
-        let policy = match &raw.retry {
+        let policy = match object_data(options_data, "", "retry")? {
             None => defaults,
             Some(retry) => RetryPolicy {
-                max_retries: retry
-                    .max_retries
-                    .map(|v| whole_count(v, "retry.maxRetries", 10.0))
+                max_retries: number_data(&retry, "retry.", "maxRetries")?
+                    .map(|v| whole_count(v, "retry.maxRetries", 10))
                     .transpose()?
                     .unwrap_or(defaults.max_retries),
-                base_delay_ms: retry
-                    .base_delay_ms
+                base_delay_ms: number_data(&retry, "retry.", "baseDelayMs")?
                     .map(|v| non_negative(v, "retry.baseDelayMs"))
                     .transpose()?
                     .unwrap_or(defaults.base_delay_ms),
-                max_delay_ms: retry
-                    .max_delay_ms
+                max_delay_ms: number_data(&retry, "retry.", "maxDelayMs")?
                     .map(|v| non_negative(v, "retry.maxDelayMs"))
                     .transpose()?
                     .unwrap_or(defaults.max_delay_ms),
             },
         };
-        let max_event_bytes = match raw.max_event_bytes {
+        let max_event_bytes = match number_data(options_data, "", "maxEventBytes")? {
             None => DEFAULT_MAX_EVENT_BYTES,
             Some(n) if n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => {
                 n as usize
             }
             Some(n) => {
                 return Err(format!(
-                    "maxEventBytes must be a positive whole number (got {n})"
+                    "maxEventBytes must be a positive whole number (got {})",
+                    number_text(n)
                 ))
             }
         };
 
-        let raw_providers = raw.providers.unwrap_or_default();
-        if raw_providers.is_empty() {
+        let raw_providers = match data(options_data, "providers") {
+            None => Array::new(),
+            Some(list) => list
+                .dyn_into::<Array>()
+                .map_err(|_| invalid("", "providers", "an array"))?,
+        };
+        if raw_providers.length() == 0 {
             return Err("providers must be a non-empty array".into());
         }
-        let mut providers = Vec::with_capacity(raw_providers.len());
-        let mut limits = Vec::with_capacity(raw_providers.len());
-        for (i, p) in raw_providers.into_iter().enumerate() {
-            let name = p
-                .name
-                .filter(|n| !n.is_empty())
-                .ok_or(format!("providers[{i}].name is required"))?;
-            let url = p
-                .url
-                .filter(|u| !u.is_empty())
-                .ok_or(format!("providers[{i}].url is required"))?;
-            let model = p
-                .model
-                .filter(|m| !m.is_empty())
-                .ok_or(format!("providers[{i}].model is required"))?;
+        let mut providers = Vec::with_capacity(raw_providers.length() as usize);
+        let mut limits = Vec::with_capacity(raw_providers.length() as usize);
+        for (i, p) in raw_providers.iter().enumerate() {
+            if !p.is_object() || Array::is_array(&p) {
+                return Err(invalid("", &format!("providers[{i}]"), "an object"));
+            }
+            let path = format!("providers[{i}].");
+            let name = required_string(&p, &path, "name")?;
+            let url = required_string(&p, &path, "url")?;
+            let model = required_string(&p, &path, "model")?;
+            let api_key = string_data(&p, &path, "apiKey")?;
             let timeouts = call_timeouts
-                .with(
-                    &p.timeouts
-                        .as_ref()
-                        .map(RawTimeouts::overrides)
-                        .unwrap_or_default(),
-                )
-                .map_err(|e| format!("providers[{i}].{e}"))?;
-            let max_retries = match p.max_retries {
-                Some(v) => whole_count(v, &format!("providers[{i}].maxRetries"), 10.0)?,
+                .with(&timeout_data(&p, &path)?)
+                .map_err(|e| format!("providers[{i}].{}", invalid_timeout(&e)))?;
+            let max_retries = match number_data(&p, &path, "maxRetries")? {
+                Some(v) => whole_count(v, &format!("providers[{i}].maxRetries"), 10)?,
                 None => policy.max_retries,
             };
             let mut headers = Vec::new();
-            for (key, value) in p.headers.unwrap_or_default() {
-                match value {
-                    serde_json::Value::String(text) => headers.push((key, text)),
-                    _ => return Err(format!("providers[{i}].headers.{key} must be a string")),
+            if let Some(object) = object_data(&p, &path, "headers")? {
+                for entry in Object::entries(object.unchecked_ref()).iter() {
+                    let key = Reflect::get_u32(&entry, 0)
+                        .ok()
+                        .and_then(|k| k.as_string())
+                        .unwrap_or_default();
+                    match Reflect::get_u32(&entry, 1).ok().and_then(|v| v.as_string()) {
+                        Some(text) => headers.push((key, text)),
+                        None => {
+                            return Err(format!("providers[{i}].headers.{key} must be a string"))
+                        }
+                    }
                 }
             }
             limits.push(ProviderLimits {
@@ -349,26 +391,26 @@ impl Call {
                 name,
                 url,
                 model,
-                api_key: p.api_key.filter(|k| !k.is_empty()),
+                api_key: api_key.filter(|k| !k.is_empty()),
                 headers,
             });
         }
 
-        let messages = match raw.messages {
-            Some(serde_json::Value::Array(list)) => list,
-            _ => return Err("messages must be an array of { role, content }".into()),
+        let messages = data(options_data, "messages")
+            .filter(Array::is_array)
+            .ok_or("messages must be an array of { role, content }")?;
+        let stream = match data(options_data, "stream") {
+            None => true,
+            Some(flag) => flag
+                .as_bool()
+                .ok_or_else(|| invalid("", "stream", "a boolean"))?,
         };
-        let stream = raw.stream.unwrap_or(true);
         // `{ model, messages, stream, ...params }`, except that params cannot replace the three
-        // fields the options themselves control.
-        let mut body = serde_json::Map::new();
-        body.insert("messages".into(), serde_json::Value::Array(messages));
-        body.insert("stream".into(), serde_json::Value::Bool(stream));
-        for (key, value) in raw.params.unwrap_or_default() {
-            if key != "model" && key != "messages" && key != "stream" {
-                body.insert(key, value);
-            }
-        }
+        // fields the options themselves control (set over them here, `model` per attempt).
+        let body = object_data(options_data, "", "params")?
+            .map_or_else(Object::new, JsCast::unchecked_into);
+        set(&body, "messages", &messages);
+        set(&body, "stream", &JsValue::from_bool(stream));
 
         let signal_value = get(options, "signal");
         let signal = if signal_value.is_undefined() || signal_value.is_null() {
@@ -413,11 +455,13 @@ struct Report {
 }
 
 impl Report {
+    #[inline(never)]
     fn redact(&self, text: &str) -> String {
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
         redact(text, &secrets)
     }
 
+    #[inline(never)]
     fn event(&self, event: GuardEvent) {
         if self.log != LogLevel::Off {
             let (level, line) = event.log_line();
@@ -431,11 +475,9 @@ impl Report {
             }
         }
         if let Some(on_event) = &self.on_event {
-            if let Ok(json) = serde_json::to_string(&event) {
-                if let Ok(object) = JSON::parse(&json) {
-                    self.call_back(on_event, &object);
-                }
-            }
+            let mut fields = JsFields(Object::new().into());
+            event.write_fields(&mut fields);
+            self.call_back(on_event, &fields.0);
         }
     }
 
@@ -444,6 +486,28 @@ impl Report {
         if let Err(thrown) = callback.call1(&JsValue::UNDEFINED, value) {
             web_sys::console::error_2(&"[llm-stream-guard] a callback threw:".into(), &thrown);
         }
+    }
+}
+
+/// An event's fields, set on a fresh object.
+struct JsFields(JsValue);
+
+impl EventFields for JsFields {
+    fn text(&mut self, name: &'static str, value: &str) {
+        set(&self.0, name, &JsValue::from_str(value));
+    }
+
+    fn number(&mut self, name: &'static str, value: f64) {
+        set(&self.0, name, &JsValue::from_f64(value));
+    }
+
+    fn flag(&mut self, name: &'static str, value: bool) {
+        set(&self.0, name, &JsValue::from_bool(value));
+    }
+
+    fn relayed(&mut self, name: &'static str, data: &str) {
+        let text = JsValue::from_str(data);
+        set(&self.0, name, &json_parse(&text).unwrap_or(text));
     }
 }
 
@@ -469,11 +533,9 @@ impl AnswerSink for AttemptSink<'_> {
 
     fn side_event(&mut self, event_type: &str, data: &str) {
         if event_type == "guard" {
-            let event = serde_json::from_str(data)
-                .unwrap_or_else(|_| serde_json::Value::String(data.to_owned()));
             self.report.event(GuardEvent::UpstreamEvent {
                 provider: self.provider.to_owned(),
-                event,
+                event: data.to_owned(),
             });
         }
     }
@@ -489,6 +551,7 @@ impl AnswerSink for AttemptSink<'_> {
 
 // ---------------------------------------------------------------- clock and races
 
+#[inline(never)]
 fn now() -> Millis {
     thread_local! {
         static PERFORMANCE: Option<(JsValue, Function)> = {
@@ -533,19 +596,17 @@ fn abort_reason(source_reason: Option<&'static str>, signal: &AbortSignal) -> St
     }
 }
 
-/// Every abort source of a call, as one future that can be raced many times. Its listeners
-/// are removed when it is dropped.
+/// Every abort source of a call, as one flag that can be raced many times (one race at a
+/// time). Its listeners are removed when it is dropped.
 struct AbortWatch {
     reason: Rc<RefCell<Option<String>>>,
-    receiver: futures::future::Shared<oneshot::Receiver<()>>,
-    _sender: Rc<RefCell<Option<oneshot::Sender<()>>>>,
+    aborted: Rc<Wakeup>,
     _listeners: Vec<Listener>,
 }
 
 impl AbortWatch {
     fn new(sources: Vec<AbortSource>) -> AbortWatch {
-        let (sender, receiver) = oneshot::channel();
-        let sender = Rc::new(RefCell::new(Some(sender)));
+        let aborted = Rc::new(Wakeup::default());
         let reason = Rc::new(RefCell::new(None));
         let mut listeners = Vec::new();
         for source in sources {
@@ -555,20 +616,18 @@ impl AbortWatch {
                     .get_or_insert_with(|| abort_reason(source.reason, &source.signal));
                 continue;
             }
-            let (sender, reason, signal) = (sender.clone(), reason.clone(), source.signal.clone());
+            let (aborted, reason, signal) =
+                (aborted.clone(), reason.clone(), source.signal.clone());
             listeners.push(Listener::new(&source.signal, "abort", move |_| {
                 reason
                     .borrow_mut()
                     .get_or_insert_with(|| abort_reason(source.reason, &signal));
-                if let Some(sender) = sender.borrow_mut().take() {
-                    let _ = sender.send(());
-                }
+                aborted.fire();
             }));
         }
         AbortWatch {
             reason,
-            receiver: receiver.shared(),
-            _sender: sender,
+            aborted,
             _listeners: listeners,
         }
     }
@@ -578,17 +637,26 @@ impl AbortWatch {
         self.reason.borrow().clone()
     }
 
-    /// Wait for `future`, at most `wait_ms`, unless the call is cancelled first.
+    /// Wait for `future`, at most `wait_ms`, unless the call is cancelled first (checked in
+    /// that order when several are ready).
     async fn race<T>(&self, future: impl Future<Output = T>, wait_ms: Millis) -> Raced<T> {
         if self.reason.borrow().is_some() {
             return Raced::Aborted;
         }
-        let stop = select(Sleep::new(wait_ms), self.receiver.clone());
-        match select(pin!(future), stop).await {
-            Either::Left((value, _)) => Raced::Ready(value),
-            Either::Right((Either::Left(_), _)) => Raced::Deadline,
-            Either::Right((Either::Right(_), _)) => Raced::Aborted,
-        }
+        let mut future = pin!(future);
+        let mut sleep = Sleep::new(wait_ms);
+        poll_fn(|cx| {
+            if let Poll::Ready(value) = future.as_mut().poll(cx) {
+                Poll::Ready(Raced::Ready(value))
+            } else if pin!(&mut sleep).poll(cx).is_ready() {
+                Poll::Ready(Raced::Deadline)
+            } else if self.aborted.poll_fired(cx) {
+                Poll::Ready(Raced::Aborted)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 }
 
@@ -604,6 +672,7 @@ struct AttemptReport {
 }
 
 impl AttemptReport {
+    #[inline(never)]
     fn failed(failure: Failure, status: Option<u16>, message: String) -> AttemptReport {
         AttemptReport {
             stop: Stop::Failed(failure),
@@ -631,6 +700,7 @@ impl Drop for Release {
     }
 }
 
+#[inline(never)]
 fn header(response: &JsValue, name: &str) -> Option<String> {
     let headers = get(response, "headers");
     let get_fn = get(&headers, "get").dyn_into::<Function>().ok()?;
@@ -640,6 +710,7 @@ fn header(response: &JsValue, name: &str) -> Option<String> {
         .as_string()
 }
 
+#[inline(never)]
 fn js_error_message(error: &JsValue) -> String {
     let message = get(error, "message").as_string();
     message
@@ -648,19 +719,16 @@ fn js_error_message(error: &JsValue) -> String {
 }
 
 impl Call {
+    #[inline(never)]
     fn request_init(&self, provider: &Provider, signal: &AbortSignal) -> Result<JsValue, String> {
-        let mut body = self.body.clone();
-        body.insert(
-            "model".into(),
-            serde_json::Value::String(provider.model.clone()),
-        );
-        let body = serde_json::to_string(&body).map_err(|e| e.to_string())?;
+        set(&self.body, "model", &JsValue::from_str(&provider.model));
+        let body = json_stringify(&self.body).map_err(|e| js_error_message(&e))?;
         let headers = Object::new();
-        let set = |target: &Object, key: &str, value: &str| {
-            let _ = Reflect::set(target, &JsValue::from_str(key), &JsValue::from_str(value));
+        let text = |target: &Object, key: &str, value: &str| {
+            set(target, key, &JsValue::from_str(value));
         };
-        set(&headers, "Content-Type", "application/json");
-        set(
+        text(&headers, "Content-Type", "application/json");
+        text(
             &headers,
             "Accept",
             if self.stream {
@@ -670,16 +738,16 @@ impl Call {
             },
         );
         for (key, value) in &provider.headers {
-            set(&headers, key, value);
+            text(&headers, key, value);
         }
         if let Some(key) = &provider.api_key {
-            set(&headers, "Authorization", &format!("Bearer {key}"));
+            text(&headers, "Authorization", &format!("Bearer {key}"));
         }
         let init = Object::new();
-        set(&init, "method", "POST");
+        text(&init, "method", "POST");
         set(&init, "body", &body);
-        let _ = Reflect::set(&init, &"headers".into(), &headers);
-        let _ = Reflect::set(&init, &"signal".into(), signal);
+        set(&init, "headers", &headers);
+        set(&init, "signal", signal);
         Ok(init.into())
     }
 
@@ -923,6 +991,7 @@ impl Call {
         deadlines.check(now())
     }
 
+    #[inline(never)]
     fn timed_out(
         &self,
         provider: &Provider,
@@ -942,11 +1011,11 @@ impl Call {
             elapsed_ms: elapsed,
         });
         let message = format!(
-            "{} {} timeout: {} after {:.0} ms ({} lines, {} content chunks)",
+            "{} {} timeout: {} after {} ms ({} lines, {} content chunks)",
             expired.layer.as_str(),
             expired.phase.as_str(),
             provider.name,
-            elapsed,
+            whole(elapsed),
             lines,
             chunks
         );
@@ -983,74 +1052,22 @@ impl Call {
 
 // ---------------------------------------------------------------- the call
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ResultJson<'a> {
-    text: &'a str,
-    partial: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    finish_reason: Option<&'a str>,
-    provider: &'a str,
-    model: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<Usage>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cause: Option<CauseJson<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    generation_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<ToolCallJson<'a>>,
-    stats: StatsJson,
-    attempts: &'a [AttemptRecord],
-}
-
-#[derive(Serialize)]
-struct CauseJson<'a> {
+/// The fields of a `GuardError` besides its message (see the TypeScript types).
+struct ErrorFields<'a> {
     kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    phase: Option<&'static str>,
-    message: &'a str,
-}
-
-#[derive(Serialize)]
-struct ToolCallJson<'a> {
-    id: &'a str,
-    name: &'a str,
-    arguments: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StatsJson {
-    lines: f64,
-    chunks: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    first_token_ms: Option<f64>,
-    elapsed_ms: f64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ErrorJson<'a> {
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     layer: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     phase: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
     partial_text: &'a str,
     attempts: &'a [AttemptRecord],
-    #[serde(skip_serializing_if = "Option::is_none")]
     provider: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
 }
 
 fn config_error(message: &str) -> JsValue {
     guard_error_with(
         message,
-        &ErrorJson {
+        &ErrorFields {
             kind: "config",
             layer: None,
             phase: None,
@@ -1063,17 +1080,60 @@ fn config_error(message: &str) -> JsValue {
     )
 }
 
-fn guard_error_with(message: &str, fields: &ErrorJson<'_>) -> JsValue {
+fn guard_error_with(message: &str, fields: &ErrorFields<'_>) -> JsValue {
     let error = js_sys::Error::new(message);
     error.set_name("GuardError");
-    if let Ok(json) = serde_json::to_string(fields) {
-        if let Ok(object) = JSON::parse(&json) {
-            if let Some(object) = object.dyn_ref::<Object>() {
-                Object::assign(&error, object);
-            }
-        }
+    let error = JsValue::from(error);
+    let text = |key: &str, value: &str| set(&error, key, &JsValue::from_str(value));
+    text("kind", fields.kind);
+    if let Some(layer) = fields.layer {
+        text("layer", layer);
     }
-    error.into()
+    if let Some(phase) = fields.phase {
+        text("phase", phase);
+    }
+    if let Some(status) = fields.status {
+        set(&error, "status", &JsValue::from(status));
+    }
+    text("partialText", fields.partial_text);
+    set(&error, "attempts", &attempts_array(fields.attempts));
+    if let Some(provider) = fields.provider {
+        text("provider", provider);
+    }
+    if let Some(reason) = fields.reason {
+        text("reason", reason);
+    }
+    error
+}
+
+/// `attempts`: `{ provider, outcome, status?, elapsedMs }` per attempt.
+fn attempts_array(attempts: &[AttemptRecord]) -> Array {
+    attempts
+        .iter()
+        .map(|attempt| {
+            let object = JsValue::from(Object::new());
+            set(&object, "provider", &JsValue::from_str(&attempt.provider));
+            set(&object, "outcome", &JsValue::from_str(&attempt.outcome));
+            if let Some(status) = attempt.status {
+                set(&object, "status", &JsValue::from(status));
+            }
+            set(&object, "elapsedMs", &JsValue::from_f64(attempt.elapsed_ms));
+            object
+        })
+        .collect()
+}
+
+/// `usage`, with the provider's own field names.
+fn usage_object(usage: &Usage) -> JsValue {
+    let object = JsValue::from(Object::new());
+    for (name, count) in [
+        ("prompt_tokens", usage.prompt_tokens),
+        ("completion_tokens", usage.completion_tokens),
+        ("total_tokens", usage.total_tokens),
+    ] {
+        set(&object, name, &JsValue::from_f64(count as f64));
+    }
+    object
 }
 
 fn timeout_parts(failure: &Failure) -> (Option<&'static str>, Option<&'static str>) {
@@ -1093,8 +1153,9 @@ impl Call {
             let provider = &self.providers[index];
             if let Some(expired) = plan.service_expired(now()) {
                 let message = format!(
-                    "service timeout: {:.0} ms passed before {} could be asked",
-                    self.service_ms, provider.name
+                    "service timeout: {} ms passed before {} could be asked",
+                    whole(self.service_ms),
+                    provider.name
                 );
                 return Err(self.reject(
                     &Failure::Timeout(expired),
@@ -1174,8 +1235,7 @@ impl Call {
                         delay_ms,
                         reason: outcome_kind(&outcome).into(),
                     });
-                    if let Raced::Aborted =
-                        abort.race(futures::future::pending::<()>(), delay_ms).await
+                    if let Raced::Aborted = abort.race(std::future::pending::<()>(), delay_ms).await
                     {
                         return Err(self.cancelled(&abort, &plan, &partial_text, index));
                     }
@@ -1206,6 +1266,7 @@ impl Call {
     }
 
     /// The rejection of a cancelled call: kind `aborted`, with the reason that cancelled it.
+    #[inline(never)]
     fn cancelled(
         &self,
         abort: &AbortWatch,
@@ -1231,6 +1292,7 @@ impl Call {
         )
     }
 
+    #[inline(never)]
     fn reject(
         &self,
         failure: &Failure,
@@ -1247,7 +1309,7 @@ impl Call {
         };
         guard_error_with(
             message,
-            &ErrorJson {
+            &ErrorFields {
                 kind: failure.kind(),
                 layer,
                 phase,
@@ -1260,6 +1322,7 @@ impl Call {
         )
     }
 
+    #[inline(never)]
     fn resolve(
         &self,
         plan: &CallPlan,
@@ -1281,43 +1344,63 @@ impl Call {
             partial: cause.is_some(),
             elapsed_ms: elapsed,
         });
-        let result = ResultJson {
-            text: &answer.text,
-            partial: cause.is_some(),
-            finish_reason: answer.finish_reason.as_deref(),
-            provider: &provider.name,
-            model: answer.model.as_deref().unwrap_or(&provider.model),
-            usage: answer.usage,
-            cause: cause.map(|failure| CauseJson {
-                kind: failure.kind(),
-                phase: timeout_parts(failure).1,
-                message: &report.message,
-            }),
-            generation_id: report
-                .generation_id
-                .as_deref()
-                .or(answer.chunk_id.as_deref()),
-            tool_calls: answer
+        // `GenerateResult`: optional fields are left out when absent.
+        let result = JsValue::from(Object::new());
+        let text = |key: &str, value: &str| set(&result, key, &JsValue::from_str(value));
+        text("text", &answer.text);
+        set(&result, "partial", &JsValue::from_bool(cause.is_some()));
+        if let Some(reason) = &answer.finish_reason {
+            text("finishReason", reason);
+        }
+        text("provider", &provider.name);
+        text("model", answer.model.as_deref().unwrap_or(&provider.model));
+        if let Some(usage) = &answer.usage {
+            set(&result, "usage", &usage_object(usage));
+        }
+        if let Some(failure) = cause {
+            let object = JsValue::from(Object::new());
+            set(&object, "kind", &JsValue::from_str(failure.kind()));
+            if let Some(phase) = timeout_parts(failure).1 {
+                set(&object, "phase", &JsValue::from_str(phase));
+            }
+            set(&object, "message", &JsValue::from_str(&report.message));
+            set(&result, "cause", &object);
+        }
+        if let Some(id) = report
+            .generation_id
+            .as_deref()
+            .or(answer.chunk_id.as_deref())
+        {
+            text("generationId", id);
+        }
+        if !answer.tool_calls.is_empty() {
+            let calls: Array = answer
                 .tool_calls
                 .iter()
-                .map(|c| ToolCallJson {
-                    id: &c.id,
-                    name: &c.name,
-                    arguments: &c.arguments,
+                .map(|call| {
+                    let object = JsValue::from(Object::new());
+                    set(&object, "id", &JsValue::from_str(&call.id));
+                    set(&object, "name", &JsValue::from_str(&call.name));
+                    set(&object, "arguments", &JsValue::from_str(&call.arguments));
+                    object
                 })
-                .collect(),
-            stats: StatsJson {
-                lines: reader.lines() as f64,
-                chunks: answer.content_chunks as f64,
-                first_token_ms: deadlines.first_token_ms(),
-                elapsed_ms: elapsed,
-            },
-            attempts: plan.attempts(),
-        };
-        serde_json::to_string(&result)
-            .ok()
-            .and_then(|json| JSON::parse(&json).ok())
-            .unwrap_or(JsValue::UNDEFINED)
+                .collect();
+            set(&result, "toolCalls", &calls);
+        }
+        let stats = JsValue::from(Object::new());
+        set(&stats, "lines", &JsValue::from_f64(reader.lines() as f64));
+        set(
+            &stats,
+            "chunks",
+            &JsValue::from_f64(answer.content_chunks as f64),
+        );
+        if let Some(ms) = deadlines.first_token_ms() {
+            set(&stats, "firstTokenMs", &JsValue::from_f64(ms));
+        }
+        set(&stats, "elapsedMs", &JsValue::from_f64(elapsed));
+        set(&result, "stats", &stats);
+        set(&result, "attempts", &attempts_array(plan.attempts()));
+        result
     }
 }
 

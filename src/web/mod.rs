@@ -10,6 +10,7 @@ mod resources;
 mod session;
 mod sse_parser;
 mod typescript;
+#[cfg(feature = "worker")]
 mod worker;
 
 pub use error::guard_error;
@@ -17,4 +18,5 @@ pub use generate::generate;
 pub use resources::live_resources;
 pub use session::Session;
 pub use sse_parser::SseParser;
+#[cfg(feature = "worker")]
 pub use worker::handle_request;

@@ -1,9 +1,27 @@
 //! Leak accounting: every timer, body reader, event listener and in-flight generation this
 //! module holds is counted while it lives, so tests (and apps) can check that nothing is left
 //! behind. `liveResources()` reads the counts.
+//!
+//! Also the few small primitives the edge waits with: a counted `setTimeout` ([`Timer`]) and a
+//! future over it ([`Sleep`]), both cleared on drop, and [`Wakeup`], a one-shot flag a future can
+//! wait on. (Small on purpose: the timer crates and channel combinators they replace weighed
+//! several kilobytes in the wasm module.)
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &JsValue, ms: f64) -> JsValue;
+
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(handle: &JsValue);
+}
 
 /// The kinds of resource counted.
 #[derive(Clone, Copy)]
@@ -64,31 +82,84 @@ pub fn live_resources() -> JsValue {
     object.into()
 }
 
-/// A one-shot timer future that is counted while armed (cleared on drop, like gloo's).
-pub struct Sleep {
-    inner: gloo_timers::future::TimeoutFuture,
+/// A `setTimeout` that calls `callback` once, counted while this lives, cleared on drop.
+pub struct Timer {
+    handle: JsValue,
+    _callback: Closure<dyn FnMut()>,
     _counted: Counted,
 }
 
-impl Sleep {
-    /// Sleep for `ms` milliseconds (rounded up, clamped to what `setTimeout` takes).
-    pub fn new(ms: f64) -> Sleep {
-        Sleep {
-            inner: gloo_timers::future::TimeoutFuture::new(
-                ms.ceil().clamp(0.0, i32::MAX as f64) as u32
-            ),
+impl Timer {
+    /// Call `callback` after `ms` milliseconds (rounded up, clamped to what `setTimeout` takes).
+    pub fn new(ms: f64, callback: impl FnMut() + 'static) -> Timer {
+        let callback = Closure::<dyn FnMut()>::new(callback);
+        let handle = set_timeout(callback.as_ref(), ms.ceil().clamp(0.0, i32::MAX as f64));
+        Timer {
+            handle,
+            _callback: callback,
             _counted: Counted::new(Kind::Timer),
         }
     }
 }
 
-impl std::future::Future for Sleep {
+impl Drop for Timer {
+    fn drop(&mut self) {
+        clear_timeout(&self.handle);
+    }
+}
+
+/// A one-shot flag that wakes the future waiting on it (one waiter at a time).
+#[derive(Default)]
+pub struct Wakeup {
+    fired: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Wakeup {
+    /// Set the flag and wake the waiter, if any.
+    pub fn fire(&self) {
+        self.fired.set(true);
+        let waker = self.waker.borrow_mut().take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether the flag is set; if not, `cx`'s task is woken when it is.
+    pub fn poll_fired(&self, cx: &mut Context<'_>) -> bool {
+        if !self.fired.get() {
+            *self.waker.borrow_mut() = Some(cx.waker().clone());
+        }
+        self.fired.get()
+    }
+}
+
+/// A timer future that is counted while armed (cleared on drop).
+pub struct Sleep {
+    fired: Rc<Wakeup>,
+    _timer: Timer,
+}
+
+impl Sleep {
+    /// Sleep for `ms` milliseconds (rounded up, clamped to what `setTimeout` takes).
+    pub fn new(ms: f64) -> Sleep {
+        let fired = Rc::new(Wakeup::default());
+        let flag = fired.clone();
+        Sleep {
+            fired,
+            _timer: Timer::new(ms, move || flag.fire()),
+        }
+    }
+}
+
+impl Future for Sleep {
     type Output = ();
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        std::pin::Pin::new(&mut self.inner).poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.fired.poll_fired(cx) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 

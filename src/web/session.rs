@@ -10,7 +10,7 @@
 
 use crate::web::generate::run_generation;
 use crate::web::guard_error;
-use crate::web::resources::{Listener, Sleep};
+use crate::web::resources::{Listener, Timer};
 use js_sys::{Function, Promise, Reflect};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -36,19 +36,11 @@ struct Inner {
     watches: RefCell<Vec<(u64, Watch)>>,
 }
 
-/// What one `watch()` holds: its listeners and, for a peer connection, the grace timer.
+/// What one `watch()` holds: its listeners and, for a peer connection, the pending
+/// "disconnected for too long" check (dropping it clears its timer).
 struct Watch {
     _listeners: Vec<Listener>,
-    _grace: Rc<RefCell<Option<GraceTimer>>>,
-}
-
-/// A pending "disconnected for too long" check; dropping it cancels the check and its timer.
-struct GraceTimer(futures::future::AbortHandle);
-
-impl Drop for GraceTimer {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    _grace: Rc<RefCell<Option<Timer>>>,
 }
 
 fn prop(target: &JsValue, name: &str) -> JsValue {
@@ -191,7 +183,7 @@ impl Session {
         })?;
         let event_target: EventTarget = target.clone().unchecked_into();
         let weak = Rc::downgrade(&self.inner);
-        let grace: Rc<RefCell<Option<GraceTimer>>> = Rc::default();
+        let grace: Rc<RefCell<Option<Timer>>> = Rc::default();
         let cancel = move |weak: &Weak<Inner>, reason: &str| {
             if let Some(inner) = weak.upgrade() {
                 inner.cancel(reason);
@@ -224,21 +216,20 @@ impl Session {
                                 }
                                 let (weak, pc, slot) =
                                     (weak.clone(), pc.clone(), Rc::downgrade(&grace_timer));
-                                let (check, handle) = futures::future::abortable(async move {
-                                    Sleep::new(grace_ms).await;
+                                let check = Timer::new(grace_ms, move || {
+                                    let lost = prop(&pc, "connectionState").as_string().as_deref()
+                                        == Some("disconnected");
+                                    let (weak, cancel) = (weak.clone(), cancel);
+                                    // The check is done: drop (and uncount) its timer first.
+                                    // (wasm-bindgen frees this closure only once it returns.)
                                     if let Some(slot) = slot.upgrade() {
                                         slot.borrow_mut().take();
                                     }
-                                    if prop(&pc, "connectionState").as_string().as_deref()
-                                        == Some("disconnected")
-                                    {
+                                    if lost {
                                         cancel(&weak, "peer-connection:disconnected");
                                     }
                                 });
-                                wasm_bindgen_futures::spawn_local(async move {
-                                    let _ = check.await;
-                                });
-                                *grace_timer.borrow_mut() = Some(GraceTimer(handle));
+                                *grace_timer.borrow_mut() = Some(check);
                             }
                             _ => {
                                 // "connected", "connecting", "new": a recovery clears the grace timer.

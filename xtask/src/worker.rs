@@ -29,6 +29,9 @@ pub fn build() -> Result<PathBuf, String> {
             path_str(&pkg)?,
             "--out-name",
             "llm_stream_guard",
+            "--",
+            "--features",
+            "worker",
         ],
         &root,
     )?;
