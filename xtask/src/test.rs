@@ -144,29 +144,15 @@ fn suites() -> Vec<Suite> {
                 "--no-fail-fast",
             ],
         ),
-        Suite::tests(
-            "chrome",
-            "wasm-pack",
-            &["test", "--headless", "--chrome"],
-        )
-        .env(&[
+        Suite::tests("chrome", "wasm-pack", &["test", "--headless", "--chrome"]).env(&[
             ("CHROMEDRIVER", "/usr/bin/chromedriver".into()),
             ("WASM_BINDGEN_USE_BROWSER", "1".into()),
         ]),
-        Suite::tests(
-            "firefox",
-            "wasm-pack",
-            &["test", "--headless", "--firefox"],
-        )
-        .env(&[
+        Suite::tests("firefox", "wasm-pack", &["test", "--headless", "--firefox"]).env(&[
             ("GECKODRIVER", geckodriver),
             ("WASM_BINDGEN_USE_BROWSER", "1".into()),
         ]),
-        Suite::tests(
-            "node",
-            "wasm-pack",
-            &["test", "--node"],
-        ),
+        Suite::tests("node", "wasm-pack", &["test", "--node"]),
         Suite {
             name: "types",
             program: tsc.display().to_string(),
