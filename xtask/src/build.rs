@@ -82,7 +82,7 @@ pub fn wasm_pack_build(target: &str, release: bool, out_dir: &Path) -> Result<()
 }
 
 /// Run `wasm-opt -Oz` on the package's `_bg.wasm` in place and measure the package.
-fn optimize(out_dir: &Path) -> Result<Sizes, String> {
+pub fn optimize(out_dir: &Path) -> Result<Sizes, String> {
     let wasm = files_with_suffix(out_dir, "_bg.wasm")?
         .into_iter()
         .next()

@@ -4,6 +4,7 @@
 //! missing and skips what is present, so a fresh machine needs nothing but Rust and this
 //! repository. Run `cargo xtask help` for the list.
 
+mod bench;
 mod build;
 mod demo;
 mod process;
@@ -31,6 +32,9 @@ cargo xtask <task>
            8787; 0 = any free port), configured by LSG_PROVIDERS, LSG_CLIENT_TOKENS,
            LSG_ALLOWED_ORIGINS, LSG_MODELS, LSG_TIMEOUTS, LSG_RETRY, LSG_HEARTBEAT_MS;
            `--build` only builds (target/edge-worker, and edge-worker/pkg for wrangler)
+  bench    set up, then measure throughput against eventsource-parser, size, deadline precision,
+           cancel latency, memory, worker overhead and concurrency; prints one Markdown table and
+           writes target/bench/results.md; `--quick` runs every row on small inputs
   fuzz     run the SSE parser fuzz target (needs the nightly toolchain; installs cargo-fuzz);
            `cargo xtask fuzz --seconds 60`
   help     this text
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         "build" => setup::run().and_then(|()| build::run_task(rest)),
         "demo" => setup::run().and_then(|()| demo::run()),
         "worker" => setup::run().and_then(|()| worker::run(rest)),
+        "bench" => setup::run().and_then(|()| bench::run(rest)),
         "fuzz" => fuzz(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");

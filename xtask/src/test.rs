@@ -196,6 +196,10 @@ fn node_suites() -> Vec<Suite> {
                 &["--test", "--test-reporter=tap", "tests/e2e/"],
             )
         },
+        Suite {
+            report: Report::ExitStatus,
+            ..Suite::tests("bench-quick", "cargo", &["xtask", "bench", "--quick"])
+        },
     ]
 }
 
@@ -287,7 +291,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         [] => None,
         [flag, name] if flag == "--only" => Some(name.as_str()),
         _ => return Err(
-            "usage: cargo xtask test [--only native|chrome|firefox|node|types|workerd|bundler|e2e]"
+            "usage: cargo xtask test [--only native|chrome|firefox|node|types|workerd|bundler|e2e|bench-quick]"
                 .into(),
         ),
     };
@@ -298,7 +302,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .collect();
     if selected.is_empty() {
         return Err(format!(
-            "no suite named {:?} (native, chrome, firefox, node, types, workerd, bundler, e2e)",
+            "no suite named {:?} (native, chrome, firefox, node, types, workerd, bundler, e2e, bench-quick)",
             only.unwrap_or_default()
         ));
     }

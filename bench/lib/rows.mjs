@@ -1,0 +1,188 @@
+// The result table: one Markdown row per figure, each with its comparison, its target and
+// whether the target was met. A measurement that broke shows FAILED (and fails the run).
+
+const COLUMNS = "| # | measure | result | comparison | target | verdict |\n|---|---|---|---|---|---|";
+
+const mbps = (x) => `${x.toFixed(1)} MB/s`;
+const ms = (x) => `${x.toFixed(1)} ms`;
+const kb = (bytes) => `${(bytes / 1000).toFixed(1)} KB`;
+const mb = (bytes) => `${(bytes / 1e6).toFixed(2)} MB`;
+const streamSize = (bytes) => (bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(0)} GiB` : `${(bytes / (1 << 20)).toFixed(0)} MiB`);
+const ratio = (x) => `${x.toFixed(2)}×`;
+const late = (s) => `p50 ${ms(s.p50)}, p99 ${ms(s.p99)}`;
+
+/**
+ * The rows for `results` (name → result or `{ error }`), `config` (what bench.rs passed) and
+ * `size` (the inputs of this run). Returns `{ lines, failed }`.
+ */
+export function rows({ results, config, size }) {
+  // A `--quick` run's inputs are too small for its figures to mean anything: it judges nothing.
+  const verdict = (ok) => (config.quick ? "not judged (quick)" : ok ? "met" : "**missed**");
+  const lines = [COLUMNS];
+  let failed = false;
+  const reported = new Set();
+  const get = (name) =>
+    results[name] ?? { error: results.chromium?.error ?? `${name} was not measured` };
+  /** One row, or a FAILED row when a result it needs is an error. */
+  const row = (key, measure, needs, cells) => {
+    needs.forEach((name) => reported.add(name));
+    const broken = needs.map(get).find((r) => r.error);
+    if (broken) {
+      failed = true;
+      lines.push(`| ${key} | ${measure} | FAILED: ${broken.error.replaceAll("|", "/")} | | | FAILED |`);
+      return;
+    }
+    const [result, comparison, target, ok] = cells(...needs.map(get));
+    const judged = ok === null ? "—" : ok === "exact" ? "met" : verdict(ok);
+    lines.push(`| ${key} | ${measure} | ${result} | ${comparison} | ${target} | ${judged} |`);
+  };
+  const runs = `${(size.decodeBytes / 1e6).toFixed(0)} MB, median of ${size.decodeRuns}`;
+
+  // 1. Decode throughput.
+  for (const [key, env] of [["1a", "node"], ["1b", "chromium"]]) {
+    const name = env === "node" ? "Node" : "Chromium";
+    row(key, `decode: \`generate()\` (injected fetch, 64 KiB reads), ${name} (${runs})`, [`decode.${env}`], (d) => [
+      mbps(d.generate.ours),
+      `eventsource-parser + JSON.parse + concatenation: ${mbps(d.generate.baseline)} → ${ratio(d.generate.ours / d.generate.baseline)}`,
+      "≥ 1.50× baseline",
+      d.generate.ours / d.generate.baseline >= 1.5,
+    ]);
+  }
+  for (const [key, env] of [["1c", "node"], ["1d", "chromium"]]) {
+    const name = env === "node" ? "Node" : "Chromium";
+    row(key, `decode: \`SseParser.push\` alone, events counted, ${name} (${runs})`, [`decode.${env}`], (d) => [
+      mbps(d.parser.ours),
+      `eventsource-parser alone (+ TextDecoder): ${mbps(d.parser.baseline)} → ${ratio(d.parser.ours / d.parser.baseline)}`,
+      "— (reported)",
+      null,
+    ]);
+  }
+
+  // 2. Size.
+  const s = config.sizes;
+  const total = s.wasmGzip + s.jsGzip;
+  lines.push(
+    `| 2 | size: web package (\`wasm-opt -Oz\`, \`gzip -9\`) | .wasm ${kb(s.wasm)} raw, ${kb(s.wasmGzip)} gz; JS glue ${kb(s.js)} raw, ${kb(s.jsGzip)} gz; **total ${kb(total)} gz** | .wasm before wasm-opt ${kb(s.wasmBeforeOpt)} | < 35.0 KB gz total | ${verdict(total < 35_000)} |`,
+  );
+
+  // 3. Deadline precision.
+  const d = config.deadlines;
+  const kinds = [
+    ["idle", `idle (${d.idleMs} ms, \`stall-after-chunks\`)`, "from the last `onText` to the call settling"],
+    ["first-token", `first-token (${d.firstTokenMs} ms, \`keepalive-forever\`)`, "from the `generate()` call to its rejection"],
+    ["service", `service (${d.serviceMs} ms, \`endless\`)`, "from the `generate()` call to its partial answer"],
+  ];
+  let letter = 0;
+  const next = () => `3${"abcdefghi"[letter++]}`;
+  for (const env of ["node", "chromium"]) {
+    const name = env === "node" ? "Node" : "Chromium";
+    for (const [kind, label, how] of kinds) {
+      row(next(), `deadline lateness: ${label}, ${name}`, [`deadlines.${env}`], (r) => [
+        late(r[kind]),
+        `max ${ms(r[kind].max)} over ${r[kind].trials} trials; ${how}`,
+        "p99 < 25 ms late",
+        r[kind].p99 < 25,
+      ]);
+    }
+  }
+  for (const [kind, label] of kinds) {
+    const how =
+      kind === "idle"
+        ? "client: last text chunk → `timeout` event"
+        : "client: request start → `timeout` event (includes the client → worker hop)";
+    row(next(), `deadline lateness: ${label}, workerd (edge worker)`, [`deadlines.workerd.${kind}`], (r) => [
+      late(r.client),
+      `${how}; the guard's own clock (\`elapsedMs\`): ${late(r.guard)}; ${r.client.trials} trials`,
+      "p99 < 25 ms late",
+      r.client.p99 < 25,
+    ]);
+  }
+
+  // 4. Cancel latency.
+  const ways = [
+    ["abort", "caller's `AbortController.abort()`"],
+    ["session-cancel", "`session.cancel()`"],
+    ["session-signal", "`Session` watching a signal, signal aborted"],
+  ];
+  letter = 0;
+  const nextCancel = () => `4${"abcdefgh"[letter++]}`;
+  for (const env of ["node", "chromium"]) {
+    const name = env === "node" ? "Node" : "Chromium";
+    for (const [how, label] of ways) {
+      row(nextCancel(), `cancel → upstream connection closed: ${label}, ${name}`, [`cancel.${env}`], (r) => [
+        late(r[how]),
+        `max ${ms(r[how].max)} over ${r[how].trials} trials (mock ledger \`closed_at_ms\`; clocks matched to ±${ms(r.uncertaintyMs)})`,
+        "p99 < 50 ms",
+        r[how].p99 < 50,
+      ]);
+    }
+  }
+  row(nextCancel(), "cancel → upstream connection closed: client drops its connection to the worker, upstream sending (`endless`, a chunk every 20 ms), workerd", ["cancel.workerd"], (r) => [
+    late(r.worker),
+    `plain pass-through proxy in the same workerd: ${late(r.passthrough)}; both notice the drop at their next write to the client (here the upstream's next chunk); ${r.worker.trials} trials`,
+    "p99 < 50 ms",
+    r.worker.p99 < 50,
+  ]);
+  row(nextCancel(), "cancel → upstream connection closed: client drops its connection to the worker, upstream silent (`stall-after-chunks`), workerd", ["cancel.workerd"], (r) => [
+    late(r.workerSilent),
+    `plain pass-through proxy: ${
+      r.passthroughSilent.closedAfterMs === null
+        ? `upstream still open ${(r.passthroughSilent.waitMs / 1000).toFixed(0)} s after the drop`
+        : `closed after ${ms(r.passthroughSilent.closedAfterMs)}`
+    }; workerd notices a vanished client only when it writes, and the worker writes a liveness probe every \`LSG_PROBE_MS\` (default 50 ms, used here); ${r.workerSilent.trials} trials`,
+    "p99 < 50 ms",
+    r.workerSilent.p99 < 50,
+  ]);
+
+  // 5. Memory bound.
+  const memoryTarget = "wasm memory flat after warm-up, < 4 MB";
+  const flat = (m) => m.wasmPeak === m.wasmAfterWarmUp && m.wasmPeak < 4_000_000;
+  row("5a", `memory: ${streamSize(size.memoryBytes)} of stream through \`SseParser\`, Node`, ["memory.parser"], (m) => [
+    `wasm peak ${mb(m.wasmPeak)} (after 16 MiB: ${mb(m.wasmAfterWarmUp)}); RSS peak ${mb(m.rssPeak)}`,
+    `wasm at start ${mb(m.wasmAtStart)}; ${(m.bytes / m.seconds / 1e6).toFixed(0)} MB/s`,
+    memoryTarget,
+    flat(m),
+  ]);
+  row("5b", `memory: ${streamSize(size.memoryBytes)} of stream through \`generate()\` (made on the fly), Node`, ["memory.generate"], (m) => [
+    `wasm peak ${mb(m.wasmPeak)} (after 16 MiB: ${mb(m.wasmAfterWarmUp)}; at end of stream: ${mb(m.wasmAtEndOfStream)}); RSS peak ${mb(m.rssPeak)}`,
+    `the answer itself (\`result.text\`, ${mb(m.textBytes)} of UTF-8) is held to the end; wasm at start ${mb(m.wasmAtStart)}`,
+    memoryTarget,
+    flat(m),
+  ]);
+
+  // 6. Worker overhead.
+  row("6a", `edge worker: time to first token (\`normal\`), p50 of ${size.ttftTrials}`, ["overhead"], (o) => [
+    `through the worker ${ms(o.ttft.worker.p50)} (+${ms(o.ttft.worker.p50 - o.ttft.direct.p50)} over direct)`,
+    `direct to the mock ${ms(o.ttft.direct.p50)}; plain pass-through proxy in workerd ${ms(o.ttft.passthrough.p50)} (+${ms(o.ttft.passthrough.p50 - o.ttft.direct.p50)}); p99: worker ${ms(o.ttft.worker.p99)}, direct ${ms(o.ttft.direct.p99)}`,
+    "< 2 ms added at p50",
+    o.ttft.worker.p50 - o.ttft.direct.p50 < 2,
+  ]);
+  row("6b", `edge worker: throughput (\`long\`, ${config.longN} chunks), median of ${size.longRuns}`, ["overhead"], (o) => [
+    `through the worker ${mbps(o.long.worker)} (${ratio(o.long.worker / o.long.direct)} of direct)`,
+    `direct ${mbps(o.long.direct)}; plain pass-through ${mbps(o.long.passthrough)}; MB of the upstream's ${(o.long.bytes / 1e6).toFixed(1)} MB stream per second to its last byte`,
+    "— (reported)",
+    null,
+  ]);
+
+  // 7. Concurrency.
+  row("7a", `concurrency: ${size.streams} streams at once, \`generate()\` in Node against the mock (\`normal\`)`, ["concurrency.node", "concurrency.baseline"], (c, b) => [
+    `${c.streams}/${c.streams} exact; wall ${ms(c.wallMs)}; CPU ${ms(c.cpuMsPerStream)} per stream`,
+    `fetch + eventsource-parser + JSON.parse: wall ${ms(b.wallMs)}, CPU ${ms(b.cpuMsPerStream)} per stream`,
+    "every answer exact",
+    "exact",
+  ]);
+  row("7b", `concurrency: ${size.streams} streams at once through the edge worker, workerd`, ["concurrency.workerd"], (c) => [
+    `${c.worker.streams}/${c.worker.streams} exact; wall ${ms(c.worker.wallMs)}; workerd CPU ${ms(c.worker.cpuMsPerStream)} per stream`,
+    `plain pass-through proxy: wall ${ms(c.passthrough.wallMs)}, workerd CPU ${ms(c.passthrough.cpuMsPerStream)} per stream`,
+    "every answer exact",
+    "exact",
+  ]);
+  // Anything else that broke (the Chromium page itself, say) gets a row of its own.
+  for (const [name, result] of Object.entries(results)) {
+    if (result?.error && !reported.has(name)) {
+      failed = true;
+      lines.push(`| ! | ${name} | FAILED: ${result.error.replaceAll("|", "/")} | | | FAILED |`);
+    }
+  }
+  return { lines, failed };
+}

@@ -1,0 +1,91 @@
+// The library in Node (the nodejs package), one measurement per fresh process:
+//
+//   node bench/node/library.mjs '<json>'   with json = { what, package, ... }:
+//
+// - decode { bytes, runs }: row 1 (see ../lib/decode.mjs)
+// - deadlines { mock, trials, deadlines }: row 3 (see ../lib/trials.mjs)
+// - cancel { mock, trials }: row 4
+// - concurrency { mock, streams }: `streams` concurrent `generate()` calls against the mock's
+//   `normal` scenario, each checked for the exact text; wall time and this process's CPU.
+// - concurrency-baseline { mock, streams }: the same with fetch + eventsource-parser + JSON.parse.
+//
+// Prints one JSON line; a wrong answer throws (non-zero exit).
+import { createParser } from "eventsource-parser";
+import { loadNodePackage } from "./load.mjs";
+import { stream } from "../lib/stream.mjs";
+import { decodeBench } from "../lib/decode.mjs";
+import { deadlineBench, cancelBench, assertNothingLive, MOCK_TEXT } from "../lib/trials.mjs";
+
+const config = JSON.parse(process.argv[2]);
+const { lib } = loadNodePackage(config.package);
+
+function chatUrl(mock) {
+  return `${mock}/scenario/normal/v1/chat/completions?tag=concurrency`;
+}
+
+/** The JavaScript baseline for one stream: fetch, eventsource-parser, JSON.parse, concatenation. */
+async function baselineCall(mock, i) {
+  const response = await fetch(chatUrl(mock), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "bench/model", messages: [{ role: "user", content: `stream ${i}` }], stream: true }),
+  });
+  const decoder = new TextDecoder();
+  let text = "";
+  const parser = createParser({
+    onEvent(event) {
+      if (event.data === "[DONE]") return;
+      text += JSON.parse(event.data).choices?.[0]?.delta?.content ?? "";
+    },
+  });
+  for await (const chunk of response.body) parser.feed(decoder.decode(chunk, { stream: true }));
+  return { text, partial: false };
+}
+
+function libraryCall(mock, i) {
+  return lib.generate({
+    providers: [{ name: "mock", url: chatUrl(mock), model: "bench/model" }],
+    messages: [{ role: "user", content: `stream ${i}` }],
+    retry: { maxRetries: 0 },
+  });
+}
+
+/** `streams` calls at once; every answer must be the mock's exact text. */
+async function concurrency(mock, streams, call) {
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  const results = await Promise.allSettled(Array.from({ length: streams }, (_, i) => call(mock, i)));
+  const wallMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  const wrong = results.filter((r) => r.status !== "fulfilled" || r.value.text !== MOCK_TEXT || r.value.partial);
+  if (wrong.length) {
+    const first = wrong[0];
+    const detail =
+      first.status === "fulfilled" ? JSON.stringify(first.value.text) : `${first.reason?.kind ?? ""} ${first.reason?.message}`;
+    throw new Error(`${wrong.length} of ${streams} streams did not return the exact text (first: ${detail})`);
+  }
+  return { streams, wallMs, cpuMsPerStream: (cpu.user + cpu.system) / 1000 / streams };
+}
+
+let result;
+switch (config.what) {
+  case "decode":
+    result = await decodeBench({ lib, createParser, input: stream({ targetBytes: config.bytes }), runs: config.runs });
+    break;
+  case "deadlines":
+    result = await deadlineBench({ lib, mock: config.mock, trials: config.trials, deadlines: config.deadlines, label: "node" });
+    break;
+  case "cancel":
+    result = await cancelBench({ lib, mock: config.mock, trials: config.trials, label: "node" });
+    break;
+  case "concurrency":
+    result = await concurrency(config.mock, config.streams, libraryCall);
+    await assertNothingLive(lib);
+    break;
+  case "concurrency-baseline":
+    result = await concurrency(config.mock, config.streams, baselineCall);
+    break;
+  default:
+    throw new Error(`unknown measurement ${config.what}`);
+}
+console.log(JSON.stringify(result));

@@ -1,0 +1,136 @@
+// The benchmark suite's driver, started by `cargo xtask bench` (xtask/src/bench.rs), which
+// builds the packages, starts the mock upstream and the workerd instances and passes their
+// addresses here:
+//
+//   node bench/run.mjs <config.json>
+//
+// It runs every measurement (each Node one in a fresh process, the Chromium ones in one headless
+// page), then prints the result table as Markdown on stdout (progress goes to stderr) and writes
+// every raw figure to results.json beside the config.
+// A measurement that breaks (a wrong answer, a missing event, a crash) shows as FAILED in its
+// rows and makes the exit status 1; a missed target does not.
+import { execFile } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { withChromium } from "./browser/chromium.mjs";
+import { rows } from "./lib/rows.mjs";
+
+const BENCH = path.dirname(fileURLToPath(import.meta.url));
+const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const quick = config.quick;
+
+/** Inputs: the full run, and `--quick` (every row, small inputs). */
+const SIZE = quick
+  ? { decodeBytes: 1_000_000, decodeRuns: 2, memoryBytes: 64 << 20, trials: 5, ttftTrials: 10, longRuns: 1, streams: 50 }
+  : { decodeBytes: 32_000_000, decodeRuns: 7, memoryBytes: 1 << 30, trials: 50, ttftTrials: 50, longRuns: 3, streams: 1000 };
+
+function log(message) {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+/** Run `node <script> '<json>'` in a fresh process; its last stdout line is the JSON result. */
+function node(script, args) {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      process.execPath,
+      [path.join(BENCH, script), JSON.stringify(args)],
+      { cwd: path.dirname(BENCH), maxBuffer: 16 << 20, timeout: 15 * 60_000 },
+      (error, stdout, stderr) => {
+        if (error) {
+          reject(new Error(`${script} ${args.what ?? args.mode ?? ""} failed: ${(stderr || error.message).trim().split("\n").slice(-3).join(" / ")}`));
+          return;
+        }
+        resolve(JSON.parse(stdout.trim().split("\n").pop()));
+      },
+    );
+    child.stdin?.end();
+  });
+}
+
+/** `promise`, or a rejection after `ms` (the caller then closes what it was waiting on). */
+function within(ms, what, promise) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Every measurement's result (or `{ error }`), by name. */
+const results = {};
+async function measure(name, work) {
+  const started = performance.now();
+  log(`${name} ...`);
+  try {
+    results[name] = await work();
+    log(`${name}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  } catch (error) {
+    results[name] = { error: String(error?.message ?? error) };
+    log(`${name} FAILED: ${results[name].error}`);
+  }
+}
+
+const { mock, deadlines, workers } = config;
+const pkg = config.nodePackage;
+
+// Throughput first, while nothing else has run in this session.
+await measure("decode.node", () => node("node/library.mjs", { what: "decode", package: pkg, bytes: SIZE.decodeBytes, runs: SIZE.decodeRuns }));
+await measure("chromium", () =>
+  withChromium(config.webPackage, async (page, version) => {
+    const run = async (name, fn, args) => {
+      await measure(name, () => within(10 * 60_000, name, page.evaluate(fn, args)));
+    };
+    await run("decode.chromium", ([bytes, runs]) => window.bench.decode(bytes, runs), [SIZE.decodeBytes, SIZE.decodeRuns]);
+    await run("deadlines.chromium", ([m, t, d]) => window.bench.deadlines(m, t, d), [mock, SIZE.trials, deadlines]);
+    await run("cancel.chromium", ([m, t]) => window.bench.cancel(m, t), [mock, SIZE.trials]);
+    return { version };
+  }),
+);
+await measure("memory.parser", () => node("node/memory.mjs", { package: pkg, mode: "parser", bytes: SIZE.memoryBytes }));
+await measure("memory.generate", () => node("node/memory.mjs", { package: pkg, mode: "generate", bytes: SIZE.memoryBytes }));
+await measure("deadlines.node", () => node("node/library.mjs", { what: "deadlines", package: pkg, mock, trials: SIZE.trials, deadlines }));
+for (const [kind, key, deadlineMs] of [
+  ["idle", "idle", deadlines.idleMs],
+  ["first-token", "firstToken", deadlines.firstTokenMs],
+  ["service", "service", deadlines.serviceMs],
+]) {
+  await measure(`deadlines.workerd.${kind}`, () =>
+    node("node/workerd.mjs", { what: "deadlines", worker: workers[key].url, kind, deadlineMs, trials: SIZE.trials }),
+  );
+}
+await measure("cancel.node", () => node("node/library.mjs", { what: "cancel", package: pkg, mock, trials: SIZE.trials }));
+await measure("cancel.workerd", () =>
+  node("node/workerd.mjs", { what: "cancel", worker: workers.main.url, passthrough: workers.passthrough.url, mock, trials: SIZE.trials }),
+);
+await measure("overhead", () =>
+  node("node/workerd.mjs", {
+    what: "overhead",
+    worker: workers.main.url,
+    passthrough: workers.passthrough.url,
+    mock,
+    trials: SIZE.ttftTrials,
+    longRuns: SIZE.longRuns,
+    longN: config.longN,
+  }),
+);
+await measure("concurrency.node", () => node("node/library.mjs", { what: "concurrency", package: pkg, mock, streams: SIZE.streams }));
+await measure("concurrency.baseline", () =>
+  node("node/library.mjs", { what: "concurrency-baseline", package: pkg, mock, streams: SIZE.streams }),
+);
+await measure("concurrency.workerd", () =>
+  node("node/workerd.mjs", {
+    what: "concurrency",
+    worker: workers.main.url,
+    workerPid: workers.main.pid,
+    passthrough: workers.passthrough.url,
+    passthroughPid: workers.passthrough.pid,
+    streams: SIZE.streams,
+  }),
+);
+
+// Every raw figure, for whoever wants more than the table (next to the config).
+writeFileSync(path.join(path.dirname(process.argv[2]), "results.json"), JSON.stringify({ config, size: SIZE, results }, null, 2));
+const table = rows({ results, config, size: SIZE });
+process.stdout.write(table.lines.join("\n") + "\n");
+if (table.failed) process.exitCode = 1;

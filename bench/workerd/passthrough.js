@@ -1,0 +1,63 @@
+// The comparison for the edge worker's overhead: the plainest streaming proxy a worker can be.
+// It forwards `POST /v1/chat/completions` to the upstream URL that `UPSTREAMS` (a JSON object
+// from model to URL) names for the request's `model`, and returns the upstream's response as it
+// is: no guard, no deadlines, no re-encoding. `GET /healthz` answers `ok`.
+//
+// With `X-Bench-Relay: reads` it relays the body through a JavaScript `ReadableStream` instead,
+// one `enqueue` per upstream read; with `X-Bench-Relay: events`, one `enqueue` per SSE event
+// (what a proxy that re-encodes every chunk does). These two isolate what per-chunk JavaScript
+// streaming costs in workerd.
+function relay(body, perEvent) {
+  const reader = body.getReader();
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  let pending = "";
+  return new ReadableStream({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) {
+        if (pending) controller.enqueue(encoder.encode(pending));
+        controller.close();
+        return;
+      }
+      if (!perEvent) {
+        controller.enqueue(value);
+        return;
+      }
+      pending += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = pending.indexOf("\n\n")) >= 0) {
+        controller.enqueue(encoder.encode(pending.slice(0, end + 2)));
+        pending = pending.slice(end + 2);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (request.method === "GET" && url.pathname === "/healthz") return new Response("ok");
+    if (request.method !== "POST" || url.pathname !== "/v1/chat/completions") {
+      return new Response("not found", { status: 404 });
+    }
+    const body = await request.text();
+    const upstream = JSON.parse(env.UPSTREAMS)[JSON.parse(body).model];
+    if (!upstream) return new Response("unknown model", { status: 400 });
+    const response = await fetch(upstream, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      signal: request.signal,
+    });
+    const mode = request.headers.get("x-bench-relay");
+    if (mode !== "reads" && mode !== "events") return response;
+    return new Response(relay(response.body, mode === "events"), {
+      status: response.status,
+      headers: { "content-type": "text/event-stream" },
+    });
+  },
+};
