@@ -12,7 +12,7 @@
 //! - `LSG_HEARTBEAT_MS`: SSE comment heartbeat interval (default 10 000).
 //! - `LSG_MAX_BODY_BYTES`: request body limit (default 262 144).
 //! - `LSG_PROBE_MS`: while nothing else is sent, a single LF every this many milliseconds
-//!   (default 50; 0 turns probes off), so a vanished client is noticed promptly.
+//!   (default 25; 0 turns probes off), so a vanished client is noticed promptly.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 /// Default heartbeat interval.
 pub const DEFAULT_HEARTBEAT_MS: f64 = 10_000.0;
 /// Default liveness probe interval.
-pub const DEFAULT_PROBE_MS: f64 = 50.0;
+pub const DEFAULT_PROBE_MS: f64 = 25.0;
 /// Default request body limit: 256 KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -522,7 +522,7 @@ mod tests {
             "unset LSG_MODELS means the providers' models"
         );
         assert_eq!(c.heartbeat_ms, 10_000.0);
-        assert_eq!(c.probe_ms, 50.0);
+        assert_eq!(c.probe_ms, 25.0);
         assert_eq!(c.max_body_bytes, 262_144);
         assert_eq!(c.timeouts["idleMs"], 500);
         let c = config(&[

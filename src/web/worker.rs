@@ -259,28 +259,55 @@ struct Downstream {
     last_write: f64,
     /// When the last byte of any kind went out (probes count).
     last_byte: f64,
+    /// Output waiting for the next flush (one chunk per upstream read, not per delta).
+    outbox: String,
     commit: Option<oneshot::Sender<()>>,
 }
 
+/// Queue `text` and flush on the next microtask, after the rest of this upstream read.
+fn queue(downstream: &Rc<RefCell<Downstream>>, text: &str) {
+    if downstream.borrow_mut().write(text) {
+        let downstream = downstream.clone();
+        spawn_local(async move { downstream.borrow_mut().flush() });
+    }
+}
+
 impl Downstream {
-    fn write(&mut self, text: &str) {
+    /// Queue `text` for the client. Text that arrives together (every delta of one upstream
+    /// read) goes out as one chunk: returns `true` when the caller must schedule a [`flush`]
+    /// (the outbox was empty), which [`queue`] does on the next microtask.
+    fn write(&mut self, text: &str) -> bool {
         if self.client_gone {
+            return false;
+        }
+        if self.controller.is_some() && self.committed {
+            let schedule = self.outbox.is_empty();
+            self.outbox.push_str(text);
+            schedule
+        } else {
+            self.pending.push_str(text);
+            false
+        }
+    }
+
+    /// Send everything queued, as one chunk.
+    fn flush(&mut self) {
+        if self.outbox.is_empty() || self.client_gone {
+            self.outbox.clear();
             return;
         }
-        match (&self.controller, self.committed) {
-            (Some(controller), true) => {
-                let enqueue = get(controller, "enqueue").unchecked_into::<Function>();
-                if enqueue
-                    .call1(controller, &Uint8Array::from(text.as_bytes()))
-                    .is_err()
-                {
-                    self.client_gone = true;
-                }
-                self.last_write = now();
-                self.last_byte = self.last_write;
+        if let Some(controller) = &self.controller {
+            let enqueue = get(controller, "enqueue").unchecked_into::<Function>();
+            if enqueue
+                .call1(controller, &Uint8Array::from(self.outbox.as_bytes()))
+                .is_err()
+            {
+                self.client_gone = true;
             }
-            _ => self.pending.push_str(text),
+            self.last_write = now();
+            self.last_byte = self.last_write;
         }
+        self.outbox.clear();
     }
 
     /// A liveness probe: one LF between events (a blank line, which SSE parsers ignore when no
@@ -416,15 +443,15 @@ async fn chat(
         committed: false,
         last_write: now(),
         last_byte: now(),
+        outbox: String::new(),
         commit: Some(commit_tx),
     }));
 
     let on_text = {
         let downstream = downstream.clone();
         Closure::<dyn FnMut(String)>::new(move |delta: String| {
-            let mut d = downstream.borrow_mut();
-            let chunk = d.writer.text(&delta);
-            d.write(&chunk);
+            let chunk = downstream.borrow_mut().writer.text(&delta);
+            queue(&downstream, &chunk);
         })
     };
     // Clients that ask (`X-LSG-Events: 1`) also get the guard's events as `event: guard`.
@@ -436,9 +463,7 @@ async fn chat(
             let kind = get(&event, "type").as_string().unwrap_or_default();
             if relay_events {
                 if let Some(json) = JSON::stringify(&event).ok().and_then(|s| s.as_string()) {
-                    downstream
-                        .borrow_mut()
-                        .write(&format!("event: guard\ndata: {json}\n\n"));
+                    queue(&downstream, &format!("event: guard\ndata: {json}\n\n"));
                 }
             }
             match kind.as_str() {
@@ -543,6 +568,7 @@ async fn chat(
         } else {
             d.write(&pending);
         }
+        d.flush();
     }
     metrics(|m| m.active_streams(1));
 
@@ -570,6 +596,7 @@ async fn chat(
                         let mut d = downstream_task.borrow_mut();
                         if now() - d.last_write >= heartbeat_ms - 1.0 {
                             d.write(": heartbeat\n\n");
+                            d.flush();
                         } else if probe_ms > 0.0 && now() - d.last_byte >= probe_ms - 1.0 {
                             d.probe();
                         }
@@ -579,6 +606,7 @@ async fn chat(
         };
         let mut d = downstream_task.borrow_mut();
         let outcome = finish_stream(&mut d, &result, &secrets);
+        d.flush();
         metrics(|m| {
             m.request(&outcome);
             m.active_streams(-1);
