@@ -104,7 +104,7 @@ pub fn describe(name: &str) -> Option<&'static str> {
         "json" => "a whole non-streaming chat.completion JSON body, whatever `stream` says",
         "malformed-event" => "the normal stream with one invalid-JSON event in the middle",
         "huge-line" => "one 'data: ' line carrying `size` bytes of 'x', in 64 KiB writes, then the normal end",
-        "reset-after-content" => "`chunks` content chunks, then a TCP reset",
+        "reset-after-content" => "`chunks` content chunks, then (after `delay_ms`, at least 50 ms) a TCP reset",
         "data-after-done" => "the normal stream, [DONE], one more content event, and the body left open",
         "endless" => "one 'tick ' chunk every `delay_ms` (default 50) until the client leaves",
         "reasoning-then-content" => "`chunks` delta.reasoning chunks, then the normal stream",
@@ -891,6 +891,10 @@ pub(crate) fn build(name: &str, p: &Params, req: &ChatRequest, conn_id: u64) -> 
         }
         "reset-after-content" => {
             first_chunks(&mut b);
+            // A reset discards what the peer has not read yet (browsers drop it), so give the
+            // client time to read the chunks first: `delay_ms`, at least 50 ms.
+            let grace = b.delay.max(50);
+            b.sleep(grace);
             b.finish(Tail::Reset)
         }
         "data-after-done" => {
