@@ -1,7 +1,7 @@
 //! The pure core: bytes and clock readings in, events and decisions out.
 //!
-//! Nothing in this module (or below it) may import a platform crate: no `wasm_bindgen`,
-//! `web_sys`, `js_sys` or `gloo`. Everything here runs natively under `cargo test`.
+//! Nothing in this module (or below it) may import a platform crate: no JavaScript bindings,
+//! no web API bindings, no browser timers. Everything here runs natively under `cargo test`.
 
 pub mod answer;
 pub mod call;
