@@ -31,7 +31,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{AbortController, AbortSignal};
 
-use crate::web::resources::{Counted, Kind, Listener, Sleep, Wakeup};
+use crate::web::resources::{Alarm, Counted, Kind, Listener, Wakeup};
 
 #[wasm_bindgen]
 extern "C" {
@@ -601,6 +601,8 @@ fn abort_reason(source_reason: Option<&'static str>, signal: &AbortSignal) -> St
 struct AbortWatch {
     reason: Rc<RefCell<Option<String>>>,
     aborted: Rc<Wakeup>,
+    /// The call's one deadline timer, reused by every wait.
+    alarm: Alarm,
     _listeners: Vec<Listener>,
 }
 
@@ -628,6 +630,7 @@ impl AbortWatch {
         AbortWatch {
             reason,
             aborted,
+            alarm: Alarm::default(),
             _listeners: listeners,
         }
     }
@@ -644,13 +647,22 @@ impl AbortWatch {
             return Raced::Aborted;
         }
         let mut future = pin!(future);
-        let mut sleep = Sleep::new(wait_ms);
+        let due = now() + wait_ms;
+        self.alarm.ensure(due, now());
         poll_fn(|cx| {
             if let Poll::Ready(value) = future.as_mut().poll(cx) {
-                Poll::Ready(Raced::Ready(value))
-            } else if pin!(&mut sleep).poll(cx).is_ready() {
-                Poll::Ready(Raced::Deadline)
-            } else if self.aborted.poll_fired(cx) {
+                return Poll::Ready(Raced::Ready(value));
+            }
+            // An alarm armed for an earlier wait may fire before this one is due: arm it again.
+            while self.alarm.poll_fired(cx) {
+                let at = now();
+                if at >= due - 0.5 {
+                    self.alarm.disarm();
+                    return Poll::Ready(Raced::Deadline);
+                }
+                self.alarm.ensure(due, at);
+            }
+            if self.aborted.poll_fired(cx) {
                 Poll::Ready(Raced::Aborted)
             } else {
                 Poll::Pending

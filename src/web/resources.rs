@@ -8,10 +8,14 @@
 //! several kilobytes in the wasm module.)
 
 use std::cell::{Cell, RefCell};
+#[cfg(feature = "worker")]
 use std::future::Future;
+#[cfg(feature = "worker")]
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+#[cfg(feature = "worker")]
+use std::task::Poll;
+use std::task::{Context, Waker};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
@@ -125,6 +129,11 @@ impl Wakeup {
         }
     }
 
+    /// Clear the flag (the alarm is armed again).
+    pub fn reset(&self) {
+        self.fired.set(false);
+    }
+
     /// Whether the flag is set; if not, `cx`'s task is woken when it is.
     pub fn poll_fired(&self, cx: &mut Context<'_>) -> bool {
         if !self.fired.get() {
@@ -134,12 +143,74 @@ impl Wakeup {
     }
 }
 
-/// A timer future that is counted while armed (cleared on drop).
+/// One reusable deadline timer: [`Alarm::ensure`] makes sure it fires no later than a given
+/// time, re-arming only when the armed time is later than that (or has fired). Deadlines only
+/// move later as progress arrives, so a stream of reads arms it once per quiet spell instead of
+/// once per read; a wait that wakes early simply arms it again for the rest.
+pub struct Alarm {
+    wake: Rc<Wakeup>,
+    callback: Closure<dyn FnMut()>,
+    armed: RefCell<Option<(JsValue, f64, Counted)>>,
+}
+
+impl Default for Alarm {
+    fn default() -> Self {
+        let wake = Rc::new(Wakeup::default());
+        let flag = wake.clone();
+        Alarm {
+            wake,
+            callback: Closure::<dyn FnMut()>::new(move || flag.fire()),
+            armed: RefCell::new(None),
+        }
+    }
+}
+
+impl Alarm {
+    /// Fire no later than `due` (a clock reading), `now` being the current reading.
+    pub fn ensure(&self, due: f64, now: f64) {
+        let mut armed = self.armed.borrow_mut();
+        if let Some((_, at, _)) = &*armed {
+            if *at <= due && !self.wake.fired.get() {
+                return;
+            }
+        }
+        if let Some((handle, _, _)) = armed.take() {
+            clear_timeout(&handle);
+        }
+        self.wake.reset();
+        let ms = (due - now).ceil().clamp(0.0, i32::MAX as f64);
+        let handle = set_timeout(self.callback.as_ref(), ms);
+        *armed = Some((handle, due, Counted::new(Kind::Timer)));
+    }
+
+    /// Whether it has fired; if not, `cx`'s task is woken when it does.
+    pub fn poll_fired(&self, cx: &mut Context<'_>) -> bool {
+        self.wake.poll_fired(cx)
+    }
+
+    /// Clear the timer.
+    pub fn disarm(&self) {
+        if let Some((handle, _, _)) = self.armed.borrow_mut().take() {
+            clear_timeout(&handle);
+        }
+        self.wake.reset();
+    }
+}
+
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        self.disarm();
+    }
+}
+
+/// A timer future that is counted while armed (cleared on drop). Used by the edge worker.
+#[cfg(feature = "worker")]
 pub struct Sleep {
     fired: Rc<Wakeup>,
     _timer: Timer,
 }
 
+#[cfg(feature = "worker")]
 impl Sleep {
     /// Sleep for `ms` milliseconds (rounded up, clamped to what `setTimeout` takes).
     pub fn new(ms: f64) -> Sleep {
@@ -152,6 +223,7 @@ impl Sleep {
     }
 }
 
+#[cfg(feature = "worker")]
 impl Future for Sleep {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
