@@ -129,7 +129,7 @@ export function rows({ results, config, size }) {
       r.passthroughSilent.closedAfterMs === null
         ? `upstream still open ${(r.passthroughSilent.waitMs / 1000).toFixed(0)} s after the drop`
         : `closed after ${ms(r.passthroughSilent.closedAfterMs)}`
-    }; workerd notices a vanished client only when it writes, and the worker writes a liveness probe every \`LSG_PROBE_MS\` (default 50 ms, used here); ${r.workerSilent.trials} trials`,
+    }; workerd notices a vanished client only when it writes, and the worker writes a liveness probe every \`LSG_PROBE_MS\` (its default here); ${r.workerSilent.trials} trials`,
     "p99 < 50 ms",
     r.workerSilent.p99 < 50,
   ]);
