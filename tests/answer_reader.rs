@@ -134,6 +134,26 @@ fn keepalives_after_text_do_not_reset_idle_and_the_answer_is_partial() {
 }
 
 #[test]
+fn text_moved_out_as_it_arrives_still_makes_the_answer_partial_or_complete() {
+    // The browser edge empties `text` after every read (it keeps the text on its side).
+    let mut run = Run::sse();
+    run.push(&content("Partial "), 50.0);
+    let moved = std::mem::take(&mut run.reader.answer.text);
+    run.push(&content("answer"), 80.0);
+    let moved = moved + &std::mem::take(&mut run.reader.answer.text);
+    assert_eq!(moved, "Partial answer");
+    assert_eq!(run.reader.answer.text_bytes(), "Partial answer".len());
+    let expired = run.deadlines.check(280.0).expect("idle passed at 80 + 200");
+    let outcome = run
+        .reader
+        .answer
+        .outcome(&Stop::Failed(Failure::Timeout(expired)));
+    assert_eq!(outcome, Outcome::Partial(Failure::Timeout(expired)));
+    assert_eq!(run.push(DONE, 90.0), Some(Stop::Done));
+    assert_eq!(run.reader.answer.outcome(&Stop::Done), Outcome::Complete);
+}
+
+#[test]
 fn reasoning_is_progress_but_not_text() {
     let mut run = Run::sse();
     run.push(

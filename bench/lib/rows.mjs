@@ -145,7 +145,7 @@ export function rows({ results, config, size }) {
   ]);
   row("5b", `memory: ${streamSize(size.memoryBytes)} of stream through \`generate()\` (made on the fly), Node`, ["memory.generate"], (m) => [
     `wasm peak ${mb(m.wasmPeak)} (after 16 MiB: ${mb(m.wasmAfterWarmUp)}; at end of stream: ${mb(m.wasmAtEndOfStream)}); RSS peak ${mb(m.rssPeak)}`,
-    `the answer itself (\`result.text\`, ${mb(m.textBytes)} of UTF-8) is held to the end; wasm at start ${mb(m.wasmAtStart)}`,
+    `the answer itself (\`result.text\`, ${mb(m.textBytes)} of UTF-8) is held to the end, in a JavaScript string (in RSS, not in wasm memory); wasm at start ${mb(m.wasmAtStart)}`,
     memoryTarget,
     flat(m),
   ]);

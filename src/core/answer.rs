@@ -101,7 +101,9 @@ pub enum Outcome {
 /// Everything one attempt has received so far.
 #[derive(Debug, Clone, Default)]
 pub struct Answer {
-    /// The answer text so far.
+    /// The answer text received and not yet moved out. A caller may take it as it arrives
+    /// (the browser edge moves it into a JavaScript string after every read, so linear memory
+    /// holds one read's text, not the whole answer); [`Answer::text_bytes`] counts all of it.
     pub text: String,
     /// Tool calls assembled from fragments, by index.
     pub tool_calls: Vec<ToolCall>,
@@ -128,12 +130,18 @@ pub struct Answer {
     /// Whether `[DONE]` arrived.
     pub done: bool,
     reasoning_bytes: usize,
+    text_bytes: usize,
 }
 
 impl Answer {
     /// Whether anything a caller can use arrived: text or a tool call.
     pub fn has_text(&self) -> bool {
-        !self.text.is_empty() || !self.tool_calls.is_empty()
+        self.text_bytes > 0 || !self.tool_calls.is_empty()
+    }
+
+    /// Bytes of answer text received in all, including any already moved out of `text`.
+    pub fn text_bytes(&self) -> usize {
+        self.text_bytes
     }
 
     /// Bytes of reasoning text received (reasoning is progress but not part of `text`).
@@ -165,6 +173,7 @@ impl Answer {
         }
         if let Some(content) = chunk.content.as_deref().filter(|c| !c.is_empty()) {
             self.content_chunks += 1;
+            self.text_bytes += content.len();
             self.text.push_str(content);
             sink.text(content);
         }

@@ -20,7 +20,7 @@ use crate::core::deadline::{
 use crate::core::events::{redact, whole, EventFields, GuardEvent, LogLevel};
 use crate::core::policy::{parse_retry_after, Failure, RetryPolicy};
 use crate::core::sse::DEFAULT_MAX_EVENT_BYTES;
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Function, JsString, Object, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::pin::pin;
@@ -678,6 +678,8 @@ impl AbortWatch {
 struct AttemptReport {
     stop: Stop,
     reader: Option<AnswerReader>,
+    /// The attempt's answer text, moved out of the reader after every read.
+    text: JsString,
     status: Option<u16>,
     generation_id: Option<String>,
     message: String,
@@ -689,6 +691,7 @@ impl AttemptReport {
         AttemptReport {
             stop: Stop::Failed(failure),
             reader: None,
+            text: JsString::from(""),
             status,
             generation_id: None,
             message,
@@ -897,6 +900,7 @@ impl Call {
             provider: &provider.name,
         };
         let mut buffer = Vec::new();
+        let mut text = JsString::from("");
         let (stop, message) = loop {
             let read = JsFuture::from(reader.read());
             match abort.race(read, deadlines.wait_ms(now())).await {
@@ -904,6 +908,7 @@ impl Call {
                     let at = now();
                     if get(&chunk, "done").as_bool().unwrap_or(false) {
                         let stop = answer.end(at, deadlines, &mut sink);
+                        move_text(&mut answer, &mut text);
                         let message = match (&stop, kind) {
                             (Stop::Failed(Failure::Protocol), BodyKind::Json) => {
                                 format!(
@@ -924,7 +929,9 @@ impl Call {
                     };
                     buffer.resize(bytes.length() as usize, 0);
                     bytes.copy_to(&mut buffer);
-                    if let Some(stop) = answer.push(&buffer, at, deadlines, &mut sink) {
+                    let stopped = answer.push(&buffer, at, deadlines, &mut sink);
+                    move_text(&mut answer, &mut text);
+                    if let Some(stop) = stopped {
                         let message = match &stop {
                             Stop::Failed(Failure::Protocol) => format!(
                                 "{} sent an event or body larger than maxEventBytes ({} bytes)",
@@ -993,6 +1000,7 @@ impl Call {
         AttemptReport {
             stop,
             reader: Some(answer),
+            text,
             status: Some(status),
             generation_id,
             message,
@@ -1070,7 +1078,7 @@ struct ErrorFields<'a> {
     layer: Option<&'static str>,
     phase: Option<&'static str>,
     status: Option<u16>,
-    partial_text: &'a str,
+    partial_text: Option<&'a JsString>,
     attempts: &'a [AttemptRecord],
     provider: Option<&'a str>,
     reason: Option<&'a str>,
@@ -1084,7 +1092,7 @@ fn config_error(message: &str) -> JsValue {
             layer: None,
             phase: None,
             status: None,
-            partial_text: "",
+            partial_text: None,
             attempts: &[],
             provider: None,
             reason: None,
@@ -1107,7 +1115,10 @@ fn guard_error_with(message: &str, fields: &ErrorFields<'_>) -> JsValue {
     if let Some(status) = fields.status {
         set(&error, "status", &JsValue::from(status));
     }
-    text("partialText", fields.partial_text);
+    match fields.partial_text {
+        Some(partial) => set(&error, "partialText", partial),
+        None => text("partialText", ""),
+    }
     set(&error, "attempts", &attempts_array(fields.attempts));
     if let Some(provider) = fields.provider {
         text("provider", provider);
@@ -1159,7 +1170,7 @@ impl Call {
     async fn run(self, abort: AbortWatch) -> Result<JsValue, JsValue> {
         let started = now();
         let mut plan = CallPlan::new(started, self.limits.clone(), self.policy, self.service_ms);
-        let mut partial_text = String::new();
+        let mut partial_text = JsString::from("");
         loop {
             let index = plan.provider_index();
             let provider = &self.providers[index];
@@ -1194,8 +1205,8 @@ impl Call {
                 },
             };
             if let Some(reader) = &report.reader {
-                if !reader.answer.text.is_empty() {
-                    partial_text = reader.answer.text.clone();
+                if reader.answer.text_bytes() > 0 {
+                    partial_text = report.text.clone();
                 }
             }
             if let Outcome::Failed(Failure::Aborted) = outcome {
@@ -1283,7 +1294,7 @@ impl Call {
         &self,
         abort: &AbortWatch,
         plan: &CallPlan,
-        partial_text: &str,
+        partial_text: &JsString,
         index: usize,
     ) -> JsValue {
         let reason = abort.reason().unwrap_or_else(|| "signal".into());
@@ -1310,7 +1321,7 @@ impl Call {
         failure: &Failure,
         message: &str,
         plan: &CallPlan,
-        partial_text: &str,
+        partial_text: &JsString,
         provider: Option<usize>,
         reason: Option<&str>,
     ) -> JsValue {
@@ -1326,7 +1337,7 @@ impl Call {
                 layer,
                 phase,
                 status,
-                partial_text,
+                partial_text: Some(partial_text),
                 attempts: plan.attempts(),
                 provider: provider.map(|i| self.providers[i].name.as_str()),
                 reason,
@@ -1359,7 +1370,7 @@ impl Call {
         // `GenerateResult`: optional fields are left out when absent.
         let result = JsValue::from(Object::new());
         let text = |key: &str, value: &str| set(&result, key, &JsValue::from_str(value));
-        text("text", &answer.text);
+        set(&result, "text", &report.text);
         set(&result, "partial", &JsValue::from_bool(cause.is_some()));
         if let Some(reason) = &answer.finish_reason {
             text("finishReason", reason);
@@ -1413,6 +1424,16 @@ impl Call {
         set(&result, "stats", &stats);
         set(&result, "attempts", &attempts_array(plan.attempts()));
         result
+    }
+}
+
+/// Move the text the reader received into `into`, a JavaScript string: wasm memory never
+/// shrinks, so the whole answer must not grow in it (one read's text at most stays there).
+fn move_text(reader: &mut AnswerReader, into: &mut JsString) {
+    let text = &mut reader.answer.text;
+    if !text.is_empty() {
+        *into = into.concat(&JsValue::from_str(text));
+        text.clear();
     }
 }
 
