@@ -59,7 +59,14 @@ function within(ms, what, promise) {
 
 /** Every measurement's result (or `{ error }`), by name. */
 const results = {};
+// LSG_BENCH_ONLY=decode,memory (prefixes of the measurement names below) runs only those, for
+// working on one row; the others then show as failed with "not run".
+const only = (process.env.LSG_BENCH_ONLY ?? "").split(",").filter(Boolean);
 async function measure(name, work) {
+  if (only.length && !only.some((prefix) => name.startsWith(prefix)) && name !== "chromium") {
+    results[name] = { error: "not run (LSG_BENCH_ONLY)" };
+    return;
+  }
   const started = performance.now();
   log(`${name} ...`);
   try {
