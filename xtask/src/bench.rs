@@ -54,9 +54,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let node_package = out.join("pkg").join("nodejs");
     let web_package = out.join("pkg").join("web");
     wasm_pack_build("nodejs", true, &node_package)?;
-    optimize(&node_package)?;
+    optimize(&node_package, "nodejs")?;
     wasm_pack_build("web", true, &web_package)?;
-    let sizes = optimize(&web_package)?;
+    let sizes = optimize(&web_package, "web")?;
     println!("\n==== bench: edge worker bundle ====");
     let worker_dir = worker_bundle(&root, &worker::build()?, &out.join("worker"))?;
 
