@@ -13,3 +13,8 @@ pub mod core;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+
+/// Talc instead of Rust's default wasm allocator: smaller, as fast here (see `Cargo.toml`).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
