@@ -281,7 +281,7 @@ impl SseParser {
                 rest = &rest[1..];
             }
         }
-        while let Some(at) = memchr::memchr2(b'\r', b'\n', rest) {
+        while let Some(at) = find_line_end(rest) {
             let terminator = rest[at];
             if self.line.is_empty() {
                 if at > self.max_event_bytes {
@@ -322,10 +322,17 @@ impl SseParser {
         self.lines += 1;
         // Lines are cut at CR/LF bytes, which never occur inside a UTF-8 sequence, so decoding
         // line by line equals decoding the whole stream; invalid bytes become U+FFFD, as the
-        // standard's "UTF-8 decode" does.
-        let line = String::from_utf8_lossy(raw);
-        let line: &str = &line;
+        // standard's "UTF-8 decode" does. Valid lines (nearly all) are checked by `from_utf8`,
+        // which runs a word at a time over ASCII; only an invalid one is decoded lossily (a
+        // byte at a time, and into a copy).
+        match std::str::from_utf8(raw) {
+            Ok(line) => self.interpret_text(line, sink),
+            Err(_) => self.interpret_text(&String::from_utf8_lossy(raw), sink),
+        }
+    }
 
+    /// [`SseParser::interpret_line`] once the line is text.
+    fn interpret_text(&mut self, line: &str, sink: &mut dyn SseSink) -> Result<(), SseError> {
         // "If the line is empty (a blank line): Dispatch the event."
         if line.is_empty() {
             self.dispatch(sink);
@@ -341,8 +348,13 @@ impl SseParser {
         // first colon as field, the rest as value; if value starts with a U+0020 SPACE,
         // remove it. Otherwise, the string is not empty but does not contain a colon: the
         // whole line is the field name, and the empty string is the value."
-        let (field, value) = match line.split_once(':') {
-            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+        // (A byte loop: the colon is a few bytes in, where a substring search costs more.)
+        let (field, value) = match line.bytes().position(|b| b == b':') {
+            Some(colon) => {
+                let (field, value) = line.split_at(colon);
+                let value = &value[1..];
+                (field, value.strip_prefix(' ').unwrap_or(value))
+            }
             None => (line, ""),
         };
         self.process_field(field, value, sink)
@@ -430,6 +442,33 @@ impl SseParser {
     }
 }
 
+/// The index of the first CR or LF in `bytes`. Eight bytes at a time (memchr's portable
+/// fallback, which wasm without SIMD gets, reads a 4-byte `usize` at a time).
+fn find_line_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while let Some(word) = bytes
+        .get(at..at + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+    {
+        let word = u64::from_le_bytes(word);
+        let lf = word ^ (ONES * u64::from(b'\n'));
+        let cr = word ^ (ONES * u64::from(b'\r'));
+        // "Has a zero byte": a false positive can only sit above a true one (a borrow runs
+        // upwards), so the lowest flagged byte is the first CR or LF.
+        let found = ((lf.wrapping_sub(ONES) & !lf) | (cr.wrapping_sub(ONES) & !cr)) & HIGH;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let tail = bytes.get(at..).unwrap_or_default();
+    tail.iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .map(|i| at + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,6 +498,54 @@ mod tests {
         let items = events(b"\xEF\xBBdata: x\n\n");
         // The line starts with U+FFFD, so its field name is "\u{FFFD}data": ignored.
         assert!(items.is_empty(), "{items:?}");
+    }
+
+    #[test]
+    fn line_ends_are_found_at_every_position_among_look_alike_bytes() {
+        // Bytes one off CR or LF, with the high bit set, and CR/LF themselves, at every offset
+        // of lines longer and shorter than a word.
+        let fillers = [b'a', 0x0B, 0x0C, 0x0E, 0x09, 0x8A, 0x8D, 0xFF, 0x00, 0x80];
+        for len in 0..40 {
+            for filler in fillers {
+                let mut line = vec![filler; len];
+                assert_eq!(find_line_end(&line), None);
+                for end in [b'\r', b'\n'] {
+                    for at in 0..len {
+                        line[at] = end;
+                        assert_eq!(find_line_end(&line), Some(at), "{line:?}");
+                        // A second end later on does not hide the first.
+                        if at + 1 < len {
+                            line[len - 1] = end;
+                            assert_eq!(find_line_end(&line), Some(at), "{line:?}");
+                            line[len - 1] = filler;
+                        }
+                        line[at] = filler;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_at_every_position_of_a_line_becomes_u_fffd() {
+        let line = "data: {\"content\":\"caf\u{e9} \u{1F642} plain ascii text\"}";
+        let bad: [&[u8]; 4] = [b"\xFF", b"\xC3", b"\xF0\x9F\x99", b"\xED\xA0\x80"];
+        for at in 0..=line.len() {
+            for bytes in bad {
+                let mut raw = line.as_bytes()[..at].to_vec();
+                raw.extend_from_slice(bytes);
+                raw.extend_from_slice(&line.as_bytes()[at..]);
+                let expected = String::from_utf8_lossy(&raw).into_owned();
+                let Some(data) = expected.strip_prefix("data: ") else {
+                    continue; // the field name itself was broken: nothing dispatched
+                };
+                raw.extend_from_slice(b"\n\n");
+                match events(&raw).as_slice() {
+                    [SseItem::Event(e)] => assert_eq!(e.data, data, "{raw:?}"),
+                    other => panic!("{raw:?}: {other:?}"),
+                }
+            }
+        }
     }
 
     #[test]
