@@ -888,9 +888,15 @@ impl<'a> Walker<'a> {
                 magnitude = -1;
                 while let Some(&b @ b'0'..=b'9') = self.bytes.get(self.pos) {
                     magnitude += 1;
-                    whole = whole
-                        .and_then(|w| w.checked_mul(10))
-                        .and_then(|w| w.checked_add(u64::from(b - b'0')));
+                    // Compared, not `checked_mul`: wasm32 has no overflow flag, and LLVM makes
+                    // that a 128-bit multiplication call.
+                    let digit = u64::from(b - b'0');
+                    whole = match whole {
+                        Some(w) if w < u64::MAX / 10 || (w == u64::MAX / 10 && digit <= 5) => {
+                            Some(w * 10 + digit)
+                        }
+                        _ => None,
+                    };
                     self.pos += 1;
                 }
             }
@@ -1067,11 +1073,14 @@ fn scan_string(bytes: &[u8], mut at: usize) -> usize {
         let quote = word ^ (ONES * u64::from(b'"'));
         let backslash = word ^ (ONES * u64::from(b'\\'));
         // Classic "has a zero byte" / "has a byte below n" tests (exact as to whether any).
-        let special = (quote.wrapping_sub(ONES) & !quote)
+        // A false positive can only sit above a true one (a borrow runs upwards), so the
+        // lowest flagged byte is the first special one.
+        let special = ((quote.wrapping_sub(ONES) & !quote)
             | (backslash.wrapping_sub(ONES) & !backslash)
-            | (word.wrapping_sub(ONES * 0x20) & !word);
-        if special & HIGH != 0 {
-            break;
+            | (word.wrapping_sub(ONES * 0x20) & !word))
+            & HIGH;
+        if special != 0 {
+            return at + (special.trailing_zeros() / 8) as usize;
         }
         at += 8;
     }
@@ -1816,6 +1825,13 @@ mod tests {
             r#"{"usage":{"prompt_tokens":1e400}}"#,
             r#"{"usage":{"prompt_tokens":1e4}}"#,
             r#"{"usage":{"prompt_tokens":01}}"#,
+            r#"{"usage":{"prompt_tokens":18446744073709551615}}"#,
+            r#"{"usage":{"prompt_tokens":18446744073709551616}}"#,
+            r#"{"usage":{"prompt_tokens":18446744073709551609}}"#,
+            r#"{"usage":{"prompt_tokens":18446744073709551620}}"#,
+            r#"{"usage":{"prompt_tokens":1844674407370955162}}"#,
+            r#"{"usage":{"prompt_tokens":99999999999999999999}}"#,
+            r#"{"usage":{"prompt_tokens":184467440737095516150}}"#,
             r#"{"choices":[{"delta":{"tool_calls":[{"index":4294967296}]}}]}"#,
             r#"{"choices":[{"delta":{"tool_calls":[{"index":1.0}]}}]}"#,
             r#"{"choices":[{"delta":{"tool_calls":[{"index":null,"id":"c"},{"id":"d"}]}}]}"#,
@@ -1883,6 +1899,34 @@ mod tests {
             decode_event_data(&metadata),
             Decoded::Malformed(_)
         ));
+    }
+
+    #[test]
+    fn the_first_special_byte_of_a_string_is_found_at_every_offset() {
+        // Bytes next to the special ones (and with the high bit set) must not be taken for
+        // them; the special ones must be found wherever they sit in an 8-byte word.
+        let fillers = [
+            b'a', b' ', b'!', b'#', b'[', b']', 0x7F, 0x80, 0xA2, 0xDC, 0xFF,
+        ];
+        let specials = [b'"', b'\\', 0x00, 0x1F, b'\n'];
+        for len in 0..40 {
+            for filler in fillers {
+                let mut bytes = vec![filler; len];
+                assert_eq!(scan_string(&bytes, 0), len);
+                for special in specials {
+                    for at in 0..len {
+                        bytes[at] = special;
+                        for from in 0..=at {
+                            assert_eq!(scan_string(&bytes, from), at, "{bytes:?} from {from}");
+                        }
+                        bytes[len - 1] = special; // a later one does not hide it
+                        assert_eq!(scan_string(&bytes, 0), at, "{bytes:?}");
+                        bytes[len - 1] = filler;
+                        bytes[at] = filler;
+                    }
+                }
+            }
+        }
     }
 
     #[test]
