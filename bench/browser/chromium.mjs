@@ -4,21 +4,10 @@ import http from "node:http";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { launchChromium } from "../../tests/support/chromium.mjs";
 
 const BENCH = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const ROOT = path.dirname(BENCH);
-
-const ARGS = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
 
 const TYPES = {
   ".html": "text/html; charset=utf-8",
@@ -68,11 +57,9 @@ export async function withChromium(webPackageDir, work) {
     "/browser/": path.join(BENCH, "browser"),
     "/esp/": path.join(ROOT, "node_modules", "eventsource-parser", "dist"),
   });
-  const pw = await import("playwright-core");
-  const { chromium } = pw.chromium ? pw : pw.default;
   let browser;
   try {
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ARGS });
+    browser = await launchChromium();
     const page = await browser.newPage();
     const problems = [];
     page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));

@@ -21,9 +21,9 @@ import { createServer } from "node:http";
 import { existsSync, readFileSync } from "node:fs";
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink } from "node:fs/promises";
 import { gzipSync, constants as zlib } from "node:zlib";
-import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { CHROMIUM_PATH, launchChromium } from "../support/chromium.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
@@ -35,17 +35,6 @@ const pkgDir = process.env.LSG_PKG_BUNDLER
   : path.join(targetDir, "pkg", "bundler");
 const rootModules = path.join(repo, "node_modules");
 const rootManifest = JSON.parse(readFileSync(path.join(repo, "package.json"), "utf8"));
-const chromiumPath = process.env.LSG_CHROMIUM ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 /** Tools the app needs, linked from the root's node_modules (all pinned there). */
 const TOOLS = ["vite", "vite-plugin-wasm", "typescript"];
 
@@ -226,14 +215,12 @@ step(
   { skip: hasPlaywright ? false : "playwright-core is not a devDependency of the repository" },
   async () => {
     assert.ok(state.dist, "no build (the vite step failed)");
-    assert.ok(existsSync(chromiumPath), `no browser at ${chromiumPath} (set LSG_CHROMIUM)`);
-    const require = createRequire(path.join(repo, "package.json"));
-    const { chromium } = require("playwright-core");
+    assert.ok(existsSync(CHROMIUM_PATH), `no browser at ${CHROMIUM_PATH} (set LSG_CHROMIUM)`);
 
     const { server, url, requests } = await serve(state.dist);
     let browser;
     try {
-      browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS, timeout: 30_000 });
+      browser = await launchChromium({ timeout: 30_000 });
       const page = await browser.newPage();
       const problems = [];
       page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));

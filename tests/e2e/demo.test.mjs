@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { launchChromium } from "../support/chromium.mjs";
 
 const DEMO_URL = process.env.DEMO_URL;
 const MOCK_URL = process.env.MOCK_URL?.replace(/\/+$/, "");
@@ -21,18 +22,6 @@ const FIRST_TOKEN_MS = 1000;
 const FALLBACK_VISIBLE_BEFORE_MS = 3000;
 /** The start of the local fallback's canned answer. */
 const LOCAL_ANSWER_START = "This answer comes from the local fallback";
-
-const CHROMIUM_ARGS = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
 
 const id = (name) => `[data-testid="${name}"]`;
 
@@ -48,9 +37,7 @@ before(async () => {
     );
   }
   mkdirSync(OUT, { recursive: true });
-  const pw = await import("playwright-core");
-  const { chromium } = pw.chromium ? pw : pw.default;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 after(async () => {
