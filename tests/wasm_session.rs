@@ -11,6 +11,7 @@
 
 #![cfg(target_arch = "wasm32")]
 
+mod wasm_common;
 mod wasm_session_support;
 
 use js_sys::Function;

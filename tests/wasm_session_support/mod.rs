@@ -9,25 +9,19 @@
 
 #![allow(dead_code)]
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use futures::future::{select, Either};
-use gloo_timers::future::TimeoutFuture;
-use js_sys::{Array, Date, Function, Promise, Reflect, JSON};
+use js_sys::{Array, Function, Promise, Reflect, JSON};
 use llm_stream_guard::web::{live_resources, Session};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::console_log;
 
-/// The mock upstream's base URL, baked in at compile time by `cargo xtask test`.
-pub const MOCK: Option<&str> = option_env!("MOCK_UPSTREAM_URL");
-/// `mock_upstream::DEFAULT_TEXT`: what the `normal` scenario answers.
-pub const DEFAULT_TEXT: &str = "Hello from the mock upstream. This answer streams in small pieces.";
-/// `mock_upstream::TICK`: each chunk of the `endless` scenario.
-pub const TICK: &str = "tick ";
+pub use crate::wasm_common::{
+    enc, error_json, field, ledger_base, mock, now, s, settle_within, to_json, DEFAULT_TEXT, TICK,
+};
 /// Cancel → upstream-close latency budget, in milliseconds.
 pub const CLOSE_BUDGET_MS: f64 = 100.0;
 /// How far a ledger time may lie before the browser's `Date.now()` of the same instant (clock
@@ -87,24 +81,6 @@ extern "C" {
     fn global_fetch(url: &str) -> Promise;
 }
 
-/// The mock's base URL without a trailing slash; fails the test clearly when it is missing.
-pub fn mock() -> String {
-    match MOCK {
-        Some(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_string(),
-        _ => panic!(
-            "MOCK_UPSTREAM_URL was not set when this test was compiled: run the wasm suites with \
-             `cargo xtask test --only chrome|firefox|node`, which starts the mock upstream and \
-             passes its URL"
-        ),
-    }
-}
-
-/// The base URL for ledger reads: `localhost` instead of `127.0.0.1`, so that browsers keep
-/// ledger requests in another per-host connection pool than the calls under test.
-fn ledger_base() -> String {
-    mock().replacen("://127.0.0.1:", "://localhost:", 1)
-}
-
 /// `ws://127.0.0.1:<port>/ws?<query>`.
 pub fn ws_url(query: &str) -> String {
     let base = mock();
@@ -116,38 +92,13 @@ pub fn ws_url(query: &str) -> String {
 }
 
 thread_local! {
-    static RUN_ID: String = format!("{:08x}", (js_sys::Math::random() * 4_294_967_295.0) as u64);
-    static COUNTER: Cell<u32> = const { Cell::new(0) };
     static LATENCIES: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A tag unique to this run (the same mock serves every runtime of one `cargo xtask test`).
+/// A tag unique to this run, `session-<label>-…` (the same mock serves every runtime of one
+/// `cargo xtask test`).
 pub fn tag(label: &str) -> String {
-    let n = COUNTER.with(|c| {
-        c.set(c.get() + 1);
-        c.get()
-    });
-    RUN_ID.with(|run| format!("session-{label}-{n}-{run}"))
-}
-
-/// URL-encodes a query value.
-pub fn enc(value: &str) -> String {
-    String::from(js_sys::encode_uri_component(value))
-}
-
-/// Milliseconds since the Unix epoch (the mock's ledger uses the same clock).
-pub fn now() -> f64 {
-    Date::now()
-}
-
-/// Awaits `promise`, or gives up after `ms` (`None`).
-pub async fn settle_within(promise: Promise, ms: u32) -> Option<Result<JsValue, JsValue>> {
-    let fut = Box::pin(JsFuture::from(promise));
-    let timer = Box::pin(TimeoutFuture::new(ms));
-    match select(fut, timer).await {
-        Either::Left((r, _)) => Some(r),
-        Either::Right(_) => None,
-    }
+    crate::wasm_common::tag(&format!("session-{label}"))
 }
 
 /// Awaits `promise`, failing the test if it rejects or does not settle within `ms`.
@@ -159,23 +110,6 @@ pub async fn must_resolve(promise: Promise, ms: u32, what: &str) -> JsValue {
     }
 }
 
-/// Any JS value as JSON (`null` for `undefined` and what JSON cannot hold).
-pub fn to_json(value: &JsValue) -> Value {
-    if value.is_undefined() {
-        return Value::Null;
-    }
-    JSON::stringify(value)
-        .ok()
-        .and_then(|s| s.as_string())
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or(Value::Null)
-}
-
-/// One property of a JS object.
-pub fn field(value: &JsValue, name: &str) -> JsValue {
-    Reflect::get(value, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
 /// Calls `target[method](...args)`.
 pub fn call(target: &JsValue, method: &str, args: &[JsValue]) -> JsValue {
     let f: Function = field(target, method)
@@ -184,37 +118,6 @@ pub fn call(target: &JsValue, method: &str, args: &[JsValue]) -> JsValue {
     let args: Array = args.iter().collect();
     f.apply(target, &args)
         .unwrap_or_else(|e| panic!("{method}() threw {}", error_json(&e)))
-}
-
-/// A rejection's fields as JSON (`name` and `message` are not enumerable on Errors).
-pub fn error_json(error: &JsValue) -> Value {
-    let mut out = serde_json::Map::new();
-    out.insert(
-        "isError".into(),
-        Value::Bool(error.is_instance_of::<js_sys::Error>()),
-    );
-    for key in [
-        "name",
-        "message",
-        "kind",
-        "reason",
-        "partialText",
-        "attempts",
-    ] {
-        let v = field(error, key);
-        if !v.is_undefined() {
-            out.insert(key.into(), to_json(&v));
-        }
-    }
-    if !error.is_object() {
-        out.insert("value".into(), to_json(error));
-    }
-    Value::Object(out)
-}
-
-/// A string field of a JSON value, or "".
-pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 /// Where a generation's URL points.
