@@ -4,8 +4,9 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
-use llm_stream_guard::core::sse::{SseError, SseItem, SseParser};
+use llm_stream_guard::core::sse::{decode_utf8, SseError, SseItem, SseParser};
 use proptest::prelude::*;
+use std::borrow::Cow;
 
 /// (event type, data, last event id) of every dispatched event, comments and retries dropped.
 type Ev = (String, String, String);
@@ -506,5 +507,26 @@ proptest! {
         let at = split.index(input.len() + 1);
         let (a, b) = input.split_at(at);
         prop_assert_eq!(parse_pieces(&[a, b]), reference(&input));
+    }
+
+    /// `decode_utf8` (from_utf8 and its errors) replaces exactly what `from_utf8_lossy` does:
+    /// bytes biased towards UTF-8 sequences, cut and broken anywhere.
+    #[test]
+    fn decode_utf8_agrees_with_from_utf8_lossy(
+        parts in proptest::collection::vec(prop_oneof![
+            Just(&b"a"[..]), Just(&b"\xC3\xA9"[..]), Just(&b"\xE4\xB8\x96"[..]),
+            Just(&b"\xF0\x9F\x99\x82"[..]), Just(&b"\xF0\x9F\x99"[..]), Just(&b"\xC3"[..]),
+            Just(&b"\xED\xA0\x80"[..]), Just(&b"\xF4\x90\x80\x80"[..]), Just(&b"\xC0\x80"[..]),
+            Just(&b"\x80"[..]), Just(&b"\xFF"[..]),
+        ], 0..24),
+        noise in proptest::collection::vec(any::<u8>(), 0..24),
+    ) {
+        let mut bytes: Vec<u8> = parts.concat();
+        prop_assert_eq!(decode_utf8(&bytes), String::from_utf8_lossy(&bytes));
+        bytes.extend_from_slice(&noise);
+        let decoded = decode_utf8(&bytes);
+        prop_assert_eq!(&decoded, &String::from_utf8_lossy(&bytes));
+        // Valid input is borrowed, not copied.
+        prop_assert_eq!(matches!(decoded, Cow::Borrowed(_)), std::str::from_utf8(&bytes).is_ok());
     }
 }

@@ -32,6 +32,7 @@
 //! What it must never do: grow without bound. A line or an event's data longer than
 //! `max_event_bytes` puts the parser into a terminal [`SseError::EventTooLarge`] state.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The default bound on one line and on one event's data: 1 MiB.
@@ -322,17 +323,10 @@ impl SseParser {
         self.lines += 1;
         // Lines are cut at CR/LF bytes, which never occur inside a UTF-8 sequence, so decoding
         // line by line equals decoding the whole stream; invalid bytes become U+FFFD, as the
-        // standard's "UTF-8 decode" does. Valid lines (nearly all) are checked by `from_utf8`,
-        // which runs a word at a time over ASCII; only an invalid one is decoded lossily (a
-        // byte at a time, and into a copy).
-        match std::str::from_utf8(raw) {
-            Ok(line) => self.interpret_text(line, sink),
-            Err(_) => self.interpret_text(&String::from_utf8_lossy(raw), sink),
-        }
-    }
+        // standard's "UTF-8 decode" does.
+        let line = decode_utf8(raw);
+        let line: &str = &line;
 
-    /// [`SseParser::interpret_line`] once the line is text.
-    fn interpret_text(&mut self, line: &str, sink: &mut dyn SseSink) -> Result<(), SseError> {
         // "If the line is empty (a blank line): Dispatch the event."
         if line.is_empty() {
             self.dispatch(sink);
@@ -349,10 +343,10 @@ impl SseParser {
         // remove it. Otherwise, the string is not empty but does not contain a colon: the
         // whole line is the field name, and the empty string is the value."
         // (A byte loop: the colon is a few bytes in, where a substring search costs more.)
-        let (field, value) = match line.bytes().position(|b| b == b':') {
-            Some(colon) => {
-                let (field, value) = line.split_at(colon);
-                let value = &value[1..];
+        let colon = line.bytes().position(|b| b == b':');
+        let (field, value) = match colon.and_then(|colon| line.split_at_checked(colon)) {
+            Some((field, value)) => {
+                let value = value.strip_prefix(':').unwrap_or(value);
                 (field, value.strip_prefix(' ').unwrap_or(value))
             }
             None => (line, ""),
@@ -439,6 +433,40 @@ impl SseParser {
         // "Set the data buffer and the event type buffer to the empty string."
         self.data.clear();
         self.event_type.clear();
+    }
+}
+
+/// UTF-8 decode, as the Encoding standard's "UTF-8 decode without BOM" does (and as
+/// `String::from_utf8_lossy`): each maximal invalid subpart becomes one U+FFFD. Valid input
+/// (nearly all) is borrowed after one `from_utf8` check, which runs a word at a time over
+/// ASCII where `from_utf8_lossy` steps a byte at a time; only invalid input is copied. Built
+/// on `from_utf8` alone, so a module using only this carries one UTF-8 validator.
+pub fn decode_utf8(bytes: &[u8]) -> Cow<'_, str> {
+    let mut rest = bytes;
+    let mut out = String::new();
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(text) if out.is_empty() && text.len() == bytes.len() => {
+                return Cow::Borrowed(text);
+            }
+            Ok(text) => {
+                out.push_str(text);
+                return Cow::Owned(out);
+            }
+            Err(error) => {
+                let (valid, invalid) = rest
+                    .split_at_checked(error.valid_up_to())
+                    .unwrap_or_default();
+                if out.is_empty() {
+                    out.reserve(bytes.len() + 2);
+                }
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push(char::REPLACEMENT_CHARACTER);
+                // No length: the input ends inside a sequence, which becomes one U+FFFD.
+                let skip = error.error_len().map_or(invalid.len(), usize::from);
+                rest = invalid.get(skip..).unwrap_or_default();
+            }
+        }
     }
 }
 
