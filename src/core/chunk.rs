@@ -299,10 +299,13 @@ impl<'a> Walker<'a> {
     fn malformed(&self, fault: Fault) -> Malformed {
         let at = (fault.at + 1).min(self.bytes.len());
         let before = &self.bytes[..at];
-        let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
         Malformed {
             kind: fault.kind,
-            line: 1 + memchr::memchr_iter(b'\n', &before[..line_start]).count(),
+            line: 1 + before[..line_start].iter().filter(|&&b| b == b'\n').count(),
             column: at - line_start,
         }
     }
@@ -394,6 +397,11 @@ impl<'a> Walker<'a> {
 
     /// The `:` after a key.
     fn colon(&mut self) -> Step<()> {
+        // Usually right after the key, without whitespace.
+        if self.bytes.get(self.pos) == Some(&b':') {
+            self.pos += 1;
+            return Ok(());
+        }
         if self.peek() != Some(b':') {
             return Err(self.syntax());
         }
@@ -478,20 +486,24 @@ impl<'a> Walker<'a> {
             Record::Object => {
                 let mut seen = 0u8;
                 while let Some(key) = self.next_key(&mut first)? {
-                    match names.iter().position(|name| *name == key) {
-                        Some(index) => {
-                            // Refused before the colon is even read, as serde does.
-                            if seen & (1 << index) != 0 {
-                                return Err(self.shape());
-                            }
-                            seen |= 1 << index;
-                            self.colon()?;
-                            field(self, index)?;
+                    // The first bytes are compared inline: most names differ there, and
+                    // `==` on equal lengths is a `memcmp` call (a byte loop in wasm).
+                    let key = key.as_bytes();
+                    let index = names.iter().position(|name| {
+                        let name = name.as_bytes();
+                        name.len() == key.len() && name.first() == key.first() && name == key
+                    });
+                    if let Some(index) = index {
+                        // Refused before the colon is even read, as serde does.
+                        if seen & (1 << index) != 0 {
+                            return Err(self.shape());
                         }
-                        None => {
-                            self.colon()?;
-                            self.value(false)?;
-                        }
+                        seen |= 1 << index;
+                    }
+                    self.colon()?;
+                    match index {
+                        Some(index) => field(self, index)?,
+                        None => self.skip()?,
                     }
                 }
                 Ok(())
@@ -1046,6 +1058,21 @@ impl<'a> Walker<'a> {
                     deep.pop();
                 }
             }
+        }
+    }
+
+    /// The value of a field that is not read: [`Walker::value`], with the scalars that
+    /// OpenRouter's chunks carry (`"provider"`, `"created"`, `"index"`, `"logprobs"`...)
+    /// taken directly.
+    fn skip(&mut self) -> Step<()> {
+        match self.peek() {
+            Some(b'"') => {
+                self.pos += 1;
+                self.string_rest(None, true)
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(false).map(drop),
+            Some(b'n') => self.literal(b"null"),
+            _ => self.value(false),
         }
     }
 
