@@ -288,6 +288,19 @@ impl SseParser {
                 if at > self.max_event_bytes {
                     return self.fail();
                 }
+                // The usual event: one `data:` line, then the blank line, both in this chunk
+                // (LF LF or CRLF CRLF). Dispatched straight from the chunk.
+                let blank = if rest.get(at..at + 2) == Some(b"\n\n") {
+                    2
+                } else if rest.get(at..at + 4) == Some(b"\r\n\r\n") {
+                    4
+                } else {
+                    0
+                };
+                if blank > 0 && self.data.is_empty() && self.data_event(&rest[..at], sink) {
+                    rest = &rest[at + blank..];
+                    continue;
+                }
                 self.interpret_line(&rest[..at], sink)?;
             } else {
                 if self.line.len() + at > self.max_event_bytes {
@@ -316,6 +329,26 @@ impl SseParser {
             self.line.extend_from_slice(rest);
         }
         Ok(())
+    }
+
+    /// A `data:` line followed by a blank line, with nothing buffered: what interpreting the
+    /// two lines does (append the value and an LF, dispatch, which removes that LF), without
+    /// copying the value into the data buffer. `false` (nothing done) for any other line, and
+    /// for a value that is invalid UTF-8 or over the bound (left to the general path).
+    fn data_event(&mut self, raw: &[u8], sink: &mut dyn SseSink) -> bool {
+        let Some(value) = raw.strip_prefix(b"data:") else {
+            return false;
+        };
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        let Ok(data) = std::str::from_utf8(value) else {
+            return false;
+        };
+        if data.len() + 1 > self.max_event_bytes {
+            return false;
+        }
+        self.lines += 2;
+        emit(&mut self.event_type, data, &self.last_event_id, sink);
+        true
     }
 
     /// "Interpreting an event stream": one complete line, without its end-of-line.
@@ -417,23 +450,28 @@ impl SseParser {
         if self.data.ends_with('\n') {
             self.data.pop();
         }
-        // "Initialize event's type attribute to "message" ... If the event type buffer has a
-        // value other than the empty string, change the type of the newly created event to
-        // equal the value of the event type buffer."
-        let event_type = if self.event_type.is_empty() {
-            "message"
-        } else {
-            self.event_type.as_str()
-        };
-        sink.event(Event {
-            event_type,
-            data: &self.data,
-            last_event_id: &self.last_event_id,
-        });
+        emit(&mut self.event_type, &self.data, &self.last_event_id, sink);
         // "Set the data buffer and the event type buffer to the empty string."
         self.data.clear();
-        self.event_type.clear();
     }
+}
+
+/// The end of "dispatch the event": the event goes to the sink, and the event type buffer is
+/// emptied.
+fn emit(event_type: &mut String, data: &str, last_event_id: &str, sink: &mut dyn SseSink) {
+    // "Initialize event's type attribute to "message" ... If the event type buffer has a
+    // value other than the empty string, change the type of the newly created event to
+    // equal the value of the event type buffer."
+    sink.event(Event {
+        event_type: if event_type.is_empty() {
+            "message"
+        } else {
+            event_type
+        },
+        data,
+        last_event_id,
+    });
+    event_type.clear();
 }
 
 /// UTF-8 decode, as the Encoding standard's "UTF-8 decode without BOM" does (and as
@@ -572,6 +610,34 @@ mod tests {
                     [SseItem::Event(e)] => assert_eq!(e.data, data, "{raw:?}"),
                     other => panic!("{raw:?}: {other:?}"),
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_data_line_and_its_blank_line_in_one_chunk_dispatch_as_when_split() {
+        // Whole, these take the direct dispatch; byte by byte, the general path.
+        let inputs: [&[u8]; 6] = [
+            b"event: x\nid: 7\ndata: v\n\ndata: w\n\n",
+            b"data: \xFF caf\xC3\xA9\n\n",
+            b"data:\r\n\r\ndata:  two spaces\r\n\r\n",
+            b"data: a\ndata: b\n\n",
+            b"retry: 5\n: comment\ndata\n\ndata: last\n\n",
+            b"data: 0123456789\n\n",
+        ];
+        for input in inputs {
+            for limit in [0, 12, 17] {
+                let mut whole = SseParser::new(limit);
+                let mut split = SseParser::new(limit);
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let whole_result = whole.push(input, &mut a);
+                let mut split_result = Ok(());
+                for byte in input.chunks(1) {
+                    split_result = split_result.and_then(|()| split.push(byte, &mut b));
+                }
+                assert_eq!(whole_result, split_result, "{input:?} limit {limit}");
+                assert_eq!(a, b, "{input:?} limit {limit}");
+                assert_eq!(whole.lines(), split.lines(), "{input:?} limit {limit}");
             }
         }
     }
