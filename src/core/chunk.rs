@@ -217,8 +217,10 @@ fn decode_json(json: &str) -> Decoded<'_> {
             column: 1,
         });
     }
-    match walker.chunk() {
-        Ok(chunk) => Decoded::Chunk(chunk),
+    // Filled in place: a chunk is large, and each move of it is a `memory.copy` in wasm.
+    let mut chunk = Chunk::default();
+    match walker.chunk(&mut chunk) {
+        Ok(()) => Decoded::Chunk(chunk),
         Err(fault) => Decoded::Malformed(walker.malformed(fault)),
     }
 }
@@ -489,10 +491,9 @@ impl<'a> Walker<'a> {
                     // The first bytes are compared inline: most names differ there, and
                     // `==` on equal lengths is a `memcmp` call (a byte loop in wasm).
                     let key = key.as_bytes();
-                    let index = names.iter().position(|name| {
-                        let name = name.as_bytes();
-                        name.len() == key.len() && name.first() == key.first() && name == key
-                    });
+                    let index = names
+                        .iter()
+                        .position(|name| name.len() == key.len() && same(name.as_bytes(), key));
                     if let Some(index) = index {
                         // Refused before the colon is even read, as serde does.
                         if seen & (1 << index) != 0 {
@@ -565,8 +566,7 @@ impl<'a> Walker<'a> {
     // ---- the chat-chunk shapes (fields in the order serde's structs declared them) ----
 
     /// The whole payload (it starts with `{`).
-    fn chunk(&mut self) -> Step<Chunk<'a>> {
-        let mut chunk = Chunk::default();
+    fn chunk(&mut self, chunk: &mut Chunk<'a>) -> Step<()> {
         let mut choice = None;
         let record = self.open_record(false)?.unwrap_or(Record::Object);
         self.fields(
@@ -577,7 +577,7 @@ impl<'a> Walker<'a> {
                     0 => chunk.id = w.text()?,
                     1 => chunk.model = w.text()?,
                     2 => chunk.object = w.text()?,
-                    3 => choice = w.choices()?,
+                    3 => w.choices(&mut choice)?,
                     4 => chunk.usage = w.usage()?,
                     _ => chunk.error = w.error()?,
                 }
@@ -598,25 +598,27 @@ impl<'a> Walker<'a> {
                 chunk.tool_calls = message.tool_calls;
             }
         }
-        Ok(chunk)
+        Ok(())
     }
 
     /// `choices`: every element is checked; the first one is kept.
-    fn choices(&mut self) -> Step<Option<Choice<'a>>> {
+    /// (`kept` is `None` when called: a second `choices` is refused before.)
+    fn choices(&mut self, kept: &mut Option<Choice<'a>>) -> Step<()> {
         if !self.optional_array()? {
-            return Ok(None);
+            return Ok(());
         }
-        let mut kept = None;
         let mut first = true;
         while self.next_element(&mut first)? {
-            let choice = self.choice()?;
-            kept.get_or_insert(choice);
+            if kept.is_none() {
+                self.choice(kept.insert(Choice::default()))?;
+            } else {
+                self.choice(&mut Choice::default())?;
+            }
         }
-        Ok(kept)
+        Ok(())
     }
 
-    fn choice(&mut self) -> Step<Choice<'a>> {
-        let mut choice = Choice::default();
+    fn choice(&mut self, choice: &mut Choice<'a>) -> Step<()> {
         let record = self.open_record(false)?.unwrap_or(Record::Object);
         self.fields(
             record,
@@ -637,8 +639,7 @@ impl<'a> Walker<'a> {
                 }
                 Ok(())
             },
-        )?;
-        Ok(choice)
+        )
     }
 
     fn message(&mut self) -> Step<Option<Message<'a>>> {
@@ -896,20 +897,22 @@ impl<'a> Walker<'a> {
         match self.bytes.get(self.pos) {
             Some(b'0') => self.pos += 1,
             Some(b'1'..=b'9') => {
-                significant = true;
-                magnitude = -1;
-                while let Some(&b @ b'0'..=b'9') = self.bytes.get(self.pos) {
-                    magnitude += 1;
-                    // Compared, not `checked_mul`: wasm32 has no overflow flag, and LLVM makes
-                    // that a 128-bit multiplication call.
-                    let digit = u64::from(b - b'0');
-                    whole = match whole {
-                        Some(w) if w < u64::MAX / 10 || (w == u64::MAX / 10 && digit <= 5) => {
-                            Some(w * 10 + digit)
-                        }
-                        _ => None,
-                    };
+                let digits = self.pos;
+                while let Some(b'0'..=b'9') = self.bytes.get(self.pos) {
                     self.pos += 1;
+                }
+                significant = true;
+                magnitude = (self.pos - digits) as i64 - 1;
+                // The value only for a number that is read (a skipped one is only checked).
+                // Compared, not `checked_mul`: wasm32 has no overflow flag, and LLVM makes
+                // that a 128-bit multiplication call.
+                if checked {
+                    let digits = self.bytes.get(digits..self.pos).unwrap_or_default();
+                    whole = digits.iter().try_fold(0u64, |w, &b| {
+                        let digit = u64::from(b - b'0');
+                        (w < u64::MAX / 10 || (w == u64::MAX / 10 && digit <= 5))
+                            .then(|| w * 10 + digit)
+                    });
                 }
             }
             _ => return Err(self.syntax()),
@@ -1118,6 +1121,35 @@ fn scan_string(bytes: &[u8], mut at: usize) -> usize {
         at += 1;
     }
     at
+}
+
+/// Whether two byte strings of the same length (the caller checks) are equal: words, the
+/// last two overlapping (`==` on slices calls `memcmp`, a byte loop in wasm).
+#[inline(never)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if word::<8>(a, at) != word::<8>(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        word::<8>(a, n - 8) == word::<8>(b, n - 8)
+    } else if n >= 4 {
+        word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4)
+    } else {
+        a == b // short enough for memcmp's byte loop
+    }
+}
+
+/// The `N` bytes of `bytes` from `at` (zeros past its end, which callers never reach).
+fn word<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    bytes
+        .get(at..at + N)
+        .and_then(|w| <[u8; N]>::try_from(w).ok())
+        .unwrap_or([0; N])
 }
 
 /// JSON text without the whitespace outside its strings.
@@ -1952,6 +1984,20 @@ mod tests {
                         bytes[at] = filler;
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn names_equal_only_when_every_byte_is_equal() {
+        for len in 0..40 {
+            let a: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same(&a, &a.clone()), "{len}");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same(&a, &b), "{len} {at}");
+                assert!(!same(&b, &a), "{len} {at}");
             }
         }
     }
