@@ -1154,24 +1154,27 @@ fn word<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
 
 /// JSON text without the whitespace outside its strings.
 fn compact(json: &str) -> String {
+    // Runs between whitespace bytes are copied whole (every byte looked at is ASCII, so the
+    // runs start and end on character boundaries).
     let mut out = String::with_capacity(json.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in json.chars() {
+    let (mut in_string, mut escaped, mut run) = (false, false, 0);
+    for (at, b) in json.bytes().enumerate() {
         if in_string {
             if escaped {
                 escaped = false;
-            } else if c == '\\' {
+            } else if b == b'\\' {
                 escaped = true;
-            } else if c == '"' {
+            } else if b == b'"' {
                 in_string = false;
             }
-        } else if c == '"' {
+        } else if b == b'"' {
             in_string = true;
-        } else if matches!(c, ' ' | '\n' | '\r' | '\t') {
-            continue;
+        } else if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            out.push_str(json.get(run..at).unwrap_or_default());
+            run = at + 1;
         }
-        out.push(c);
     }
+    out.push_str(json.get(run..).unwrap_or_default());
     out
 }
 

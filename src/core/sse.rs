@@ -477,34 +477,13 @@ fn emit(event_type: &mut String, data: &str, last_event_id: &str, sink: &mut dyn
 /// UTF-8 decode, as the Encoding standard's "UTF-8 decode without BOM" does (and as
 /// `String::from_utf8_lossy`): each maximal invalid subpart becomes one U+FFFD. Valid input
 /// (nearly all) is borrowed after one `from_utf8` check, which runs a word at a time over
-/// ASCII where `from_utf8_lossy` steps a byte at a time; only invalid input is copied. Built
-/// on `from_utf8` alone, so a module using only this carries one UTF-8 validator.
+/// ASCII where `from_utf8_lossy` steps a byte at a time; only invalid input goes through
+/// `from_utf8_lossy` (which the module carries anyway: a decoder of its own built on
+/// `from_utf8` errors measured 0.7 KB more).
 pub fn decode_utf8(bytes: &[u8]) -> Cow<'_, str> {
-    let mut rest = bytes;
-    let mut out = String::new();
-    loop {
-        match std::str::from_utf8(rest) {
-            Ok(text) if out.is_empty() && text.len() == bytes.len() => {
-                return Cow::Borrowed(text);
-            }
-            Ok(text) => {
-                out.push_str(text);
-                return Cow::Owned(out);
-            }
-            Err(error) => {
-                let (valid, invalid) = rest
-                    .split_at_checked(error.valid_up_to())
-                    .unwrap_or_default();
-                if out.is_empty() {
-                    out.reserve(bytes.len() + 2);
-                }
-                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
-                out.push(char::REPLACEMENT_CHARACTER);
-                // No length: the input ends inside a sequence, which becomes one U+FFFD.
-                let skip = error.error_len().map_or(invalid.len(), usize::from);
-                rest = invalid.get(skip..).unwrap_or_default();
-            }
-        }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
