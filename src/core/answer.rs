@@ -152,7 +152,7 @@ impl Answer {
     /// Apply one decoded chunk; returns `Some(Stop)` when the chunk ends the attempt.
     fn apply<S: AnswerSink + ?Sized>(
         &mut self,
-        chunk: Chunk<'_>,
+        chunk: &Chunk<'_>,
         now: Millis,
         deadlines: &mut AttemptDeadlines,
         sink: &mut S,
@@ -304,7 +304,7 @@ impl<S: AnswerSink + ?Sized> SseSink for EventFeed<'_, S> {
             Decoded::Chunk(chunk) => {
                 self.stop = self
                     .answer
-                    .apply(chunk, self.now, self.deadlines, self.sink);
+                    .apply(&chunk, self.now, self.deadlines, self.sink);
             }
             Decoded::Malformed(malformed) => {
                 self.answer.malformed += 1;
@@ -399,10 +399,12 @@ impl AnswerReader {
             BodyKind::Json => {
                 let body = String::from_utf8_lossy(&self.json).into_owned();
                 match decode_body(&body) {
-                    Decoded::Chunk(chunk) => match self.answer.apply(chunk, now, deadlines, sink) {
-                        Some(stop) => stop,
-                        None => Stop::Done,
-                    },
+                    Decoded::Chunk(chunk) => {
+                        match self.answer.apply(&chunk, now, deadlines, sink) {
+                            Some(stop) => stop,
+                            None => Stop::Done,
+                        }
+                    }
                     Decoded::Done => Stop::Failed(Failure::Protocol),
                     Decoded::Malformed(malformed) => {
                         self.answer.malformed += 1;
