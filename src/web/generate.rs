@@ -49,6 +49,22 @@ extern "C" {
     /// `String(number)`: JavaScript's own number formatting, for messages.
     #[wasm_bindgen(js_name = String)]
     fn number_text(value: f64) -> String;
+
+    /// What a stream reader's `read()` resolves with, `{ done, value }`. Read through these
+    /// getters, whose property names live in the glue: a `Reflect.get` with a name made from a
+    /// Rust string would decode that name on every read.
+    pub(crate) type ReadResult;
+    #[wasm_bindgen(method, getter, structural)]
+    pub(crate) fn done(this: &ReadResult) -> JsValue;
+    #[wasm_bindgen(method, getter, structural)]
+    pub(crate) fn value(this: &ReadResult) -> JsValue;
+}
+
+impl ReadResult {
+    /// Whether the stream ended (a result without `done` counts as `if_missing`).
+    pub(crate) fn ended(&self, if_missing: bool) -> bool {
+        self.done().as_bool().unwrap_or(if_missing)
+    }
 }
 
 /// Sets a plain data property (on objects made here: it cannot fail).
@@ -906,7 +922,8 @@ impl Call {
             match abort.race(read, deadlines.wait_ms(now())).await {
                 Raced::Ready(Ok(chunk)) => {
                     let at = now();
-                    if get(&chunk, "done").as_bool().unwrap_or(false) {
+                    let chunk = chunk.unchecked_into::<ReadResult>();
+                    if chunk.ended(false) {
                         let stop = answer.end(at, deadlines, &mut sink);
                         move_text(&mut answer, &mut text);
                         let message = match (&stop, kind) {
@@ -920,7 +937,7 @@ impl Call {
                         };
                         break (stop, message);
                     }
-                    let value = get(&chunk, "value");
+                    let value = chunk.value();
                     let Some(bytes) = value.dyn_ref::<Uint8Array>() else {
                         break (
                             Stop::Failed(Failure::Protocol),
@@ -1056,10 +1073,11 @@ impl Call {
                 .await
             {
                 Raced::Ready(Ok(chunk)) => {
-                    if get(&chunk, "done").as_bool().unwrap_or(true) {
+                    let chunk = chunk.unchecked_into::<ReadResult>();
+                    if chunk.ended(true) {
                         break;
                     }
-                    if let Some(value) = get(&chunk, "value").dyn_ref::<Uint8Array>() {
+                    if let Some(value) = chunk.value().dyn_ref::<Uint8Array>() {
                         bytes.extend(value.to_vec());
                     }
                 }

@@ -15,7 +15,7 @@ use crate::core::proxy::{
     completion_body, error_body, failure_status, parse_chat_request, Access, ChunkWriter,
     ProxyConfig,
 };
-use crate::web::generate::run_generation;
+use crate::web::generate::{run_generation, ReadResult};
 use crate::web::resources::{Listener, Sleep};
 use futures::channel::oneshot;
 use futures::future::{select, Either, FutureExt};
@@ -213,6 +213,19 @@ async fn read_body(request: &JsValue, limit: usize) -> Result<String, &'static s
         if length > limit {
             return Err("too_large");
         }
+        // A declared length within the limit: one `arrayBuffer()` instead of a read per chunk
+        // (the runtime enforces the declared length).
+        if let Ok(array_buffer) = get(request, "arrayBuffer").dyn_into::<Function>() {
+            let promise = array_buffer.call0(request).map_err(|_| "unreadable")?;
+            let buffer = JsFuture::from(Promise::resolve(&promise))
+                .await
+                .map_err(|_| "unreadable")?;
+            let bytes = Uint8Array::new(&buffer).to_vec();
+            if bytes.len() > limit {
+                return Err("too_large");
+            }
+            return String::from_utf8(bytes).map_err(|_| "not_utf8");
+        }
     }
     let body = get(request, "body");
     if body.is_null() || body.is_undefined() {
@@ -232,10 +245,11 @@ async fn read_body(request: &JsValue, limit: usize) -> Result<String, &'static s
         let chunk = JsFuture::from(Promise::resolve(&promise))
             .await
             .map_err(|_| "unreadable")?;
-        if get(&chunk, "done").as_bool().unwrap_or(true) {
+        let chunk = chunk.unchecked_into::<ReadResult>();
+        if chunk.ended(true) {
             break;
         }
-        if let Some(value) = get(&chunk, "value").dyn_ref::<Uint8Array>() {
+        if let Some(value) = chunk.value().dyn_ref::<Uint8Array>() {
             if bytes.len() + value.length() as usize > limit {
                 if let Ok(cancel) = get(&reader, "cancel").dyn_into::<Function>() {
                     let _ = cancel.call0(&reader);
@@ -246,6 +260,15 @@ async fn read_body(request: &JsValue, limit: usize) -> Result<String, &'static s
         }
     }
     String::from_utf8(bytes).map_err(|_| "not_utf8")
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The response stream's `ReadableStreamDefaultController`. `enqueue` is bound by name in
+    /// the glue, not looked up per write; it throws once the client has gone.
+    type StreamController;
+    #[wasm_bindgen(method, catch, structural)]
+    fn enqueue(this: &StreamController, chunk: &Uint8Array) -> Result<(), JsValue>;
 }
 
 /// The downstream side of one streamed answer.
@@ -297,9 +320,9 @@ impl Downstream {
             return;
         }
         if let Some(controller) = &self.controller {
-            let enqueue = get(controller, "enqueue").unchecked_into::<Function>();
-            if enqueue
-                .call1(controller, &Uint8Array::from(self.outbox.as_bytes()))
+            let controller = controller.unchecked_ref::<StreamController>();
+            if controller
+                .enqueue(&Uint8Array::from(self.outbox.as_bytes()))
                 .is_err()
             {
                 self.client_gone = true;
@@ -318,11 +341,8 @@ impl Downstream {
         if let (Some(controller), true, false) =
             (&self.controller, self.committed, self.client_gone)
         {
-            let enqueue = get(controller, "enqueue").unchecked_into::<Function>();
-            if enqueue
-                .call1(controller, &Uint8Array::from(&b"\n"[..]))
-                .is_err()
-            {
+            let controller = controller.unchecked_ref::<StreamController>();
+            if controller.enqueue(&Uint8Array::from(&b"\n"[..])).is_err() {
                 self.client_gone = true;
             }
             self.last_byte = now();
