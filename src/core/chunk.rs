@@ -33,6 +33,7 @@
 //! whose delta is empty or carries only a `role`, malformed payloads, and errors (an error ends
 //! the attempt instead).
 
+use super::bytes as swar;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -1090,37 +1091,15 @@ impl<'a> Walker<'a> {
     }
 }
 
-/// The index of the first byte from `from` on that ends a run of plain string text: a quote,
+/// The index of the first byte from `at` on that ends a run of plain string text: a quote,
 /// a backslash or a control character (or the end). Eight bytes at a time.
-fn scan_string(bytes: &[u8], mut at: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(word) = bytes
-        .get(at..at + 8)
-        .and_then(|w| <[u8; 8]>::try_from(w).ok())
-    {
-        let word = u64::from_le_bytes(word);
-        let quote = word ^ (ONES * u64::from(b'"'));
-        let backslash = word ^ (ONES * u64::from(b'\\'));
-        // Classic "has a zero byte" / "has a byte below n" tests (exact as to whether any).
-        // A false positive can only sit above a true one (a borrow runs upwards), so the
-        // lowest flagged byte is the first special one.
-        let special = ((quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (word.wrapping_sub(ONES * 0x20) & !word))
-            & HIGH;
-        if special != 0 {
-            return at + (special.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    while let Some(&b) = bytes.get(at) {
-        if b == b'"' || b == b'\\' || b < 0x20 {
-            break;
-        }
-        at += 1;
-    }
-    at
+fn scan_string(bytes: &[u8], at: usize) -> usize {
+    swar::find(
+        bytes,
+        at,
+        |word| swar::equal(word, b'"') | swar::equal(word, b'\\') | swar::below(word, 0x20),
+        |b| b == b'"' || b == b'\\' || b < 0x20,
+    )
 }
 
 /// Whether two byte strings of the same length (the caller checks) are equal: words, the

@@ -4,6 +4,7 @@
 //! no web API bindings, no browser timers. Everything here runs natively under `cargo test`.
 
 pub mod answer;
+mod bytes;
 pub mod call;
 pub mod chunk;
 pub mod deadline;

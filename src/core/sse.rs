@@ -32,6 +32,7 @@
 //! What it must never do: grow without bound. A line or an event's data longer than
 //! `max_event_bytes` puts the parser into a terminal [`SseError::EventTooLarge`] state.
 
+use super::bytes as swar;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -487,31 +488,15 @@ pub fn decode_utf8(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// The index of the first CR or LF in `bytes`. Eight bytes at a time (memchr's portable
-/// fallback, which wasm without SIMD gets, reads a 4-byte `usize` at a time).
+/// The index of the first CR or LF in `bytes`, eight bytes at a time.
 fn find_line_end(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut at = 0;
-    while let Some(word) = bytes
-        .get(at..at + 8)
-        .and_then(|w| <[u8; 8]>::try_from(w).ok())
-    {
-        let word = u64::from_le_bytes(word);
-        let lf = word ^ (ONES * u64::from(b'\n'));
-        let cr = word ^ (ONES * u64::from(b'\r'));
-        // "Has a zero byte": a false positive can only sit above a true one (a borrow runs
-        // upwards), so the lowest flagged byte is the first CR or LF.
-        let found = ((lf.wrapping_sub(ONES) & !lf) | (cr.wrapping_sub(ONES) & !cr)) & HIGH;
-        if found != 0 {
-            return Some(at + (found.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    let tail = bytes.get(at..).unwrap_or_default();
-    tail.iter()
-        .position(|&b| b == b'\r' || b == b'\n')
-        .map(|i| at + i)
+    let at = swar::find(
+        bytes,
+        0,
+        |word| swar::equal(word, b'\n') | swar::equal(word, b'\r'),
+        |b| b == b'\r' || b == b'\n',
+    );
+    (at < bytes.len()).then_some(at)
 }
 
 #[cfg(test)]
