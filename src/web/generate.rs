@@ -967,17 +967,6 @@ impl Call {
                         };
                         break (stop, message);
                     }
-                    // Data arrived but maybe no progress: a deadline may have passed meanwhile.
-                    if let Some(expired) = self.expired(deadlines) {
-                        let report = self.timed_out(
-                            provider,
-                            expired,
-                            deadlines,
-                            Some(&answer),
-                            Some(status),
-                        );
-                        break (report.stop, report.message);
-                    }
                 }
                 Raced::Ready(Err(error)) => {
                     let message = format!(
@@ -987,19 +976,14 @@ impl Call {
                     );
                     break (Stop::Failed(Failure::Network), self.report.redact(&message));
                 }
-                Raced::Deadline => {
-                    if let Some(expired) = self.expired(deadlines) {
-                        let report = self.timed_out(
-                            provider,
-                            expired,
-                            deadlines,
-                            Some(&answer),
-                            Some(status),
-                        );
-                        break (report.stop, report.message);
-                    }
-                }
+                Raced::Deadline => {}
                 Raced::Aborted => break (Stop::Failed(Failure::Aborted), String::new()),
+            }
+            // The timer fired, or data arrived without progress: a deadline may have passed.
+            if let Some(expired) = self.expired(deadlines) {
+                let report =
+                    self.timed_out(provider, expired, deadlines, Some(&answer), Some(status));
+                break (report.stop, report.message);
             }
         };
         let at = now();

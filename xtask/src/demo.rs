@@ -202,14 +202,7 @@ fn absolute(path: &Path) -> Result<PathBuf, String> {
 
 /// `cargo xtask demo`.
 pub fn run() -> Result<(), String> {
-    let port = std::env::var("LSG_PORT")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "8787".into());
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("LSG_PORT must be a port number (got {port:?})"))?;
-    let stack = start(port, None)?;
+    let stack = start(worker::port_from_env()?, None)?;
     println!();
     println!("mock upstream: {}", stack.mock.url());
     println!(

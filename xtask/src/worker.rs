@@ -223,14 +223,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "set LSG_PROVIDERS (a JSON array of {name, url, model, apiKeyEnv?}) first".into(),
         );
     }
-    let port = std::env::var("LSG_PORT")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "8787".into());
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("LSG_PORT must be a port number (got {port:?})"))?;
-    let workerd = Workerd::start(&dir, port)?;
+    let workerd = Workerd::start(&dir, port_from_env()?)?;
     println!("listening on {}", workerd.url());
     process::wait_for_termination();
     drop(workerd);
@@ -247,4 +240,14 @@ mod tests {
         assert_eq!(api_key_env_names(json), ["OPENROUTER_API_KEY", "LOCAL_KEY"]);
         assert!(api_key_env_names("[]").is_empty());
     }
+}
+
+/// `LSG_PORT` (default 8787; 0 means any free port), for `cargo xtask worker` and `demo`.
+pub fn port_from_env() -> Result<u16, String> {
+    let port = std::env::var("LSG_PORT")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "8787".into());
+    port.parse()
+        .map_err(|_| format!("LSG_PORT must be a port number (got {port:?})"))
 }
