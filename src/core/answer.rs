@@ -9,6 +9,7 @@
 use crate::core::chunk::{decode_body, decode_event_data, Chunk, Decoded, Malformed, Usage};
 use crate::core::deadline::{AttemptDeadlines, Millis};
 use crate::core::policy::Failure;
+use crate::core::secrets::excerpt;
 use crate::core::sse::{Event, SseError, SseParser, SseSink};
 
 /// How the response body is to be read.
@@ -286,7 +287,9 @@ impl<S: AnswerSink + ?Sized> SseSink for EventFeed<'_, S> {
                 Decoded::Chunk(chunk) if chunk.error.is_some() => {
                     chunk.error.map(|e| e.message).unwrap_or_default()
                 }
-                _ => event.data.chars().take(300).collect(),
+                // Kept whole here (bounded by the event size): it is redacted, then cut, when
+                // a message quotes it (`secrets::excerpt`).
+                _ => event.data.to_owned(),
             };
             self.answer.error = Some((None, message));
             self.stop = Some(Stop::Failed(Failure::Upstream));
@@ -420,14 +423,15 @@ impl AnswerReader {
 }
 
 /// Pull a human-readable message out of an error response body (OpenAI/OpenRouter shape
-/// `{"error":{"message":…}}`), or a short excerpt of the text. Never more than 300 characters.
-pub fn error_body_message(body: &str) -> String {
+/// `{"error":{"message":…}}`), or an excerpt of the text, with `secrets` redacted before it is
+/// cut to length ([`excerpt`]). Never more than 300 characters.
+pub fn error_body_message(body: &str, secrets: &[&str]) -> String {
     if let Decoded::Chunk(chunk) = decode_body(body) {
         if let Some(error) = chunk.error {
             if !error.message.is_empty() {
-                return error.message.chars().take(300).collect();
+                return excerpt(&error.message, secrets);
             }
         }
     }
-    body.trim().chars().take(300).collect()
+    excerpt(body, secrets)
 }

@@ -498,71 +498,11 @@ fn push_seconds(line: &mut String, ms: f64, decimals: u32) {
     );
 }
 
-/// `text` with every occurrence of each secret (of 4 bytes or more) replaced by `[redacted]`.
-/// Applied to anything a server sent before it reaches an event, an error or a log line.
-pub fn redact(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_owned();
-    for secret in secrets.iter().filter(|s| s.len() >= 4) {
-        out = replace_all(&out, secret, "[redacted]");
-    }
-    out
-}
-
-/// `text.replace(from, to)` for a non-empty `from`, by a plain bytewise search (texts here are
-/// short messages; the standard substring searcher would weigh more than this whole module).
-fn replace_all(text: &str, from: &str, to: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest
-        .as_bytes()
-        .windows(from.len())
-        .position(|window| window == from.as_bytes())
-    {
-        // `at` starts a match of a whole UTF-8 string, so both sides are char boundaries.
-        let (before, after) = (rest.get(..at), rest.get(at + from.len()..));
-        let (Some(before), Some(after)) = (before, after) else {
-            break;
-        };
-        out.push_str(before);
-        out.push_str(to);
-        rest = after;
-    }
-    out.push_str(rest);
-    out
-}
+pub use crate::core::secrets::redact;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replace_all_is_str_replace() {
-        for (text, from) in [
-            ("aaaa", "aa"),
-            ("abcabc", "bc"),
-            ("é-sk-é-sk", "sk"),
-            ("no match", "xyz"),
-            ("", "abc"),
-            ("abc", "abcd"),
-            ("ababab", "abab"),
-        ] {
-            assert_eq!(
-                replace_all(text, from, "[r]"),
-                text.replace(from, "[r]"),
-                "{text:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn secrets_are_redacted_and_short_ones_ignored() {
-        let text = "bad key sk-or-v1-abc for sk-or-v1-abc, x";
-        assert_eq!(
-            redact(text, &["sk-or-v1-abc", "x"]),
-            "bad key [redacted] for [redacted], x"
-        );
-        assert_eq!(redact("clean", &["sk-or-v1-abc"]), "clean");
-    }
 
     /// Collects written fields into a JSON object, to compare with the serialized form.
     struct JsonFields(serde_json::Map<String, serde_json::Value>);

@@ -10,6 +10,8 @@ pub mod chunk;
 pub mod deadline;
 pub mod events;
 pub mod metrics;
+pub mod options;
 pub mod policy;
 pub mod proxy;
+pub mod secrets;
 pub mod sse;

@@ -375,6 +375,8 @@ impl Run {
 /// Calls `generate(options)` with `onText`/`onEvent` recorders (unless `extra.no_callbacks`) and
 /// waits for it to settle (failing the test if it does not within the watchdog).
 pub async fn run(options: Value, mut extra: Extra) -> Run {
+    watch_rejections();
+    assert_no_unhandled_rejections("before this call (left by an earlier test)");
     let texts: Rc<RefCell<Vec<(f64, String)>>> = Rc::default();
     let events: Rc<RefCell<Vec<(f64, Value)>>> = Rc::default();
     let object = JSON::parse(&options.to_string()).expect("options are JSON");
@@ -550,6 +552,7 @@ pub async fn assert_closed(tag: &str, what: &str) -> LedgerView {
         "{what}: connection(s) tagged {tag} still open 2 s after the call settled: {:?}",
         view.connections
     );
+    assert_no_unhandled_rejections(what);
     view
 }
 
@@ -561,6 +564,7 @@ pub async fn assert_untouched(tag: &str, what: &str) {
         "{what}: provider tagged {tag} was contacted: {:?}",
         view.connections
     );
+    assert_no_unhandled_rejections(what);
 }
 
 /// The one and only POST of `view` (fails otherwise).
@@ -649,4 +653,64 @@ impl ConsoleCapture {
         let lines = self.lines.borrow().clone();
         lines
     }
+}
+
+thread_local! {
+    /// The list the runtime's unhandled-rejection hook pushes to (installed once per module).
+    static REJECTIONS: js_sys::Array = install_rejection_hook();
+}
+
+/// Hooks the runtime's report of unhandled promise rejections: Node's
+/// `process.on("unhandledRejection")`, the browsers' `unhandledrejection` event. Each one is
+/// recorded (its stack or text) for [`assert_no_unhandled_rejections`]; in Node the hook also
+/// keeps the runner alive long enough to fail the test instead of dying mid-suite.
+fn install_rejection_hook() -> js_sys::Array {
+    let install = Function::new_no_args(
+        r#"
+        const seen = [];
+        const describe = (reason) => {
+          try {
+            return reason && reason.stack ? String(reason.stack) : String(reason);
+          } catch (_) {
+            return "(a reason that cannot be printed)";
+          }
+        };
+        if (typeof process === "object" && process && typeof process.on === "function") {
+          process.on("unhandledRejection", (reason) => { seen.push(describe(reason)); });
+        } else if (typeof addEventListener === "function") {
+          addEventListener("unhandledrejection", (event) => {
+            seen.push(describe(event.reason));
+            event.preventDefault();
+          });
+        }
+        return seen;
+        "#,
+    );
+    install
+        .call0(&JsValue::UNDEFINED)
+        .expect("the rejection hook installs")
+        .unchecked_into()
+}
+
+/// Installs the unhandled-rejection hook (idempotent). [`run`] calls it.
+pub fn watch_rejections() {
+    REJECTIONS.with(|_| ());
+}
+
+/// Fails the test if any promise rejection went unhandled since the last check (each is
+/// printed with a `UNHANDLED REJECTION:` prefix, so a run's log can be counted).
+pub fn assert_no_unhandled_rejections(what: &str) {
+    let seen: Vec<String> = REJECTIONS.with(|list| {
+        let items = list.iter().map(|v| v.as_string().unwrap_or_default()).collect();
+        list.set_length(0);
+        items
+    });
+    for reason in &seen {
+        web_sys::console::log_1(&format!("UNHANDLED REJECTION: {what}: {reason}").into());
+    }
+    assert!(
+        seen.is_empty(),
+        "{what}: {} unhandled promise rejection(s): {seen:?}",
+        seen.len()
+    );
 }

@@ -186,6 +186,7 @@ fn options(upstream: &Upstream, tag: &str) -> JsValue {
 impl Gen {
     /// Starts a generation in `session` (or through the plain `generate()` when `None`).
     pub fn start(session: Option<&Session>, upstream: Upstream, label: &str) -> Gen {
+        crate::wasm_common::watch_rejections();
         let tag = tag(label);
         let object = options(&upstream, &tag);
         let texts: Rc<RefCell<Vec<(f64, String)>>> = Rc::default();
@@ -528,6 +529,7 @@ pub fn resources() -> [f64; 4] {
 
 /// Asserts the module holds no timer, reader, listener or generation any more.
 pub fn assert_no_live_resources(what: &str) {
+    crate::wasm_common::assert_no_unhandled_rejections(what);
     let r = resources();
     assert_eq!(
         r,
