@@ -1672,3 +1672,387 @@ async fn debug_logging_prints_progress_and_never_the_key() {
     );
     console_log!("[figure] log debug: {} console lines", lines.len());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hardening: no unhandled rejection, one deadline rule, callbacks end with the call, options
+// checked, secrets never shown in part
+// ---------------------------------------------------------------------------------------------
+
+/// A JS function made from source (test helpers only).
+fn js_fn(args: &str, body: &str) -> js_sys::Function {
+    js_sys::Function::new_with_args(args, body)
+}
+
+/// An injected `fetch` answering every request with one SSE body, all of it in ONE read: the
+/// content pieces of `pieces`, then `[DONE]`.
+fn one_read_fetch(pieces: &[&str]) -> JsValue {
+    let mut sse = String::new();
+    for piece in pieces {
+        sse.push_str(&format!(
+            "data: {}\n\n",
+            json!({"choices": [{"index": 0, "delta": {"content": piece}}]})
+        ));
+    }
+    sse.push_str("data: [DONE]\n\n");
+    js_fn(
+        "sse",
+        "return () => Promise.resolve(new Response(new ReadableStream({ start(c) { \
+           c.enqueue(new TextEncoder().encode(sse)); c.close(); } }), \
+           { headers: { 'content-type': 'text/event-stream' } }));",
+    )
+    .call1(&JsValue::NULL, &JsValue::from_str(&sse))
+    .unwrap()
+}
+
+/// The module's live resources are all released.
+fn assert_nothing_live(what: &str) {
+    let r = llm_stream_guard::web::live_resources();
+    for key in ["timers", "readers", "listeners", "inFlight"] {
+        assert_eq!(
+            field(&r, key).as_f64(),
+            Some(0.0),
+            "{what}: liveResources().{key} {:?}",
+            to_json(&r)
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn abort_inside_on_text_ends_delivery_within_one_read() {
+    let pieces = ["one ", "two ", "three ", "four"];
+    let (c, at) = controller();
+    let (c2, at2) = (c.clone(), at.clone());
+    let run = run(
+        opts(vec![provider("alpha", "normal", "", "unused")], roomy()),
+        Extra {
+            signal: Some(c.signal()),
+            fetch: Some(one_read_fetch(&pieces)),
+            on_text: Some(Box::new(move |_| {
+                if at2.get().is_nan() {
+                    at2.set(now());
+                    c2.abort();
+                }
+            })),
+            ..Extra::default()
+        },
+    )
+    .await;
+    // The whole answer was in the one read, and still the call is aborted, not answered.
+    assert_aborted(&run, at.get(), "one ", "abort inside onText, one read");
+    assert_eq!(run.joined(), "one ", "no piece delivered after the abort");
+    let after: Vec<String> = run
+        .events
+        .iter()
+        .filter(|(t, _)| *t >= at.get())
+        .map(|(_, e)| s(e, "type").to_string())
+        .collect();
+    assert_eq!(after, ["cancelled"], "only `cancelled` after the abort: {}", run.event_summary());
+    assert_nothing_live("abort inside onText");
+    assert_no_unhandled_rejections("abort inside onText");
+}
+
+#[wasm_bindgen_test]
+async fn a_throwing_callback_cancels_the_call_with_its_error_as_cause() {
+    for which in ["onText", "onEvent"] {
+        let t = tag(&format!("throw-{which}"));
+        let capture = ConsoleCapture::start();
+        let run = run(
+            opts(vec![provider("alpha", "normal", "delay_ms=20", &t)], roomy()),
+            Extra {
+                patch: Some(Box::new(move |o| {
+                    let thrower = js_fn(
+                        "",
+                        "return function () { globalThis.__lsgThrows = (globalThis.__lsgThrows || 0) + 1; \
+                           throw new Error('boom from the callback'); };",
+                    )
+                    .call0(&JsValue::NULL)
+                    .unwrap();
+                    Reflect::set(o, &which.into(), &thrower).unwrap();
+                    Reflect::set(&js_sys::global(), &"__lsgThrows".into(), &JsValue::from(0)).unwrap();
+                })),
+                ..Extra::default()
+            },
+        )
+        .await;
+        let lines = capture.stop();
+        let err = run.err();
+        assert_guard_error(err, "aborted");
+        assert_eq!(s(err, "reason"), "callback", "{which}: {err}");
+        let message = s(err, "message").to_string();
+        assert!(message.contains(which), "{which}: the message names it: {message}");
+        let cause = field(run.raw.as_ref().unwrap_err(), "cause");
+        assert_eq!(
+            field(&cause, "message").as_string().as_deref(),
+            Some("boom from the callback"),
+            "{which}: the thrown error is the cause"
+        );
+        let throws = field(&js_sys::global(), "__lsgThrows").as_f64();
+        assert_eq!(throws, Some(1.0), "{which}: called once, then never again");
+        assert!(
+            lines.iter().filter(|l| l.contains("boom")).count() <= 1,
+            "{which}: logged at most once: {lines:?}"
+        );
+        if which == "onText" {
+            assert!(run.joined().is_empty(), "the recorder was replaced: {:?}", run.joined());
+            assert_eq!(run.event_types().last().map(String::as_str), Some("cancelled"));
+        }
+        if which == "onText" {
+            assert_closed(&t, "throwing onText: upstream released").await;
+        } else {
+            // onEvent throws at the first event (`request-start`): nothing is sent.
+            assert_untouched(&t, "throwing onEvent: no request").await;
+        }
+        assert_nothing_live(which);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn unknown_option_names_are_refused_with_the_nearest_known_one() {
+    let t = tag("typos");
+    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+        (
+            Box::new(|o: &mut Value| o["providers"][0]["apikey"] = json!("sk-test-123456789")),
+            "unknown option `apikey` in providers[0]; did you mean `apiKey`?",
+        ),
+        (
+            Box::new(|o: &mut Value| o["timeout"] = json!(1000)),
+            "unknown option `timeout`; did you mean `timeouts`?",
+        ),
+        (
+            Box::new(|o: &mut Value| o["timeouts"]["firstTokenMS"] = json!(10)),
+            "unknown option `firstTokenMS` in timeouts; did you mean `firstTokenMs`?",
+        ),
+        (
+            Box::new(|o: &mut Value| o["retry"]["maxRetires"] = json!(1)),
+            "unknown option `maxRetires` in retry; did you mean `maxRetries`?",
+        ),
+    ];
+    for (change, expected) in cases {
+        let mut options = opts(vec![provider("alpha", "normal", "", &t)], roomy());
+        change(&mut options);
+        let run = run(options, Extra::default()).await;
+        let err = run.err();
+        assert_guard_error(err, "config");
+        assert_eq!(s(err, "message"), expected);
+        assert!(!run.everything().contains("sk-test-123456789"), "no key in the error");
+    }
+    // A function-valued typo (`onToken`) is seen too, though JSON would drop it.
+    let run = run(
+        opts(vec![provider("alpha", "normal", "", &t)], roomy()),
+        Extra {
+            patch: Some(Box::new(|o| {
+                let f = js_fn("", "return () => {};").call0(&JsValue::NULL).unwrap();
+                Reflect::set(o, &"onToken".into(), &f).unwrap();
+            })),
+            ..Extra::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        s(run.err(), "message"),
+        "unknown option `onToken`; did you mean `onText`?"
+    );
+    assert_untouched(&t, "a refused option sends nothing").await;
+}
+
+#[wasm_bindgen_test]
+async fn credential_and_relative_urls_are_config_errors_where_they_cannot_work() {
+    let t = tag("urls");
+    let mut p = provider("alpha", "normal", "", &t);
+    p["url"] = json!(scenario_url("normal", "", &t).replacen("://", "://user:hunter2@", 1));
+    let refused = run(opts(vec![p], roomy()), Extra::default()).await;
+    let err = refused.err();
+    assert_guard_error(err, "config");
+    assert!(s(err, "message").starts_with("providers[0].url must not carry"), "{err}");
+    assert!(!refused.everything().contains("hunter2"), "the password is never quoted");
+    let has_location = field(&js_sys::global(), "location").is_object();
+    let mut p = provider("alpha", "normal", "", &t);
+    p["url"] = json!("/v1/chat/completions");
+    let mut options = opts(vec![p], roomy());
+    options["retry"]["maxRetries"] = json!(0);
+    let relative = run(options, Extra::default()).await;
+    if has_location {
+        // A page or worker resolves it against its own location: not a configuration error.
+        assert_ne!(s(relative.err(), "kind"), "config", "{}", relative.err());
+    } else {
+        let err = relative.err();
+        assert_guard_error(err, "config");
+        assert!(s(err, "message").contains("absolute"), "{err}");
+        assert_eq!(relative.attempts().len(), 0, "nothing was retried: {err}");
+    }
+    assert_untouched(&t, "refused URLs send nothing").await;
+}
+
+#[wasm_bindgen_test]
+async fn network_errors_keep_the_platform_error_as_cause() {
+    let mut p = provider("alpha", "normal", "", "unused");
+    p["url"] = json!("http://127.0.0.1:9/v1/chat/completions"); // nothing listens on port 9
+    let mut options = opts(vec![p], roomy());
+    options["retry"]["maxRetries"] = json!(0);
+    let run = run(options, Extra::default()).await;
+    let err = run.err();
+    assert_guard_error(err, "network");
+    let cause = field(run.raw.as_ref().unwrap_err(), "cause");
+    assert!(
+        wasm_bindgen::JsCast::is_instance_of::<js_sys::Error>(&cause),
+        "cause is the platform's error: {:?}",
+        to_json(&cause)
+    );
+    assert_nothing_live("network error");
+}
+
+#[wasm_bindgen_test]
+async fn a_body_that_errors_midway_is_partial_with_no_unhandled_rejection() {
+    let chunk = format!(
+        "data: {}\n\n",
+        json!({"choices": [{"index": 0, "delta": {"content": "so far "}}]})
+    );
+    let fetch = js_fn(
+        "sse",
+        "return () => Promise.resolve(new Response(new ReadableStream({ \
+           start(c) { c.enqueue(new TextEncoder().encode(sse)); }, \
+           pull(c) { return new Promise((r) => setTimeout(r, 5)).then(() => c.error(new TypeError('terminated'))); } }), \
+           { headers: { 'content-type': 'text/event-stream' } }));",
+    )
+    .call1(&JsValue::NULL, &JsValue::from_str(&chunk))
+    .unwrap();
+    let mut options = opts(vec![provider("alpha", "normal", "", "unused")], roomy());
+    options["retry"]["maxRetries"] = json!(0);
+    let run = run(
+        options,
+        Extra {
+            fetch: Some(fetch),
+            ..Extra::default()
+        },
+    )
+    .await;
+    assert_partial(&run, "so far ", "network", None);
+    let cause = field(&field(run.raw.as_ref().unwrap(), "cause"), "cause");
+    assert_eq!(
+        field(&cause, "message").as_string().as_deref(),
+        Some("terminated"),
+        "the body's error is kept as cause.cause"
+    );
+    // A round trip to the mock lets the runtime report any rejection left behind.
+    assert_untouched(&tag("after-midway-error"), "body error: rejections").await;
+    assert_nothing_live("body error");
+}
+
+#[wasm_bindgen_test]
+async fn a_reader_whose_cancel_throws_still_settles_on_time_and_releases_everything() {
+    let fetch = js_fn(
+        "",
+        "return () => Promise.resolve({ status: 200, \
+           headers: new Headers({ 'content-type': 'text/event-stream' }), \
+           body: { getReader() { return { read() { return new Promise(() => {}); }, \
+                                          cancel() { throw new Error('cancel throws'); } }; } } });",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap();
+    let mut options = opts(vec![provider("alpha", "normal", "", "unused")], tight());
+    options["retry"]["maxRetries"] = json!(0);
+    let run = run(
+        options,
+        Extra {
+            fetch: Some(fetch),
+            ..Extra::default()
+        },
+    )
+    .await;
+    let err = run.err();
+    assert_guard_error(err, "timeout");
+    assert_eq!(s(err, "phase"), "first-token", "{err}");
+    assert_near("cancel throws: first-token timeout", run.elapsed(), 400.0);
+    assert_untouched(&tag("after-cancel-throws"), "cancel throws: rejections").await;
+    assert_nothing_live("cancel throws");
+}
+
+#[wasm_bindgen_test]
+async fn never_settling_fetches_all_time_out_even_with_a_slow_clock() {
+    let never = js_fn("", "return () => new Promise(() => {});")
+        .call0(&JsValue::NULL)
+        .unwrap();
+    // The second round runs `performance.now()` 10 % slow: every timer fires "early" by the
+    // guard's clock, which must re-arm, never call it a failure.
+    let skew = js_fn(
+        "on",
+        "if (!on) { delete performance.now; return; } \
+         const real = Performance.prototype.now.bind(performance); const t0 = real(); \
+         performance.now = () => t0 + (real() - t0) * 0.9;",
+    );
+    for slow in [false, true] {
+        skew.call1(&JsValue::NULL, &JsValue::from_bool(slow)).unwrap();
+        let calls = (0..300).map(|_| {
+            let mut options = opts(
+                vec![provider("alpha", "normal", "", "unused")],
+                json!({ "headersMs": 50 }),
+            );
+            options["retry"]["maxRetries"] = json!(0);
+            run(
+                options,
+                Extra {
+                    fetch: Some(never.clone()),
+                    no_callbacks: true,
+                    watchdog_ms: Some(10_000),
+                    ..Extra::default()
+                },
+            )
+        });
+        let runs = join_all(calls).await;
+        skew.call1(&JsValue::NULL, &JsValue::FALSE).unwrap();
+        let kinds: Vec<String> = runs
+            .iter()
+            .map(|r| format!("{}/{}", s(r.err(), "kind"), s(r.err(), "phase")))
+            .filter(|k| k != "timeout/headers")
+            .collect();
+        assert!(
+            kinds.is_empty(),
+            "slow clock {slow}: {} of 300 were not a headers timeout: {kinds:?}",
+            kinds.len()
+        );
+        let earliest = runs.iter().map(Run::elapsed).fold(f64::INFINITY, f64::min);
+        figure(&format!("300 never-settling fetches (slow clock {slow}): earliest"), earliest);
+        assert!(earliest >= 50.0 - LOW_SLACK, "none before its deadline: {earliest}");
+    }
+    assert_nothing_live("never-settling fetches");
+}
+
+#[wasm_bindgen_test]
+async fn an_echoed_key_never_shows_in_part_at_any_offset_around_the_cut() {
+    const KEY: &str = "sk-or-v1-ECHOED0123456789abcdefXYZ";
+    // A 401 whose message echoes the key after `pad` characters of text.
+    let fetch = js_fn(
+        "",
+        "return (url, init) => { const key = init.headers.Authorization.slice(7); \
+           const pad = Number(new URL(url).searchParams.get('pad')); \
+           const message = 'x'.repeat(pad) + key + ' is not a valid key'; \
+           return Promise.resolve(new Response(JSON.stringify({ error: { message } }), \
+             { status: 401, headers: { 'content-type': 'application/json' } })); };",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap();
+    let calls = (250..=310).map(|pad| {
+        let mut p = provider("alpha", "normal", &format!("pad={pad}"), "unused");
+        p["apiKey"] = json!(KEY);
+        let options = opts(vec![p], roomy());
+        run(
+            options,
+            Extra {
+                fetch: Some(fetch.clone()),
+                ..Extra::default()
+            },
+        )
+    });
+    for (pad, run) in (250..).zip(join_all(calls).await) {
+        assert_guard_error(run.err(), "http");
+        let everything = run.everything();
+        for start in 0..=KEY.len() - 8 {
+            let part = &KEY[start..start + 8];
+            assert!(
+                !everything.contains(part),
+                "pad {pad}: {part:?} of the key shows: {}",
+                s(run.err(), "message")
+            );
+        }
+    }
+}

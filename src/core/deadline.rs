@@ -164,6 +164,38 @@ pub struct Expired {
     pub due: Millis,
 }
 
+/// Something the edge sleeps towards, and the one rule for whether it has come.
+///
+/// The edge never decides this itself: it arms a timer for [`Due::due`], and when the timer
+/// fires (or anything else wakes it) it asks [`Due::passed`] with a clock reading. A timer that
+/// fires before the deadline by the clock (timers and clocks are not the same thing: timers are
+/// rounded, clamped and coalesced) is simply armed again; it is never a failure.
+pub trait Due {
+    /// When it is due, on the caller's clock.
+    fn due(&self) -> Millis;
+
+    /// Whether it has come at `now`: once `now >= due`, and never before.
+    fn passed(&self, now: Millis) -> bool {
+        now >= self.due()
+    }
+}
+
+/// A plain point in time (a retry's back-off ends, say).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WakeAt(pub Millis);
+
+impl Due for WakeAt {
+    fn due(&self) -> Millis {
+        self.0
+    }
+}
+
+impl Due for AttemptDeadlines {
+    fn due(&self) -> Millis {
+        self.next().due
+    }
+}
+
 /// The deadlines of one attempt. Create it when the request is sent.
 #[derive(Debug, Clone)]
 pub struct AttemptDeadlines {
@@ -259,8 +291,7 @@ impl AttemptDeadlines {
 
     /// `Some` when a deadline has passed at `now` (a deadline is passed once `now >= due`).
     pub fn check(&self, now: Millis) -> Option<Expired> {
-        let next = self.next();
-        (now >= next.due).then_some(next)
+        self.passed(now).then(|| self.next())
     }
 
     /// How long the edge may wait from `now` before it must check again (never negative).
@@ -320,6 +351,20 @@ mod tests {
         assert_eq!(tie.next().phase, Phase::Headers);
         assert_eq!(tie.wait_ms(30.0), 70.0);
         assert_eq!(tie.wait_ms(130.0), 0.0);
+    }
+
+    #[test]
+    fn due_is_one_rule_for_every_deadline() {
+        let d = AttemptDeadlines::start(0.0, limits(), 10_000.0);
+        assert_eq!(d.due(), 100.0);
+        // A timer that fires early by the clock: not due, whatever the margin.
+        for early in [0.001, 0.4, 0.5, 0.9, 3.0] {
+            assert!(!d.passed(100.0 - early), "{early} ms early");
+            assert!(d.check(100.0 - early).is_none(), "{early} ms early");
+        }
+        assert!(d.passed(100.0) && d.check(100.0).is_some());
+        let wake = WakeAt(250.5);
+        assert!(!wake.passed(250.4999) && wake.passed(250.5) && wake.passed(1e9));
     }
 
     #[test]

@@ -15,10 +15,14 @@ use crate::core::answer::{
 use crate::core::call::{AttemptRecord, CallPlan, Next, ProviderLimits};
 use crate::core::chunk::{Malformed, Usage};
 use crate::core::deadline::{
-    AttemptDeadlines, Expired, InvalidTimeout, Millis, TimeoutOverrides, Timeouts,
+    AttemptDeadlines, Due, Expired, InvalidTimeout, Millis, TimeoutOverrides, Timeouts, WakeAt,
 };
 use crate::core::events::{redact, whole, EventFields, GuardEvent, LogLevel};
+use crate::core::options::{
+    check_url, unknown_key, GENERATE_OPTIONS, PROVIDER_FIELDS, RETRY_FIELDS, TIMEOUT_FIELDS,
+};
 use crate::core::policy::{parse_retry_after, Failure, RetryPolicy};
+use crate::core::secrets::excerpt;
 use crate::core::sse::DEFAULT_MAX_EVENT_BYTES;
 use js_sys::{Array, Function, JsString, Object, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
@@ -49,6 +53,19 @@ extern "C" {
     /// `String(number)`: JavaScript's own number formatting, for messages.
     #[wasm_bindgen(js_name = String)]
     fn number_text(value: f64) -> String;
+
+    /// `performance.now()`, looked up at each call: the one clock every deadline is read on.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+
+    /// A body's reader, as a reader from an injected `fetch` may behave: any method may throw.
+    type BodyReader;
+    /// `reader.cancel()`.
+    #[wasm_bindgen(method, catch, js_name = cancel)]
+    fn try_cancel(this: &BodyReader) -> Result<JsValue, JsValue>;
+    /// `reader.read()`.
+    #[wasm_bindgen(method, catch, js_name = read)]
+    fn try_read(this: &BodyReader) -> Result<JsValue, JsValue>;
 
     /// What a stream reader's `read()` resolves with, `{ done, value }`. Read through these
     /// getters, whose property names live in the glue: a `Reflect.get` with a name made from a
@@ -85,7 +102,7 @@ pub(crate) async fn run_generation(
     session: Option<AbortSignal>,
 ) -> Result<JsValue, JsValue> {
     let _in_flight = Counted::new(Kind::InFlight);
-    let call = match Call::from_options(&options) {
+    let call = match Call::from_options(&options, Rc::new(Ending::default())) {
         Ok(call) => call,
         Err(message) => return Err(config_error(&message)),
     };
@@ -102,7 +119,8 @@ pub(crate) async fn run_generation(
             reason: None,
         });
     }
-    call.run(AbortWatch::new(sources)).await
+    let abort = AbortWatch::new(sources, call.report.ending.clone());
+    call.run(abort).await
 }
 
 // ---------------------------------------------------------------- options
@@ -281,6 +299,49 @@ fn first_non_finite_number(options: &JsValue) -> Option<String> {
     None
 }
 
+/// Refuses a name in `object` that is not in `known` (`place` names the object in the message).
+fn check_keys(object: &JsValue, known: &[&str], place: &str) -> Result<(), String> {
+    if !object.is_object() || object.is_function() {
+        return Ok(()); // not an object: its type is refused where it is read
+    }
+    let keys: Vec<String> = Object::keys(object.unchecked_ref::<Object>())
+        .iter()
+        .filter_map(|key| key.as_string())
+        .collect();
+    match unknown_key(keys.iter().map(String::as_str), known, place) {
+        Some(message) => Err(message),
+        None => Ok(()),
+    }
+}
+
+/// Every option name, at every level that has fixed names (`params` and `headers` are the
+/// provider's own and go as given).
+fn check_option_names(options: &JsValue) -> Result<(), String> {
+    check_keys(options, GENERATE_OPTIONS, "")?;
+    check_keys(&get(options, "timeouts"), TIMEOUT_FIELDS, "timeouts")?;
+    check_keys(&get(options, "retry"), RETRY_FIELDS, "retry")?;
+    if let Some(list) = get(options, "providers").dyn_ref::<Array>() {
+        for (i, provider) in list.iter().enumerate() {
+            if Array::is_array(&provider) {
+                continue;
+            }
+            check_keys(&provider, PROVIDER_FIELDS, &format!("providers[{i}]"))?;
+            check_keys(
+                &get(&provider, "timeouts"),
+                TIMEOUT_FIELDS,
+                &format!("providers[{i}].timeouts"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether this runtime has a base URL for relative URLs (a page's or a worker's `location`).
+fn has_base_url() -> bool {
+    let location = get(&js_sys::global(), "location");
+    location.is_object() && get(&location, "href").is_string()
+}
+
 fn optional_function(options: &JsValue, name: &str) -> Result<Option<Function>, String> {
     let value = get(options, name);
     if value.is_undefined() || value.is_null() {
@@ -295,10 +356,11 @@ fn optional_function(options: &JsValue, name: &str) -> Result<Option<Function>, 
 
 impl Call {
     #[inline(never)]
-    fn from_options(options: &JsValue) -> Result<Call, String> {
+    fn from_options(options: &JsValue, ending: Rc<Ending>) -> Result<Call, String> {
         if !options.is_object() {
             return Err("generate() takes an options object".into());
         }
+        check_option_names(options)?;
         // JSON turns NaN and Infinity into null ("not set"), so numbers are checked first.
         if let Some(path) = first_non_finite_number(options) {
             return Err(format!("{path} must be a finite number"));
@@ -374,6 +436,7 @@ impl Call {
             let path = format!("providers[{i}].");
             let name = required_string(&p, &path, "name")?;
             let url = required_string(&p, &path, "url")?;
+            check_url(&url, has_base_url()).map_err(|why| format!("providers[{i}].url {why}"))?;
             let model = required_string(&p, &path, "model")?;
             let api_key = string_data(&p, &path, "apiKey")?;
             let timeouts = call_timeouts
@@ -455,6 +518,7 @@ impl Call {
                 on_event: optional_function(options, "onEvent")?,
                 log,
                 secrets,
+                ending,
             },
         })
     }
@@ -468,17 +532,33 @@ struct Report {
     on_event: Option<Function>,
     log: LogLevel,
     secrets: Vec<String>,
+    /// Set once the call is being ended by its caller: from then on nothing is delivered.
+    ending: Rc<Ending>,
 }
 
 impl Report {
-    #[inline(never)]
-    fn redact(&self, text: &str) -> String {
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        redact(text, &secrets)
+    fn secrets(&self) -> Vec<&str> {
+        self.secrets.iter().map(String::as_str).collect()
     }
 
     #[inline(never)]
+    fn redact(&self, text: &str) -> String {
+        redact(text, &self.secrets())
+    }
+
+    /// What a message may quote of a server's text: redacted, then cut.
+    fn excerpt(&self, text: &str) -> String {
+        excerpt(text, &self.secrets())
+    }
+
+    /// Delivers `event`, unless the call is ending: after a cancel only `cancelled` goes out
+    /// (and not to an `onEvent` that threw).
+    #[inline(never)]
     fn event(&self, event: GuardEvent) {
+        let cancelled = matches!(event, GuardEvent::Cancelled { .. });
+        if self.ending.is_set() && !cancelled {
+            return;
+        }
         if self.log != LogLevel::Off {
             let (level, line) = event.log_line();
             if level <= self.log {
@@ -491,17 +571,79 @@ impl Report {
             }
         }
         if let Some(on_event) = &self.on_event {
+            if cancelled && self.ending.thrower() == Some("onEvent") {
+                return;
+            }
             let mut fields = JsFields(Object::new().into());
             event.write_fields(&mut fields);
-            self.call_back(on_event, &fields.0);
+            self.call_back(on_event, &fields.0, "onEvent");
         }
     }
 
-    /// A throwing callback must not break the guard; it is reported on the console instead.
-    fn call_back(&self, callback: &Function, value: &JsValue) {
-        if let Err(thrown) = callback.call1(&JsValue::UNDEFINED, value) {
-            web_sys::console::error_2(&"[llm-stream-guard] a callback threw:".into(), &thrown);
+    /// Delivers a piece of text, unless the call is ending.
+    fn text(&self, delta: &str) {
+        if let (Some(on_text), false) = (&self.on_text, self.ending.is_set()) {
+            self.call_back(on_text, &JsValue::from_str(delta), "onText");
         }
+    }
+
+    /// A callback that throws ends the call: it is cancelled (reason `"callback"`, what was
+    /// thrown as the error's `cause`), and the error is logged once, when logging is on.
+    fn call_back(&self, callback: &Function, value: &JsValue, which: &'static str) {
+        if let Err(thrown) = callback.call1(&JsValue::UNDEFINED, value) {
+            if self.ending.callback_threw(which, thrown.clone()) && self.log != LogLevel::Off {
+                web_sys::console::error_2(
+                    &format!("[llm-stream-guard] {which} threw; the call is cancelled:").into(),
+                    &thrown,
+                );
+            }
+        }
+    }
+}
+
+/// How a call is being ended by its caller, shared by the abort listeners, the callbacks and
+/// every wait. Once set it stays set: no more text or events go out (but `cancelled`), and
+/// the call rejects as `aborted` whatever the attempt in hand would have given.
+#[derive(Default)]
+struct Ending {
+    reason: RefCell<Option<String>>,
+    /// What a throwing callback threw, and which callback it was.
+    thrown: RefCell<Option<(&'static str, JsValue)>>,
+    wake: Wakeup,
+}
+
+impl Ending {
+    fn is_set(&self) -> bool {
+        self.reason.borrow().is_some()
+    }
+
+    fn reason(&self) -> Option<String> {
+        self.reason.borrow().clone()
+    }
+
+    /// End the call for `reason` (the first reason given stands) and wake the wait.
+    fn end(&self, reason: impl FnOnce() -> String) {
+        self.reason.borrow_mut().get_or_insert_with(reason);
+        self.wake.fire();
+    }
+
+    /// A callback threw: end the call, unless it was already ending. Whether this was the
+    /// first throw (the one that is reported).
+    fn callback_threw(&self, which: &'static str, thrown: JsValue) -> bool {
+        if self.is_set() {
+            return false;
+        }
+        *self.thrown.borrow_mut() = Some((which, thrown));
+        self.end(|| "callback".into());
+        true
+    }
+
+    fn thrower(&self) -> Option<&'static str> {
+        self.thrown.borrow().as_ref().map(|(which, _)| *which)
+    }
+
+    fn thrown(&self) -> Option<JsValue> {
+        self.thrown.borrow().as_ref().map(|(_, value)| value.clone())
     }
 }
 
@@ -531,12 +673,25 @@ impl EventFields for JsFields {
 struct AttemptSink<'a> {
     report: &'a Report,
     provider: &'a str,
+    /// Bytes of text that arrived after the call began ending (never delivered, so never
+    /// part of the text the call reports).
+    undelivered: usize,
+}
+
+impl AttemptSink<'_> {
+    /// Take back what was not delivered (the end of the read's text) before it is kept.
+    fn drop_undelivered(&mut self, answer: &mut AnswerReader) {
+        let text = &mut answer.answer.text;
+        text.truncate(text.len().saturating_sub(std::mem::take(&mut self.undelivered)));
+    }
 }
 
 impl AnswerSink for AttemptSink<'_> {
     fn text(&mut self, delta: &str) {
-        if let Some(on_text) = &self.report.on_text {
-            self.report.call_back(on_text, &JsValue::from_str(delta));
+        if self.report.ending.is_set() {
+            self.undelivered += delta.len();
+        } else {
+            self.report.text(delta);
         }
     }
 
@@ -567,23 +722,9 @@ impl AnswerSink for AttemptSink<'_> {
 
 // ---------------------------------------------------------------- clock and races
 
-#[inline(never)]
+/// The clock every deadline is read on (and the only one: timers only wake the edge up).
 fn now() -> Millis {
-    thread_local! {
-        static PERFORMANCE: Option<(JsValue, Function)> = {
-            let performance = Reflect::get(&js_sys::global(), &"performance".into()).ok();
-            performance.and_then(|p| {
-                let now = Reflect::get(&p, &"now".into()).ok()?.dyn_into::<Function>().ok()?;
-                Some((p, now))
-            })
-        };
-    }
-    PERFORMANCE
-        .with(|clock| match clock {
-            Some((performance, now)) => now.call0(performance).ok().and_then(|v| v.as_f64()),
-            None => None,
-        })
-        .unwrap_or_else(js_sys::Date::now)
+    performance_now()
 }
 
 /// How a wait ended.
@@ -615,37 +756,27 @@ fn abort_reason(source_reason: Option<&'static str>, signal: &AbortSignal) -> St
 /// Every abort source of a call, as one flag that can be raced many times (one race at a
 /// time). Its listeners are removed when it is dropped.
 struct AbortWatch {
-    reason: Rc<RefCell<Option<String>>>,
-    aborted: Rc<Wakeup>,
+    ending: Rc<Ending>,
     /// The call's one deadline timer, reused by every wait.
     alarm: Alarm,
     _listeners: Vec<Listener>,
 }
 
 impl AbortWatch {
-    fn new(sources: Vec<AbortSource>) -> AbortWatch {
-        let aborted = Rc::new(Wakeup::default());
-        let reason = Rc::new(RefCell::new(None));
+    fn new(sources: Vec<AbortSource>, ending: Rc<Ending>) -> AbortWatch {
         let mut listeners = Vec::new();
         for source in sources {
             if source.signal.aborted() {
-                reason
-                    .borrow_mut()
-                    .get_or_insert_with(|| abort_reason(source.reason, &source.signal));
+                ending.end(|| abort_reason(source.reason, &source.signal));
                 continue;
             }
-            let (aborted, reason, signal) =
-                (aborted.clone(), reason.clone(), source.signal.clone());
+            let (ending, signal) = (ending.clone(), source.signal.clone());
             listeners.push(Listener::new(&source.signal, "abort", move |_| {
-                reason
-                    .borrow_mut()
-                    .get_or_insert_with(|| abort_reason(source.reason, &signal));
-                aborted.fire();
+                ending.end(|| abort_reason(source.reason, &signal));
             }));
         }
         AbortWatch {
-            reason,
-            aborted,
+            ending,
             alarm: Alarm::default(),
             _listeners: listeners,
         }
@@ -653,32 +784,32 @@ impl AbortWatch {
 
     /// Why the call was cancelled, once it was.
     fn reason(&self) -> Option<String> {
-        self.reason.borrow().clone()
+        self.ending.reason()
     }
 
-    /// Wait for `future`, at most `wait_ms`, unless the call is cancelled first (checked in
-    /// that order when several are ready).
-    async fn race<T>(&self, future: impl Future<Output = T>, wait_ms: Millis) -> Raced<T> {
-        if self.reason.borrow().is_some() {
+    /// Wait for `future` until `deadline` has passed, unless the call is cancelled first
+    /// (checked in that order when several are ready). Whether the deadline has passed is the
+    /// core's rule ([`Due::passed`]) on the one clock; the timer only wakes this wait up, and
+    /// one that fires early is armed again.
+    async fn race<T>(&self, future: impl Future<Output = T>, deadline: &dyn Due) -> Raced<T> {
+        if self.ending.is_set() {
             return Raced::Aborted;
         }
         let mut future = pin!(future);
-        let due = now() + wait_ms;
-        self.alarm.ensure(due, now());
+        self.alarm.ensure(deadline.due(), now());
         poll_fn(|cx| {
             if let Poll::Ready(value) = future.as_mut().poll(cx) {
                 return Poll::Ready(Raced::Ready(value));
             }
-            // An alarm armed for an earlier wait may fire before this one is due: arm it again.
             while self.alarm.poll_fired(cx) {
                 let at = now();
-                if at >= due - 0.5 {
+                if deadline.passed(at) {
                     self.alarm.disarm();
                     return Poll::Ready(Raced::Deadline);
                 }
-                self.alarm.ensure(due, at);
+                self.alarm.ensure(deadline.due(), at);
             }
-            if self.aborted.poll_fired(cx) {
+            if self.ending.wake.poll_fired(cx) {
                 Poll::Ready(Raced::Aborted)
             } else {
                 Poll::Pending
@@ -699,6 +830,8 @@ struct AttemptReport {
     status: Option<u16>,
     generation_id: Option<String>,
     message: String,
+    /// What the platform threw or rejected with, for a network failure.
+    cause: Option<JsValue>,
 }
 
 impl AttemptReport {
@@ -711,8 +844,29 @@ impl AttemptReport {
             status,
             generation_id: None,
             message,
+            cause: None,
         }
     }
+
+    fn caused_by(self, cause: JsValue) -> AttemptReport {
+        AttemptReport {
+            cause: Some(cause),
+            ..self
+        }
+    }
+}
+
+thread_local! {
+    /// A rejection handler that does nothing, for promises nobody else waits on.
+    static IGNORE: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
+}
+
+/// Lets `value` (a promise, a thenable or anything else) settle with nobody waiting, without
+/// an unhandled rejection if it rejects.
+fn ignore_settlement(value: &JsValue) {
+    IGNORE.with(|ignore| {
+        let _ = Promise::resolve(value).catch(ignore);
+    });
 }
 
 /// Releases an attempt's connection on every path: abort the request, cancel the reader.
@@ -724,8 +878,11 @@ struct Release {
 impl Drop for Release {
     fn drop(&mut self) {
         if let Some((reader, _counted)) = self.reader.borrow_mut().take() {
-            // The promise settles on its own; nothing waits for it.
-            let _ = reader.cancel();
+            // Nothing waits for the cancel: its promise rejects when the stream had already
+            // errored (a reset), and a reader from an injected `fetch` may even throw.
+            if let Ok(settles) = reader.unchecked_ref::<BodyReader>().try_cancel() {
+                ignore_settlement(&settles);
+            }
         }
         self.controller.abort();
     }
@@ -809,19 +966,18 @@ impl Call {
         let promise = match sent {
             Ok(value) => Promise::resolve(&value),
             Err(thrown) => {
-                return AttemptReport::failed(
-                    Failure::Network,
-                    None,
-                    self.report.redact(&js_error_message(&thrown)),
-                )
+                let message = format!(
+                    "request to {} failed: {}",
+                    provider.name,
+                    js_error_message(&thrown)
+                );
+                return AttemptReport::failed(Failure::Network, None, self.report.redact(&message))
+                    .caused_by(thrown);
             }
         };
 
         // Phase 1: headers.
-        let response = match abort
-            .race(JsFuture::from(promise), deadlines.wait_ms(now()))
-            .await
-        {
+        let response = match abort.race(JsFuture::from(promise), deadlines).await {
             Raced::Ready(Ok(response)) => response,
             Raced::Ready(Err(error)) => {
                 let message = format!(
@@ -829,18 +985,12 @@ impl Call {
                     provider.name,
                     js_error_message(&error)
                 );
-                return AttemptReport::failed(Failure::Network, None, self.report.redact(&message));
+                return AttemptReport::failed(Failure::Network, None, self.report.redact(&message))
+                    .caused_by(error);
             }
-            Raced::Deadline => match self.expired(deadlines) {
-                Some(expired) => return self.timed_out(provider, expired, deadlines, None, None),
-                None => {
-                    return AttemptReport::failed(
-                        Failure::Network,
-                        None,
-                        "timer fired early".into(),
-                    )
-                }
-            },
+            Raced::Deadline => {
+                return self.timed_out(provider, deadlines.next(), deadlines, None, None)
+            }
             Raced::Aborted => return AttemptReport::failed(Failure::Aborted, None, String::new()),
         };
         let at = now();
@@ -886,12 +1036,8 @@ impl Call {
                 Some(reader) => self.read_error_body(reader, deadlines, abort).await,
                 None => String::new(),
             };
-            let detail = error_body_message(&text);
-            let message = format!(
-                "HTTP {status} from {}: {}",
-                provider.name,
-                self.report.redact(&detail)
-            );
+            let detail = error_body_message(&text, &self.report.secrets());
+            let message = format!("HTTP {status} from {}: {detail}", provider.name);
             let failure = Failure::Http {
                 status,
                 retry_after_ms: retry_after,
@@ -914,18 +1060,35 @@ impl Call {
         let mut sink = AttemptSink {
             report: &self.report,
             provider: &provider.name,
+            undelivered: 0,
         };
         let mut buffer = Vec::new();
         let mut text = JsString::from("");
+        let mut cause = None;
         let (stop, message) = loop {
-            let read = JsFuture::from(reader.read());
-            match abort.race(read, deadlines.wait_ms(now())).await {
+            let read = match reader.unchecked_ref::<BodyReader>().try_read() {
+                Ok(read) => JsFuture::from(Promise::resolve(&read)),
+                Err(thrown) => {
+                    let message = format!(
+                        "reading from {} failed: {}",
+                        provider.name,
+                        js_error_message(&thrown)
+                    );
+                    cause = Some(thrown);
+                    break (Stop::Failed(Failure::Network), self.report.redact(&message));
+                }
+            };
+            match abort.race(read, deadlines).await {
                 Raced::Ready(Ok(chunk)) => {
                     let at = now();
                     let chunk = chunk.unchecked_into::<ReadResult>();
                     if chunk.ended(false) {
                         let stop = answer.end(at, deadlines, &mut sink);
+                        sink.drop_undelivered(&mut answer);
                         move_text(&mut answer, &mut text);
+                        if self.report.ending.is_set() {
+                            break (Stop::Failed(Failure::Aborted), String::new());
+                        }
                         let message = match (&stop, kind) {
                             (Stop::Failed(Failure::Protocol), BodyKind::Json) => {
                                 format!(
@@ -947,7 +1110,12 @@ impl Call {
                     buffer.resize(bytes.length() as usize, 0);
                     bytes.copy_to(&mut buffer);
                     let stopped = answer.push(&buffer, at, deadlines, &mut sink);
+                    sink.drop_undelivered(&mut answer);
                     move_text(&mut answer, &mut text);
+                    if self.report.ending.is_set() {
+                        // Cancelled from a callback during this read: nothing more of it.
+                        break (Stop::Failed(Failure::Aborted), String::new());
+                    }
                     if let Some(stop) = stopped {
                         let message = match &stop {
                             Stop::Failed(Failure::Protocol) => format!(
@@ -960,7 +1128,7 @@ impl Call {
                                 format!(
                                     "{} reported an error{code}: {}",
                                     provider.name,
-                                    self.report.redact(&text)
+                                    self.report.excerpt(&text)
                                 )
                             }
                             _ => String::new(),
@@ -974,6 +1142,7 @@ impl Call {
                         provider.name,
                         js_error_message(&error)
                     );
+                    cause = Some(error);
                     break (Stop::Failed(Failure::Network), self.report.redact(&message));
                 }
                 Raced::Deadline => {}
@@ -1005,6 +1174,7 @@ impl Call {
             status: Some(status),
             generation_id,
             message,
+            cause,
         }
     }
 
@@ -1052,10 +1222,10 @@ impl Call {
     ) -> String {
         let mut bytes = Vec::new();
         while bytes.len() < 16 * 1024 {
-            match abort
-                .race(JsFuture::from(reader.read()), deadlines.wait_ms(now()))
-                .await
-            {
+            let Ok(read) = reader.unchecked_ref::<BodyReader>().try_read() else {
+                break;
+            };
+            match abort.race(JsFuture::from(Promise::resolve(&read)), deadlines).await {
                 Raced::Ready(Ok(chunk)) => {
                     let chunk = chunk.unchecked_into::<ReadResult>();
                     if chunk.ended(true) {
@@ -1084,6 +1254,8 @@ struct ErrorFields<'a> {
     attempts: &'a [AttemptRecord],
     provider: Option<&'a str>,
     reason: Option<&'a str>,
+    /// The error's `cause`: what the platform (or a callback) threw.
+    cause: Option<&'a JsValue>,
 }
 
 fn config_error(message: &str) -> JsValue {
@@ -1098,6 +1270,7 @@ fn config_error(message: &str) -> JsValue {
             attempts: &[],
             provider: None,
             reason: None,
+            cause: None,
         },
     )
 }
@@ -1127,6 +1300,9 @@ fn guard_error_with(message: &str, fields: &ErrorFields<'_>) -> JsValue {
     }
     if let Some(reason) = fields.reason {
         text("reason", reason);
+    }
+    if let Some(cause) = fields.cause {
+        set(&error, "cause", cause);
     }
     error
 }
@@ -1189,6 +1365,7 @@ impl Call {
                     &partial_text,
                     Some(index),
                     None,
+                    None,
                 ));
             }
             self.report.event(GuardEvent::RequestStart {
@@ -1196,6 +1373,9 @@ impl Call {
                 model: provider.model.clone(),
                 attempt: plan.attempt_number(),
             });
+            if abort.ending.is_set() {
+                return Err(self.cancelled(&abort, &plan, &partial_text, index));
+            }
             let mut deadlines = plan.begin_attempt(now());
             let report = self.attempt(index, &mut deadlines, &abort).await;
             let at = now();
@@ -1211,7 +1391,9 @@ impl Call {
                     partial_text = report.text.clone();
                 }
             }
-            if let Outcome::Failed(Failure::Aborted) = outcome {
+            // Cancelled during the attempt (a signal, a session, a throwing callback): the call
+            // ends as cancelled, whatever the attempt would have given.
+            if matches!(outcome, Outcome::Failed(Failure::Aborted)) || abort.ending.is_set() {
                 plan.finish_attempt(&outcome, report.status, deadlines.started(), at, 0.0);
                 return Err(self.cancelled(&abort, &plan, &partial_text, index));
             }
@@ -1260,8 +1442,8 @@ impl Call {
                         delay_ms,
                         reason: outcome_kind(&outcome).into(),
                     });
-                    if let Raced::Aborted = abort.race(std::future::pending::<()>(), delay_ms).await
-                    {
+                    let until = WakeAt(now() + delay_ms);
+                    if let Raced::Aborted = abort.race(std::future::pending::<()>(), &until).await {
                         return Err(self.cancelled(&abort, &plan, &partial_text, index));
                     }
                 }
@@ -1284,6 +1466,7 @@ impl Call {
                         &partial_text,
                         Some(index),
                         None,
+                        report.cause.as_ref(),
                     ));
                 }
             }
@@ -1303,10 +1486,12 @@ impl Call {
         self.report.event(GuardEvent::Cancelled {
             reason: reason.clone(),
         });
-        let message = match reason.as_str() {
-            "signal" => "aborted by the caller's signal".to_owned(),
-            other => format!("cancelled: {other}"),
+        let message = match (reason.as_str(), abort.ending.thrower()) {
+            ("signal", _) => "aborted by the caller's signal".to_owned(),
+            ("callback", Some(which)) => format!("cancelled: {which} threw"),
+            (other, _) => format!("cancelled: {other}"),
         };
+        let thrown = abort.ending.thrown();
         self.reject(
             &Failure::Aborted,
             &message,
@@ -1314,6 +1499,7 @@ impl Call {
             partial_text,
             Some(index),
             Some(&reason),
+            thrown.as_ref(),
         )
     }
 
@@ -1326,6 +1512,7 @@ impl Call {
         partial_text: &JsString,
         provider: Option<usize>,
         reason: Option<&str>,
+        cause: Option<&JsValue>,
     ) -> JsValue {
         let (layer, phase) = timeout_parts(failure);
         let status = match failure {
@@ -1343,6 +1530,7 @@ impl Call {
                 attempts: plan.attempts(),
                 provider: provider.map(|i| self.providers[i].name.as_str()),
                 reason,
+                cause,
             },
         )
     }
@@ -1389,6 +1577,9 @@ impl Call {
                 set(&object, "phase", &JsValue::from_str(phase));
             }
             set(&object, "message", &JsValue::from_str(&report.message));
+            if let Some(platform) = &report.cause {
+                set(&object, "cause", platform);
+            }
             set(&result, "cause", &object);
         }
         if let Some(id) = report
