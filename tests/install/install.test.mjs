@@ -274,6 +274,7 @@ step("Node ES module project: `import` runs the README's first example (exports 
   assert.deepEqual(report.rejections, []);
   const entry = (await installedManifest(dir)).exports["."].node.import.default;
   assert.ok(report.resolved.endsWith(`/node_modules/llm-stream-guard/${entry.replace(/^\.\//, "")}`), report.resolved);
+  assert.equal(report.shared, true, "`import` and `require` in one process share one instance");
   await checkReport(report, "node-esm");
 });
 

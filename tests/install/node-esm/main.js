@@ -7,10 +7,13 @@ process.on("unhandledRejection", (reason) => {
   process.exitCode = 1;
 });
 
+const { createRequire } = await import("node:module");
 const lib = await import("llm-stream-guard");
 const { result } = await import("./example.js");
 const { describe } = await import("./report.js");
 const report = await describe(lib, result);
+// `import` and `require` share one instance of the module.
+const shared = lib.generate === createRequire(import.meta.url)("llm-stream-guard").generate;
 process.once("beforeExit", () => {
-  console.log(JSON.stringify({ ...report, resolved: import.meta.resolve("llm-stream-guard"), rejections }));
+  console.log(JSON.stringify({ ...report, resolved: import.meta.resolve("llm-stream-guard"), shared, rejections }));
 });
