@@ -30,7 +30,11 @@ export interface GenerateOptions {
    * Must not be empty.
    */
   providers: Provider[];
-  /** The conversation, sent as the request body's `messages`. */
+  /**
+   * The conversation, sent unchanged as the request body's `messages` (as `JSON.stringify`
+   * writes it): tool results, an assistant's `tool_calls`, content parts and any other field a
+   * provider accepts reach it as given.
+   */
   messages: ChatMessage[];
   /**
    * Extra fields merged into every request body (`temperature`, `max_tokens`, `top_p`,
@@ -56,7 +60,7 @@ export interface GenerateOptions {
    * Aborting it ends the call at once: the upstream request is cancelled (the connection
    * closes) and the promise rejects with a `GuardError` of kind `"aborted"`.
    */
-  signal?: AbortSignal;
+  signal?: GlobalType<"AbortSignal", AbortSignalLike>;
   /**
    * Called with every piece of answer text, in order, as it arrives. Joined, the pieces equal
    * `result.text` (after a failover, only the answering provider's text is delivered: a
@@ -66,7 +70,7 @@ export interface GenerateOptions {
   /** Called with every {@link GuardEvent} of the call, in order (progress, retries, failovers). */
   onEvent?: (event: GuardEvent) => void;
   /** The `fetch` to use (default: the global `fetch`); inject one for tests or proxies. */
-  fetch?: typeof fetch;
+  fetch?: typeof globalThis extends { fetch: infer F } ? F : FetchLike;
   /**
    * Console lines about the call, in the style `LLM [provider]: ...` (default `"off"`):
    * `"error"` failures only, `"info"` also the progress of every attempt, `"debug"` also
@@ -75,13 +79,177 @@ export interface GenerateOptions {
   log?: LogLevel;
 }
 
-/** One message of the conversation. */
-export interface ChatMessage {
-  /** Who said it: `"system"`, `"user"`, `"assistant"`, `"tool"`, ... */
-  role: string;
-  /** What was said. */
-  content: string;
+/**
+ * One message of the conversation, as OpenAI's chat-completions API defines it (a union
+ * discriminated by `role`). It is sent unchanged, so OpenAI-compatible servers receive exactly
+ * these fields.
+ */
+export type ChatMessage =
+  | SystemMessage
+  | DeveloperMessage
+  | UserMessage
+  | AssistantMessage
+  | ToolMessage;
+
+/** Instructions for the model. */
+export interface SystemMessage {
+  /** The discriminant. */
+  role: "system";
+  /** The instructions: text, or text parts. */
+  content: string | TextContentPart[];
+  /** An optional name for the author, to tell participants of the same role apart. */
+  name?: string;
 }
+
+/** Instructions for the model that newer OpenAI models prefer over `system`. */
+export interface DeveloperMessage {
+  /** The discriminant. */
+  role: "developer";
+  /** The instructions: text, or text parts. */
+  content: string | TextContentPart[];
+  /** An optional name for the author, to tell participants of the same role apart. */
+  name?: string;
+}
+
+/** What the user said: text, or parts (text, images, audio, files). */
+export interface UserMessage {
+  /** The discriminant. */
+  role: "user";
+  /** Text, or an array of content parts. */
+  content: string | UserContentPart[];
+  /** An optional name for the author, to tell participants of the same role apart. */
+  name?: string;
+}
+
+/** An earlier answer of the model, sent back as part of the conversation. */
+export interface AssistantMessage {
+  /** The discriminant. */
+  role: "assistant";
+  /**
+   * What the model said; `null` (or absent) when it only called tools. Parts are text or
+   * refusals.
+   */
+  content?: string | (TextContentPart | RefusalContentPart)[] | null;
+  /** The model's refusal, when it refused. */
+  refusal?: string | null;
+  /** An optional name for the author, to tell participants of the same role apart. */
+  name?: string;
+  /** The tool calls the model made (`result.toolCalls` holds the ones of a new answer). */
+  tool_calls?: ChatToolCall[];
+  /** A reference to an earlier audio answer of the model. */
+  audio?: { id: string } | null;
+}
+
+/** The result of one tool call, answering an assistant message's `tool_calls` entry. */
+export interface ToolMessage {
+  /** The discriminant. */
+  role: "tool";
+  /** The tool's output: text, or text parts. */
+  content: string | TextContentPart[];
+  /** The `id` of the tool call this answers. */
+  tool_call_id: string;
+}
+
+/** A tool call inside an {@link AssistantMessage} (OpenAI's wire shape). */
+export interface ChatToolCall {
+  /** The call's id, repeated by the {@link ToolMessage} that answers it. */
+  id: string;
+  /** Always `"function"`. */
+  type: "function";
+  /** The function called. */
+  function: {
+    /** The function's name. */
+    name: string;
+    /** Its arguments as JSON text, as the model wrote them. */
+    arguments: string;
+  };
+}
+
+/** A content part of a user message. */
+export type UserContentPart =
+  | TextContentPart
+  | ImageContentPart
+  | AudioContentPart
+  | FileContentPart;
+
+/** Text. */
+export interface TextContentPart {
+  /** The discriminant. */
+  type: "text";
+  /** The text. */
+  text: string;
+}
+
+/** An image, by URL or as a `data:` URL. */
+export interface ImageContentPart {
+  /** The discriminant. */
+  type: "image_url";
+  /** Where the image is. */
+  image_url: {
+    /** An `https:` URL or a base64 `data:` URL. */
+    url: string;
+    /** How closely the model looks at it (default `"auto"`). */
+    detail?: "auto" | "low" | "high";
+  };
+}
+
+/** Audio, base64-encoded. */
+export interface AudioContentPart {
+  /** The discriminant. */
+  type: "input_audio";
+  /** The audio. */
+  input_audio: {
+    /** The base64-encoded audio data. */
+    data: string;
+    /** Its format. */
+    format: "wav" | "mp3";
+  };
+}
+
+/** A file (for example a PDF), inline or by an uploaded file's id. */
+export interface FileContentPart {
+  /** The discriminant. */
+  type: "file";
+  /** The file. */
+  file: {
+    /** The base64-encoded file data (a `data:` URL). */
+    file_data?: string;
+    /** The id of an uploaded file. */
+    file_id?: string;
+    /** The file's name. */
+    filename?: string;
+  };
+}
+
+/** A refusal inside an assistant message's content parts. */
+export interface RefusalContentPart {
+  /** The discriminant. */
+  type: "refusal";
+  /** The refusal text. */
+  refusal: string;
+}
+
+/**
+ * The type of the global `Name`'s instances where the project's type definitions declare that
+ * global (the DOM library, `@types/node`, workerd's types), else `Fallback`. It keeps these types
+ * compiling under `lib: ["es2022"]` alone.
+ */
+export type GlobalType<Name extends string, Fallback = never> = typeof globalThis extends {
+  [K in Name]: { prototype: infer T };
+}
+  ? T
+  : Fallback;
+
+/** What a signal must offer, where no `AbortSignal` type is declared. */
+export interface AbortSignalLike {
+  /** Whether it has aborted. */
+  readonly aborted: boolean;
+  /** Listens for `"abort"`. */
+  addEventListener(type: "abort", listener: () => void): void;
+}
+
+/** A `fetch` function, where no global `fetch` type is declared. */
+export type FetchLike = (input: string, init?: Record<string, unknown>) => Promise<unknown>;
 
 /** The `log` option's levels, from quietest to loudest. */
 export type LogLevel = "off" | "error" | "info" | "debug";
@@ -500,7 +668,13 @@ export class Session {
    * Cancel this session's generations when `target` goes away. Returns a function that stops
    * watching it. A target already closed (or a signal already aborted) cancels what is in flight.
    */
-  watch(target: RTCPeerConnection | RTCDataChannel | WebSocket | AbortSignal): () => void;
+  watch(
+    target:
+      | GlobalType<"RTCPeerConnection">
+      | GlobalType<"RTCDataChannel">
+      | GlobalType<"WebSocket">
+      | GlobalType<"AbortSignal", AbortSignalLike>,
+  ): () => void;
   /** Like {@link generate}, tracked by this session and cancelled with it. */
   generate(options: GenerateOptions): Promise<GenerateResult>;
   /** Cancel everything in flight (reason `"cancel"` unless given); the session stays usable. */
@@ -532,3 +706,14 @@ export interface LiveResources {
 
 /** Leak accounting: the timers, readers, listeners and generations this module holds now. */
 export function liveResources(): LiveResources;
+
+declare global {
+  /**
+   * `Symbol.dispose` (explicit resource management), declared here as TypeScript's
+   * `lib.esnext.disposable` declares it, so that `[Symbol.dispose]()` above compiles under
+   * `lib: ["es2022"]` too; with that library present, the two declarations merge.
+   */
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}

@@ -1,6 +1,7 @@
 // The published TypeScript contract, as a caller uses it. Compiled with `tsc --noEmit` against
-// the built package (`cargo xtask test --only types`), never run. Every `@ts-expect-error` line
-// must fail to type-check, so loosening a type makes this check fail too.
+// the built package (`cargo xtask test --only types`; tsconfig.json: lib ES2022 + DOM), never
+// run. Every `@ts-expect-error` line must fail to type-check, so loosening a type makes this
+// check fail too.
 
 import init, {
   generate,
@@ -9,7 +10,11 @@ import init, {
   SseParser,
   type LiveResources,
   type Attempt,
+  type AssistantMessage,
   type ChatMessage,
+  type ChatToolCall,
+  type ToolMessage,
+  type UserContentPart,
   type GenerateOptions,
   type GenerateResult,
   type GuardError,
@@ -282,4 +287,80 @@ async function voiceCall(pc: RTCPeerConnection, channel: RTCDataChannel, socket:
   return `${answer.text} ${active} ${held.timers + held.readers + held.listeners + held.inFlight}`;
 }
 
-export { everyOption, readResult, catchGuardError, parseStream, disposableParser, misuse, voiceCall };
+/** A tool-using conversation in OpenAI's message shapes, continued with a new answer's calls. */
+async function toolConversation(): Promise<ChatMessage[]> {
+  const photo: UserContentPart[] = [
+    { type: "text", text: "Where is this, and what is the weather there?" },
+    { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=", detail: "low" } },
+    { type: "input_audio", input_audio: { data: "UklGRiQAAABXQVZF", format: "wav" } },
+    { type: "file", file: { filename: "notes.pdf", file_data: "data:application/pdf;base64,JVBERi0=" } },
+  ];
+  const messages: ChatMessage[] = [
+    { role: "system", content: "Answer briefly." },
+    { role: "developer", content: [{ type: "text", text: "Use metric units." }], name: "style" },
+    { role: "user", content: photo, name: "ada" },
+    {
+      role: "assistant",
+      content: null,
+      tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }],
+    },
+    { role: "tool", tool_call_id: "call_1", content: '{"temp_c":21}' },
+    { role: "assistant", content: [{ type: "refusal", refusal: "No." }], refusal: "No." },
+    { role: "tool", tool_call_id: "call_2", content: [{ type: "text", text: "14:05" }] },
+  ];
+  const result = await generate({ providers: [local], messages, params: { tools: [] } });
+  // The answer's tool calls go back as the next assistant message, each answered by a tool message.
+  const calls: ChatToolCall[] = (result.toolCalls ?? []).map((call) => ({
+    id: call.id,
+    type: "function",
+    function: { name: call.name, arguments: call.arguments },
+  }));
+  const next: AssistantMessage = { role: "assistant", content: result.text || null, tool_calls: calls };
+  const answers: ToolMessage[] = calls.map((call) => ({ role: "tool", tool_call_id: call.id, content: "{}" }));
+  for (const message of messages) {
+    // Narrowed by `role`.
+    if (message.role === "tool") console.log(message.tool_call_id.length);
+    if (message.role === "assistant") console.log(message.tool_calls?.[0]?.function.arguments, message.refusal);
+    if (message.role === "user" && typeof message.content !== "string") console.log(message.content[0]?.type);
+  }
+  return [...messages, next, ...answers];
+}
+
+// Messages that must not type-check.
+function wrongMessages(): ChatMessage[] {
+  // @ts-expect-error a tool message needs the id of the call it answers
+  const a: ChatMessage = { role: "tool", content: "42" };
+  // @ts-expect-error not a role
+  const b: ChatMessage = { role: "robot", content: "beep" };
+  // @ts-expect-error a tool call's type is "function"
+  const c: ChatMessage = { role: "assistant", content: null, tool_calls: [{ id: "1", type: "tool", function: { name: "f", arguments: "{}" } }] };
+  // @ts-expect-error tool-call arguments are JSON text, not an object
+  const d: ChatMessage = { role: "assistant", tool_calls: [{ id: "1", type: "function", function: { name: "f", arguments: { city: "Paris" } } }] };
+  // @ts-expect-error images are parts of user messages only
+  const e: ChatMessage = { role: "system", content: [{ type: "image_url", image_url: { url: "https://example.com/a.png" } }] };
+  // @ts-expect-error a user message's content is never null
+  const f: ChatMessage = { role: "user", content: null };
+  // @ts-expect-error not an image detail
+  const g: ChatMessage = { role: "user", content: [{ type: "image_url", image_url: { url: "x", detail: "max" } }] };
+  // @ts-expect-error audio is wav or mp3
+  const h: ChatMessage = { role: "user", content: [{ type: "input_audio", input_audio: { data: "", format: "ogg" } }] };
+  // @ts-expect-error a text part needs its text
+  const i: ChatMessage = { role: "user", content: [{ type: "text" }] };
+  // @ts-expect-error tool calls belong to assistant messages
+  const j: ChatMessage = { role: "user", content: "hi", tool_calls: [] };
+  // @ts-expect-error a tool call needs its id
+  const k: ChatToolCall = { type: "function", function: { name: "f", arguments: "{}" } };
+  return [a, b, c, d, e, f, g, h, i, j, { role: "assistant", content: null, tool_calls: [k] }];
+}
+
+export {
+  everyOption,
+  readResult,
+  catchGuardError,
+  parseStream,
+  disposableParser,
+  misuse,
+  voiceCall,
+  toolConversation,
+  wrongMessages,
+};

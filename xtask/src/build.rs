@@ -1,18 +1,25 @@
-//! `cargo xtask build`: the npm packages, size-tuned, with a size table.
+//! `cargo xtask build`: the npm package `llm-stream-guard`, size-tuned, with a size table.
 //!
-//! For each target (`web`, `bundler`, `nodejs`; all three unless `--target` names one):
-//! `wasm-pack build --release --target <t> --out-dir <target-dir>/pkg/<t>` (the crate's own
-//! name: the package is `llm-stream-guard`), then the npm `binaryen` package's `wasm-opt -Oz`
-//! on the `_bg.wasm` in place (wasm-pack's own wasm-opt is off in `Cargo.toml`: it would try to
-//! download binaryen). Then one table: raw and gzipped bytes of the `.wasm` and of the JS glue.
-//! The release profile itself (opt-level, LTO, ...) is in the root `Cargo.toml`.
+//! One package for every environment, in `<target-dir>/pkg/llm-stream-guard`, assembled from:
+//! - `wasm-pack build --release --target web` (into `<target-dir>/pkg/wasm-bindgen-web`), then
+//!   the npm `binaryen` package's `wasm-opt -Oz` on its `_bg.wasm` (wasm-pack's own wasm-opt is
+//!   off in `Cargo.toml`: it would try to download binaryen);
+//! - the hand-written entries in `npm/` (`browser.js`, `workerd.js`, `node.js`, `node.mjs`), each
+//!   bundled by esbuild with the wasm-bindgen glue it imports (whitespace and syntax minified,
+//!   names kept): `browser.js` (ESM), `workerd.js` (ESM, imports the `.wasm` as a module),
+//!   `node.cjs` (CommonJS) and `node.mjs` (its ESM face), all sharing the one `.wasm`;
+//! - the types: wasm-bindgen's `.d.ts` (the hand-written `src/web/llm-stream-guard.d.ts` plus the
+//!   generated classes) without its loader section, plus `npm/init.d.ts`, as `index.d.ts` and
+//!   `index.d.cts`;
+//! - `npm/package.json` (the exports map), `npm/README.md`, `LICENSE-MIT`, `LICENSE-APACHE`.
+//!
+//! Then `npm pack` writes `<target-dir>/pkg/llm-stream-guard-<version>.tgz`, and one table shows
+//! raw and gzipped bytes of the `.wasm` and of the JavaScript each environment loads, and the
+//! tarball's size. The release profile itself (opt-level, LTO, ...) is in the root `Cargo.toml`.
 
 use crate::process::{run, target_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-/// The wasm-bindgen targets a package is built for.
-pub const TARGETS: [&str; 3] = ["web", "bundler", "nodejs"];
 
 /// The WebAssembly features the module may use: what rustc enables by default for
 /// `wasm32-unknown-unknown` and what wasm-bindgen's output relies on (externref tables,
@@ -27,6 +34,12 @@ pub const WASM_FEATURES: [&str; 6] = [
     "--enable-reference-types",
     "--enable-multivalue",
 ];
+
+/// The package's name on npm (and of its folder under `<target-dir>/pkg`).
+pub const PACKAGE_NAME: &str = "llm-stream-guard";
+
+/// The name wasm-bindgen gives the module and its glue (the crate's name).
+const OUT_NAME: &str = "llm_stream_guard";
 
 /// Sizes of one built package.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -43,31 +56,300 @@ pub struct Sizes {
     pub js_gzip: u64,
 }
 
-/// `cargo xtask build [--target web|bundler|nodejs]`.
+/// The built package and its tarball.
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// `<target-dir>/pkg/llm-stream-guard`.
+    pub dir: PathBuf,
+    /// The tarball `npm pack` wrote.
+    pub tarball: PathBuf,
+    /// The tarball's size in bytes.
+    pub packed: u64,
+    /// The size of the files in it, unpacked.
+    pub unpacked: u64,
+    /// What each environment loads: (environment, its sizes).
+    pub rows: Vec<(&'static str, Sizes)>,
+}
+
+/// The entries: (environment, source in `npm/`, file in the package, how esbuild bundles it).
+/// `None` as the format means the file is copied as it is.
+const ENTRIES: [(&str, &str, &str, Option<&[&str]>); 4] = [
+    (
+        "browser",
+        "browser.js",
+        "browser.js",
+        Some(&["--format=esm"]),
+    ),
+    (
+        "workerd",
+        "workerd.js",
+        "workerd.js",
+        Some(&["--format=esm", "--external:./llm_stream_guard_bg.wasm"]),
+    ),
+    (
+        "node",
+        "node.js",
+        "node.cjs",
+        // The glue's default loader (never called here, and dropped as unused) names
+        // `import.meta.url`; the package check below makes sure none is left.
+        Some(&[
+            "--format=cjs",
+            "--platform=node",
+            "--log-override:empty-import-meta=silent",
+        ]),
+    ),
+    ("node", "node.mjs", "node.mjs", None),
+];
+
+/// `cargo xtask build`.
 pub fn run_task(args: &[String]) -> Result<(), String> {
-    let targets: Vec<&str> = match args {
-        [] => TARGETS.to_vec(),
-        [flag, name] if flag == "--target" && TARGETS.contains(&name.as_str()) => {
-            vec![name.as_str()]
-        }
-        _ => return Err("usage: cargo xtask build [--target web|bundler|nodejs]".into()),
-    };
-    let mut rows = Vec::new();
-    for target in targets {
-        let out_dir = package_dir(target);
-        println!("\n==== {target} → {} ====", out_dir.display());
-        wasm_pack_build(target, true, &out_dir)?;
-        let sizes = optimize(&out_dir, target)?;
-        rows.push((target, sizes));
+    if !args.is_empty() {
+        return Err("usage: cargo xtask build (builds the one npm package; no options)".into());
     }
+    let package = build_package()?;
     println!();
-    print!("{}", table(&rows));
+    print!("{}", table(&package.rows));
+    println!("\n{}", tarball_line(&package));
     Ok(())
 }
 
-/// Where the package for `target` goes: `<target-dir>/pkg/<target>`.
-pub fn package_dir(target: &str) -> PathBuf {
-    crate::root().join(target_dir()).join("pkg").join(target)
+/// The tarball in one line: name, packed and unpacked bytes.
+pub fn tarball_line(package: &Package) -> String {
+    format!(
+        "npm pack: {} — {} bytes packed ({:.1} KB), {} bytes unpacked ({:.1} KB)",
+        package.tarball.display(),
+        package.packed,
+        package.packed as f64 / 1000.0,
+        package.unpacked,
+        package.unpacked as f64 / 1000.0,
+    )
+}
+
+/// `<target-dir>/pkg/llm-stream-guard`.
+pub fn package_dir() -> PathBuf {
+    target_dir().join("pkg").join(PACKAGE_NAME)
+}
+
+/// Build the release package into [`package_dir`] and pack it.
+pub fn build_package() -> Result<Package, String> {
+    let root = crate::root();
+    let staging = target_dir().join("pkg").join("wasm-bindgen-web");
+    let dir = package_dir();
+    println!("\n==== {PACKAGE_NAME} → {} ====", dir.display());
+    wasm_pack_build("web", true, &staging)?;
+    let staged_wasm = staging.join(format!("{OUT_NAME}_bg.wasm"));
+    let wasm_before_opt = file_len(&staged_wasm)?;
+    wasm_opt(&staged_wasm)?;
+
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let npm = root.join("npm");
+    // The entries import the glue as `./llm_stream_guard.js`: bundle them from next to it.
+    for source in ["api.js", "browser.js", "workerd.js", "node.js", "node.mjs"] {
+        copy(&npm.join(source), &staging.join(source))?;
+    }
+    for (_, source, file, format) in ENTRIES {
+        match format {
+            Some(flags) => bundle(&staging.join(source), &dir.join(file), flags)?,
+            None => copy(&staging.join(source), &dir.join(file))?,
+        }
+    }
+    let wasm = dir.join(format!("{OUT_NAME}_bg.wasm"));
+    copy(&staged_wasm, &wasm)?;
+    let types = package_types(
+        &read(&staging.join(format!("{OUT_NAME}.d.ts")))?,
+        &read(&npm.join("init.d.ts"))?,
+    )?;
+    write(&dir.join("index.d.ts"), &types)?;
+    write(&dir.join("index.d.cts"), &types)?;
+    let manifest = read(&npm.join("package.json"))?;
+    check_version(&manifest, &read(&root.join("Cargo.toml"))?)?;
+    write(&dir.join("package.json"), &manifest)?;
+    copy(&npm.join("README.md"), &dir.join("README.md"))?;
+    for license in ["LICENSE-MIT", "LICENSE-APACHE"] {
+        copy(&root.join(license), &dir.join(license))?;
+    }
+    check_package(&dir, &manifest)?;
+
+    let mut rows = Vec::new();
+    for environment in ["browser", "workerd", "node"] {
+        let mut sizes = Sizes {
+            wasm_before_opt,
+            wasm: file_len(&wasm)?,
+            wasm_gzip: gzip_len(&wasm)?,
+            ..Sizes::default()
+        };
+        for (_, _, file, _) in ENTRIES.iter().filter(|e| e.0 == environment) {
+            sizes.js += file_len(&dir.join(file))?;
+            sizes.js_gzip += gzip_len(&dir.join(file))?;
+        }
+        rows.push((environment, sizes));
+    }
+    let (tarball, packed, unpacked) = npm_pack(&dir)?;
+    Ok(Package {
+        dir,
+        tarball,
+        packed,
+        unpacked,
+        rows,
+    })
+}
+
+/// The package's types: wasm-bindgen's `.d.ts` for the `web` target without its loader section
+/// (`InitInput`, `initSync`, the default `__wbg_init`: they name DOM and `WebAssembly` types, and
+/// the package loads itself), followed by the package's own `init` declarations.
+pub fn package_types(generated: &str, init: &str) -> Result<String, String> {
+    const LOADER: &str = "\nexport type InitInput";
+    let at = generated
+        .find(LOADER)
+        .ok_or("wasm-bindgen's .d.ts has no `export type InitInput` (its loader section moved?)")?;
+    let api = generated[..at].trim_end();
+    if api.contains("initSync") || api.contains("__wbg_init") {
+        return Err("wasm-bindgen's .d.ts names its loader before `InitInput`".into());
+    }
+    Ok(format!("{api}\n{init}"))
+}
+
+/// `npm/package.json` must carry the crate's version.
+fn check_version(manifest: &str, cargo_toml: &str) -> Result<(), String> {
+    let version = cargo_toml
+        .split("\n[package]")
+        .nth(1)
+        .and_then(|section| {
+            section
+                .lines()
+                .take_while(|l| !l.starts_with('['))
+                .find_map(|l| l.trim().strip_prefix("version = "))
+        })
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .ok_or("Cargo.toml has no [package] version")?;
+    if manifest.contains(&format!("\"version\": \"{version}\"")) {
+        Ok(())
+    } else {
+        Err(format!(
+            "npm/package.json must have \"version\": \"{version}\" (the crate's version)"
+        ))
+    }
+}
+
+/// The package folder holds exactly what `package.json` ships, and the entries are what they
+/// must be: the browser entry finds the `.wasm` next to itself the way bundlers understand, and
+/// the Node and workerd entries never reach for `import.meta`.
+fn check_package(dir: &Path, manifest: &str) -> Result<(), String> {
+    let mut expected: Vec<String> = ["package.json", "README.md"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let files = manifest
+        .split("\"files\":")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .ok_or("npm/package.json has no \"files\" list")?;
+    expected.extend(files.split('"').skip(1).step_by(2).map(str::to_owned));
+    expected.sort();
+    let mut present: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    present.sort();
+    if present != expected {
+        return Err(format!(
+            "the package holds {present:?}, but package.json ships {expected:?}"
+        ));
+    }
+    let browser = read(&dir.join("browser.js"))?;
+    if !browser.contains(&format!(
+        "new URL(\"./{OUT_NAME}_bg.wasm\",import.meta.url)"
+    )) {
+        return Err(
+            "browser.js does not load the .wasm with new URL(\"./…\", import.meta.url)".into(),
+        );
+    }
+    for file in ["node.cjs", "workerd.js"] {
+        if read(&dir.join(file))?.contains("import.meta") {
+            return Err(format!("{file} refers to import.meta"));
+        }
+    }
+    Ok(())
+}
+
+/// Bundle `entry` with what it imports into `outfile` with the npm `esbuild` package.
+fn bundle(entry: &Path, outfile: &Path, flags: &[&str]) -> Result<(), String> {
+    let esbuild = crate::root().join("node_modules/.bin/esbuild");
+    let entry = entry.display().to_string();
+    let outfile = format!("--outfile={}", outfile.display());
+    let mut args = vec![
+        entry.as_str(),
+        "--bundle",
+        // Identifiers are kept: class and function names stay readable in stack traces and
+        // consoles (renaming them too would save 0.5 KB gzipped). The doc comments live in the
+        // `.d.ts`.
+        "--minify-whitespace",
+        "--minify-syntax",
+        "--log-level=warning",
+        outfile.as_str(),
+    ];
+    args.extend_from_slice(flags);
+    run(&esbuild.display().to_string(), &args, &crate::root())
+}
+
+/// `npm pack` the package folder into its parent: (tarball, packed bytes, unpacked bytes).
+fn npm_pack(dir: &Path) -> Result<(PathBuf, u64, u64), String> {
+    let destination = dir.parent().ok_or("the package folder has no parent")?;
+    let out = Command::new("npm")
+        .args(["pack", "--json", "--ignore-scripts", "--pack-destination"])
+        .arg(destination)
+        .current_dir(dir)
+        .env("npm_config_update_notifier", "false")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot start npm: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("npm pack failed ({})", out.status));
+    }
+    let json = String::from_utf8_lossy(&out.stdout);
+    let filename = json_field(&json, "filename")
+        .map(|v| v.trim_matches('"').to_owned())
+        .ok_or("npm pack printed no filename")?;
+    let number = |name: &str| -> Result<u64, String> {
+        json_field(&json, name)
+            .and_then(|v| v.parse().ok())
+            .ok_or(format!("npm pack printed no {name}"))
+    };
+    Ok((
+        destination.join(filename),
+        number("size")?,
+        number("unpackedSize")?,
+    ))
+}
+
+/// The raw value of the first `"name": value` in a JSON text (a string keeps its quotes).
+pub fn json_field<'a>(json: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("\"{name}\":");
+    let rest = json[json.find(&key)? + key.len()..].trim_start();
+    let end = match rest.strip_prefix('"') {
+        Some(string) => string.find('"')? + 2,
+        None => rest.find([',', '}', '\n']).unwrap_or(rest.len()),
+    };
+    Some(rest[..end].trim())
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::copy(from, to)
+        .map(drop)
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
 }
 
 /// `wasm-pack build` of the root crate for one target (`--release` or `--dev`).
@@ -81,23 +363,9 @@ pub fn wasm_pack_build(target: &str, release: bool, out_dir: &Path) -> Result<()
     )
 }
 
-/// Run `wasm-opt -Oz` on the package's `_bg.wasm` in place (and, for the `web` target, minify
-/// its JS glue) and measure the package.
-///
-/// The `web` package is loaded by browsers as it is (`<script type="module">`), so its glue is
-/// shipped minified (esbuild: whitespace and syntax, names kept; an ES module): the comments wasm-bindgen copies from the Rust
-/// docs stay in the `.d.ts`, where editors read them. The `bundler` package is minified by the
-/// app's bundler, and the `nodejs` one is not downloaded.
-pub fn optimize(out_dir: &Path, target: &str) -> Result<Sizes, String> {
-    let wasm = files_with_suffix(out_dir, "_bg.wasm")?
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("no _bg.wasm in {}", out_dir.display()))?;
-    let wasm_opt = crate::root()
-        .join("node_modules")
-        .join(".bin")
-        .join("wasm-opt");
-    let before = file_len(&wasm)?;
+/// `wasm-opt -Oz` (the npm `binaryen` package's) on one `.wasm`, in place.
+pub fn wasm_opt(wasm: &Path) -> Result<(), String> {
+    let wasm_opt = crate::root().join("node_modules/.bin/wasm-opt");
     let path = wasm.display().to_string();
     let mut args = vec![
         "-Oz",
@@ -107,7 +375,18 @@ pub fn optimize(out_dir: &Path, target: &str) -> Result<Sizes, String> {
     ];
     args.extend(WASM_FEATURES);
     args.extend([path.as_str(), "-o", path.as_str()]);
-    run(&wasm_opt.display().to_string(), &args, &crate::root())?;
+    run(&wasm_opt.display().to_string(), &args, &crate::root())
+}
+
+/// Run `wasm-opt -Oz` on a wasm-pack output's `_bg.wasm` in place (and, for the `web` target,
+/// minify its JS glue as the npm package's is) and measure it (the benchmarks' own builds).
+pub fn optimize(out_dir: &Path, target: &str) -> Result<Sizes, String> {
+    let wasm = files_with_suffix(out_dir, "_bg.wasm")?
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("no _bg.wasm in {}", out_dir.display()))?;
+    let before = file_len(&wasm)?;
+    wasm_opt(&wasm)?;
     if target == "web" {
         minify_glue(out_dir)?;
     }
@@ -198,12 +477,12 @@ fn gzip_len(path: &Path) -> Result<u64, String> {
 /// The size table, as Markdown.
 pub fn table(rows: &[(&str, Sizes)]) -> String {
     let mut text = String::from(
-        "| target | .wasm before wasm-opt | .wasm | .wasm gzip | JS glue | JS glue gzip |\n\
+        "| environment | .wasm before wasm-opt | .wasm | .wasm gzip | JS | JS gzip |\n\
          |---|---:|---:|---:|---:|---:|\n",
     );
-    for (target, s) in rows {
+    for (environment, s) in rows {
         text.push_str(&format!(
-            "| {target} | {} | {} | {} | {} | {} |\n",
+            "| {environment} | {} | {} | {} | {} | {} |\n",
             s.wasm_before_opt, s.wasm, s.wasm_gzip, s.js, s.js_gzip
         ));
     }
@@ -215,7 +494,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_table_has_one_row_per_target() {
+    fn the_table_has_one_row_per_environment() {
         let sizes = Sizes {
             wasm_before_opt: 200,
             wasm: 150,
@@ -228,5 +507,35 @@ mod tests {
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[2], "| web | 200 | 150 | 60 | 30 | 10 |");
         assert!(lines[3].starts_with("| nodejs |"));
+    }
+
+    #[test]
+    fn the_types_lose_the_loader_and_gain_init() {
+        let generated = "export function generate(): void;\n\nexport type InitInput = RequestInfo;\nexport function initSync(m: SyncInitInput): InitOutput;\n";
+        let types = package_types(generated, "\nexport function init(): Promise<void>;\n").unwrap();
+        assert_eq!(
+            types,
+            "export function generate(): void;\n\nexport function init(): Promise<void>;\n"
+        );
+        assert!(package_types("export function generate(): void;\n", "").is_err());
+    }
+
+    #[test]
+    fn reads_npm_pack_json_fields() {
+        let json = "[\n  {\n    \"id\": \"llm-stream-guard@0.1.0\",\n    \"size\": 71234,\n    \"unpackedSize\": 250000,\n    \"filename\": \"llm-stream-guard-0.1.0.tgz\",\n    \"files\": []\n  }\n]\n";
+        assert_eq!(json_field(json, "size"), Some("71234"));
+        assert_eq!(json_field(json, "unpackedSize"), Some("250000"));
+        assert_eq!(
+            json_field(json, "filename"),
+            Some("\"llm-stream-guard-0.1.0.tgz\"")
+        );
+        assert_eq!(json_field(json, "missing"), None);
+    }
+
+    #[test]
+    fn the_manifest_must_carry_the_crate_version() {
+        let cargo = "[workspace]\nmembers = []\n\n[package]\nname = \"x\"\nversion = \"0.3.1\"\n\n[dependencies]\nversion = \"9\"\n";
+        assert!(check_version("{ \"version\": \"0.3.1\" }", cargo).is_ok());
+        assert!(check_version("{ \"version\": \"0.3.0\" }", cargo).is_err());
     }
 }

@@ -3,15 +3,15 @@
 //! Suites: the native workspace tests (`cargo test --workspace`: the pure core, the mock
 //! upstream, xtask itself), then the wasm tests through `wasm-pack test` in headless Chromium,
 //! headless Firefox and Node, against a mock upstream this task starts (its URL is passed as
-//! `MOCK_UPSTREAM_URL`), then the published TypeScript contract (`types`: the package built
-//! for the `web` target, then `tsc` on `tests/types/usage.ts`, one check that passes or fails
-//! by its exit status). `--only <suite>` runs one suite (native, chrome, firefox, node, types).
+//! `MOCK_UPSTREAM_URL`), then the published TypeScript contract (`types`: `tsc` on
+//! `tests/types/` against the built npm package), the edge worker in workerd, the npm package as
+//! users install it (`install`: the packed tarball in Node ESM and CommonJS projects, a Vite app,
+//! a static page and a workerd worker, each against the mock upstream), the demo end to end and
+//! a quick benchmark run. `--only <suite>` runs one suite.
 
-use crate::build::{package_dir, wasm_pack_build};
 use crate::process::{target_dir, MockUpstream};
 use crate::setup::cargo_bin;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -131,7 +131,6 @@ impl Suite {
 
 fn suites() -> Vec<Suite> {
     let geckodriver = cargo_bin().join("geckodriver").display().to_string();
-    let tsc = crate::root().join("node_modules").join(".bin").join("tsc");
     vec![
         Suite::tests(
             "native",
@@ -154,12 +153,13 @@ fn suites() -> Vec<Suite> {
         ]),
         Suite::tests("node", "wasm-pack", &["test", "--node"]),
         Suite {
-            name: "types",
-            program: tsc.display().to_string(),
-            args: vec!["-p".into(), types_tsconfig().display().to_string()],
-            env: vec![],
-            report: Report::ExitStatus,
+            report: Report::NodeTap,
             prepare: Some(prepare_types),
+            ..Suite::tests(
+                "types",
+                "node",
+                &["--test", "--test-reporter=tap", "tests/types/"],
+            )
         },
         Suite {
             prepare: Some(prepare_workerd),
@@ -180,11 +180,11 @@ fn node_suites() -> Vec<Suite> {
     vec![
         Suite {
             report: Report::NodeTap,
-            prepare: Some(prepare_bundler),
+            prepare: Some(prepare_install),
             ..Suite::tests(
-                "bundler",
+                "install",
                 "node",
-                &["--test", "--test-reporter=tap", "tests/bundler/"],
+                &["--test", "--test-reporter=tap", "tests/install/"],
             )
         },
         Suite {
@@ -221,15 +221,22 @@ fn prepare_workerd() -> Result<Prepared, String> {
     })
 }
 
-/// The bundler test packs the release package for the `bundler` target.
-fn prepare_bundler() -> Result<Prepared, String> {
-    crate::build::run_task(&["--target".into(), "bundler".into()])?;
+/// The install tests get the packed tarball (`cargo xtask build`) and a mock upstream of
+/// their own, stopped by its process id when the suite is over.
+fn prepare_install() -> Result<Prepared, String> {
+    let package = crate::build::build_package()?;
+    println!("{}", crate::build::tarball_line(&package));
+    let mock = MockUpstream::start("0")?;
     Ok(Prepared {
-        env: vec![(
-            "LSG_PKG_BUNDLER".into(),
-            package_dir("bundler").display().to_string(),
-        )],
-        ..Prepared::default()
+        env: vec![
+            (
+                "LSG_PACKAGE_TARBALL".into(),
+                package.tarball.display().to_string(),
+            ),
+            ("LSG_PACKAGE_DIR".into(), package.dir.display().to_string()),
+            ("MOCK_URL".into(), mock.url().to_owned()),
+        ],
+        _keep: vec![Box::new(mock)],
     })
 }
 
@@ -246,43 +253,13 @@ fn prepare_e2e() -> Result<Prepared, String> {
     })
 }
 
-/// `tests/types/tsconfig.json` finds the package in `target/pkg/web`; with another target
-/// directory, a config extending it with that directory is written next to the package.
-fn types_tsconfig() -> PathBuf {
-    let root = crate::root();
-    if package_dir("web") == root.join("target").join("pkg").join("web") {
-        root.join("tests").join("types").join("tsconfig.json")
-    } else {
-        package_dir("web")
-            .parent()
-            .expect("pkg/web has a parent")
-            .join("types-tsconfig.json")
-    }
-}
-
-/// Build the package for the `web` target (a dev build: the types are the same), and point
-/// the type check at it.
+/// The type checks read the built package (the folder `npm pack` packs).
 fn prepare_types() -> Result<Prepared, String> {
-    let out_dir = package_dir("web");
-    wasm_pack_build("web", false, &out_dir)?;
-    let root = crate::root();
-    let config = types_tsconfig();
-    if config.starts_with(root.join("tests")) {
-        return Ok(Prepared::default());
-    }
-    let text = format!(
-        "{{ \"extends\": {}, \"compilerOptions\": {{ \"paths\": {{ \"llm-stream-guard\": [{}] }} }} }}\n",
-        json_string(&root.join("tests").join("types").join("tsconfig.json")),
-        json_string(&out_dir),
-    );
-    std::fs::write(&config, text).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
-    Ok(Prepared::default())
-}
-
-/// A path as a JSON string literal.
-fn json_string(path: &std::path::Path) -> String {
-    let text = path.display().to_string();
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    let package = crate::build::build_package()?;
+    Ok(Prepared {
+        env: vec![("LSG_PACKAGE_DIR".into(), package.dir.display().to_string())],
+        ..Prepared::default()
+    })
 }
 
 /// Run the suites (all, or the one `--only` names) and print the summary.
@@ -291,7 +268,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         [] => None,
         [flag, name] if flag == "--only" => Some(name.as_str()),
         _ => return Err(
-            "usage: cargo xtask test [--only native|chrome|firefox|node|types|workerd|bundler|e2e|bench-quick]"
+            "usage: cargo xtask test [--only native|chrome|firefox|node|types|workerd|install|e2e|bench-quick]"
                 .into(),
         ),
     };
@@ -302,7 +279,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .collect();
     if selected.is_empty() {
         return Err(format!(
-            "no suite named {:?} (native, chrome, firefox, node, types, workerd, bundler, e2e, bench-quick)",
+            "no suite named {:?} (native, chrome, firefox, node, types, workerd, install, e2e, bench-quick)",
             only.unwrap_or_default()
         ));
     }
@@ -447,25 +424,16 @@ mod tests {
     }
 
     #[test]
-    fn every_suite_has_a_distinct_name_and_types_is_a_check() {
+    fn every_suite_has_a_distinct_name_and_the_package_suites_build_it() {
         let all = suites();
         let mut names: Vec<&str> = all.iter().map(|s| s.name).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), all.len());
-        let types = all
-            .iter()
-            .find(|s| s.name == "types")
-            .expect("a types suite");
-        assert_eq!(types.report, Report::ExitStatus);
-        assert!(types.prepare.is_some());
-    }
-
-    #[test]
-    fn paths_become_json_strings() {
-        assert_eq!(
-            json_string(std::path::Path::new("/a \"b\"/c")),
-            r#""/a \"b\"/c""#
-        );
+        for name in ["types", "install"] {
+            let suite = all.iter().find(|s| s.name == name).expect(name);
+            assert_eq!(suite.report, Report::NodeTap, "{name}");
+            assert!(suite.prepare.is_some(), "{name}");
+        }
     }
 }

@@ -1,8 +1,12 @@
-// What a user of the `bundler` package writes: named imports, no init() call (the bundler
-// instantiates the .wasm), the package's own types used for real. The page reports into the
-// DOM what SseParser parsed and what generate() answered over an injected fetch, so a headless
-// browser can check both; #status ends as "done" or "error: ...".
+// What a user of the package writes in a Vite app with no plugin and no configuration: named
+// imports, no init() call, the package's own types used for real. First the README's first
+// example runs against the mock upstream (example.js, written by install.test.mjs), then the
+// page checks SseParser and generate() over an injected fetch, and reports everything into the
+// DOM for a headless browser; #status ends as "done" or "error: ...".
 
+import * as lib from "llm-stream-guard";
+import { result as exampleResult } from "./example.js";
+import { describe as report } from "./report.js";
 import {
   generate,
   liveResources,
@@ -20,6 +24,7 @@ const eventsEl = document.getElementById("events")!;
 const answerEl = document.getElementById("answer")!;
 const logEl = document.getElementById("log")!;
 const sessionEl = document.getElementById("session")!;
+const reportEl = document.getElementById("report")!;
 
 function isGuardError(error: unknown): error is GuardError {
   return error instanceof Error && error.name === "GuardError";
@@ -140,7 +145,7 @@ const options = {
       url: "https://llm.invalid/v1/chat/completions",
       model: "m-asked",
       apiKey: "sk-never-sent",
-      headers: { "X-Title": "bundler check" },
+      headers: { "X-Title": "install check" },
       timeouts: { headersMs: 5000, firstTokenMs: 5000 },
       maxRetries: 0,
     },
@@ -173,6 +178,7 @@ try {
   const result = await generate(options);
   answerEl.textContent = `${summarize(result)}\ndeltas=${texts.join("|")}`;
   logEl.textContent = seen.join("\n");
+  reportEl.textContent = JSON.stringify(await report(lib, exampleResult));
   statusEl.textContent = "done";
 } catch (error) {
   logEl.textContent = seen.join("\n");
