@@ -64,10 +64,16 @@ export interface GenerateOptions {
   /**
    * Called with every piece of answer text, in order, as it arrives. Joined, the pieces equal
    * `result.text` (after a failover, only the answering provider's text is delivered: a
-   * provider that failed had sent none).
+   * provider that failed had sent none). Never called after the call was aborted or
+   * cancelled. If it throws, the call is cancelled: it rejects with kind `"aborted"`,
+   * `reason: "callback"` and what was thrown as `cause`.
    */
   onText?: (delta: string) => void;
-  /** Called with every {@link GuardEvent} of the call, in order (progress, retries, failovers). */
+  /**
+   * Called with every {@link GuardEvent} of the call, in order (progress, retries, failovers).
+   * After an abort or cancel only the `cancelled` event comes. If it throws, the call is
+   * cancelled as for `onText`.
+   */
   onEvent?: (event: GuardEvent) => void;
   /** The `fetch` to use (default: the global `fetch`); inject one for tests or proxies. */
   fetch?: typeof globalThis extends { fetch: infer F } ? F : FetchLike;
@@ -346,6 +352,8 @@ export interface PartialCause {
   phase?: TimeoutPhase;
   /** What happened, for people. */
   message: string;
+  /** For `kind: "network"`: the platform's own error that cut the stream. */
+  cause?: unknown;
 }
 
 /** One tool call of the answer. */
@@ -437,8 +445,16 @@ export interface GuardError extends Error {
   attempts: Attempt[];
   /** The provider of the last attempt, if one was made. */
   provider?: string;
-  /** For `kind: "aborted"`: what cancelled the call (`"signal"` for `options.signal`, ...). */
+  /**
+   * For `kind: "aborted"`: what cancelled the call (`"signal"` for `options.signal`,
+   * `"callback"` when `onText` or `onEvent` threw, a `Session`'s reason, ...).
+   */
   reason?: string;
+  /**
+   * For `kind: "network"`: the platform's own error (what `fetch` or a body read rejected
+   * with). For `reason: "callback"`: what the callback threw.
+   */
+  cause?: unknown;
 }
 
 /** Every event of a call (`GenerateOptions.onEvent`), discriminated by `type`. */
