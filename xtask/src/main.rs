@@ -20,9 +20,28 @@ cargo xtask <task>
 
   demo     set up, build, start the mock upstream and the edge worker serving the demo page;
            prints `open http://127.0.0.1:<port>/` (LSG_PORT, default 8787); Ctrl-C stops it all
-  test     set up, then run every test: native core and mock upstream, the wasm tests in
-           headless Chromium, Firefox and Node, and the TypeScript types; prints a summary
-           line; `--only native|chrome|firefox|node|types` runs one suite
+  test     set up, then run every suite below, one after another; prints a table per suite and
+           a line `N passed, N failed, N skipped`; `--only <suite>` runs one suite:
+             native       `cargo test --workspace` but edge-worker: the pure core (SSE parser,
+                          chunk decoder, deadlines, policy, answers), the mock upstream, xtask
+             chrome       `wasm-pack test --headless --chrome`: the wasm tests (generate(),
+                          Session, SseParser) in headless Chromium against the mock upstream
+             firefox      the same wasm tests in headless Firefox
+             node         the same wasm tests in Node
+             types        `tsc` on tests/types/usage.ts against the built package's .d.ts
+             workerd      edge-worker/tests: the edge worker in real workerd against the mock
+                          upstream; a test fails on any unhandled rejection or uncaught
+                          exception workerd reports during it
+             bundler      the bundler package packed, installed into a Vite app (tests/bundler),
+                          type-checked, built and run in headless Chromium
+             e2e          the demo stack driven in headless Chromium by playwright-core
+                          (tests/e2e): answer, fallback, Cancel, Drop connection
+             bench-quick  `cargo xtask bench --quick`: every benchmark row on small inputs
+             install      the npm packages as packed, installed into fresh projects and used
+                          there (tests/install)
+           (plain `cargo test` needs no set-up: the workerd tests build the worker themselves
+           when wasm-pack and wasm-bindgen-cli are installed, and are otherwise ignored with the
+           reason)
   build    set up, then build the npm packages (release, `wasm-opt -Oz`) for the web, bundler
            and nodejs targets into target/pkg/<target> and print their sizes raw and gzipped;
            `--target web|bundler|nodejs` builds one
@@ -112,4 +131,33 @@ fn fuzz(args: &[String]) -> Result<(), String> {
         ],
         &root(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HELP;
+
+    /// The lines of the `test` task's suite list: `  <name>  <what it runs>`.
+    fn listed_suites() -> Vec<&'static str> {
+        HELP.lines()
+            .skip_while(|l| !l.starts_with("  test "))
+            .take_while(|l| !l.starts_with("  build "))
+            .filter(|l| l.starts_with("             ") && !l.starts_with("              "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect()
+    }
+
+    #[test]
+    fn help_lists_every_suite_with_what_it_runs() {
+        let listed = listed_suites();
+        for suite in crate::test::suite_names() {
+            assert!(
+                listed.contains(&suite),
+                "`cargo xtask help` does not list the suite {suite:?} (it lists {listed:?})"
+            );
+        }
+        for line in HELP.lines() {
+            assert!(line.len() <= 100, "help line too long: {line:?}");
+        }
+    }
 }
