@@ -16,11 +16,12 @@
 //! (bounded), not a polling loop.
 //!
 //! Errors nobody handled: workerd runs with `--verbose`, which makes it print every uncaught
-//! exception, and in front of the worker's own entry module the harness puts a small one
-//! ([`OBSERVER_JS`]) that prints every unhandled promise rejection (workerd itself prints none).
-//! Every line workerd prints is kept; when a test's workerd stops, a line saying
-//! `Uncaught (in promise)`, `uncaught exception` or `unhandled rejection` fails that test, named
-//! in the failure with the stack lines after it.
+//! exception (`uncaught exception`), and in front of the worker's own entry module the harness
+//! puts a small one ([`OBSERVER_JS`]) that keeps every promise rejection still without a
+//! handler (workerd itself prints none). Every line workerd prints is kept. The last request of
+//! a test asks the observer for the rejections still unhandled; then workerd is stopped, and each
+//! of those (`Uncaught (in promise) …`) and each printed line reporting an uncaught exception or
+//! unhandled rejection fails the test, named in the failure with the stack lines after it.
 //!
 //! Bindings: the bundle's `workerd.capnp` binds the `LSG_*` variables; a variable given to
 //! [`Workerd::start`] that the config does not bind (an API key named by a provider's
@@ -45,7 +46,7 @@ use std::time::{Duration, Instant};
 /// How long workerd may take to answer its first `GET /healthz`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long the last `GET /healthz` before stopping workerd may take.
+/// How long the last request of a test (the observer's report) may take.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The workspace root (the folder above this crate).
