@@ -897,26 +897,20 @@ async fn all_providers_erroring_before_content_get_502_json_or_a_final_error_chu
     // Streamed: the first upstream answered 200 headers, which commits the status (the
     // steering rule: hold the status until an upstream answers with headers or the first
     // heartbeat is due). The failure after that is the final error chunk and [DONE].
+    // Read as the event stream it is: the worker may send a bare LF (its liveness probe) while
+    // the upstreams fail, so events are not always `data:` right after a blank line.
     let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
-    let status = response.status;
-    let text = response.text().await;
+    assert_eq!(
+        response.status, 200,
+        "committed by the upstream's 200 headers: {:?}",
+        response.headers
+    );
+    let events = response.sse().all().await;
     for tag in ["all-error-1", "all-error-2"] {
         assert_eq!(closed(&mock, tag).await.len(), 2, "{tag}: once per request");
     }
-    assert_eq!(
-        status, 200,
-        "committed by the upstream's 200 headers: {text:?}"
-    );
-    let events: Vec<&str> = text
-        .split("\n\n")
-        .filter(|e| e.starts_with("data: "))
-        .collect();
-    assert_eq!(events.last(), Some(&"data: [DONE]"), "{text:?}");
-    let last: Value = serde_json::from_str(events[events.len() - 2].trim_start_matches("data: "))
-        .expect("error chunk");
-    assert_eq!(last["choices"][0]["finish_reason"], "error", "{last}");
-    assert_eq!(last["error"]["code"], 502, "{last}");
-    assert_eq!(last["error"]["metadata"]["kind"], "upstream", "{last}");
+    let last =
+        check_error_end(&events, 502, "upstream").unwrap_or_else(|e| panic!("{e}: {events:#?}"));
     assert_eq!(
         last["choices"][0]["delta"]["role"], "assistant",
         "the first chunk carries the role"
