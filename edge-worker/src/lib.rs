@@ -190,8 +190,9 @@ pub const UNHANDLED_PATH: &str = "/__lsg-test/unhandled-rejections";
 
 /// The entry module the harness puts in front of the worker's own (`worker.js`). workerd fires
 /// `unhandledrejection` when a promise is rejected with no handler and `rejectionhandled` when
-/// a handler comes later (its own streams do that: a read pending on a cancelled body rejects
-/// before its handler is attached), but prints neither. This module keeps the rejections that
+/// a handler comes later (its own streams do that: cancelling a fetch body while a read is
+/// pending rejects an internal promise with "Stream was cancelled." that gets its handler a
+/// moment later), but prints neither. This module keeps the rejections that
 /// have no handler yet, prints a note for each (and when it is handled after all), and answers
 /// `GET` [`UNHANDLED_PATH`] with the ones still unhandled, each as a line starting
 /// `Uncaught (in promise)` and its stack, separated by U+001E; every other request goes to the

@@ -537,6 +537,11 @@ fn probe_worker(name: &str) -> std::path::PathBuf {
     if (path === "/reject") Promise.reject(new Error("probe: a rejection nobody handles"));
     if (path === "/throw") throw new Error("probe: an exception nobody catches");
     if (path === "/handled") Promise.reject(new Error("probe: handled")).catch(() => {});
+    if (path === "/handled-later") {
+      const late = Promise.reject(new Error("probe: handled a turn later"));
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      late.catch(() => {});
+    }
     return new Response("ok");
   },
 };
@@ -597,7 +602,7 @@ async fn probe_run(name: &str, paths: &[&str]) -> Option<String> {
 )]
 async fn an_unhandled_rejection_or_uncaught_exception_in_the_worker_fails_the_test() {
     assert_eq!(
-        probe_run("probe-clean", &["/ok", "/handled"]).await,
+        probe_run("probe-clean", &["/ok", "/handled", "/handled-later"]).await,
         None,
         "a worker that handles its errors passes"
     );
