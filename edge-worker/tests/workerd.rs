@@ -1,10 +1,13 @@
 //! The edge worker in a real workerd, against the real mock upstream (in-process, on 127.0.0.1).
 //!
-//! Build the worker first: `cargo xtask worker --build && cargo test -p edge-worker -- --nocapture`.
-//! Every test starts its own mock upstream and its own workerd (configured through `LSG_*`
-//! variables) and stops both when it ends, panics included. Upstream URLs carry a tag per test,
-//! so the mock's connection ledger shows what each test made the worker do upstream. Nothing
-//! sleeps: tests wait on the response stream, on the ledger's long-poll, or on deadlines.
+//! `cargo test -p edge-worker` builds the worker bundle first when wasm-pack and
+//! wasm-bindgen-cli are here (see `src/lib.rs`); on a machine without them or without workerd,
+//! every test is ignored with the reason (`cargo xtask test --only workerd` sets them up and runs
+//! the tests). Every test starts its own mock upstream and its own workerd (configured through
+//! `LSG_*` variables) and stops both when it ends, panics included; an unhandled rejection or
+//! uncaught exception workerd reports meanwhile fails the test. Upstream URLs carry a tag per
+//! test, so the mock's connection ledger shows what each test made the worker do upstream.
+//! Nothing sleeps: tests wait on the response stream, on the ledger's long-poll, or on deadlines.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -519,9 +522,116 @@ fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, key: &str)
 }
 
 // ---------------------------------------------------------------------------------------------
+// The harness's own check: errors nobody handled fail the test.
+
+/// A worker of a few lines in a folder of its own, run by the harness as it runs the real one.
+fn probe_worker(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the probe worker's folder");
+    std::fs::write(
+        dir.join("worker.js"),
+        r#"export default {
+  async fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (path === "/reject") Promise.reject(new Error("probe: a rejection nobody handles"));
+    if (path === "/throw") throw new Error("probe: an exception nobody catches");
+    if (path === "/handled") Promise.reject(new Error("probe: handled")).catch(() => {});
+    if (path === "/handled-later") {
+      const late = Promise.reject(new Error("probe: handled a turn later"));
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      late.catch(() => {});
+    }
+    return new Response("ok");
+  },
+};
+"#,
+    )
+    .expect("write worker.js");
+    std::fs::write(
+        dir.join("workerd.capnp"),
+        r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .probe) ],
+  sockets = [ (name = "http", address = "127.0.0.1:0", http = (), service = "main") ],
+);
+const probe :Workerd.Worker = (
+  modules = [ (name = "worker.js", esModule = embed "worker.js") ],
+  compatibilityDate = "2025-09-01",
+  bindings = [ ],
+);
+"#,
+    )
+    .expect("write workerd.capnp");
+    dir
+}
+
+/// Starts the probe worker, sends `paths`, stops it; returns its stop's panic message, if any.
+async fn probe_run(name: &str, paths: &[&str]) -> Option<String> {
+    let dir = probe_worker(name);
+    let bin = edge_worker::workerd_bin().unwrap_or_else(|e| panic!("{e}"));
+    let worker = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || Workerd::start_config(&dir, "workerd.capnp", &bin, &[])
+    })
+    .await
+    .expect("start-up task")
+    .unwrap_or_else(|e| panic!("{e}"));
+    for path in paths {
+        let response = send(worker.addr(), "GET", path, &[], full("")).await;
+        let _ = response.text().await;
+    }
+    let stopped = tokio::task::spawn_blocking(move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(worker)))
+    })
+    .await
+    .expect("stop task");
+    let _ = std::fs::remove_dir_all(&dir);
+    stopped.err().map(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_no_workerd,
+    ignore = "cannot run here: no workerd binary (`npm ci` installs it); `cargo xtask test --only workerd` sets it up and runs it"
+)]
+async fn an_unhandled_rejection_or_uncaught_exception_in_the_worker_fails_the_test() {
+    assert_eq!(
+        probe_run("probe-clean", &["/ok", "/handled", "/handled-later"]).await,
+        None,
+        "a worker that handles its errors passes"
+    );
+    let rejected = probe_run("probe-reject", &["/reject"])
+        .await
+        .expect("an unhandled rejection fails the test");
+    assert!(
+        rejected.contains("Uncaught (in promise)")
+            && rejected.contains("probe: a rejection nobody handles"),
+        "the failure names the line: {rejected}"
+    );
+    let thrown = probe_run("probe-throw", &["/throw"])
+        .await
+        .expect("an uncaught exception fails the test");
+    assert!(
+        thrown.to_ascii_lowercase().contains("uncaught exception")
+            && thrown.contains("probe: an exception nobody catches"),
+        "the failure names the line: {thrown}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // The tests.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn normal_stream_carries_the_exact_text_and_never_forwards_the_client_token() {
     let tag = "normal-stream";
     let mock = mock().await;
@@ -587,6 +697,10 @@ async fn normal_stream_carries_the_exact_text_and_never_forwards_the_client_toke
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn first_token_timeout_fails_over_to_the_next_provider() {
     let tag = "failover";
     let mock = mock().await;
@@ -642,6 +756,10 @@ async fn first_token_timeout_fails_over_to_the_next_provider() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn partial_answer_ends_with_an_error_chunk_and_done() {
     let (tag, backup_tag) = ("partial", "partial-backup");
     let mock = mock().await;
@@ -685,6 +803,10 @@ async fn partial_answer_ends_with_an_error_chunk_and_done() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn all_providers_timing_out_get_504_json() {
     let mock = mock().await;
     let worker = worker(&[
@@ -718,6 +840,10 @@ async fn all_providers_timing_out_get_504_json() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn all_providers_answering_500_get_502_json_after_retries() {
     let mock = mock().await;
     let worker = worker(&[
@@ -751,6 +877,10 @@ async fn all_providers_answering_500_get_502_json_after_retries() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn all_providers_erroring_before_content_get_502_json_or_a_final_error_chunk() {
     let mock = mock().await;
     let worker = worker(&[
@@ -772,26 +902,20 @@ async fn all_providers_erroring_before_content_get_502_json_or_a_final_error_chu
     // Streamed: the first upstream answered 200 headers, which commits the status (the
     // steering rule: hold the status until an upstream answers with headers or the first
     // heartbeat is due). The failure after that is the final error chunk and [DONE].
+    // Read as the event stream it is: the worker may send a bare LF (its liveness probe) while
+    // the upstreams fail, so events are not always `data:` right after a blank line.
     let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
-    let status = response.status;
-    let text = response.text().await;
+    assert_eq!(
+        response.status, 200,
+        "committed by the upstream's 200 headers: {:?}",
+        response.headers
+    );
+    let events = response.sse().all().await;
     for tag in ["all-error-1", "all-error-2"] {
         assert_eq!(closed(&mock, tag).await.len(), 2, "{tag}: once per request");
     }
-    assert_eq!(
-        status, 200,
-        "committed by the upstream's 200 headers: {text:?}"
-    );
-    let events: Vec<&str> = text
-        .split("\n\n")
-        .filter(|e| e.starts_with("data: "))
-        .collect();
-    assert_eq!(events.last(), Some(&"data: [DONE]"), "{text:?}");
-    let last: Value = serde_json::from_str(events[events.len() - 2].trim_start_matches("data: "))
-        .expect("error chunk");
-    assert_eq!(last["choices"][0]["finish_reason"], "error", "{last}");
-    assert_eq!(last["error"]["code"], 502, "{last}");
-    assert_eq!(last["error"]["metadata"]["kind"], "upstream", "{last}");
+    let last =
+        check_error_end(&events, 502, "upstream").unwrap_or_else(|e| panic!("{e}: {events:#?}"));
     assert_eq!(
         last["choices"][0]["delta"]["role"], "assistant",
         "the first chunk carries the role"
@@ -799,6 +923,10 @@ async fn all_providers_erroring_before_content_get_502_json_or_a_final_error_chu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn upstream_refusing_the_request_gets_400_without_failover() {
     let mock = mock().await;
     let worker = worker(&[
@@ -827,6 +955,10 @@ async fn upstream_refusing_the_request_gets_400_without_failover() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn heartbeats_flow_while_the_upstream_is_silent() {
     let tag = "heartbeat";
     let mock = mock().await;
@@ -980,6 +1112,10 @@ async fn disconnect_latencies(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn client_disconnect_mid_stream_closes_the_upstream_within_100_ms() {
     let tag = "disconnect";
     let mock = mock().await;
@@ -995,6 +1131,10 @@ async fn client_disconnect_mid_stream_closes_the_upstream_within_100_ms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn client_disconnect_while_the_upstream_is_silent_closes_it_within_100_ms() {
     let tag = "disconnect-silent";
     let mock = mock().await;
@@ -1013,6 +1153,10 @@ async fn client_disconnect_while_the_upstream_is_silent_closes_it_within_100_ms(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn a_stream_without_any_text_still_starts_with_the_assistant_role() {
     let tag = "role";
     let mock = mock().await;
@@ -1041,6 +1185,10 @@ async fn a_stream_without_any_text_still_starts_with_the_assistant_role() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn refused_requests_never_reach_the_upstream() {
     let tag = "refused";
     let mock = mock().await;
@@ -1161,6 +1309,10 @@ async fn refused_requests_never_reach_the_upstream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn allowed_origin_gets_cors_headers_and_preflight() {
     let tag = "cors";
     let mock = mock().await;
@@ -1255,6 +1407,10 @@ async fn allowed_origin_gets_cors_headers_and_preflight() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn metrics_counters_move_with_requests() {
     let mock = mock().await;
     let worker = worker(&[
@@ -1331,6 +1487,10 @@ async fn metrics_counters_move_with_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn non_streaming_request_gets_one_completion() {
     let tag = "json";
     let mock = mock().await;
@@ -1370,6 +1530,10 @@ async fn non_streaming_request_gets_one_completion() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
 async fn two_hundred_concurrent_streams_each_get_the_exact_text() {
     let tag = "load";
     let streams = 200;

@@ -20,12 +20,32 @@ cargo xtask <task>
 
   demo     set up, build, start the mock upstream and the edge worker serving the demo page;
            prints `open http://127.0.0.1:<port>/` (LSG_PORT, default 8787); Ctrl-C stops it all
-  test     set up, then run every test: native core and mock upstream, the wasm tests in
-           headless Chromium, Firefox and Node, and the TypeScript types; prints a summary
-           line; `--only native|chrome|firefox|node|types` runs one suite
-  build    set up, then build the npm packages (release, `wasm-opt -Oz`) for the web, bundler
-           and nodejs targets into target/pkg/<target> and print their sizes raw and gzipped;
-           `--target web|bundler|nodejs` builds one
+  test     set up, then run every suite below, one after another; prints a table per suite and
+           a line `N passed, N failed, N skipped`; `--only <suite>` runs one suite:
+             native       `cargo test --workspace` but edge-worker: the pure core (SSE parser,
+                          chunk decoder, deadlines, policy, answers), the mock upstream, xtask
+             chrome       `wasm-pack test --headless --chrome`: the wasm tests (generate(),
+                          Session, SseParser) in headless Chromium against the mock upstream
+             firefox      the same wasm tests in headless Firefox
+             node         the same wasm tests in Node
+             types        `tsc` on tests/types against the packed package's .d.ts, with the
+                          DOM lib and with lib es2022 alone (never skipLibCheck)
+             workerd      edge-worker/tests: the edge worker in real workerd against the mock
+                          upstream; a test fails on any unhandled rejection or uncaught
+                          exception workerd reports during it
+             install      the one npm package, packed, installed from the tarball into a
+                          Node ESM and a Node CJS project, a Vite app without wasm plugin
+                          (built, and under the dev server), a webpack 5 app, a static page
+                          and a workerd worker, each running the first example (tests/install)
+             e2e          the demo stack driven in headless Chromium by playwright-core
+                          (tests/e2e): answer, fallback, Cancel, Drop connection, accessibility
+             bench-quick  `cargo xtask bench --quick`: every benchmark row on small inputs
+           (plain `cargo test` needs no set-up: the workerd tests build the worker themselves
+           when wasm-pack and wasm-bindgen-cli are installed, and are otherwise ignored with the
+           reason)
+  build    set up, then build the one npm package (release, `wasm-opt -Oz`) into
+           target/pkg/llm-stream-guard, pack it (target/pkg/llm-stream-guard-0.1.0.tgz) and print
+           the sizes per environment, raw and gzipped
   setup    only the set-up: wasm32 target, wasm-pack, wasm-bindgen-cli (the Cargo.lock version),
            Chromium + chromedriver, Firefox + geckodriver, npm packages (package-lock.json)
   worker   set up, build the edge worker and run it in workerd on 127.0.0.1 (LSG_PORT, default
@@ -112,4 +132,33 @@ fn fuzz(args: &[String]) -> Result<(), String> {
         ],
         &root(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HELP;
+
+    /// The lines of the `test` task's suite list: `  <name>  <what it runs>`.
+    fn listed_suites() -> Vec<&'static str> {
+        HELP.lines()
+            .skip_while(|l| !l.starts_with("  test "))
+            .take_while(|l| !l.starts_with("  build "))
+            .filter(|l| l.starts_with("             ") && !l.starts_with("              "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect()
+    }
+
+    #[test]
+    fn help_lists_every_suite_with_what_it_runs() {
+        let listed = listed_suites();
+        for suite in crate::test::suite_names() {
+            assert!(
+                listed.contains(&suite),
+                "`cargo xtask help` does not list the suite {suite:?} (it lists {listed:?})"
+            );
+        }
+        for line in HELP.lines() {
+            assert!(line.len() <= 100, "help line too long: {line:?}");
+        }
+    }
 }

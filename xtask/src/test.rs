@@ -175,6 +175,11 @@ fn suites() -> Vec<Suite> {
     .collect()
 }
 
+/// The name of every suite, in the order they run (each is what `--only` takes).
+pub fn suite_names() -> Vec<&'static str> {
+    suites().iter().map(|s| s.name).collect()
+}
+
 /// The suites run by node's test runner.
 fn node_suites() -> Vec<Suite> {
     vec![
@@ -267,10 +272,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let only = match args {
         [] => None,
         [flag, name] if flag == "--only" => Some(name.as_str()),
-        _ => return Err(
-            "usage: cargo xtask test [--only native|chrome|firefox|node|types|workerd|install|e2e|bench-quick]"
-                .into(),
-        ),
+        _ => {
+            return Err(format!(
+                "usage: cargo xtask test [--only {}]",
+                suite_names().join("|")
+            ))
+        }
     };
     let root = crate::root();
     let selected: Vec<Suite> = suites()
@@ -279,8 +286,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .collect();
     if selected.is_empty() {
         return Err(format!(
-            "no suite named {:?} (native, chrome, firefox, node, types, workerd, install, e2e, bench-quick)",
-            only.unwrap_or_default()
+            "no suite named {:?} ({})",
+            only.unwrap_or_default(),
+            suite_names().join(", ")
         ));
     }
     // The wasm suites talk to a real mock upstream on 127.0.0.1, started here and stopped (by its
