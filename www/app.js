@@ -10,9 +10,11 @@ const PAGE_TIMEOUTS = {
   streamMs: 120000,
   serviceMs: 120000,
 };
-/** No text for this long while generating shows "stalled". */
+/** No text for this long while generating shows "stalled" (or 40 % of the worker's idle deadline, if shorter). */
 const STALL_MS = 1500;
 const MAX_TIMELINE = 300;
+/** A relayed worker event that arrives this much later than it happened says so on the timeline. */
+const LATE_MS = 100;
 
 const STATE_LABELS = {
   idle: "Idle",
@@ -53,6 +55,7 @@ const ui = {
   mode: $("mode"),
   deadlines: $("worker-deadlines"),
   status: $("status"),
+  statusDetail: $("status-detail"),
   notice: $("notice"),
   answer: $("answer"),
   timeline: $("timeline"),
@@ -61,6 +64,7 @@ const ui = {
   statProvider: $("stat-provider"),
   statFirst: $("stat-first"),
   statChunks: $("stat-chunks"),
+  statKeepalives: $("stat-keepalives"),
   statElapsed: $("stat-elapsed"),
 };
 
@@ -75,12 +79,49 @@ let run = null;
 // ------------------------------------------------------------------ small helpers
 
 const ms = (value) => `${Math.round(value)} ms`;
+const seconds = (value) => `${(value / 1000).toFixed(1)} s`;
 const chunks = (n) => `${n} chunk${n === 1 ? "" : "s"}`;
+const keepalives = (n) => `${n} keepalive${n === 1 ? "" : "s"}`;
 
+/** How long without text shows "stalled": before the worker's idle deadline cuts the provider off. */
+function stallMs() {
+  const idle = config?.workerTimeouts?.idleMs;
+  return typeof idle === "number" ? Math.min(STALL_MS, idle * 0.4) : STALL_MS;
+}
+
+/**
+ * The status pill is a live region: its text is written only when it changes, so a screen
+ * reader announces each change once. What ticks (seconds waited) is in `#status-detail`, outside it.
+ */
 function setState(state, detail = "") {
-  ui.status.dataset.state = state;
-  ui.status.textContent = detail ? `${STATE_LABELS[state]} · ${detail}` : STATE_LABELS[state];
+  const text = detail ? `${STATE_LABELS[state]} · ${detail}` : STATE_LABELS[state];
+  if (ui.status.dataset.state !== state) ui.status.dataset.state = state;
+  if (ui.status.textContent !== text) ui.status.textContent = text;
   if (run) run.state = state;
+  showDetail(run);
+}
+
+/** The ticking detail next to the pill: time waited and keepalives, or time without text. */
+function showDetail(current, now = performance.now()) {
+  let text = "";
+  if (current?.active) {
+    if (current.state === "stalled" && current.lastTextAt !== null) {
+      text = `no text for ${seconds(now - current.lastTextAt)}`;
+    } else if (current.chunks === 0) {
+      text = `waiting ${seconds(now - current.t0)} · ${keepalives(current.keepalives)}`;
+    }
+  }
+  if (ui.statusDetail.textContent !== text) ui.statusDetail.textContent = text;
+  ui.statusDetail.hidden = !text;
+}
+
+/**
+ * Disable a control; focus on it moves to Send rather than vanish with it (without scrolling:
+ * on a narrow screen Send may be out of view while the outcome is in view).
+ */
+function disable(control) {
+  if (document.activeElement === control) ui.send.focus({ preventScroll: true });
+  control.disabled = true;
 }
 
 function showNotice(kind, text) {
@@ -95,13 +136,17 @@ function hideNotice() {
   delete ui.notice.dataset.kind;
 }
 
-function log(current, source, type, text) {
-  if (!current) return;
-  const at = performance.now() - current.t0;
+/**
+ * Add an event to the timeline at `at` (ms since Send; default: now), in time order: a relayed
+ * worker event can arrive after page events that happened later.
+ */
+function log(current, source, type, text, at = performance.now() - current?.t0) {
+  if (!current) return null;
+  const when = Math.round(at);
   const item = document.createElement("li");
   item.dataset.source = source;
   item.dataset.type = type;
-  item.dataset.ms = String(Math.round(at));
+  item.dataset.ms = String(when);
   const time = document.createElement("span");
   time.className = "t";
   time.textContent = `+${Math.round(at)}`;
@@ -112,9 +157,36 @@ function log(current, source, type, text) {
   what.className = "what";
   what.textContent = text;
   item.append(time, tag, what);
-  ui.timeline.append(item);
+  let next = null;
+  for (let el = ui.timeline.lastElementChild; el && Number(el.dataset.ms) > when; el = el.previousElementSibling) {
+    next = el;
+  }
+  ui.timeline.insertBefore(item, next);
   while (ui.timeline.childElementCount > MAX_TIMELINE) ui.timeline.firstElementChild.remove();
   ui.timelineEmpty.hidden = true;
+  return item;
+}
+
+/**
+ * A relayed worker event, placed when it happened: its `atMs` is on the worker's clock, counted
+ * from when the worker took the request up, which is (within the loopback's latency) when this
+ * page sent it. Never later than its arrival; one that arrived late says so.
+ */
+function logWorker(current, event, text) {
+  const arrived = performance.now() - current.t0;
+  const at =
+    typeof event.atMs === "number" && Number.isFinite(event.atMs) && current.requestAt !== null
+      ? Math.min(arrived, current.requestAt + Math.max(0, event.atMs))
+      : arrived;
+  const item = log(current, "worker", String(event.type ?? "event"), text, at);
+  if (item && arrived - at >= LATE_MS) {
+    item.dataset.arrivedMs = String(Math.round(arrived));
+    const late = document.createElement("span");
+    late.className = "late";
+    late.textContent = ` (relayed at +${Math.round(arrived)} ms)`;
+    item.querySelector(".what").append(late);
+  }
+  return item;
 }
 
 function showResources() {
@@ -132,7 +204,8 @@ function setLink(state, text) {
   ui.linkDot.dataset.link = state;
   ui.linkState.dataset.link = state;
   ui.linkState.textContent = text;
-  ui.drop.disabled = state !== "open";
+  if (state === "open") ui.drop.disabled = false;
+  else disable(ui.drop);
 }
 
 // ------------------------------------------------------------------ the loopback WebRTC link
@@ -260,58 +333,61 @@ function onWorkerEvent(current, event) {
   switch (event.type) {
     case "request-start":
       w.asking = event.provider;
-      log(current, "worker", event.type,
+      logWorker(current, event,
         `asks ${event.provider} (${event.model}${event.attempt > 1 ? `, attempt ${event.attempt}` : ""})`);
       break;
     case "headers":
-      log(current, "worker", event.type, `${event.provider}: HTTP ${event.status} after ${ms(event.elapsedMs)}`);
+      logWorker(current, event, `${event.provider}: HTTP ${event.status} after ${ms(event.elapsedMs)}`);
       break;
     case "first-token":
       w.answeredBy = event.provider;
-      log(current, "worker", event.type, `${event.provider}: first token after ${ms(event.firstTokenMs)}`);
+      logWorker(current, event, `${event.provider}: first token after ${ms(event.firstTokenMs)}`);
       break;
     case "timeout":
       w.timeouts.push(event);
-      log(current, "worker", event.type,
-        `${event.provider}: ${event.phase} timeout (${event.layer} layer) after ${ms(event.elapsedMs)}, ${chunks(event.chunks)}`);
+      logWorker(current, event,
+        `${event.provider}: ${event.phase} timeout (${event.layer} layer) after ${ms(event.elapsedMs)}, ` +
+        `${chunks(event.chunks)} in ${event.lines} SSE line${event.lines === 1 ? "" : "s"}`);
       break;
     case "attempt-failed":
       w.failures.push(event);
-      log(current, "worker", event.type, `${event.provider}: attempt failed (${event.kind}${event.status ? ` ${event.status}` : ""})`);
+      logWorker(current, event, `${event.provider}: attempt failed (${event.kind}${event.status ? ` ${event.status}` : ""})`);
       break;
     case "retry":
       w.retries += 1;
-      log(current, "worker", event.type,
+      logWorker(current, event,
         `retry ${event.provider} (attempt ${event.attempt}) in ${ms(event.delayMs)} after ${event.reason}`);
       break;
     case "failover":
       w.failovers.push(event);
-      log(current, "worker", event.type, `failover ${event.from} → ${event.to} (${event.reason})`);
+      logWorker(current, event, `failover ${event.from} → ${event.to} (${event.reason})`);
       if (current.active) {
         setState("falling-back", `to ${event.to}`);
         showNotice("fallback", `${fallbackStory(current)}: falling back to ${event.to}`);
       }
       break;
     case "stream-end":
-      log(current, "worker", event.type, `${event.provider}: stream ended, ${chunks(event.chunks)}`);
+      logWorker(current, event, `${event.provider}: stream ended, ${chunks(event.chunks)}`);
       break;
     case "empty-response":
-      log(current, "worker", event.type, `${event.provider}: empty response`);
+      logWorker(current, event, `${event.provider}: empty response`);
       break;
     case "malformed":
-      log(current, "worker", event.type, `${event.provider}: skipped a malformed event`);
+      logWorker(current, event, `${event.provider}: skipped a malformed event`);
       break;
     case "cancelled":
-      log(current, "worker", event.type, `cancelled (${event.reason})`);
+      logWorker(current, event, `cancelled (${event.reason})`);
       break;
-    case "done":
+    case "done": {
       w.answeredBy = event.provider;
       w.partial = event.partial;
-      log(current, "worker", event.type,
+      const item = logWorker(current, event,
         `${event.partial ? "partial" : "complete"} answer from ${event.provider} in ${ms(event.elapsedMs)}`);
+      if (item && event.partial) item.dataset.partial = "true";
       break;
+    }
     default:
-      log(current, "worker", String(event.type ?? "event"), JSON.stringify(event));
+      logWorker(current, event, JSON.stringify(event));
   }
 }
 
@@ -361,8 +437,9 @@ function onPageEvent(current, event) {
       log(current, "page", event.type, `cancelled (${event.reason})`);
       break;
     case "done":
-      log(current, "page", event.type,
+      current.doneItem = log(current, "page", event.type,
         `${event.partial ? "partial" : "complete"} answer, ${chunks(current.chunks)} in ${ms(event.elapsedMs)}`);
+      if (event.partial) current.doneItem.dataset.partial = "true";
       break;
     default:
       log(current, "page", String(event.type ?? "event"), JSON.stringify(event));
@@ -393,12 +470,56 @@ function tick(current) {
   const now = performance.now();
   ui.statElapsed.textContent = ms(now - current.t0);
   showResources();
-  if (current.state === "generating" && current.lastTextAt !== null && now - current.lastTextAt > STALL_MS) {
-    setState("stalled", `no text for ${((now - current.lastTextAt) / 1000).toFixed(1)} s`);
-    log(current, "page", "stalled", `no text for ${ms(STALL_MS)}`);
-  } else if (current.state === "stalled") {
-    setState("stalled", `no text for ${((now - current.lastTextAt) / 1000).toFixed(1)} s`);
+  if (current.state === "generating" && current.lastTextAt !== null && now - current.lastTextAt > stallMs()) {
+    setState("stalled");
+    log(current, "page", "stalled", `no text for ${ms(stallMs())}`);
   }
+  showDetail(current, now);
+}
+
+/** A keepalive (an SSE comment line) from the worker: the connection lives, no text yet. */
+function onKeepalive(current) {
+  if (!current.active) return;
+  current.keepalives += 1;
+  ui.statKeepalives.textContent = String(current.keepalives);
+  showDetail(current);
+}
+
+/**
+ * Counts the SSE comment lines (`: heartbeat`, the worker's keepalives) of a response body as
+ * it streams by; the bytes pass through unchanged.
+ */
+function commentCounter(onComment) {
+  let lineStart = true;
+  return new TransformStream({
+    transform(chunk, controller) {
+      for (let i = 0; i < chunk.length; i += 1) {
+        const byte = chunk[i];
+        if (lineStart && byte === 0x3a) onComment();
+        lineStart = byte === 0x0a || byte === 0x0d;
+      }
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+/**
+ * The `fetch` the page's generate() uses: notes when the request went out (the origin of the
+ * worker's `atMs`) and counts the keepalives in the streamed body. Cancelling the body the
+ * guard reads cancels the response underneath.
+ */
+function watchedFetch(current) {
+  return async (url, init) => {
+    current.requestAt = performance.now() - current.t0;
+    const response = await fetch(url, init);
+    if (!response.body) return response;
+    const body = response.body.pipeThrough(commentCounter(() => onKeepalive(current)));
+    return new Response(body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  };
 }
 
 // ------------------------------------------------------------------ one generation
@@ -418,6 +539,10 @@ async function send() {
     chunks: 0,
     lastTextAt: null,
     firstTokenMs: null,
+    keepalives: 0,
+    /** When the request to the worker went out, in ms since Send. */
+    requestAt: null,
+    doneItem: null,
     worker: { asking: null, answeredBy: null, partial: false, timeouts: [], failures: [], failovers: [], retries: 0 },
     ticker: 0,
     started: false,
@@ -431,9 +556,12 @@ async function send() {
   ui.statProvider.textContent = "–";
   ui.statFirst.textContent = "–";
   ui.statChunks.textContent = "0";
-  ui.send.disabled = true;
-  ui.scenario.disabled = true;
+  ui.statKeepalives.textContent = "0";
+  // Send stays focusable (aria-disabled), so focus stays where the user left it.
+  ui.send.setAttribute("aria-disabled", "true");
+  disable(ui.scenario);
   ui.cancel.disabled = false;
+  document.body.dataset.generating = "true";
   setState("connecting");
   log(current, "page", "send", `send to ${model}`);
   revealAnswer();
@@ -463,6 +591,7 @@ async function send() {
       timeouts: PAGE_TIMEOUTS,
       // The worker retries and fails over behind its endpoint; the page shows what it decided.
       retry: { maxRetries: 0 },
+      fetch: watchedFetch(current),
       onText: (delta) => onText(current, delta),
       onEvent: (event) => onPageEvent(current, event),
     });
@@ -486,9 +615,11 @@ function settle(current) {
   clearInterval(current.ticker);
   ui.statElapsed.textContent = ms(performance.now() - current.t0);
   delete ui.answer.dataset.streaming;
-  ui.send.disabled = false;
+  delete document.body.dataset.generating;
+  ui.send.removeAttribute("aria-disabled");
   ui.scenario.disabled = false;
-  ui.cancel.disabled = true;
+  disable(ui.cancel);
+  showDetail(current);
   showResources();
 }
 
@@ -499,9 +630,15 @@ function finish(current, result) {
   ui.statProvider.textContent = by;
   const story = fallbackStory(current);
   if (result.partial) {
+    const cause = result.cause ?? {};
+    // The error that cut the answer short, on the timeline just before the partial "done".
+    const error = log(current, "page", "error",
+      `${cause.kind ?? "unknown"} error after ${chunks(current.chunks)}: ${cause.message ?? "no message"}`,
+      current.doneItem ? Number(current.doneItem.dataset.ms) : undefined);
+    if (error && current.doneItem?.isConnected) ui.timeline.insertBefore(error, current.doneItem);
     const why = w.timeouts.some((t) => t.provider === by) || w.failures.some((f) => f.provider === by)
       ? whyLeft(w, by)
-      : `${by} was cut short (${result.cause?.message ?? "unknown cause"})`;
+      : `${by} was cut short (${cause.message ?? "unknown cause"})`;
     const prefix = story ? `${story}: answered by ${by}. ` : "";
     showNotice("partial", `${prefix}Partial answer: ${why}; the ${chunks(current.chunks)} received are kept`);
     setState("partial", chunks(current.chunks));
@@ -570,6 +707,7 @@ function fillModels() {
 }
 
 function fillDeadlines() {
+  if (typeof config.heartbeatMs === "number") $("heartbeat").textContent = ms(config.heartbeatMs);
   const t = config.workerTimeouts ?? {};
   const rows = [
     ["headers", t.headersMs],

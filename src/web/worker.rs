@@ -474,14 +474,20 @@ async fn chat(
             queue(&downstream, &chunk);
         })
     };
-    // Clients that ask (`X-LSG-Events: 1`) also get the guard's events as `event: guard`.
+    // Clients that ask (`X-LSG-Events: 1`) also get the guard's events as `event: guard`,
+    // each stamped with `atMs`: when it happened, in milliseconds on the worker's clock since
+    // the worker took this request up, so a client can place it on its own timeline at the
+    // time it happened rather than when it arrived.
     let relay_events =
         chat.stream && header(&request, "x-lsg-events").is_some_and(|v| v.trim() == "1");
+    let began = now();
     let on_event = {
         let downstream = downstream.clone();
         Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
             let kind = get(&event, "type").as_string().unwrap_or_default();
             if relay_events {
+                let at_ms = JsValue::from_f64((now() - began).max(0.0));
+                let _ = Reflect::set(&event, &"atMs".into(), &at_ms);
                 if let Some(json) = JSON::stringify(&event).ok().and_then(|s| s.as_string()) {
                     queue(&downstream, &format!("event: guard\ndata: {json}\n\n"));
                 }

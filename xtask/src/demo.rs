@@ -38,6 +38,54 @@ pub const SCENARIOS: &[(&str, &str, &str)] = &[
     ("endless", "Never ends (try Cancel)", "delay_ms=150"),
 ];
 
+/// The worker's deadlines, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// Request sent → response headers.
+    pub headers: u32,
+    /// Request sent → first token.
+    pub first_token: u32,
+    /// Token → next token.
+    pub idle: u32,
+    /// One attempt.
+    pub stream: u32,
+    /// The whole call.
+    pub service: u32,
+}
+
+impl Deadlines {
+    /// As `LSG_TIMEOUTS` reads them.
+    pub fn json(&self) -> String {
+        format!(
+            r#"{{"headersMs":{},"firstTokenMs":{},"idleMs":{},"streamMs":{},"serviceMs":{}}}"#,
+            self.headers, self.first_token, self.idle, self.stream, self.service
+        )
+    }
+}
+
+/// The demo's deadlines (`LSG_TIMEOUTS` overrides them). Headers come before the first token,
+/// so a provider that never answers the request shows a headers timeout, not a first-token one.
+pub const DEMO_DEADLINES: Deadlines = Deadlines {
+    headers: 2000,
+    first_token: 3000,
+    idle: 3000,
+    stream: 60_000,
+    service: 90_000,
+};
+
+/// The same, shortened for the end-to-end tests.
+pub const TEST_DEADLINES: Deadlines = Deadlines {
+    headers: 700,
+    first_token: 1000,
+    idle: 1000,
+    stream: 20_000,
+    service: 30_000,
+};
+
+/// How often the worker sends the page a keepalive comment while nothing else goes out
+/// (`LSG_HEARTBEAT_MS` overrides it); the page counts them while it waits.
+const HEARTBEAT_MS: &str = "500";
+
 /// The canned answer the local fallback streams.
 const LOCAL_ANSWER: &str = "This answer comes from the local fallback, streamed in small pieces at a realistic pace: the guard watched the first provider, cut it off at its deadline and moved on, so nobody waits forever for a silent stream.";
 
@@ -142,9 +190,15 @@ pub fn start(port: u16, timeouts_json: Option<&str>) -> Result<DemoStack, String
     let from_env = std::env::var("LSG_TIMEOUTS")
         .ok()
         .filter(|t| !t.trim().is_empty());
-    let timeouts = timeouts_json.map(str::to_owned).or(from_env).unwrap_or_else(|| {
-        r#"{"headersMs":5000,"firstTokenMs":3000,"idleMs":3000,"streamMs":60000,"serviceMs":90000}"#.into()
-    });
+    let timeouts = timeouts_json
+        .map(str::to_owned)
+        .or(from_env)
+        .unwrap_or_else(|| DEMO_DEADLINES.json());
+
+    let heartbeat_ms = std::env::var("LSG_HEARTBEAT_MS")
+        .ok()
+        .filter(|ms| !ms.trim().is_empty())
+        .unwrap_or_else(|| HEARTBEAT_MS.into());
 
     // The site: the page, the package for the `web` target, and what the page needs to know.
     let site = target_dir().join("demo").join("site");
@@ -152,7 +206,7 @@ pub fn start(port: u16, timeouts_json: Option<&str>) -> Result<DemoStack, String
     copy_dir(&root.join("www"), &site)?;
     copy_dir(&worker_dir.join("pkg"), &site.join("pkg"))?;
     let config = format!(
-        r#"{{"mode":"{mode}","models":[{models}],"defaultModel":{default},"workerTimeouts":{timeouts},"mockUrl":{mock}}}"#,
+        r#"{{"mode":"{mode}","models":[{models}],"defaultModel":{default},"workerTimeouts":{timeouts},"heartbeatMs":{heartbeat},"mockUrl":{mock}}}"#,
         mode = if openrouter_key.is_some() {
             "openrouter"
         } else {
@@ -164,6 +218,10 @@ pub fn start(port: u16, timeouts_json: Option<&str>) -> Result<DemoStack, String
         } else {
             json_string("mock/keepalive-forever")
         },
+        heartbeat = heartbeat_ms
+            .trim()
+            .parse::<f64>()
+            .map_or_else(|_| "null".to_owned(), |ms| ms.to_string()),
         mock = json_string(&mock_url),
     );
     std::fs::write(site.join("config.json"), config)
@@ -180,10 +238,7 @@ pub fn start(port: u16, timeouts_json: Option<&str>) -> Result<DemoStack, String
             std::env::var("LSG_CLIENT_TOKENS").unwrap_or_default(),
         ),
         ("LSG_TIMEOUTS".to_owned(), timeouts),
-        (
-            "LSG_HEARTBEAT_MS".to_owned(),
-            std::env::var("LSG_HEARTBEAT_MS").unwrap_or_else(|_| "2000".into()),
-        ),
+        ("LSG_HEARTBEAT_MS".to_owned(), heartbeat_ms),
         (
             "LSG_RETRY".to_owned(),
             r#"{"maxRetries":1,"baseDelayMs":200,"maxDelayMs":1000}"#.to_owned(),
@@ -214,4 +269,21 @@ pub fn run() -> Result<(), String> {
     process::wait_for_termination();
     drop(stack);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_come_due_before_the_first_token() {
+        for deadlines in [DEMO_DEADLINES, TEST_DEADLINES] {
+            assert!(deadlines.headers < deadlines.first_token, "{deadlines:?}");
+            assert!(deadlines.first_token <= deadlines.stream, "{deadlines:?}");
+        }
+        assert_eq!(
+            TEST_DEADLINES.json(),
+            r#"{"headersMs":700,"firstTokenMs":1000,"idleMs":1000,"streamMs":20000,"serviceMs":30000}"#
+        );
+    }
 }

@@ -247,8 +247,8 @@ fn prepare_install() -> Result<Prepared, String> {
 
 /// The browser end-to-end tests drive the demo, started here with short deadlines.
 fn prepare_e2e() -> Result<Prepared, String> {
-    let timeouts = r#"{"headersMs":1500,"firstTokenMs":1000,"idleMs":1000,"streamMs":20000,"serviceMs":30000}"#;
-    let stack = crate::demo::start(0, Some(timeouts))?;
+    let timeouts = crate::demo::TEST_DEADLINES.json();
+    let stack = crate::demo::start(0, Some(&timeouts))?;
     Ok(Prepared {
         env: vec![
             ("DEMO_URL".into(), stack.url()),
