@@ -1779,7 +1779,10 @@ async fn a_throwing_callback_cancels_the_call_with_its_error_as_cause() {
         assert_guard_error(err, "aborted");
         assert_eq!(s(err, "reason"), "callback", "{which}: {err}");
         let message = s(err, "message").to_string();
-        assert!(message.contains(which), "{which}: the message names it: {message}");
+        assert!(
+            message.contains(which),
+            "{which}: the message names it: {message}"
+        );
         let cause = field(run.raw.as_ref().unwrap_err(), "cause");
         assert_eq!(
             field(&cause, "message").as_string().as_deref(),
@@ -1793,8 +1796,15 @@ async fn a_throwing_callback_cancels_the_call_with_its_error_as_cause() {
             "{which}: logged at most once: {lines:?}"
         );
         if which == "onText" {
-            assert!(run.joined().is_empty(), "the recorder was replaced: {:?}", run.joined());
-            assert_eq!(run.event_types().last().map(String::as_str), Some("cancelled"));
+            assert!(
+                run.joined().is_empty(),
+                "the recorder was replaced: {:?}",
+                run.joined()
+            );
+            assert_eq!(
+                run.event_types().last().map(String::as_str),
+                Some("cancelled")
+            );
         }
         if which == "onText" {
             assert_closed(&t, "throwing onText: upstream released").await;
@@ -1834,7 +1844,10 @@ async fn unknown_option_names_are_refused_with_the_nearest_known_one() {
         let err = run.err();
         assert_guard_error(err, "config");
         assert_eq!(s(err, "message"), expected);
-        assert!(!run.everything().contains("sk-test-123456789"), "no key in the error");
+        assert!(
+            !run.everything().contains("sk-test-123456789"),
+            "no key in the error"
+        );
     }
     // A function-valued typo (`onToken`) is seen too, though JSON would drop it.
     let run = run(
@@ -1863,8 +1876,14 @@ async fn credential_and_relative_urls_are_config_errors_where_they_cannot_work()
     let refused = run(opts(vec![p], roomy()), Extra::default()).await;
     let err = refused.err();
     assert_guard_error(err, "config");
-    assert!(s(err, "message").starts_with("providers[0].url must not carry"), "{err}");
-    assert!(!refused.everything().contains("hunter2"), "the password is never quoted");
+    assert!(
+        s(err, "message").starts_with("providers[0].url must not carry"),
+        "{err}"
+    );
+    assert!(
+        !refused.everything().contains("hunter2"),
+        "the password is never quoted"
+    );
     let has_location = field(&js_sys::global(), "location").is_object();
     let mut p = provider("alpha", "normal", "", &t);
     p["url"] = json!("/v1/chat/completions");
@@ -1982,7 +2001,8 @@ async fn never_settling_fetches_all_time_out_even_with_a_slow_clock() {
     );
     for rate in [1.0, 0.995, 0.9] {
         let slow = rate;
-        skew.call1(&JsValue::NULL, &JsValue::from_f64(rate)).unwrap();
+        skew.call1(&JsValue::NULL, &JsValue::from_f64(rate))
+            .unwrap();
         let calls = (0..300).map(|_| {
             let mut options = opts(
                 vec![provider("alpha", "normal", "", "unused")],
@@ -2012,8 +2032,14 @@ async fn never_settling_fetches_all_time_out_even_with_a_slow_clock() {
             kinds.len()
         );
         let earliest = runs.iter().map(Run::elapsed).fold(f64::INFINITY, f64::min);
-        figure(&format!("300 never-settling fetches (clock rate {slow}): earliest"), earliest);
-        assert!(earliest >= 50.0 - LOW_SLACK, "none before its deadline: {earliest}");
+        figure(
+            &format!("300 never-settling fetches (clock rate {slow}): earliest"),
+            earliest,
+        );
+        assert!(
+            earliest >= 50.0 - LOW_SLACK,
+            "none before its deadline: {earliest}"
+        );
     }
     assert_nothing_live("never-settling fetches");
 }

@@ -97,7 +97,11 @@ pub fn nearest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     let same_start = lower
         .get(..2)
         .is_some_and(|start| name.to_ascii_lowercase().starts_with(start));
-    let allowed = if same_start { longer * 2 / 3 } else { (longer / 3).max(2) };
+    let allowed = if same_start {
+        longer * 2 / 3
+    } else {
+        (longer / 3).max(2)
+    };
     (distance <= allowed).then_some(name)
 }
 
@@ -165,9 +169,11 @@ pub fn check_url(url: &str, has_base: bool) -> Result<(), String> {
     if has_base {
         Ok(())
     } else {
-        Err("must be an absolute http(s) URL: this runtime has no page to resolve a relative \
+        Err(
+            "must be an absolute http(s) URL: this runtime has no page to resolve a relative \
              URL against"
-            .into())
+                .into(),
+        )
     }
 }
 
@@ -208,7 +214,10 @@ mod tests {
 
     #[test]
     fn known_names_pass() {
-        assert_eq!(unknown_key(GENERATE_OPTIONS.iter().copied(), GENERATE_OPTIONS, ""), None);
+        assert_eq!(
+            unknown_key(GENERATE_OPTIONS.iter().copied(), GENERATE_OPTIONS, ""),
+            None
+        );
         assert_eq!(unknown_key([], PROVIDER_FIELDS, "providers[0]"), None);
     }
 
@@ -230,7 +239,10 @@ mod tests {
 
     #[test]
     fn urls_must_be_absolute_http_without_credentials() {
-        assert_eq!(check_url("https://openrouter.ai/api/v1/chat/completions", false), Ok(()));
+        assert_eq!(
+            check_url("https://openrouter.ai/api/v1/chat/completions", false),
+            Ok(())
+        );
         assert_eq!(check_url("HTTP://127.0.0.1:11434/v1", false), Ok(()));
         assert!(check_url("/v1/chat/completions", false)
             .unwrap_err()
@@ -240,8 +252,12 @@ mod tests {
             .unwrap_err()
             .contains("user name or password"));
         assert!(check_url("https://user@host/v1", false).is_err());
-        assert!(check_url("ftp://host/x", true).unwrap_err().contains("ftp:"));
-        assert!(check_url("https:///path", false).unwrap_err().contains("host"));
+        assert!(check_url("ftp://host/x", true)
+            .unwrap_err()
+            .contains("ftp:"));
+        assert!(check_url("https:///path", false)
+            .unwrap_err()
+            .contains("host"));
         assert_eq!(check_url("https://h/v1?email=a@b.c", false), Ok(()));
     }
 }

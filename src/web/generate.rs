@@ -643,7 +643,10 @@ impl Ending {
     }
 
     fn thrown(&self) -> Option<JsValue> {
-        self.thrown.borrow().as_ref().map(|(_, value)| value.clone())
+        self.thrown
+            .borrow()
+            .as_ref()
+            .map(|(_, value)| value.clone())
     }
 }
 
@@ -682,7 +685,10 @@ impl AttemptSink<'_> {
     /// Take back what was not delivered (the end of the read's text) before it is kept.
     fn drop_undelivered(&mut self, answer: &mut AnswerReader) {
         let text = &mut answer.answer.text;
-        text.truncate(text.len().saturating_sub(std::mem::take(&mut self.undelivered)));
+        text.truncate(
+            text.len()
+                .saturating_sub(std::mem::take(&mut self.undelivered)),
+        );
     }
 }
 
@@ -963,17 +969,10 @@ impl Call {
             Some(fetch) => fetch.call2(&JsValue::UNDEFINED, &url, &init),
             None => Ok(global_fetch(&url, &init).into()),
         };
+        // A `fetch` that throws is a `fetch` that rejects: one path for both.
         let promise = match sent {
             Ok(value) => Promise::resolve(&value),
-            Err(thrown) => {
-                let message = format!(
-                    "request to {} failed: {}",
-                    provider.name,
-                    js_error_message(&thrown)
-                );
-                return AttemptReport::failed(Failure::Network, None, self.report.redact(&message))
-                    .caused_by(thrown);
-            }
+            Err(thrown) => Promise::reject(&thrown),
         };
 
         // Phase 1: headers.
@@ -1225,7 +1224,10 @@ impl Call {
             let Ok(read) = reader.unchecked_ref::<BodyReader>().try_read() else {
                 break;
             };
-            match abort.race(JsFuture::from(Promise::resolve(&read)), deadlines).await {
+            match abort
+                .race(JsFuture::from(Promise::resolve(&read)), deadlines)
+                .await
+            {
                 Raced::Ready(Ok(chunk)) => {
                     let chunk = chunk.unchecked_into::<ReadResult>();
                     if chunk.ended(true) {

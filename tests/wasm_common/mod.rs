@@ -701,7 +701,10 @@ pub fn watch_rejections() {
 /// printed with a `UNHANDLED REJECTION:` prefix, so a run's log can be counted).
 pub fn assert_no_unhandled_rejections(what: &str) {
     let seen: Vec<String> = REJECTIONS.with(|list| {
-        let items = list.iter().map(|v| v.as_string().unwrap_or_default()).collect();
+        let items = list
+            .iter()
+            .map(|v| v.as_string().unwrap_or_default())
+            .collect();
         list.set_length(0);
         items
     });
