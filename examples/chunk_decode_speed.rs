@@ -17,6 +17,7 @@ use std::time::Instant;
 const GENERATION_ID: &str = "gen-1764086400-x7Kq2LmN9pRt4VwYz1Ab";
 const MODEL: &str = "openai/gpt-4o-mini";
 
+#[rustfmt::skip]
 const ASCII: &[&str] = &[
     " the", " a", " stream", " of", " tokens", " and", " to", " is", " in", " that", " it",
     " for", " with", " as", " on", " answer", " model", " guard", " deadline", " reader",
@@ -24,6 +25,7 @@ const ASCII: &[&str] = &[
     " we", " can", " be", " this", " not", " when", " every", " time", "ing", "ed", "s",
     " Hello", " world", " JSON", " `fetch`", " (see", " below)", " -", " 42", " 2026",
 ];
+#[rustfmt::skip]
 const MULTIBYTE: &[&str] = &[
     " café", " naïve", " Grüße", " 世界", " 日本語", " 🙂", " —", " →", " Привет", " ✓",
 ];
@@ -110,7 +112,11 @@ fn main() {
     }
     if rates.is_empty() {
         // Zero passes: only the payloads are made (a baseline for instruction counts).
-        println!("{} payloads, {:.1} MB, not decoded", data.len(), total as f64 / 1e6);
+        println!(
+            "{} payloads, {:.1} MB, not decoded",
+            data.len(),
+            total as f64 / 1e6
+        );
         return;
     }
     rates.sort_by(f64::total_cmp);

@@ -26,6 +26,13 @@
 //! details [a top-level `error` object with `code` and `message`] and `finish_reason: "error"`."
 //! Some providers put the error inside the choice instead (`choices[].error`); both count here.
 //!
+//! Only what the guard uses is decoded: `id`, `model`, `choices[0]`'s `delta` (or `message`)
+//! with its `content`, `reasoning` / `reasoning_content` and `tool_calls` (`index`, `id`,
+//! `function.name`, `function.arguments`), its `finish_reason` and `error`, `usage` (three
+//! counts) and a top-level `error` (`code`, `message`). Every other field (`object`, `created`,
+//! `provider`, `native_finish_reason`, `logprobs`, an error's `metadata`, …) is skipped unread,
+//! whatever its value, as a field nobody knows is.
+//!
 //! ## What counts as progress
 //! *Progress* (which feeds the first-token and idle deadlines) is any of: non-empty `content`,
 //! non-empty `reasoning` / `reasoning_content`, at least one `tool_calls` fragment, a
@@ -98,8 +105,6 @@ pub struct Chunk<'a> {
     pub id: Option<Cow<'a, str>>,
     /// The model that answered.
     pub model: Option<Cow<'a, str>>,
-    /// `"chat.completion.chunk"` when streaming, `"chat.completion"` for a whole answer.
-    pub object: Option<Cow<'a, str>>,
     /// Answer text in this chunk (`delta.content`, or `message.content` of a whole answer).
     pub content: Option<Cow<'a, str>>,
     /// Reasoning text (`reasoning`, or `reasoning_content` as some providers name it).
@@ -108,8 +113,6 @@ pub struct Chunk<'a> {
     pub tool_calls: Vec<ToolCallDelta<'a>>,
     /// Why generation stopped: `stop`, `length`, `tool_calls`, `content_filter`, `error`.
     pub finish_reason: Option<Cow<'a, str>>,
-    /// The provider's own finish reason, passed through by OpenRouter.
-    pub native_finish_reason: Option<Cow<'a, str>>,
     /// Token counts, often in a last chunk whose `choices` is empty.
     pub usage: Option<Usage>,
     /// A mid-stream error (top level, or inside the first choice).
@@ -174,9 +177,6 @@ pub struct UpstreamError {
     pub code: Option<String>,
     /// `message`.
     pub message: String,
-    /// `metadata` as compact JSON text (as sent, whitespace outside strings removed), when
-    /// present (provider name, raw provider error).
-    pub metadata: Option<String>,
 }
 
 /// Decode the data of one SSE event.
@@ -258,7 +258,6 @@ struct Choice<'a> {
     delta: Option<Message<'a>>,
     message: Option<Message<'a>>,
     finish_reason: Option<Cow<'a, str>>,
-    native_finish_reason: Option<Cow<'a, str>>,
     error: Option<UpstreamError>,
 }
 
@@ -572,14 +571,13 @@ impl<'a> Walker<'a> {
         let record = self.open_record(false)?.unwrap_or(Record::Object);
         self.fields(
             record,
-            &["id", "model", "object", "choices", "usage", "error"],
+            &["id", "model", "choices", "usage", "error"],
             &mut |w, field| {
                 match field {
                     0 => chunk.id = w.text()?,
                     1 => chunk.model = w.text()?,
-                    2 => chunk.object = w.text()?,
-                    3 => w.choices(&mut choice)?,
-                    4 => chunk.usage = w.usage()?,
+                    2 => w.choices(&mut choice)?,
+                    3 => chunk.usage = w.usage()?,
                     _ => chunk.error = w.error()?,
                 }
                 Ok(())
@@ -589,7 +587,6 @@ impl<'a> Walker<'a> {
         // "choices[0]": the first choice carries the answer (n > 1 is not streamed by chat UIs).
         if let Some(choice) = choice {
             chunk.finish_reason = choice.finish_reason;
-            chunk.native_finish_reason = choice.native_finish_reason;
             if chunk.error.is_none() {
                 chunk.error = choice.error;
             }
@@ -623,19 +620,12 @@ impl<'a> Walker<'a> {
         let record = self.open_record(false)?.unwrap_or(Record::Object);
         self.fields(
             record,
-            &[
-                "delta",
-                "message",
-                "finish_reason",
-                "native_finish_reason",
-                "error",
-            ],
+            &["delta", "message", "finish_reason", "error"],
             &mut |w, field| {
                 match field {
                     0 => choice.delta = w.message()?,
                     1 => choice.message = w.message()?,
                     2 => choice.finish_reason = w.text()?,
-                    3 => choice.native_finish_reason = w.text()?,
                     _ => choice.error = w.error()?,
                 }
                 Ok(())
@@ -735,13 +725,13 @@ impl<'a> Walker<'a> {
         Ok(Some(usage))
     }
 
-    /// An `error` object: `code` (any JSON), `message` (a string), `metadata` (any JSON).
+    /// An `error` object: `code` (any JSON), `message` (a string).
     fn error(&mut self) -> Step<Option<UpstreamError>> {
         let Some(record) = self.open_record(true)? else {
             return Ok(None);
         };
         let mut error = UpstreamError::default();
-        self.fields(record, &["code", "message", "metadata"], &mut |w, field| {
+        self.fields(record, &["code", "message"], &mut |w, field| {
             match field {
                 0 => {
                     error.code = if w.peek() == Some(b'"') {
@@ -751,8 +741,7 @@ impl<'a> Walker<'a> {
                         w.any_json()?
                     }
                 }
-                1 => error.message = w.text()?.map(Cow::into_owned).unwrap_or_default(),
-                _ => error.metadata = w.any_json()?,
+                _ => error.message = w.text()?.map(Cow::into_owned).unwrap_or_default(),
             }
             Ok(())
         })?;
@@ -987,7 +976,7 @@ impl<'a> Walker<'a> {
     }
 
     /// Any JSON value, iteratively (deep nesting costs no stack). `read`: as serde reads a
-    /// value it keeps (`code`, `metadata`): strings fully checked, numbers within the range of
+    /// value it keeps (`code`): strings fully checked, numbers within the range of
     /// `f64`, nesting counted against the limit. Otherwise as serde skips a field it does not
     /// know: only well-formed (escapes need only be well-formed), with no nesting limit.
     #[inline(never)]
@@ -1185,8 +1174,6 @@ mod tests {
         id: Option<Cow<'a, str>>,
         #[serde(borrow, default, deserialize_with = "optional_text")]
         model: Option<Cow<'a, str>>,
-        #[serde(borrow, default, deserialize_with = "optional_text")]
-        object: Option<Cow<'a, str>>,
         #[serde(borrow, default)]
         choices: Option<Vec<RawChoice<'a>>>,
         #[serde(default)]
@@ -1213,8 +1200,6 @@ mod tests {
         message: Option<RawMessage<'a>>,
         #[serde(borrow, default, deserialize_with = "optional_text")]
         finish_reason: Option<Cow<'a, str>>,
-        #[serde(borrow, default, deserialize_with = "optional_text")]
-        native_finish_reason: Option<Cow<'a, str>>,
         #[serde(default)]
         error: Option<RawError>,
     }
@@ -1255,8 +1240,6 @@ mod tests {
         code: Option<serde_json::Value>,
         #[serde(default)]
         message: Option<String>,
-        #[serde(default)]
-        metadata: Option<serde_json::Value>,
     }
 
     impl RawError {
@@ -1269,10 +1252,6 @@ mod tests {
             UpstreamError {
                 code,
                 message: self.message.unwrap_or_default(),
-                metadata: self
-                    .metadata
-                    .filter(|m| !m.is_null())
-                    .map(|m| m.to_string()),
             }
         }
     }
@@ -1316,7 +1295,6 @@ mod tests {
         let mut chunk = Chunk {
             id: raw.id,
             model: raw.model,
-            object: raw.object,
             usage: raw.usage.map(|u| Usage {
                 prompt_tokens: u.prompt_tokens,
                 completion_tokens: u.completion_tokens,
@@ -1327,7 +1305,6 @@ mod tests {
         };
         if let Some(choice) = raw.choices.and_then(|c| c.into_iter().next()) {
             chunk.finish_reason = choice.finish_reason;
-            chunk.native_finish_reason = choice.native_finish_reason;
             if chunk.error.is_none() {
                 chunk.error = choice.error.map(RawError::into_error);
             }
@@ -1422,18 +1399,12 @@ mod tests {
             (Decoded::Malformed(a), Decoded::Malformed(b)) if a.kind == b.kind => Ok(()),
             (Decoded::Chunk(a), Decoded::Chunk(b)) => same_text("id", &a.id, &b.id)
                 .and(same_text("model", &a.model, &b.model))
-                .and(same_text("object", &a.object, &b.object))
                 .and(same_text("content", &a.content, &b.content))
                 .and(same_text("reasoning", &a.reasoning, &b.reasoning))
                 .and(same_text(
                     "finish_reason",
                     &a.finish_reason,
                     &b.finish_reason,
-                ))
-                .and(same_text(
-                    "native_finish_reason",
-                    &a.native_finish_reason,
-                    &b.native_finish_reason,
                 ))
                 .and(if a.usage == b.usage && a.tool_calls == b.tool_calls {
                     Ok(())
@@ -1442,10 +1413,9 @@ mod tests {
                 })
                 .and(match (&a.error, &b.error) {
                     (None, None) => Ok(()),
-                    (Some(x), Some(y)) if x.message == y.message => same_json(
-                        "code", &x.code, &y.code,
-                    )
-                    .and(same_json("metadata", &x.metadata, &y.metadata)),
+                    (Some(x), Some(y)) if x.message == y.message => {
+                        same_json("code", &x.code, &y.code)
+                    }
                     _ => Err(format!("error: walker {:?}, serde {:?}", a.error, b.error)),
                 })
                 .map_err(context),
@@ -1592,6 +1562,17 @@ mod tests {
         }
     }
 
+    /// Fields the wire format carries that the decoder skips unread (as it skips unknown ones),
+    /// generated with any value so that skipping them is tested too.
+    const UNREAD: &[&str] = &[
+        "type",
+        "prompt_tokens_details",
+        "created",
+        "object",
+        "native_finish_reason",
+        "metadata",
+    ];
+
     /// An object of the fields `fields` makes, in random order, some left out, sometimes one
     /// twice, with unknown fields between them; sometimes (when `record`) the array of its
     /// declared fields in order, as serde also reads a struct, maybe cut short or one too long.
@@ -1599,7 +1580,7 @@ mod tests {
         if record && g.one_in(12) {
             let declared: Vec<J> = fields
                 .iter()
-                .filter(|(name, _)| !matches!(*name, "type" | "prompt_tokens_details" | "created"))
+                .filter(|(name, _)| !UNREAD.contains(name))
                 .map(|(_, value)| value.clone())
                 .collect();
             let keep = g.below(declared.len() as u64 + 2) as usize;
@@ -1883,6 +1864,8 @@ mod tests {
             r#"{"error":{"code":502.0,"message":"m","metadata":{"b": [1, 2.50, "x y"], "a": null}}}"#,
             r#"{"error":{"code":{"k":[true]},"message":null}}"#,
             r#"{"error":{"message":5}}"#,
+            r#"{"object":5,"object":[],"choices":[{"native_finish_reason":{},"delta":{"content":"x"}}]}"#,
+            r#"{"error":{"metadata":"\ud800","metadata":1e999,"message":"m"}}"#,
             r#"{"\u0069d":"escaped key","choices":[{"\u0064elta":{"content":"ok"}}]}"#,
             r#"{"choices":[{"delta":{"content":"a\/b\u00e9\ud83c\udf99"}}]}"#,
             r#"{"choices":[{"delta":{"content":tru}}]}"#,
@@ -1913,12 +1896,16 @@ mod tests {
     #[test]
     fn nesting_limits_match_serde_json_and_deep_input_is_safe() {
         for depth in [100, 120, 121, 122, 123, 124, 125, 126, 127, 128, 200] {
-            let metadata = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-            let data =
-                format!(r#"{{"choices":[{{"error":{{"message":"m","metadata":{metadata}}}}}]}}"#);
+            let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            // A read value (an error's `code`) counts against the limit...
+            let data = format!(r#"{{"choices":[{{"error":{{"message":"m","code":{nested}}}}}]}}"#);
             agree(&data).unwrap();
-            let skipped = format!(r#"{{"x":{metadata},"id":"a"}}"#);
+            // ... a skipped one (an unknown field, an error's `metadata`) does not.
+            let skipped = format!(r#"{{"x":{nested},"id":"a"}}"#);
             agree(&skipped).unwrap();
+            let metadata =
+                format!(r#"{{"choices":[{{"error":{{"message":"m","metadata":{nested}}}}}]}}"#);
+            agree(&metadata).unwrap();
         }
         // Skipped values nest without limit and without stack.
         let deep = format!(
@@ -1935,11 +1922,22 @@ mod tests {
                 ..
             })
         ));
-        let metadata = format!("{{\"error\":{{\"metadata\":{}}}}}", "[".repeat(100_000));
-        assert!(matches!(
-            decode_event_data(&metadata),
-            Decoded::Malformed(_)
-        ));
+        let metadata = format!(
+            "{{\"error\":{{\"metadata\":{}0{}}}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(matches!(decode_event_data(&metadata), Decoded::Chunk(_)));
+        for unclosed in ["code", "metadata"] {
+            let data = format!("{{\"error\":{{\"{unclosed}\":{}}}}}", "[".repeat(100_000));
+            assert!(matches!(
+                decode_event_data(&data),
+                Decoded::Malformed(Malformed {
+                    kind: MalformedKind::Syntax,
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]
@@ -1985,16 +1983,18 @@ mod tests {
     }
 
     #[test]
-    fn metadata_and_codes_are_compact_json_text() {
-        let Decoded::Chunk(c) = decode_body(
-            "{\"error\":{\"code\": 502 ,\"message\":\"m\",\"metadata\":{ \"provider_name\" : \"Mock A\",\n \"raw\": [1, {\"x\": \"a b\\\" c\"}] }}}",
-        ) else {
-            panic!("not a chunk")
+    fn codes_are_compact_json_text() {
+        let code = |body: &str| match decode_body(body) {
+            Decoded::Chunk(c) => c.error.and_then(|e| e.code),
+            other => panic!("not a chunk: {other:?}"),
         };
-        let error = c.error.unwrap();
-        assert_eq!(error.code.as_deref(), Some("502"));
         assert_eq!(
-            error.metadata.as_deref(),
+            code("{\"error\":{\"code\": 502 ,\"message\":\"m\"}}").as_deref(),
+            Some("502")
+        );
+        assert_eq!(
+            code("{\"error\":{\"code\":{ \"provider_name\" : \"Mock A\",\n \"raw\": [1, {\"x\": \"a b\\\" c\"}] }}}")
+                .as_deref(),
             Some(r#"{"provider_name":"Mock A","raw":[1,{"x":"a b\" c"}]}"#)
         );
     }
