@@ -3,7 +3,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use llm_stream_guard::core::chunk::{
-    decode_body, decode_event_data, Chunk, Decoded, MalformedKind, ToolCallDelta, Usage,
+    decode_body, decode_event_data, Chunk, Decoded, MalformedKind, ToolCallDelta, UpstreamError,
+    Usage,
 };
 use proptest::prelude::*;
 use std::borrow::Cow;
@@ -90,14 +91,13 @@ fn tool_call_fragments_are_decoded_in_order() {
 }
 
 #[test]
-fn a_finish_chunk_is_progress_and_carries_both_reasons() {
+fn a_finish_chunk_is_progress_and_carries_its_reason() {
     let c = chunk(
         r#"{"choices":[{"index":0,"delta":{"content":""},"finish_reason":"stop","native_finish_reason":"end_turn"}]}"#,
     );
     assert!(c.is_progress());
     assert!(c.is_finish());
     assert_eq!(c.finish_reason.as_deref(), Some("stop"));
-    assert_eq!(c.native_finish_reason.as_deref(), Some("end_turn"));
 }
 
 #[test]
@@ -122,13 +122,14 @@ fn a_top_level_mid_stream_error_with_a_numeric_code() {
     let c = chunk(
         r#"{"id":"gen-1","object":"chat.completion.chunk","error":{"code":502,"message":"Provider returned error","metadata":{"provider_name":"Mock"}},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error","native_finish_reason":"error"}]}"#,
     );
-    let error = c.error.clone().expect("error decoded");
-    assert_eq!(error.code.as_deref(), Some("502"));
-    assert_eq!(error.message, "Provider returned error");
     assert_eq!(
-        error.metadata.as_deref(),
-        Some(r#"{"provider_name":"Mock"}"#)
+        c.error,
+        Some(UpstreamError {
+            code: Some("502".into()),
+            message: "Provider returned error".into(),
+        })
     );
+    assert_eq!(c.finish_reason.as_deref(), Some("error"));
     assert!(c.is_error());
     assert!(!c.is_finish(), "finish_reason error is not a normal finish");
 }
@@ -141,7 +142,6 @@ fn an_error_inside_the_choice_with_a_string_code() {
     let error = c.error.clone().expect("choice error decoded");
     assert_eq!(error.code.as_deref(), Some("server_error"));
     assert_eq!(error.message, "upstream failed");
-    assert_eq!(error.metadata, None);
     assert!(c.is_error());
 }
 
@@ -150,6 +150,25 @@ fn finish_reason_error_alone_is_an_error() {
     let c = chunk(r#"{"choices":[{"delta":{"content":""},"finish_reason":"error"}]}"#);
     assert!(c.error.is_none());
     assert!(c.is_error());
+}
+
+#[test]
+fn fields_the_guard_does_not_read_are_skipped_whatever_they_hold() {
+    // `object`, `created`, `native_finish_reason`, `logprobs` and an error's `metadata` are
+    // skipped as unknown fields are: any value, given any number of times, changes nothing.
+    let c = chunk(
+        r#"{"object":5,"object":{"a":[1,"\ud800"]},"created":"soon","id":"gen-2","choices":[{"native_finish_reason":[],"native_finish_reason":7,"logprobs":{"content":[]},"delta":{"content":"kept"},"finish_reason":"stop"}],"error":{"metadata":1e999,"metadata":null,"code":"c","message":"m"}}"#,
+    );
+    assert_eq!(c.id.as_deref(), Some("gen-2"));
+    assert_eq!(c.content.as_deref(), Some("kept"));
+    assert_eq!(c.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(
+        c.error,
+        Some(UpstreamError {
+            code: Some("c".into()),
+            message: "m".into(),
+        })
+    );
 }
 
 #[test]
@@ -165,7 +184,8 @@ fn a_whole_non_streaming_completion() {
     let Decoded::Chunk(c) = decode_body(body) else {
         panic!("not a chunk")
     };
-    assert_eq!(c.object.as_deref(), Some("chat.completion"));
+    assert_eq!(c.id.as_deref(), Some("gen-9"));
+    assert_eq!(c.model.as_deref(), Some("m/x"));
     assert_eq!(c.content.as_deref(), Some("The whole answer."));
     assert_eq!(c.finish_reason.as_deref(), Some("stop"));
     assert_eq!(c.usage.map(|u| u.total_tokens), Some(7));

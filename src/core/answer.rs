@@ -110,8 +110,6 @@ pub struct Answer {
     pub tool_calls: Vec<ToolCall>,
     /// The finish reason, once one arrived.
     pub finish_reason: Option<String>,
-    /// The provider's own finish reason.
-    pub native_finish_reason: Option<String>,
     /// Token counts, once they arrived.
     pub usage: Option<Usage>,
     /// The first chunk id seen (OpenRouter's generation id).
@@ -202,9 +200,6 @@ impl Answer {
         }
         if let Some(usage) = chunk.usage {
             self.usage = Some(usage);
-        }
-        if let Some(reason) = &chunk.native_finish_reason {
-            self.native_finish_reason = Some(reason.to_string());
         }
         if chunk.is_error() {
             let (code, message) = match &chunk.error {
