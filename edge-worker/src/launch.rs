@@ -231,6 +231,8 @@ impl Launch {
         match healthz(addr, READY_TIMEOUT) {
             Ok(()) => Ok(running),
             Err(problem) => {
+                // It never served: there is nothing to ask the observer, only a process to stop.
+                running.check_unhandled = false;
                 let exited = running.child.try_wait().ok().flatten();
                 Err(match exited {
                     Some(status) => format!("workerd exited during start-up ({status}): {problem}"),
