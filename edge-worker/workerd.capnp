@@ -1,7 +1,9 @@
 # Local runs in workerd: `cargo xtask worker` builds pkg/ next to a copy of this file (under
-# target/edge-worker/), adds a binding for every `apiKeyEnv` named in LSG_PROVIDERS, and starts
-# `workerd serve workerd.capnp --socket-addr http=127.0.0.1:<port>`. Every binding is read from
-# the environment of the workerd process, under the same name.
+# target/edge-worker/); the launcher (edge-worker/src/launch.rs) runs workerd on a private copy
+# with a binding added for every other variable it is given (the key of each `apiKeyEnv`), on a
+# socket on 127.0.0.1 that it binds itself (`--socket-fd http=0`; the address below serves a
+# plain `workerd serve workerd.capnp`).
+# Every binding is read from the environment of the workerd process, under the same name.
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -9,7 +11,6 @@ const config :Workerd.Config = (
     (name = "main", worker = .guardWorker),
     # Outbound fetch: the upstreams (loopback included, for a local LLM or the mock upstream).
     (name = "upstreams", network = (allow = ["public", "private", "local"])),
-    # {{EXTRA_SERVICES}}
   ],
   sockets = [ (name = "http", address = "127.0.0.1:8787", http = (), service = "main") ],
 );
@@ -33,6 +34,5 @@ const guardWorker :Workerd.Worker = (
     (name = "LSG_HEARTBEAT_MS", fromEnvironment = "LSG_HEARTBEAT_MS"),
     (name = "LSG_MAX_BODY_BYTES", fromEnvironment = "LSG_MAX_BODY_BYTES"),
     (name = "LSG_PROBE_MS", fromEnvironment = "LSG_PROBE_MS"),
-    # {{EXTRA_BINDINGS}}
   ],
 );

@@ -3,11 +3,16 @@
 //! Hang-proof streaming of OpenAI-compatible chat answers (Server-Sent Events over `fetch`).
 //!
 //! The crate has two halves:
-//! - [`core`]: pure, deterministic Rust (SSE parser, chat-chunk decoder, and later the deadline
-//!   state machine and retry/failover policy). It never imports wasm-bindgen, web-sys, js-sys or
-//!   gloo, takes time as an argument, and is tested natively with `cargo test`.
-//! - the platform edge (wasm only, added on top of the core): fetch, streams, timers and
-//!   lifecycle, which only move bytes and clock readings into the core and act on its decisions.
+//! - [`core`]: pure, deterministic Rust: the SSE parser, the chat-chunk decoder, layered
+//!   deadlines, the retry/failover policy, answer assembly, a call across its failover chain,
+//!   events (with secrets redacted), and the edge worker's decisions and metrics. It imports no
+//!   platform crate (no wasm-bindgen, web-sys or js-sys), takes time as an argument, and is
+//!   tested natively with `cargo test`.
+//! - `web` (wasm only): the platform edge over the core: `generate()` (fetch, body readers,
+//!   its own counted `setTimeout` timers), `Session` (page, WebRTC, WebSocket and signal
+//!   lifecycles), `SseParser` and `liveResources()` for JavaScript, and, with the feature
+//!   `worker`, the edge worker's `handleRequest`. It only moves bytes and clock readings into the
+//!   core and acts on its decisions.
 
 pub mod core;
 

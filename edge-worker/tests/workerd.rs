@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use edge_worker::Workerd;
+use edge_worker::{Launch, Workerd};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -572,7 +572,7 @@ async fn probe_run(name: &str, paths: &[&str]) -> Option<String> {
     let bin = edge_worker::workerd_bin().unwrap_or_else(|e| panic!("{e}"));
     let worker = tokio::task::spawn_blocking({
         let dir = dir.clone();
-        move || Workerd::start_config(&dir, "workerd.capnp", &bin, &[])
+        move || Launch::new(bin, dir).check_unhandled().start()
     })
     .await
     .expect("start-up task")

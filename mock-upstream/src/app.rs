@@ -376,9 +376,8 @@ fn index_text(shared: &ConnShared) -> String {
          connection (no close frame), 'close' closes it with code 1000\n\n\
          Scenarios:\n",
     );
-    for name in SCENARIOS {
-        let about = scenarios::describe(name).unwrap_or("");
-        s.push_str(&format!("  {name:<24} {about}\n"));
+    for scenario in SCENARIOS {
+        s.push_str(&format!("  {:<24} {}\n", scenario.name, scenario.about));
     }
     s.push_str(
         "\nQuery parameters (milliseconds unless noted, defaults in brackets):\n  \

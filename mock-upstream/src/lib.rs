@@ -10,8 +10,9 @@
 //! [`Ledger::snapshot`] and [`Ledger::wait_closed`]. Every response carries `Connection: close`,
 //! so one request is one TCP connection.
 //!
-//! Scenarios are selected by path: `POST /scenario/<name>/v1/chat/completions`; see
-//! [`SCENARIOS`] and `GET /` for the list and their query parameters.
+//! Scenarios are selected by path: `POST /scenario/<name>/v1/chat/completions`. [`SCENARIOS`] is
+//! the one table of them (name, description, what it sends), which `GET /` lists with their
+//! query parameters; the texts they stream are the constants re-exported from `texts`.
 //!
 //! `GET /ws` is a WebSocket echo endpoint whose client can be dropped on request (the text
 //! message `drop`, or `?drop_after_ms=N`), for clients that must notice a dead link.
@@ -22,6 +23,7 @@ mod app;
 mod conn;
 mod ledger;
 mod scenarios;
+mod texts;
 mod ws;
 
 use std::future::Future;
@@ -40,10 +42,9 @@ use tower_service::Service;
 pub use app::{app, scenario_of};
 pub use ledger::{now_ms, ClosedBy, ConnectionRecord, Filter, Ledger, WaitOutcome, MAX_RECORDS};
 pub use scenarios::{
-    describe, pieces, prompt_tokens, reasoning_pieces, Params, DEFAULT_MODEL, DEFAULT_TEXT,
-    HUGE_WRITE, KEEPALIVE_COMMENT, LONG_TOKEN, MALFORMED_EVENT, MULTIBYTE_TEXT, SCENARIOS, TICK,
-    TOOL_ARGUMENTS, TOOL_ARGUMENT_FRAGMENTS,
+    pieces, prompt_tokens, reasoning_pieces, scenario, Params, Scenario, SCENARIOS,
 };
+pub use texts::*;
 pub use ws::accept_key;
 
 use app::ConnHandle;

@@ -8,111 +8,213 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-/// The answer text streamed when no `text` parameter is given.
-pub const DEFAULT_TEXT: &str = "Hello from the mock upstream. This answer streams in small pieces.";
+use crate::texts::*;
 
-/// The answer text of `multibyte-crlf` when no `text` parameter is given.
-pub const MULTIBYTE_TEXT: &str = "Grüße, 世界! 🎙️ voice → text ✓ ";
-
-/// The model name echoed when the request names none.
-pub const DEFAULT_MODEL: &str = "mock/model";
-
-/// The SSE comment OpenRouter sends while a request is queued or processing.
-pub const KEEPALIVE_COMMENT: &str = ": OPENROUTER PROCESSING";
-
-/// The content of each `endless` chunk.
-pub const TICK: &str = "tick ";
-
-/// The content of each `long` chunk.
-pub const LONG_TOKEN: &str = "tok ";
-
-/// The argument string that `tool-calls` streams in fragments.
-pub const TOOL_ARGUMENTS: &str = "{\"city\":\"Paris\"}";
-
-/// The fragments `tool-calls` splits [`TOOL_ARGUMENTS`] into.
-pub const TOOL_ARGUMENT_FRAGMENTS: &[&str] = &["{\"ci", "ty\":\"Pa", "ris\"}"];
-
-/// The invalid event that `malformed-event` puts in the middle of its stream.
-pub const MALFORMED_EVENT: &str = "data: {\"id\":\"gen-mock\", \"choices\": [\n\n";
-
-/// Size of each write of `huge-line`.
-pub const HUGE_WRITE: usize = 64 * 1024;
-
-/// Every scenario name, in the order the index page lists them.
-pub const SCENARIOS: &[&str] = &[
-    "normal",
-    "keepalive-then-content",
-    "keepalive-forever",
-    "no-headers",
-    "headers-then-silence",
-    "stall-after-chunks",
-    "stall-with-keepalives",
-    "close-without-done",
-    "multibyte-crlf",
-    "cr-only",
-    "bom-nospace",
-    "error-before-content",
-    "error-after-content",
-    "choice-error",
-    "http-400",
-    "http-401",
-    "http-402",
-    "http-403",
-    "http-404",
-    "http-408",
-    "http-413",
-    "http-422",
-    "http-429",
-    "http-429-date",
-    "http-500",
-    "http-502",
-    "http-503",
-    "html-200",
-    "json",
-    "malformed-event",
-    "huge-line",
-    "reset-after-content",
-    "data-after-done",
-    "endless",
-    "reasoning-then-content",
-    "tool-calls",
-    "long",
-];
-
-/// One line of description per scenario (same order as [`SCENARIOS`]).
-pub fn describe(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "normal" => "the default stream: content chunks, finish chunk, usage chunk, [DONE]",
-        "keepalive-then-content" => "`keepalives` ': OPENROUTER PROCESSING' comments every `keepalive_ms`, then the normal stream",
-        "keepalive-forever" => "SSE headers, then a keepalive comment every `keepalive_ms` until the client leaves",
-        "no-headers" => "reads the request, never sends response headers",
-        "headers-then-silence" => "SSE headers, then nothing ever",
-        "stall-after-chunks" => "`chunks` content chunks, then silence",
-        "stall-with-keepalives" => "`chunks` content chunks, then keepalive comments forever",
-        "close-without-done" => "`chunks` content chunks, then a clean end of body without finish chunk or [DONE]",
-        "multibyte-crlf" => "multi-byte text with CRLF line ends, written 1 to 7 bytes at a time (splits inside characters and between CR and LF)",
-        "cr-only" => "the normal stream with bare CR line ends",
-        "bom-nospace" => "a UTF-8 BOM, then events written as 'data:{...}' (no space)",
-        "error-before-content" => "200 SSE, one chunk with a top-level error (code 502) and finish_reason error, [DONE]",
-        "error-after-content" => "`chunks` content chunks, then the top-level error chunk, [DONE]",
-        "choice-error" => "`chunks` content chunks, then a chunk whose error sits inside the choice, [DONE]",
-        "http-400" | "http-401" | "http-402" | "http-403" | "http-404" | "http-408" | "http-413"
-        | "http-422" | "http-500" | "http-502" => "that status with an OpenRouter-style JSON error body",
-        "http-429" | "http-503" => "that status with a JSON error body and 'Retry-After: <retry_after>'",
-        "http-429-date" => "429 with Retry-After as an HTTP date `retry_after` seconds ahead",
-        "html-200" => "200 text/html page",
-        "json" => "a whole non-streaming chat.completion JSON body, whatever `stream` says",
-        "malformed-event" => "the normal stream with one invalid-JSON event in the middle",
-        "huge-line" => "one 'data: ' line carrying `size` bytes of 'x', in 64 KiB writes, then the normal end",
-        "reset-after-content" => "`chunks` content chunks, then (after `delay_ms`, at least 50 ms) a TCP reset",
-        "data-after-done" => "the normal stream, [DONE], one more content event, and the body left open",
-        "endless" => "one 'tick ' chunk every `delay_ms` (default 50) until the client leaves",
-        "reasoning-then-content" => "`chunks` delta.reasoning chunks, then the normal stream",
-        "tool-calls" => "delta.tool_calls fragments for get_weather, finish_reason tool_calls, [DONE]",
-        "long" => "`n` 'tok ' chunks as fast as possible (a keepalive comment every 100), then the normal end",
-        _ => return None,
-    })
+/// One scenario: the name a path selects it by, its line on the index page, and what it sends.
+/// [`SCENARIOS`] holds them all; the index page, the chat endpoint and the tests read it.
+#[derive(Debug)]
+pub struct Scenario {
+    /// The path segment that selects it: `POST /scenario/<name>/v1/chat/completions`.
+    pub name: &'static str,
+    /// What it does, in one line (`GET /` lists it).
+    pub about: &'static str,
+    /// Builds its answer to one request.
+    reply: fn(&Ctx) -> Reply,
 }
+
+/// The scenario called `name`, if there is one.
+pub fn scenario(name: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.name == name)
+}
+
+/// The line of every `http-<status>` scenario but the `Retry-After` ones.
+const STATUS_ABOUT: &str = "that status with an OpenRouter-style JSON error body";
+/// The line of the statuses that announce a `Retry-After`.
+const RETRY_ABOUT: &str = "that status with a JSON error body and 'Retry-After: <retry_after>'";
+
+/// Every scenario, in the order the index page lists them.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "normal",
+        about: "the default stream: content chunks, finish chunk, usage chunk, [DONE]",
+        reply: |c| c.normal_stream(c.builder(), LF),
+    },
+    Scenario {
+        name: "keepalive-then-content",
+        about: "`keepalives` ': OPENROUTER PROCESSING' comments every `keepalive_ms`, then the normal stream",
+        reply: keepalive_then_content,
+    },
+    Scenario {
+        name: "keepalive-forever",
+        about: "SSE headers, then a keepalive comment every `keepalive_ms` until the client leaves",
+        reply: |c| {
+            let mut b = c.builder();
+            b.event(LF.comment());
+            b.finish(c.keepalives_forever())
+        },
+    },
+    Scenario {
+        name: "no-headers",
+        about: "reads the request, never sends response headers",
+        reply: |_| Reply::NoHeaders,
+    },
+    Scenario {
+        name: "headers-then-silence",
+        about: "SSE headers, then nothing ever",
+        reply: |c| c.builder().finish(Tail::Silence),
+    },
+    Scenario {
+        name: "stall-after-chunks",
+        about: "`chunks` content chunks, then silence",
+        reply: |c| c.first_chunks().finish(Tail::Silence),
+    },
+    Scenario {
+        name: "stall-with-keepalives",
+        about: "`chunks` content chunks, then keepalive comments forever",
+        reply: |c| c.first_chunks().finish(c.keepalives_forever()),
+    },
+    Scenario {
+        name: "close-without-done",
+        about: "`chunks` content chunks, then a clean end of body without finish chunk or [DONE]",
+        reply: |c| c.first_chunks().finish(Tail::End),
+    },
+    Scenario {
+        name: "multibyte-crlf",
+        about: "multi-byte text with CRLF line ends, written 1 to 7 bytes at a time (splits inside characters and between CR and LF)",
+        reply: multibyte_crlf,
+    },
+    Scenario {
+        name: "cr-only",
+        about: "the normal stream with bare CR line ends",
+        reply: |c| c.normal_stream(c.builder(), Style { nl: "\r", sep: " " }),
+    },
+    Scenario {
+        name: "bom-nospace",
+        about: "a UTF-8 BOM, then events written as 'data:{...}' (no space)",
+        reply: |c| {
+            let mut b = c.builder();
+            b.event(Bytes::from_static("\u{feff}".as_bytes()));
+            c.normal_stream(b, Style { nl: "\n", sep: "" })
+        },
+    },
+    Scenario {
+        name: "error-before-content",
+        about: "200 SSE, one chunk with a top-level error (code 502) and finish_reason error, [DONE]",
+        reply: |c| c.then_done(c.builder(), &c.gen.error_top()),
+    },
+    Scenario {
+        name: "error-after-content",
+        about: "`chunks` content chunks, then the top-level error chunk, [DONE]",
+        reply: |c| c.then_done(c.first_chunks(), &c.gen.error_top()),
+    },
+    Scenario {
+        name: "choice-error",
+        about: "`chunks` content chunks, then a chunk whose error sits inside the choice, [DONE]",
+        reply: |c| c.then_done(c.first_chunks(), &c.gen.choice_error()),
+    },
+    Scenario { name: "http-400", about: STATUS_ABOUT, reply: |c| c.status(400) },
+    Scenario { name: "http-401", about: STATUS_ABOUT, reply: |c| c.status(401) },
+    Scenario { name: "http-402", about: STATUS_ABOUT, reply: |c| c.status(402) },
+    Scenario { name: "http-403", about: STATUS_ABOUT, reply: |c| c.status(403) },
+    Scenario { name: "http-404", about: STATUS_ABOUT, reply: |c| c.status(404) },
+    Scenario { name: "http-408", about: STATUS_ABOUT, reply: |c| c.status(408) },
+    Scenario { name: "http-413", about: STATUS_ABOUT, reply: |c| c.status(413) },
+    Scenario { name: "http-422", about: STATUS_ABOUT, reply: |c| c.status(422) },
+    Scenario { name: "http-429", about: RETRY_ABOUT, reply: |c| c.status(429) },
+    Scenario {
+        name: "http-429-date",
+        about: "429 with Retry-After as an HTTP date `retry_after` seconds ahead",
+        reply: http_429_date,
+    },
+    Scenario { name: "http-500", about: STATUS_ABOUT, reply: |c| c.status(500) },
+    Scenario { name: "http-502", about: STATUS_ABOUT, reply: |c| c.status(502) },
+    Scenario { name: "http-503", about: RETRY_ABOUT, reply: |c| c.status(503) },
+    Scenario {
+        name: "html-200",
+        about: "200 text/html page",
+        reply: |_| Reply::Fixed(Fixed {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            headers: Vec::new(),
+            body: "<!doctype html>\n<html><head><title>Mock upstream</title></head>\
+                   <body><h1>Welcome</h1><p>This is an HTML page, not an API response.</p></body></html>\n"
+                .to_string(),
+        }),
+    },
+    Scenario {
+        name: "json",
+        about: "a whole non-streaming chat.completion JSON body, whatever `stream` says",
+        reply: |c| Reply::Fixed(Fixed {
+            status: 200,
+            content_type: "application/json",
+            headers: vec![("X-Generation-Id", c.gen.id.clone())],
+            body: c.gen.completion(&c.text, c.usage(c.pieces.len())),
+        }),
+    },
+    Scenario {
+        name: "malformed-event",
+        about: "the normal stream with one invalid-JSON event in the middle",
+        reply: malformed_event,
+    },
+    Scenario {
+        name: "huge-line",
+        about: "one 'data: ' line carrying `size` bytes of 'x', in 64 KiB writes, then the normal end",
+        reply: huge_line,
+    },
+    Scenario {
+        name: "reset-after-content",
+        about: "`chunks` content chunks, then (after `delay_ms`, at least 50 ms) a TCP reset",
+        reply: |c| {
+            let mut b = c.first_chunks();
+            // A reset discards what the peer has not read yet (browsers drop it), so give the
+            // client time to read the chunks first: `delay_ms`, at least 50 ms.
+            let grace = b.delay.max(50);
+            b.sleep(grace);
+            b.finish(Tail::Reset)
+        },
+    },
+    Scenario {
+        name: "data-after-done",
+        about: "the normal stream, [DONE], one more content event, and the body left open",
+        reply: |c| {
+            let mut b = c.normal_events(c.builder(), LF);
+            b.event(LF.data(&c.gen.content("after done")));
+            b.finish(Tail::Silence)
+        },
+    },
+    Scenario {
+        name: "endless",
+        about: "one 'tick ' chunk every `delay_ms` (default 50) until the client leaves",
+        reply: |c| {
+            let mut b = Builder::new(c.params, 50);
+            let tick = LF.data(&c.gen.content(TICK));
+            let every_ms = b.delay.max(1);
+            b.event(tick.clone());
+            b.finish(Tail::Repeat { every_ms, bytes: tick })
+        },
+    },
+    Scenario {
+        name: "reasoning-then-content",
+        about: "`chunks` delta.reasoning chunks, then the normal stream",
+        reply: |c| {
+            let mut b = c.builder();
+            for piece in reasoning_pieces(c.chunks) {
+                b.event(LF.data(&c.gen.reasoning(&piece)));
+            }
+            c.normal_stream(b, LF)
+        },
+    },
+    Scenario {
+        name: "tool-calls",
+        about: "delta.tool_calls fragments for get_weather, finish_reason tool_calls, [DONE]",
+        reply: tool_calls,
+    },
+    Scenario {
+        name: "long",
+        about: "`n` 'tok ' chunks as fast as possible (a keepalive comment every 100), then the normal end",
+        reply: long,
+    },
+];
 
 /// Splits `text` into word-sized pieces, each keeping its trailing whitespace, so that the pieces
 /// concatenate back to exactly `text`.
@@ -140,7 +242,7 @@ pub fn pieces(text: &str) -> Vec<String> {
 /// The reasoning pieces `reasoning-then-content` streams for `chunks` chunks.
 pub fn reasoning_pieces(chunks: usize) -> Vec<String> {
     (1..=chunks)
-        .map(|i| format!("Thinking step {i}. "))
+        .map(|i| format!("{REASONING_PREFIX} {i}. "))
         .collect()
 }
 
@@ -687,42 +789,103 @@ pub(crate) fn small_writes(bytes: &[u8]) -> Vec<Range<usize>> {
 
 /// Builds the reply of scenario `name`, or `None` when there is no such scenario.
 pub(crate) fn build(name: &str, p: &Params, req: &ChatRequest, conn_id: u64) -> Option<Reply> {
-    let g = Gen {
-        id: format!("gen-mock-{conn_id}"),
-        created: unix_seconds(),
-        model: req.model.clone(),
-    };
-    let text = p.text.clone().unwrap_or_else(|| DEFAULT_TEXT.to_string());
-    let all = pieces(&text);
-    let chunks = p.chunks as usize;
-    let prompt = prompt_tokens(req.body_len);
-    let usage_for = |n: usize| Usage::new(prompt, n as u64);
-    let ka_every = p.keepalive_ms.max(1);
+    let reply = scenario(name)?.reply;
+    Some(reply(&Ctx::new(p, req, conn_id)))
+}
 
-    // The normal stream, written with `style`.
-    let normal = |b: &mut Builder, style: Style| {
-        for piece in &all {
-            b.event(style.data(&g.content(piece)));
+/// What a scenario's reply is built from: the request, its parameters and the answer's pieces.
+struct Ctx<'a> {
+    params: &'a Params,
+    gen: Gen,
+    /// The answer text (`text`, else [`DEFAULT_TEXT`]).
+    text: String,
+    /// [`pieces`] of `text`: one content chunk each.
+    pieces: Vec<String>,
+    /// The `chunks` parameter.
+    chunks: usize,
+    /// Prompt tokens reported in usage.
+    prompt: u64,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(params: &'a Params, req: &ChatRequest, conn_id: u64) -> Self {
+        let text = params
+            .text
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TEXT.to_string());
+        Ctx {
+            params,
+            gen: Gen {
+                id: format!("gen-mock-{conn_id}"),
+                created: unix_seconds(),
+                model: req.model.clone(),
+            },
+            pieces: pieces(&text),
+            text,
+            chunks: params.chunks as usize,
+            prompt: prompt_tokens(req.body_len),
         }
-        b.event(style.data(&g.finish("stop")));
-        b.event(style.data(&g.usage(usage_for(all.len()))));
+    }
+
+    /// A plan builder paced by `first_delay_ms` / `delay_ms` (default 0).
+    fn builder(&self) -> Builder {
+        Builder::new(self.params, 0)
+    }
+
+    /// Usage for `completion` tokens.
+    fn usage(&self, completion: usize) -> Usage {
+        Usage::new(self.prompt, completion as u64)
+    }
+
+    /// The normal stream's events (content pieces, finish, usage, `[DONE]`), written with `style`.
+    fn normal_events(&self, mut b: Builder, style: Style) -> Builder {
+        for piece in &self.pieces {
+            b.event(style.data(&self.gen.content(piece)));
+        }
+        b.event(style.data(&self.gen.finish("stop")));
+        b.event(style.data(&self.gen.usage(self.usage(self.pieces.len()))));
         b.event(style.done());
-    };
-    // The first `chunks` content chunks (cycling through the pieces if there are fewer).
-    let first_chunks = |b: &mut Builder| {
-        for i in 0..chunks {
-            let piece = if all.is_empty() {
-                ""
-            } else {
-                &all[i % all.len()]
+        b
+    }
+
+    /// The normal stream, then a clean end.
+    fn normal_stream(&self, b: Builder, style: Style) -> Reply {
+        self.normal_events(b, style).finish(Tail::End)
+    }
+
+    /// The first `chunks` content chunks (cycling through the pieces if there are fewer).
+    fn first_chunks(&self) -> Builder {
+        let mut b = self.builder();
+        for i in 0..self.chunks {
+            let piece = match self.pieces.len() {
+                0 => "",
+                n => &self.pieces[i % n],
             };
-            b.event(LF.data(&g.content(piece)));
+            b.event(LF.data(&self.gen.content(piece)));
         }
-    };
-    let http = |status: u16| {
+        b
+    }
+
+    /// `b`, then the chunk `json`, `[DONE]` and a clean end.
+    fn then_done(&self, mut b: Builder, json: &str) -> Reply {
+        b.event(LF.data(json));
+        b.event(LF.done());
+        b.finish(Tail::End)
+    }
+
+    /// A keepalive comment every `keepalive_ms` until the client leaves.
+    fn keepalives_forever(&self) -> Tail {
+        Tail::Repeat {
+            every_ms: self.params.keepalive_ms.max(1),
+            bytes: LF.comment(),
+        }
+    }
+
+    /// `status` with an OpenRouter-style JSON error body (and `Retry-After` for 429 and 503).
+    fn status(&self, status: u16) -> Reply {
         let mut headers = Vec::new();
         if status == 429 || status == 503 {
-            headers.push(("Retry-After", p.retry_after.to_string()));
+            headers.push(("Retry-After", self.params.retry_after.to_string()));
         }
         Reply::Fixed(Fixed {
             status,
@@ -730,220 +893,133 @@ pub(crate) fn build(name: &str, p: &Params, req: &ChatRequest, conn_id: u64) -> 
             headers,
             body: error_body(status, reason(status)),
         })
-    };
+    }
+}
 
-    let mut b = Builder::new(p, 0);
-    let reply = match name {
-        "normal" => {
-            normal(&mut b, LF);
-            b.finish(Tail::End)
-        }
-        "keepalive-then-content" => {
-            for i in 0..p.keepalives {
-                if i == 0 {
-                    b.event(LF.comment());
-                } else {
-                    b.sleep(p.keepalive_ms);
-                    b.raw(LF.comment());
-                }
-            }
-            if p.keepalives > 0 {
-                b.sleep(p.keepalive_ms);
-            }
-            normal(&mut b, LF);
-            b.finish(Tail::End)
-        }
-        "keepalive-forever" => {
+/// `keepalive-then-content`.
+fn keepalive_then_content(c: &Ctx) -> Reply {
+    let p = c.params;
+    let mut b = c.builder();
+    for i in 0..p.keepalives {
+        if i == 0 {
             b.event(LF.comment());
-            b.finish(Tail::Repeat {
-                every_ms: ka_every,
-                bytes: LF.comment(),
-            })
+        } else {
+            b.sleep(p.keepalive_ms);
+            b.raw(LF.comment());
         }
-        "no-headers" => Reply::NoHeaders,
-        "headers-then-silence" => b.finish(Tail::Silence),
-        "stall-after-chunks" => {
-            first_chunks(&mut b);
-            b.finish(Tail::Silence)
-        }
-        "stall-with-keepalives" => {
-            first_chunks(&mut b);
-            b.finish(Tail::Repeat {
-                every_ms: ka_every,
-                bytes: LF.comment(),
-            })
-        }
-        "close-without-done" => {
-            first_chunks(&mut b);
-            b.finish(Tail::End)
-        }
-        "multibyte-crlf" => {
-            let text = p.text.clone().unwrap_or_else(|| MULTIBYTE_TEXT.to_string());
-            let mb = pieces(&text);
-            let crlf = Style {
-                nl: "\r\n",
-                sep: " ",
-            };
-            let mut all_bytes = Vec::new();
-            for piece in &mb {
-                all_bytes.extend_from_slice(&crlf.data(&g.content(piece)));
-            }
-            all_bytes.extend_from_slice(&crlf.data(&g.finish("stop")));
-            all_bytes.extend_from_slice(&crlf.data(&g.usage(usage_for(mb.len()))));
-            all_bytes.extend_from_slice(&crlf.done());
-            let all_bytes = Bytes::from(all_bytes);
-            for r in small_writes(&all_bytes) {
-                b.event(all_bytes.slice(r));
-            }
-            b.finish(Tail::End)
-        }
-        "cr-only" => {
-            normal(&mut b, Style { nl: "\r", sep: " " });
-            b.finish(Tail::End)
-        }
-        "bom-nospace" => {
-            b.event(Bytes::from_static("\u{feff}".as_bytes()));
-            normal(&mut b, Style { nl: "\n", sep: "" });
-            b.finish(Tail::End)
-        }
-        "error-before-content" => {
-            b.event(LF.data(&g.error_top()));
-            b.event(LF.done());
-            b.finish(Tail::End)
-        }
-        "error-after-content" => {
-            first_chunks(&mut b);
-            b.event(LF.data(&g.error_top()));
-            b.event(LF.done());
-            b.finish(Tail::End)
-        }
-        "choice-error" => {
-            first_chunks(&mut b);
-            b.event(LF.data(&g.choice_error()));
-            b.event(LF.done());
-            b.finish(Tail::End)
-        }
-        "http-400" => http(400),
-        "http-401" => http(401),
-        "http-402" => http(402),
-        "http-403" => http(403),
-        "http-404" => http(404),
-        "http-408" => http(408),
-        "http-413" => http(413),
-        "http-422" => http(422),
-        "http-429" => http(429),
-        "http-500" => http(500),
-        "http-502" => http(502),
-        "http-503" => http(503),
-        "http-429-date" => {
-            // Round up to the next whole second so the date is at least `retry_after` ahead.
-            let at = UNIX_EPOCH + Duration::from_secs(unix_seconds() + 1 + p.retry_after);
-            Reply::Fixed(Fixed {
-                status: 429,
-                content_type: "application/json",
-                headers: vec![("Retry-After", httpdate::fmt_http_date(at))],
-                body: error_body(429, reason(429)),
-            })
-        }
-        "html-200" => Reply::Fixed(Fixed {
-            status: 200,
-            content_type: "text/html; charset=utf-8",
-            headers: Vec::new(),
-            body: "<!doctype html>\n<html><head><title>Mock upstream</title></head>\
-                   <body><h1>Welcome</h1><p>This is an HTML page, not an API response.</p></body></html>\n"
-                .to_string(),
-        }),
-        "json" => Reply::Fixed(Fixed {
-            status: 200,
-            content_type: "application/json",
-            headers: vec![("X-Generation-Id", g.id.clone())],
-            body: g.completion(&text, usage_for(all.len())),
-        }),
-        "malformed-event" => {
-            let at = (all.len() / 2).max(1);
-            for (i, piece) in all.iter().enumerate() {
-                if i == at {
-                    b.event(Bytes::from_static(MALFORMED_EVENT.as_bytes()));
-                }
-                b.event(LF.data(&g.content(piece)));
-            }
-            if all.len() <= at {
-                b.event(Bytes::from_static(MALFORMED_EVENT.as_bytes()));
-            }
-            b.event(LF.data(&g.finish("stop")));
-            b.event(LF.data(&g.usage(usage_for(all.len()))));
-            b.event(LF.done());
-            b.finish(Tail::End)
-        }
-        "huge-line" => {
-            let xs = "x".repeat(p.size as usize);
-            let line = LF.data(&g.content(&xs));
-            let mut start = 0;
-            while start < line.len() {
-                let end = (start + HUGE_WRITE).min(line.len());
-                b.event(line.slice(start..end));
-                start = end;
-            }
-            b.event(LF.data(&g.finish("stop")));
-            b.event(LF.data(&g.usage(usage_for(1))));
-            b.event(LF.done());
-            b.finish(Tail::End)
-        }
-        "reset-after-content" => {
-            first_chunks(&mut b);
-            // A reset discards what the peer has not read yet (browsers drop it), so give the
-            // client time to read the chunks first: `delay_ms`, at least 50 ms.
-            let grace = b.delay.max(50);
-            b.sleep(grace);
-            b.finish(Tail::Reset)
-        }
-        "data-after-done" => {
-            normal(&mut b, LF);
-            b.event(LF.data(&g.content("after done")));
-            b.finish(Tail::Silence)
-        }
-        "endless" => {
-            let mut b = Builder::new(p, 50);
-            let tick = LF.data(&g.content(TICK));
-            let every_ms = b.delay.max(1);
-            b.event(tick.clone());
-            b.finish(Tail::Repeat {
-                every_ms,
-                bytes: tick,
-            })
-        }
-        "reasoning-then-content" => {
-            for piece in reasoning_pieces(chunks) {
-                b.event(LF.data(&g.reasoning(&piece)));
-            }
-            normal(&mut b, LF);
-            b.finish(Tail::End)
-        }
-        "tool-calls" => {
-            for (i, frag) in TOOL_ARGUMENT_FRAGMENTS.iter().enumerate() {
-                b.event(LF.data(&g.tool_fragment(i == 0, frag)));
-            }
-            b.event(LF.data(&g.finish("tool_calls")));
-            b.event(LF.data(&g.usage(usage_for(TOOL_ARGUMENT_FRAGMENTS.len()))));
-            b.event(LF.done());
-            b.finish(Tail::End)
-        }
-        "long" => {
-            let tok = LF.data(&g.content(LONG_TOKEN));
-            for i in 0..p.n {
-                if i > 0 && i % 100 == 0 {
-                    b.event(LF.comment());
-                }
-                b.event(tok.clone());
-            }
-            b.event(LF.data(&g.finish("stop")));
-            b.event(LF.data(&g.usage(usage_for(p.n as usize))));
-            b.event(LF.done());
-            b.finish(Tail::End)
-        }
-        _ => return None,
+    }
+    if p.keepalives > 0 {
+        b.sleep(p.keepalive_ms);
+    }
+    c.normal_stream(b, LF)
+}
+
+/// `multibyte-crlf`.
+fn multibyte_crlf(c: &Ctx) -> Reply {
+    let text = c
+        .params
+        .text
+        .clone()
+        .unwrap_or_else(|| MULTIBYTE_TEXT.to_string());
+    let mb = pieces(&text);
+    let crlf = Style {
+        nl: "\r\n",
+        sep: " ",
     };
-    Some(reply)
+    let g = &c.gen;
+    let mut all_bytes = Vec::new();
+    for piece in &mb {
+        all_bytes.extend_from_slice(&crlf.data(&g.content(piece)));
+    }
+    all_bytes.extend_from_slice(&crlf.data(&g.finish("stop")));
+    all_bytes.extend_from_slice(&crlf.data(&g.usage(c.usage(mb.len()))));
+    all_bytes.extend_from_slice(&crlf.done());
+    let all_bytes = Bytes::from(all_bytes);
+    let mut b = c.builder();
+    for r in small_writes(&all_bytes) {
+        b.event(all_bytes.slice(r));
+    }
+    b.finish(Tail::End)
+}
+
+/// `http-429-date`.
+fn http_429_date(c: &Ctx) -> Reply {
+    // Round up to the next whole second so the date is at least `retry_after` ahead.
+    let at = UNIX_EPOCH + Duration::from_secs(unix_seconds() + 1 + c.params.retry_after);
+    Reply::Fixed(Fixed {
+        status: 429,
+        content_type: "application/json",
+        headers: vec![("Retry-After", httpdate::fmt_http_date(at))],
+        body: error_body(429, reason(429)),
+    })
+}
+
+/// `malformed-event`.
+fn malformed_event(c: &Ctx) -> Reply {
+    let (g, all) = (&c.gen, &c.pieces);
+    let mut b = c.builder();
+    let at = (all.len() / 2).max(1);
+    for (i, piece) in all.iter().enumerate() {
+        if i == at {
+            b.event(Bytes::from_static(MALFORMED_EVENT.as_bytes()));
+        }
+        b.event(LF.data(&g.content(piece)));
+    }
+    if all.len() <= at {
+        b.event(Bytes::from_static(MALFORMED_EVENT.as_bytes()));
+    }
+    b.event(LF.data(&g.finish("stop")));
+    b.event(LF.data(&g.usage(c.usage(all.len()))));
+    b.event(LF.done());
+    b.finish(Tail::End)
+}
+
+/// `huge-line`.
+fn huge_line(c: &Ctx) -> Reply {
+    let g = &c.gen;
+    let mut b = c.builder();
+    let xs = "x".repeat(c.params.size as usize);
+    let line = LF.data(&g.content(&xs));
+    let mut start = 0;
+    while start < line.len() {
+        let end = (start + HUGE_WRITE).min(line.len());
+        b.event(line.slice(start..end));
+        start = end;
+    }
+    b.event(LF.data(&g.finish("stop")));
+    b.event(LF.data(&g.usage(c.usage(1))));
+    b.event(LF.done());
+    b.finish(Tail::End)
+}
+
+/// `tool-calls`.
+fn tool_calls(c: &Ctx) -> Reply {
+    let g = &c.gen;
+    let mut b = c.builder();
+    for (i, frag) in TOOL_ARGUMENT_FRAGMENTS.iter().enumerate() {
+        b.event(LF.data(&g.tool_fragment(i == 0, frag)));
+    }
+    b.event(LF.data(&g.finish("tool_calls")));
+    b.event(LF.data(&g.usage(c.usage(TOOL_ARGUMENT_FRAGMENTS.len()))));
+    b.event(LF.done());
+    b.finish(Tail::End)
+}
+
+/// `long`.
+fn long(c: &Ctx) -> Reply {
+    let (g, n) = (&c.gen, c.params.n);
+    let mut b = c.builder();
+    let tok = LF.data(&g.content(LONG_TOKEN));
+    for i in 0..n {
+        if i > 0 && i % 100 == 0 {
+            b.event(LF.comment());
+        }
+        b.event(tok.clone());
+    }
+    b.event(LF.data(&g.finish("stop")));
+    b.event(LF.data(&g.usage(c.usage(n as usize))));
+    b.event(LF.done());
+    b.finish(Tail::End)
 }
 
 #[cfg(test)]
@@ -961,11 +1037,28 @@ mod tests {
             n: 10,
             ..Params::default()
         };
-        for name in SCENARIOS {
-            assert!(describe(name).is_some(), "{name} has no description");
-            assert!(build(name, &p, &req, 1).is_some(), "{name} is not built");
+        for (i, s) in SCENARIOS.iter().enumerate() {
+            assert!(!s.about.is_empty(), "{} has no description", s.name);
+            assert!(
+                build(s.name, &p, &req, 1).is_some(),
+                "{} is not built",
+                s.name
+            );
+            let first = SCENARIOS.iter().position(|other| other.name == s.name);
+            assert_eq!(first, Some(i), "{} is in the table twice", s.name);
         }
         assert!(build("nope", &p, &req, 1).is_none());
+    }
+
+    #[test]
+    fn the_derived_texts_are_what_the_scenarios_send() {
+        let default = pieces(DEFAULT_TEXT);
+        assert_eq!(default.len(), DEFAULT_PIECES);
+        assert_eq!(default[..3].concat(), FIRST_THREE);
+        assert_eq!(TOOL_ARGUMENT_FRAGMENTS.concat(), TOOL_ARGUMENTS);
+        assert!(reasoning_pieces(2)
+            .iter()
+            .all(|piece| piece.starts_with(REASONING_PREFIX)));
     }
 
     #[test]

@@ -263,8 +263,9 @@ async fn index_and_healthz() {
     head.assert_common();
     assert_eq!(head.status, 200);
     let text = String::from_utf8(c.fixed_body(&head).await).unwrap();
-    for name in SCENARIOS {
-        assert!(text.contains(name), "{name} missing from the index");
+    for scenario in SCENARIOS {
+        let line = format!("  {:<24} {}\n", scenario.name, scenario.about);
+        assert!(text.contains(&line), "{line:?} missing from the index");
     }
     for p in [
         "head_delay_ms",

@@ -487,7 +487,7 @@ async fn http_error_statuses() {
     ];
     for (status, reason) in reasons {
         let name = format!("http-{status}");
-        assert!(SCENARIOS.contains(&name.as_str()));
+        assert!(scenario(&name).is_some(), "{name} is not in the table");
         let mut c = Client::send(
             server.addr,
             "POST",
@@ -837,7 +837,7 @@ async fn unknown_scenario_and_bad_params() {
 #[tokio::test]
 async fn every_scenario_answers_and_is_recorded() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    for name in SCENARIOS {
+    for Scenario { name, .. } in SCENARIOS {
         let tag = format!("all-{name}");
         let target = format!(
             "/scenario/{name}/api/v1/chat/completions?tag={tag}&size=1000&n=10&keepalive_ms=5&delay_ms=5"

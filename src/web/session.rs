@@ -3,8 +3,9 @@
 //!
 //! Each generation gets its own `AbortController`, aborted with a reason string that the
 //! generation reports (`GuardError.reason`, the `cancelled` event). Listeners live in
-//! [`Listener`] guards and timers in gloo timeouts that clear on drop, so `close()` (or
-//! dropping the session) leaves nothing behind; `liveResources()` counts what is left.
+//! [`Listener`] guards and the grace timers in [`Timer`]s (the module's own counted
+//! `setTimeout`, `web::resources`), both released on drop, so `close()` (or dropping the
+//! session) leaves nothing behind; `liveResources()` counts what is left.
 //! Targets are recognised by their properties, not their constructors, so the same code works
 //! with real objects and with stand-ins that behave the same.
 

@@ -24,25 +24,17 @@ use wasm_bindgen_futures::JsFuture;
 /// The mock upstream's base URL, baked in at compile time by `cargo xtask test`.
 pub const MOCK: Option<&str> = option_env!("MOCK_UPSTREAM_URL");
 
-// Copies of the mock upstream's scenario texts (the test crate cannot depend on the native-only
-// `mock-upstream` crate). Source: mock-upstream/src/scenarios.rs.
+/// The mock upstream's scenario texts, compiled from the mock's own file (this crate cannot
+/// depend on the native-only `mock-upstream` crate; the file holds nothing but constants).
+#[path = "../../mock-upstream/src/texts.rs"]
+mod mock_texts;
 
-/// `mock_upstream::DEFAULT_TEXT`.
-pub const DEFAULT_TEXT: &str = "Hello from the mock upstream. This answer streams in small pieces.";
-/// `mock_upstream::pieces(DEFAULT_TEXT).len()`: the content chunks of the normal stream.
-pub const DEFAULT_PIECES: usize = 11;
-/// The first three pieces of `DEFAULT_TEXT` (what `chunks=3` scenarios send before misbehaving).
-pub const FIRST_THREE: &str = "Hello from the ";
-/// `mock_upstream::MULTIBYTE_TEXT`.
-pub const MULTIBYTE_TEXT: &str = "Grüße, 世界! 🎙️ voice → text ✓ ";
-/// `mock_upstream::TICK` (each `endless` chunk).
-pub const TICK: &str = "tick ";
-/// `mock_upstream::LONG_TOKEN` (each `long` chunk).
-pub const LONG_TOKEN: &str = "tok ";
-/// `mock_upstream::TOOL_ARGUMENTS`.
-pub const TOOL_ARGUMENTS: &str = "{\"city\":\"Paris\"}";
-/// The reasoning pieces' common prefix (`mock_upstream::reasoning_pieces`: "Thinking step N. ").
-pub const REASONING_PREFIX: &str = "Thinking step";
+// Each suite uses some of them (as with the rest of this module).
+#[allow(unused_imports)]
+pub use mock_texts::{
+    DEFAULT_PIECES, DEFAULT_TEXT, FIRST_THREE, LONG_TOKEN, MULTIBYTE_TEXT, REASONING_PREFIX, TICK,
+    TOOL_ARGUMENTS,
+};
 
 /// The mock's base URL without a trailing slash; fails the test clearly when it is missing.
 pub fn mock() -> String {

@@ -23,7 +23,8 @@
 
 use crate::build::{optimize, wasm_pack_build, Sizes};
 use crate::process::{self, output, target_dir, MockUpstream, Server};
-use crate::worker::{self, config_text, Workerd};
+use crate::worker;
+use edge_worker::{workerd_bin, Launch, Workerd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -113,8 +114,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// A private copy of the worker bundle `built` (`worker.js`, `pkg/`), with a `workerd.capnp`
-/// binding no keys, and the pass-through proxy's files beside them.
+/// A private copy of the worker bundle `built` (`worker.js`, `pkg/`, the `workerd.capnp`
+/// template, which binds no keys), and the pass-through proxy's files beside them.
 fn worker_bundle(root: &Path, built: &Path, dir: &Path) -> Result<PathBuf, String> {
     let pkg = dir.join("pkg");
     std::fs::create_dir_all(&pkg).map_err(|e| format!("cannot create {}: {e}", pkg.display()))?;
@@ -126,13 +127,12 @@ fn worker_bundle(root: &Path, built: &Path, dir: &Path) -> Result<PathBuf, Strin
     for file in ["llm_stream_guard.js", "llm_stream_guard_bg.wasm"] {
         copy(built.join("pkg").join(file), pkg.join(file))?;
     }
-    copy(built.join("worker.js"), dir.join("worker.js"))?;
+    for file in ["worker.js", "workerd.capnp"] {
+        copy(built.join(file), dir.join(file))?;
+    }
     for file in ["passthrough.js", "passthrough.capnp"] {
         copy(root.join("bench/workerd").join(file), dir.join(file))?;
     }
-    let config = config_text(root, "", None)?;
-    std::fs::write(dir.join("workerd.capnp"), config)
-        .map_err(|e| format!("cannot write workerd.capnp: {e}"))?;
     Ok(dir.to_path_buf())
 }
 
@@ -177,24 +177,18 @@ impl Mock {
     }
 }
 
-/// One running workerd instance, its URL and its process id (for its CPU time).
+/// One running workerd instance (its URL, and its process id for its CPU time).
 struct Instance {
     workerd: Workerd,
-    pid: u32,
 }
 
 impl Instance {
     fn start(dir: &Path, config: &str, env: Vec<(String, String)>) -> Result<Instance, String> {
-        let workerd = Workerd::start_with(dir, config, 0, &env)?;
-        let port = workerd
-            .url()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse::<u16>().ok())
-            .ok_or("workerd's URL has no port")?;
-        let pid = child_pid_listening_on(port)
-            .ok_or_else(|| format!("cannot find the workerd process serving port {port}"))?;
-        Ok(Instance { workerd, pid })
+        let workerd = Launch::new(workerd_bin()?, dir)
+            .config(config)
+            .env(env)
+            .start()?;
+        Ok(Instance { workerd })
     }
 }
 
@@ -283,33 +277,6 @@ impl Workers {
             passthrough,
         })
     }
-}
-
-/// The process id of this process's child whose command line holds `http=127.0.0.1:<port>`.
-fn child_pid_listening_on(port: u16) -> Option<u32> {
-    let me = std::process::id();
-    let socket = format!("http=127.0.0.1:{port}");
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            if parent_pid(&stat)? != me {
-                return None;
-            }
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            cmdline
-                .split(|b| *b == 0)
-                .any(|arg| arg == socket.as_bytes())
-                .then_some(pid)
-        })
-}
-
-/// The parent pid in a `/proc/<pid>/stat` line (the field after the `(comm)` and the state).
-fn parent_pid(stat: &str) -> Option<u32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The 1-minute load average (`/proc/loadavg`), if readable.
@@ -411,7 +378,7 @@ fn config_json(c: &ConfigJson<'_>) -> Result<String, String> {
         format!(
             r#"{{"url":{},"pid":{}}}"#,
             json_string(&i.workerd.url()),
-            i.pid
+            i.workerd.pid()
         )
     };
     let w = c.workers;
@@ -464,13 +431,6 @@ fn json_string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_parent_pid_even_when_the_command_name_has_spaces_and_parens() {
-        let stat = "4242 (work (er) d) S 17 4242 17 0 -1 4194560 1 0 0 0 5 3 0 0 20 0 9 0";
-        assert_eq!(parent_pid(stat), Some(17));
-        assert_eq!(parent_pid("garbage"), None);
-    }
 
     #[test]
     fn names_the_cpu_and_the_chromium_version() {

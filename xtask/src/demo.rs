@@ -9,7 +9,9 @@
 //! mock upstream is the local fallback. `LSG_PORT` picks the port (default 8787, 0 = any).
 
 use crate::process::{self, target_dir, MockUpstream};
-use crate::worker::{self, Workerd};
+use crate::worker;
+use edge_worker::{lsg_env, workerd_bin, Launch, Workerd};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 /// The fault scenarios the page offers, with a label and the query that paces them.
@@ -141,11 +143,11 @@ pub fn start(port: u16, timeouts_json: Option<&str>) -> Result<DemoStack, String
     let worker_dir = worker::build()?;
     let mock = MockUpstream::start("0")?;
     let mock_url = mock.url().to_owned();
-    let port = if port == 0 {
-        worker::free_port()?
-    } else {
-        port
-    };
+    // Bound here, so that the page's origin (which the worker must allow) is known before the
+    // start, also with port 0.
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let origin = format!("http://127.0.0.1:{port}");
 
     let openrouter_key = std::env::var("OPENROUTER_API_KEY")
@@ -226,11 +228,10 @@ pub fn start(port: u16, timeouts_json: Option<&str>) -> Result<DemoStack, String
     );
     std::fs::write(site.join("config.json"), config)
         .map_err(|e| format!("write config.json: {e}"))?;
-    let capnp = worker::config_text(&root, &providers_json, Some(&absolute(&site)?))?;
-    std::fs::write(worker_dir.join("demo.capnp"), capnp)
-        .map_err(|e| format!("write demo.capnp: {e}"))?;
 
-    let mut env = vec![
+    // The `LSG_*` variables of this process, then the demo's own.
+    let mut env = lsg_env();
+    env.extend([
         ("LSG_PROVIDERS".to_owned(), providers_json),
         ("LSG_ALLOWED_ORIGINS".to_owned(), origin),
         (
@@ -243,11 +244,15 @@ pub fn start(port: u16, timeouts_json: Option<&str>) -> Result<DemoStack, String
             "LSG_RETRY".to_owned(),
             r#"{"maxRetries":1,"baseDelayMs":200,"maxDelayMs":1000}"#.to_owned(),
         ),
-    ];
+    ]);
     if let Some(key) = openrouter_key {
         env.push(("OPENROUTER_API_KEY".to_owned(), key));
     }
-    let workerd = Workerd::start_with(&worker_dir, "demo.capnp", port, &env)?;
+    let workerd = Launch::new(workerd_bin()?, &worker_dir)
+        .env(env)
+        .site(&absolute(&site)?)
+        .listener(listener)
+        .start()?;
     Ok(DemoStack { mock, workerd })
 }
 
@@ -285,5 +290,30 @@ mod tests {
             TEST_DEADLINES.json(),
             r#"{"headersMs":700,"firstTokenMs":1000,"idleMs":1000,"streamMs":20000,"serviceMs":30000}"#
         );
+    }
+
+    #[test]
+    fn every_offered_scenario_is_the_mocks_with_parameters_it_reads() {
+        for (name, label, query) in SCENARIOS {
+            assert!(
+                mock_upstream::scenario(name).is_some(),
+                "the demo offers {name:?}, which the mock upstream does not have"
+            );
+            assert!(!label.is_empty(), "{name} has no label");
+            for pair in query.split('&').filter(|p| !p.is_empty()) {
+                let (key, value) = pair
+                    .split_once('=')
+                    .unwrap_or_else(|| panic!("{name}: {pair:?} is not key=value"));
+                let params = mock_upstream::Params::from_pairs([(key, value)]);
+                assert!(params.is_ok(), "{name}: {params:?}");
+                // The mock ignores keys it does not know, but rejects a bad number for one it
+                // reads: so a misspelled key shows here.
+                let known = mock_upstream::Params::from_pairs([(key, "not a number")]).is_err();
+                assert!(
+                    known,
+                    "{name}: the mock does not read the parameter {key:?}"
+                );
+            }
+        }
     }
 }
