@@ -593,23 +593,28 @@ fn anthropic_errors_are_reported_with_their_type() {
 
 #[test]
 fn an_error_before_any_other_event_is_reported_in_any_format() {
-    let body = b": hello\n\nevent: error\ndata: {\"error\":{\"message\":\"no capacity\",\"code\":503}}\n\n";
-    for hint in [
-        None,
-        Some(Format::ChatCompletions),
-        Some(Format::Responses),
-        Some(Format::AnthropicMessages),
-    ] {
-        let (seen, report, watcher) = watch(hint, body, &[]);
-        assert!(report.upstream_error, "{hint:?}");
-        assert_eq!(seen.progress, 0);
-        assert_eq!(watcher.detected_format(), None, "an error names no format");
-        assert_eq!(report.format, hint);
-        let error = watcher.error().unwrap();
-        assert_eq!(
-            (error.code.as_deref(), error.message.as_str()),
-            (Some("503"), "no capacity")
-        );
+    let error = r#"{"error":{"message":"no capacity","code":503}}"#;
+    let named = format!(": hello\n\nevent: error\ndata: {error}\n\n");
+    let bare = format!(": hello\n\ndata: {error}\n\n");
+    for body in [named, bare] {
+        for hint in [
+            None,
+            Some(Format::ChatCompletions),
+            Some(Format::Responses),
+            Some(Format::AnthropicMessages),
+        ] {
+            let (seen, report, mut watcher) = watch(hint, body.as_bytes(), &[]);
+            assert!(report.upstream_error, "{hint:?} {body}");
+            assert_eq!(seen.progress, 0);
+            assert_eq!(watcher.detected_format(), None, "an error names no format");
+            assert_eq!(report.format, hint);
+            let error = watcher.error().unwrap();
+            assert_eq!(
+                (error.code.as_deref(), error.message.as_str()),
+                (Some("503"), "no capacity")
+            );
+            assert_eq!(watcher.end_of_body(), Ending::UpstreamError);
+        }
     }
 }
 

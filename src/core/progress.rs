@@ -320,38 +320,25 @@ impl SseSink for State {
         // else the data's top-level `"type"` (OpenAI's SDK reads it; proxies may drop names).
         // A chat chunk has neither, so once the stream is known to be chat, nothing is scanned.
         let named = (event.event_type != "message").then_some(event.event_type);
-        let format = match self.detected {
-            Some(format) => format,
-            None => {
-                let kind = named.map(Cow::Borrowed).or_else(|| data_type(event.data));
-                match detect(kind.as_deref(), event.data) {
-                    Some(format) => {
-                        self.detected = Some(format);
-                        format
-                    }
-                    // Not decisive (an `error`, an unknown event): read under the hint, or
-                    // as a bare error when it is one.
-                    None => match (self.hint, kind.as_deref()) {
-                        (Some(hint), _) => hint,
-                        (None, Some("error")) => {
-                            self.apply(Meaning::Error(error_of(event.data)));
-                            return;
-                        }
-                        (None, _) => return,
-                    },
-                }
+        let kind = || named.map(Cow::Borrowed).or_else(|| data_type(event.data));
+        if self.detected.is_none() {
+            self.detected = detect(kind().as_deref(), event.data);
+        }
+        // Until an event decides, the hint does; with neither, only an error is understood
+        // (every format sends `error` events alike).
+        let Some(format) = self.format() else {
+            if kind().as_deref() == Some("error") || is_bare_error(event.data) {
+                self.apply(Meaning::Error(error_of(event.data)));
             }
+            return;
         };
-        let meaning = match format {
-            Format::ChatCompletions => chat_event(named, event.data),
-            Format::Responses | Format::AnthropicMessages => {
-                let kind = named.map(Cow::Borrowed).or_else(|| data_type(event.data));
-                match (format, kind) {
-                    (Format::Responses, Some(kind)) => responses_event(&kind, event.data),
-                    (_, Some(kind)) => anthropic_event(&kind, event.data),
-                    (_, None) => Meaning::Nothing,
-                }
-            }
+        let meaning = match (format, kind_if_typed(format, kind)) {
+            (Format::ChatCompletions, _) => chat_event(named, event.data),
+            (Format::Responses, Some(kind)) => responses_event(&kind, event.data),
+            (Format::AnthropicMessages, Some(kind)) => anthropic_event(&kind, event.data),
+            // Data with no type in a typed format: an error object, or nothing.
+            (_, None) if is_bare_error(event.data) => Meaning::Error(error_of(event.data)),
+            (_, None) => Meaning::Nothing,
         };
         self.apply(meaning);
     }
@@ -365,6 +352,22 @@ impl SseSink for State {
     }
 }
 
+/// The event's kind for a typed format (Responses, Anthropic); chat chunks are not scanned.
+fn kind_if_typed<'a>(
+    format: Format,
+    kind: impl FnOnce() -> Option<Cow<'a, str>>,
+) -> Option<Cow<'a, str>> {
+    match format {
+        Format::ChatCompletions => None,
+        Format::Responses | Format::AnthropicMessages => kind(),
+    }
+}
+
+/// Whether the data is an object with an `error` object (and no `type`, checked before).
+fn is_bare_error(data: &str) -> bool {
+    json::field(data, "error").is_some_and(|error| error.starts_with('{'))
+}
+
 /// The top-level `"type"` of an event's JSON data, when it is a string.
 fn data_type(data: &str) -> Option<Cow<'_, str>> {
     json::field(data, "type").and_then(json::string)
@@ -372,18 +375,21 @@ fn data_type(data: &str) -> Option<Cow<'_, str>> {
 
 /// The format only one of the three sends this event in, if any.
 ///
-/// - `data: [DONE]`, or a JSON object with no `"type"` (a chat chunk, or `{"error":…}`) under
-///   the default event name: chat completions.
+/// - `data: [DONE]`, or a JSON object with no `"type"` but `choices` or `object` (a chat chunk)
+///   under the default event name: chat completions.
 /// - A kind `response.*`, or `keepalive` (the Responses keepalive event): Responses.
 /// - A kind of Anthropic's event list (`message_start`, `content_block_*`, `message_delta`,
 ///   `message_stop`, `ping`): Anthropic Messages.
-/// - `error` is sent by all three: not decisive.
+/// - `error` events and a bare `{"error":{…}}` may come in any of the three: not decisive.
 fn detect(kind: Option<&str>, data: &str) -> Option<Format> {
     match kind {
         None => {
-            let data = data.trim_start();
-            (data.starts_with('{') || data.trim_end() == "[DONE]")
-                .then_some(Format::ChatCompletions)
+            let chunk = || {
+                ["choices", "object"]
+                    .iter()
+                    .any(|k| json::field(data, k).is_some())
+            };
+            (data.trim() == "[DONE]" || chunk()).then_some(Format::ChatCompletions)
         }
         Some(kind) if kind.starts_with("response.") || kind == "keepalive" => {
             Some(Format::Responses)
@@ -886,6 +892,134 @@ mod tests {
             let error = error_of(data);
             assert_eq!(error.code.as_deref(), code, "{data}");
             assert_eq!(error.message, message, "{data}");
+        }
+    }
+
+    /// One event read in a stream already known to be `format`.
+    fn meaning(format: Format, name: Option<&str>, data: &str) -> Meaning {
+        let kind = name.map(Cow::Borrowed).or_else(|| data_type(data));
+        match format {
+            Format::ChatCompletions => chat_event(name, data),
+            Format::Responses => responses_event(&kind.unwrap(), data),
+            Format::AnthropicMessages => anthropic_event(&kind.unwrap(), data),
+        }
+    }
+
+    #[test]
+    fn each_rule_on_events_the_fixtures_do_not_carry() {
+        use Format::*;
+        let finish = Meaning::Progress {
+            fragment: false,
+            finish: true,
+        };
+        let cases: [(Format, Option<&str>, &str, Meaning); 16] = [
+            // Deltas of other outputs are progress but not answer text.
+            (
+                Responses,
+                None,
+                r#"{"type":"response.audio.delta","delta":"UklGRg=="}"#,
+                PROGRESS,
+            ),
+            (
+                Responses,
+                None,
+                r#"{"type":"response.mcp_call_arguments.delta","delta":"{"}"#,
+                PROGRESS,
+            ),
+            (
+                Responses,
+                None,
+                r#"{"type":"response.refusal.delta","delta":"I can't"}"#,
+                FRAGMENT,
+            ),
+            (
+                Responses,
+                None,
+                r#"{"type":"response.custom_tool_call_input.delta","delta":"x"}"#,
+                FRAGMENT,
+            ),
+            (
+                Responses,
+                None,
+                r#"{"type":"response.image_generation_call.partial_image","partial_image_b64":"iVBO"}"#,
+                PROGRESS,
+            ),
+            // A server-side tool's item and its lifecycle are not the model's output.
+            (
+                Responses,
+                None,
+                r#"{"type":"response.output_item.added","item":{"type":"web_search_call","id":"ws_1"}}"#,
+                Meaning::Nothing,
+            ),
+            (
+                Responses,
+                None,
+                r#"{"type":"response.web_search_call.searching","item_id":"ws_1"}"#,
+                Meaning::Nothing,
+            ),
+            (
+                Responses,
+                Some("response.output_item.added"),
+                r#"{"item":{"type":"custom_tool_call","name":"x"}}"#,
+                FRAGMENT,
+            ),
+            // Anthropic: a delta type added later, a block that starts with text, server tools.
+            (
+                AnthropicMessages,
+                None,
+                r#"{"type":"content_block_delta","delta":{"type":"citations_delta","citation":{}}}"#,
+                PROGRESS,
+            ),
+            (
+                AnthropicMessages,
+                None,
+                r#"{"type":"content_block_delta","delta":{"type":"text_delta"}}"#,
+                Meaning::Nothing,
+            ),
+            (
+                AnthropicMessages,
+                None,
+                r#"{"type":"content_block_start","content_block":{"type":"text","text":"Hi"}}"#,
+                FRAGMENT,
+            ),
+            (
+                AnthropicMessages,
+                None,
+                r#"{"type":"content_block_start","content_block":{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search"}}"#,
+                Meaning::Nothing,
+            ),
+            (
+                AnthropicMessages,
+                None,
+                r#"{"type":"message_delta","delta":{"stop_reason":null},"usage":{"output_tokens":3}}"#,
+                Meaning::Nothing,
+            ),
+            (
+                AnthropicMessages,
+                None,
+                r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}"#,
+                finish,
+            ),
+            // Chat: the edge's own named events and malformed data are not chunks.
+            (
+                ChatCompletions,
+                Some("guard"),
+                r#"{"choices":[{"delta":{"content":"x"}}]}"#,
+                Meaning::Nothing,
+            ),
+            (
+                ChatCompletions,
+                None,
+                r#"{"choices":[{"delta":{"content":"x"}}"#,
+                Meaning::Nothing,
+            ),
+        ];
+        for (format, name, data, expected) in cases {
+            assert_eq!(
+                meaning(format, name, data),
+                expected,
+                "{format:?} {name:?} {data}"
+            );
         }
     }
 }
