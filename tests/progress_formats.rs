@@ -744,3 +744,75 @@ proptest! {
         }
     }
 }
+
+/// Event names the watcher reads specially, and a few it does not.
+const NAMES: [&str; 14] = [
+    "message",
+    "error",
+    "ping",
+    "keepalive",
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "message_delta",
+    "message_stop",
+    "response.output_text.delta",
+    "response.output_item.added",
+    "response.failed",
+    "response.completed",
+    "guard",
+];
+
+/// Data that looks like the formats' JSON, mangled: fragments glued at random.
+fn json_ish() -> impl Strategy<Value = String> {
+    const PIECES: [&str; 22] = [
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"type\":",
+        "\"delta\":",
+        "\"error\":",
+        "\"message\":",
+        "\"content_block\":",
+        "\"choices\":",
+        "\"\\\"",
+        "\"\\ud83d\"",
+        "null",
+        "\"",
+        "\\",
+        " ",
+        "\u{e9}",
+        "\"text_delta\"",
+        "\"tool_use\"",
+        "\"\"",
+    ];
+    proptest::collection::vec(0..PIECES.len(), 0..24)
+        .prop_map(|picks| picks.into_iter().map(|i| PIECES[i]).collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+    #[test]
+    fn mangled_events_never_panic_and_the_report_stays_consistent(
+        events in proptest::collection::vec((0usize..NAMES.len(), json_ish()), 1..12),
+        hint in prop_oneof![Just(None), Just(Some(Format::ChatCompletions)), Just(Some(Format::Responses)), Just(Some(Format::AnthropicMessages))],
+    ) {
+        let mut bytes = Vec::new();
+        for (name, data) in &events {
+            bytes.extend_from_slice(format!("event: {}\ndata: {}\n\n", NAMES[*name], data).as_bytes());
+        }
+        let (whole, report, mut watcher) = watch(hint, &bytes, &[]);
+        let (split, _, _) = watch(hint, &bytes, &(1..bytes.len()).step_by(7).collect::<Vec<_>>());
+        prop_assert_eq!(whole, split);
+        prop_assert!(watcher.events() <= events.len() as u64);
+        prop_assert!(watcher.progress_events() <= watcher.events());
+        prop_assert!(!(report.end.is_some() && report.upstream_error), "one way to stop");
+        let ending = watcher.end_of_body();
+        prop_assert_eq!(ending == Ending::UpstreamError, report.upstream_error);
+        prop_assert_eq!(matches!(ending, Ending::Ended(_)), report.end.is_some());
+    }
+}

@@ -471,7 +471,8 @@ fn chat_event(named: Option<&str>, data: &str) -> Meaning {
 /// - Answer fragment: a non-empty `response.output_text.delta`, `response.refusal.delta` or
 ///   `response.audio.transcript.delta`; a function-call or custom-tool-call item added, or a
 ///   delta of its input.
-/// - End: `response.completed`, or `response.incomplete` ("Emitted when a response finishes as
+/// - End: `response.completed` ("Emitted when the model response is complete"), or
+///   `response.incomplete` ("An event that is emitted when a response finishes as
 ///   incomplete"): there is no `[DONE]`.
 /// - Error: `response.failed` (its `response.error`), and the `error` event (`code`,
 ///   `message`, `param`; a nested `error` object is read first, as openai-node's
