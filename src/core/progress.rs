@@ -13,6 +13,18 @@
 //! each, with their sources, sit beside the code that applies them (`chat_event`,
 //! `responses_event`, `anthropic_event`).
 //!
+//! In short (the end markers and errors are not progress; they stop the watch):
+//!
+//! | format | progress | keepalive | end | error |
+//! |---|---|---|---|---|
+//! | chat completions | content, reasoning, tool-call fragment, `finish_reason`, `usage` | `:` comments | `[DONE]` | `{"error":…}`, `finish_reason: "error"`, `event: error` |
+//! | Responses | non-empty `response.*.delta`, `partial_image`, function-call item added | comments, `keepalive` | `response.completed`, `response.incomplete` | `error`, `response.failed` |
+//! | Anthropic | non-empty `content_block_delta`, `tool_use` block started, `message_delta` with `stop_reason` | comments, `ping` | `message_stop` | `error` |
+//!
+//! The hint from the path holds until the first decisive event; an event that contradicts it
+//! wins (a proxy may answer in another format than the path suggests). An event counts once
+//! its blank line has arrived; a comment once its own line has.
+//!
 //! Pure Rust: no platform crate, no clock, no I/O. What it must never do: change or hold the
 //! bytes it watches (it only borrows them), or grow without bound (the SSE parser's
 //! `max_event_bytes` bounds a line and an event; past it the watcher stops watching and says
@@ -133,6 +145,18 @@ pub enum Ending {
 
 /// Watches one response body: feed it with [`push`](Self::push), close it with
 /// [`end_of_body`](Self::end_of_body).
+///
+/// A driver, per attempt:
+/// 1. creates it with the request path's format (`Format::from_path`) once the response
+///    headers say `text/event-stream`;
+/// 2. passes each body chunk on unchanged and calls `push` with it: on
+///    [`Report::progressed`] it tells the deadlines (first token, idle) of the read's time;
+///    on [`Report::is_over`] it stops its deadlines (the end, an error: its message from
+///    [`error`](Self::error), redacted; an oversized event);
+/// 3. when the body ends, calls `end_of_body`: [`Ending::Cut`] with
+///    [`fragment_seen`](Self::fragment_seen) is a partial answer, without it a failed attempt;
+///    after [`finished`](Self::finished), an answer complete but for its end marker (as
+///    `Answer::outcome` rules for chat).
 #[derive(Debug, Clone)]
 pub struct ProgressWatcher {
     parser: SseParser,
