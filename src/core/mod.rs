@@ -12,6 +12,7 @@ pub mod events;
 pub mod metrics;
 pub mod options;
 pub mod policy;
+pub mod progress;
 pub mod proxy;
 pub mod secrets;
 pub mod sse;
