@@ -110,6 +110,15 @@ pub fn sse_head() -> Head {
     head(200, "text/event-stream")
 }
 
+/// What the platform reports about an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    Head(Head),
+    Bytes(Vec<u8>),
+    End,
+    ReadError(String),
+}
+
 /// A callback that throws when this returns true for what it is handed.
 pub type Throws = Box<dyn FnMut(&Delivery) -> bool>;
 
@@ -223,6 +232,24 @@ impl Driver {
         let id = self.last();
         self.closed.insert(id);
         self.at(now).machine.request_error(id, now, message);
+        self.drain();
+    }
+
+    /// Reports what the platform saw of attempt `id` at `now`.
+    pub fn feed(&mut self, id: AttemptId, now: Millis, input: Input) {
+        self.at(now);
+        match input {
+            Input::Head(head) => self.machine.head(id, now, head),
+            Input::Bytes(bytes) => self.machine.body_bytes(id, now, &bytes),
+            Input::End => {
+                self.closed.insert(id);
+                self.machine.body_end(id, now);
+            }
+            Input::ReadError(message) => {
+                self.closed.insert(id);
+                self.machine.body_error(id, now, BodyError::Read(message));
+            }
+        }
         self.drain();
     }
 
