@@ -208,3 +208,17 @@ fn after_the_outcome_a_cancel_changes_nothing() {
     assert_eq!(d.result().text, "ok");
     assert!(!d.types().contains(&"cancelled"));
 }
+
+#[test]
+fn a_cancel_after_the_outcome_was_taken_changes_nothing() {
+    let mut d = Driver::new(config(vec![provider("a")]));
+    d.start(0.0);
+    d.head(10.0, head(400, "application/json"));
+    d.end(11.0);
+    let taken = d.machine.take_outcome().unwrap().unwrap_err();
+    assert_eq!(taken.kind, "http");
+    d.cancel(12.0, CancelReason::Signal);
+    assert!(d.machine.outcome().is_none());
+    assert!(!d.types().contains(&"cancelled"));
+    assert!(d.machine.is_settled());
+}

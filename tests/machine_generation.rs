@@ -699,3 +699,71 @@ fn a_stream_that_ends_without_done_is_cut_unless_it_finished() {
     assert_eq!(d.text(), "done");
     d.assert_over_and_released();
 }
+
+#[test]
+fn a_back_off_woken_after_the_service_deadline_asks_no_one() {
+    let mut d = Driver::new(config(vec![provider("a")]));
+    d.start(0.0);
+    d.head(10.0, head(503, "application/json"));
+    d.end(11.0);
+    assert!(d.machine.poll_timeout().unwrap() < limits().service_ms);
+    // The timer comes back late, after the whole call's deadline.
+    d.wake_at(limits().service_ms + 1.0);
+    assert_eq!(d.sent.len(), 1);
+    let error = d.error();
+    assert_eq!(
+        (error.kind, error.layer, error.phase),
+        ("timeout", Some("service"), Some("headers"))
+    );
+    assert_eq!(
+        error.message,
+        format!(
+            "service timeout: {} ms passed before a could be asked",
+            limits().service_ms
+        )
+    );
+    assert_eq!(d.types().last(), Some(&"retry"), "no request-start for it");
+    d.assert_over_and_released();
+}
+
+#[test]
+fn relayed_and_malformed_events_come_between_the_texts_around_them() {
+    let mut d = Driver::new(config(vec![provider("a")]));
+    d.start(0.0);
+    d.head(10.0, sse_head());
+    let relayed = r#"{"type":"retry","attempt":2}"#;
+    let malformed = "{\"id\": [";
+    let read = content("one ")
+        + &format!("event: guard\ndata: {relayed}\n\n")
+        + &format!("data: {malformed}\n\n")
+        + &content("two")
+        + &finish("stop")
+        + DONE;
+    d.bytes(20.0, &read);
+    assert_eq!(
+        d.transcript(),
+        [
+            "request-start",
+            "headers",
+            "first-token",
+            "text:one ",
+            "upstream-event",
+            "malformed",
+            "text:two",
+            "stream-end",
+            "done"
+        ]
+    );
+    assert_eq!(
+        *d.events()[3],
+        GuardEvent::UpstreamEvent {
+            provider: "a".into(),
+            event: relayed.into()
+        }
+    );
+    assert!(matches!(d.events()[4],
+        GuardEvent::Malformed { provider, reason, bytes }
+            if provider == "a" && reason.contains("JSON")
+                && *bytes == malformed.len() as f64));
+    assert_eq!(d.result().text, "one two");
+}

@@ -1,5 +1,5 @@
-//! One generation, whole, as a sans-IO machine: every decision `generate()` makes, with no
-//! platform, no clock and no I/O of its own.
+//! One generation, whole, as a sans-IO machine: every decision `generate()` makes once its
+//! options are read, with no platform, no clock and no I/O of its own.
 //!
 //! A [`Generation`] is what one call of `generate()` (or one request of the edge worker) is,
 //! from the first request to the result or the error: which provider to ask, the request to
@@ -31,6 +31,11 @@
 //!    [`Generation::body_error`], [`Generation::request_error`], [`Generation::cancel`], or
 //!    [`Generation::handle_timeout`] with the clock's reading (a timer that fired early is
 //!    harmless: nothing that is not due happens). Then go to b.
+//!
+//! What stays with a driver: reading and checking the caller's options into a
+//! [`GenerationConfig`]; keeping what the platform threw (the machine points at it with
+//! [`CauseRef`]); not handing the `cancelled` event to an `onEvent` that threw; printing
+//! [`GuardEvent::log_line`] when logging is on; building the result and error objects.
 //!
 //! Attempts carry ids ([`AttemptId`]); reports about an attempt that is over are ignored, so a
 //! read still in flight when its attempt was cancelled does no harm. Today one attempt runs at a
@@ -200,7 +205,7 @@ impl Generation {
     /// still open is released; the call rejects as `aborted` with this reason, after one
     /// `cancelled` event. Once the outcome is decided, a cancel changes nothing.
     pub fn cancel(&mut self, now: Millis, reason: CancelReason) {
-        if self.outcome.is_some() {
+        if self.state == CallState::Settled {
             return;
         }
         for queued in std::mem::take(&mut self.deliveries) {
