@@ -6,9 +6,9 @@
 //! send, reading the head and the body, the layered deadlines, retries with back-off, failover,
 //! the partial rule, the service deadline across attempts, the events in order with their
 //! fields, every message in its words, and a cancel at any moment. It is the core's parts put
-//! together: [`CallPlan`] decides between attempts, [`AttemptDeadlines`] and
-//! [`crate::core::answer::AnswerReader`] run each attempt, [`crate::core::secrets`] keeps keys
-//! out of what it says. A driver (the browser's `fetch`, the edge worker) only moves bytes and
+//! together: [`CallPlan`] decides between attempts,
+//! [`crate::core::deadline::AttemptDeadlines`] and [`crate::core::answer::AnswerReader`] run
+//! each attempt, [`crate::core::secrets`] keeps keys out of what it says. A driver (the browser's `fetch`, the edge worker) only moves bytes and
 //! clock readings in and performs what comes out.
 //!
 //! It must never: import a platform crate, read a clock (every input carries `now`, in
