@@ -9,6 +9,7 @@ pub mod call;
 pub mod chunk;
 pub mod deadline;
 pub mod events;
+pub mod machine;
 pub mod metrics;
 pub mod options;
 pub mod policy;

@@ -1,0 +1,547 @@
+//! One attempt of a generation: one request to one provider, from the moment it is sent until
+//! its reading is over and it waits to be judged.
+//!
+//! An attempt reads its response head, then either its answer (a 2xx: SSE or JSON, through the
+//! core's [`AnswerReader`]) or a little of an error body (anything else: the server's message),
+//! within its [`AttemptDeadlines`]. It never decides what follows it (retry, fail over, resolve):
+//! that is the call's business, in the parent module. Every message an attempt's failure
+//! carries is built here, in the words the caller has always seen.
+
+use std::collections::VecDeque;
+
+use super::types::{Action, AttemptId, BodyError, Head, ProviderConfig};
+use super::{Queued, Step};
+use crate::core::answer::{
+    classify_response, error_body_message, AnswerReader, AnswerSink, BodyKind, Outcome, Stop,
+};
+use crate::core::chunk::Malformed;
+use crate::core::deadline::{AttemptDeadlines, Due, Expired, Millis};
+use crate::core::events::{whole, GuardEvent};
+use crate::core::policy::{parse_retry_after, Failure};
+use crate::core::secrets::{excerpt, redact};
+
+/// How much of an error response's body is read for the server's message.
+pub(super) const ERROR_BODY_BYTES: usize = 16 * 1024;
+
+/// Where an attempt is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// The request is out; waiting for the response head.
+    AwaitingHead,
+    /// A non-2xx head arrived: reading up to [`ERROR_BODY_BYTES`] of the body for the message.
+    ErrorBody,
+    /// A 2xx head arrived: reading the answer. Once `stopped` is set, the reading is over but
+    /// the attempt still counts as running until the deliveries of its last read are out.
+    Reading,
+    /// Over: `stopped` says how. It waits to be judged by the call.
+    Over,
+}
+
+/// How an attempt's reading stopped, and what its failure (if it is one) says.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Stopped {
+    /// How it stopped.
+    pub stop: Stop,
+    /// The failure's message (empty for `[DONE]`).
+    pub message: String,
+    /// Whether the platform's error is the failure's cause (a failed request or read).
+    pub platform_cause: bool,
+}
+
+/// Borrowed parts of the machine an attempt reports into.
+pub(super) struct Ctx<'a> {
+    /// The attempt's provider.
+    pub provider: &'a ProviderConfig,
+    /// Keys to keep out of messages.
+    pub secrets: &'a [&'a str],
+    /// The bound on one event or JSON body.
+    pub max_event_bytes: usize,
+    /// Text and events for the caller.
+    pub deliveries: &'a mut VecDeque<Queued>,
+    /// Actions for the driver.
+    pub actions: &'a mut VecDeque<Action>,
+    /// Steps of the call that wait for the deliveries before them.
+    pub steps: &'a mut VecDeque<Step>,
+}
+
+/// One attempt.
+#[derive(Debug)]
+pub(super) struct Attempt {
+    /// Its id.
+    pub id: AttemptId,
+    /// Its provider (index into the chain).
+    pub provider: usize,
+    /// Its deadlines, started when the request was sent.
+    pub deadlines: AttemptDeadlines,
+    /// Where it is.
+    pub phase: Phase,
+    /// The HTTP status, once the head arrived.
+    pub status: Option<u16>,
+    /// `X-Generation-Id`, if the head carried one.
+    pub generation_id: Option<String>,
+    /// The answer being read (2xx only).
+    pub reader: Option<AnswerReader>,
+    /// How its reading stopped, once it did.
+    pub stopped: Option<Stopped>,
+    /// When it went over (the time the judgement is made at).
+    pub over_at: Millis,
+    /// A check of the last read is queued for when its deliveries are out, at this time.
+    pub check_at: Option<Millis>,
+    /// Its transport may still be open: no end, no read error, no failed request reported, and
+    /// no `Cancel` asked for. What is open when the attempt ends is released.
+    open: bool,
+    kind: Option<BodyKind>,
+    retry_after_ms: Option<Millis>,
+    error_body: Vec<u8>,
+}
+
+/// The call's sink for one attempt's answer: text and notices go to the delivery queue.
+struct Sink<'a> {
+    deliveries: &'a mut VecDeque<Queued>,
+    attempt: AttemptId,
+    provider: &'a str,
+}
+
+impl AnswerSink for Sink<'_> {
+    fn text(&mut self, delta: &str) {
+        self.deliveries
+            .push_back(Queued::Text(self.attempt, delta.to_owned()));
+    }
+
+    fn first_progress(&mut self, first_token_ms: Millis) {
+        self.deliveries
+            .push_back(Queued::Event(GuardEvent::FirstToken {
+                provider: self.provider.to_owned(),
+                first_token_ms,
+            }));
+    }
+
+    fn malformed(&mut self, malformed: Malformed, data_bytes: usize) {
+        self.deliveries
+            .push_back(Queued::Event(GuardEvent::Malformed {
+                provider: self.provider.to_owned(),
+                reason: malformed.to_string(),
+                bytes: data_bytes as f64,
+            }));
+    }
+
+    fn side_event(&mut self, event_type: &str, data: &str) {
+        if event_type == "guard" {
+            self.deliveries
+                .push_back(Queued::Event(GuardEvent::UpstreamEvent {
+                    provider: self.provider.to_owned(),
+                    event: data.to_owned(),
+                }));
+        }
+    }
+}
+
+impl Ctx<'_> {
+    fn event(&mut self, event: GuardEvent) {
+        self.deliveries.push_back(Queued::Event(event));
+    }
+}
+
+impl Attempt {
+    /// An attempt whose request was sent when `deadlines` started.
+    pub fn sent(id: AttemptId, provider: usize, deadlines: AttemptDeadlines) -> Attempt {
+        Attempt {
+            id,
+            provider,
+            over_at: deadlines.started(),
+            deadlines,
+            phase: Phase::AwaitingHead,
+            status: None,
+            generation_id: None,
+            reader: None,
+            stopped: None,
+            check_at: None,
+            open: true,
+            kind: None,
+            retry_after_ms: None,
+            error_body: Vec::new(),
+        }
+    }
+
+    /// An attempt whose request could not even be built (nothing was sent).
+    pub fn refused(
+        id: AttemptId,
+        provider: usize,
+        deadlines: AttemptDeadlines,
+        message: String,
+        cx: &mut Ctx<'_>,
+    ) -> Attempt {
+        let at = deadlines.started();
+        let mut attempt = Attempt::sent(id, provider, deadlines);
+        attempt.open = false;
+        attempt.over(at, Stop::Failed(Failure::Protocol), message, false, cx);
+        attempt
+    }
+
+    /// Whether it still waits on the platform or the clock (not over, its reading not stopped).
+    pub fn is_waiting(&self) -> bool {
+        match self.phase {
+            Phase::AwaitingHead | Phase::ErrorBody => true,
+            Phase::Reading => self.stopped.is_none(),
+            Phase::Over => false,
+        }
+    }
+
+    /// Releases its transport, if it may still be open.
+    pub fn release(&mut self, actions: &mut VecDeque<Action>) {
+        if std::mem::take(&mut self.open) {
+            actions.push_back(Action::Cancel { attempt: self.id });
+        }
+    }
+
+    /// Reading is over: release what is open and wait to be judged.
+    fn over(
+        &mut self,
+        at: Millis,
+        stop: Stop,
+        message: String,
+        platform_cause: bool,
+        cx: &mut Ctx<'_>,
+    ) {
+        self.stopped = Some(Stopped {
+            stop,
+            message,
+            platform_cause,
+        });
+        self.phase = Phase::Over;
+        self.over_at = at;
+        self.release(cx.actions);
+        cx.steps.push_back(Step::Judge(self.id));
+    }
+
+    /// The request failed before any response (`fetch` threw or rejected).
+    pub fn request_error(&mut self, now: Millis, message: &str, cx: &mut Ctx<'_>) {
+        if self.phase != Phase::AwaitingHead {
+            return;
+        }
+        self.open = false;
+        let message = format!("request to {} failed: {message}", cx.provider.name);
+        let message = redact(&message, cx.secrets);
+        self.over(now, Stop::Failed(Failure::Network), message, true, cx);
+    }
+
+    /// The response head arrived.
+    pub fn head(&mut self, now: Millis, head: Head, cx: &mut Ctx<'_>) {
+        if self.phase != Phase::AwaitingHead {
+            return;
+        }
+        self.deadlines.on_headers(now);
+        let status = head.status;
+        cx.event(GuardEvent::Headers {
+            provider: cx.provider.name.clone(),
+            status,
+            elapsed_ms: now - self.deadlines.started(),
+        });
+        self.status = Some(status);
+        self.generation_id = head.generation_id;
+        let retry_after = head
+            .retry_after
+            .as_deref()
+            .and_then(|value| parse_retry_after(value, head.unix_ms));
+        match classify_response(status, head.content_type.as_deref(), retry_after) {
+            Err(Failure::Http { retry_after_ms, .. }) => {
+                self.retry_after_ms = retry_after_ms;
+                self.phase = Phase::ErrorBody;
+                if !head.has_body {
+                    self.open = false;
+                    self.finish_error_body(now, cx);
+                }
+            }
+            Err(failure) => {
+                let message = format!(
+                    "{} answered {} with content type {}, not SSE or JSON",
+                    cx.provider.name,
+                    status,
+                    head.content_type.as_deref().unwrap_or("(none)")
+                );
+                self.over(now, Stop::Failed(failure), message, false, cx);
+            }
+            Ok(_) if !head.has_body => {
+                self.open = false;
+                let message = format!("{} answered {status} without a body", cx.provider.name);
+                self.over(now, Stop::Failed(Failure::Network), message, false, cx);
+            }
+            Ok(kind) => {
+                self.kind = Some(kind);
+                self.reader = Some(AnswerReader::new(kind, cx.max_event_bytes));
+                self.phase = Phase::Reading;
+            }
+        }
+    }
+
+    /// Body bytes arrived.
+    pub fn bytes(&mut self, now: Millis, bytes: &[u8], cx: &mut Ctx<'_>) {
+        match self.phase {
+            Phase::ErrorBody => {
+                self.error_body.extend_from_slice(bytes);
+                if self.error_body.len() >= ERROR_BODY_BYTES {
+                    self.finish_error_body(now, cx);
+                }
+            }
+            Phase::Reading if self.stopped.is_none() => {
+                let Some(reader) = self.reader.as_mut() else {
+                    return;
+                };
+                let mut sink = Sink {
+                    deliveries: cx.deliveries,
+                    attempt: self.id,
+                    provider: &cx.provider.name,
+                };
+                if let Some(stop) = reader.push(bytes, now, &mut self.deadlines, &mut sink) {
+                    let name = &cx.provider.name;
+                    let message = match &stop {
+                        Stop::Failed(Failure::Protocol) => format!(
+                            "{name} sent an event or body larger than maxEventBytes ({} bytes)",
+                            cx.max_event_bytes
+                        ),
+                        Stop::Failed(Failure::Upstream) => {
+                            let (code, text) = reader.answer.error.clone().unwrap_or_default();
+                            let code = code.map(|c| format!(" {c}")).unwrap_or_default();
+                            format!(
+                                "{name} reported an error{code}: {}",
+                                excerpt(&text, cx.secrets)
+                            )
+                        }
+                        _ => String::new(),
+                    };
+                    self.stopped = Some(Stopped {
+                        stop,
+                        message,
+                        platform_cause: false,
+                    });
+                }
+                self.check_after_read(now, cx);
+            }
+            _ => {}
+        }
+    }
+
+    /// The body ended.
+    pub fn end(&mut self, now: Millis, cx: &mut Ctx<'_>) {
+        match self.phase {
+            Phase::ErrorBody => {
+                self.open = false;
+                self.finish_error_body(now, cx);
+            }
+            Phase::Reading => {
+                self.open = false;
+                if self.stopped.is_some() {
+                    return; // already over ([DONE] came first): nothing more is read
+                }
+                let Some(reader) = self.reader.as_mut() else {
+                    return;
+                };
+                let mut sink = Sink {
+                    deliveries: cx.deliveries,
+                    attempt: self.id,
+                    provider: &cx.provider.name,
+                };
+                let stop = reader.end(now, &mut self.deadlines, &mut sink);
+                let message = match (&stop, self.kind) {
+                    (Stop::Failed(Failure::Protocol), Some(BodyKind::Json)) => format!(
+                        "{} sent a JSON body that is not a chat completion",
+                        cx.provider.name
+                    ),
+                    _ => format!("the stream from {} ended before [DONE]", cx.provider.name),
+                };
+                self.stopped = Some(Stopped {
+                    stop,
+                    message,
+                    platform_cause: false,
+                });
+                self.check_after_read(now, cx);
+            }
+            Phase::AwaitingHead | Phase::Over => {}
+        }
+    }
+
+    /// Reading the body failed.
+    pub fn body_error(&mut self, now: Millis, error: BodyError, cx: &mut Ctx<'_>) {
+        if matches!(error, BodyError::Read(_)) && self.phase != Phase::AwaitingHead {
+            self.open = false;
+        }
+        match (self.phase, error) {
+            // The error body is best effort: keep what was read; skip what is not bytes.
+            (Phase::ErrorBody, BodyError::Read(_)) => self.finish_error_body(now, cx),
+            (Phase::Reading, error) if self.stopped.is_none() => {
+                let (failure, message, platform_cause) = match error {
+                    BodyError::Read(message) => {
+                        let message =
+                            format!("reading from {} failed: {message}", cx.provider.name);
+                        (Failure::Network, redact(&message, cx.secrets), true)
+                    }
+                    BodyError::NotBytes => (
+                        Failure::Protocol,
+                        "the body yielded a non-byte chunk".to_owned(),
+                        false,
+                    ),
+                };
+                self.stopped = Some(Stopped {
+                    stop: Stop::Failed(failure),
+                    message,
+                    platform_cause,
+                });
+                self.check_after_read(now, cx);
+            }
+            _ => {}
+        }
+    }
+
+    /// A clock reading: act on a deadline that has passed (nothing before it is due).
+    pub fn timeout(&mut self, now: Millis, cx: &mut Ctx<'_>) {
+        if !self.deadlines.passed(now) {
+            return;
+        }
+        match self.phase {
+            Phase::AwaitingHead => self.time_out(self.deadlines.next(), now, cx),
+            // The server's message is best effort: what arrived in time is what it says.
+            Phase::ErrorBody => self.finish_error_body(now, cx),
+            // A read's own check is queued: it looks at the deadlines when its turn comes.
+            Phase::Reading if self.stopped.is_none() && self.check_at.is_none() => {
+                if let Some(expired) = self.deadlines.check(now) {
+                    self.time_out(expired, now, cx);
+                }
+            }
+            Phase::Reading | Phase::Over => {}
+        }
+    }
+
+    /// Queues the look at this read (stopped? a deadline passed?) behind its deliveries.
+    fn check_after_read(&mut self, now: Millis, cx: &mut Ctx<'_>) {
+        if self.check_at.replace(now).is_none() {
+            cx.steps.push_back(Step::AfterRead(self.id));
+        }
+    }
+
+    /// The deliveries of the last read are out: end the reading if it stopped or a deadline
+    /// passed meanwhile, else keep reading.
+    pub fn after_read(&mut self, cx: &mut Ctx<'_>) {
+        let Some(at) = self.check_at.take() else {
+            return;
+        };
+        if self.phase != Phase::Reading {
+            return;
+        }
+        if let Some(stopped) = self.stopped.take() {
+            let finished = self
+                .reader
+                .as_ref()
+                .is_some_and(|r| r.answer.finish_reason.is_some());
+            if stopped.stop == Stop::Done || (stopped.stop == Stop::EndOfBody && finished) {
+                let (lines, chunks) = self.counts();
+                cx.event(GuardEvent::StreamEnd {
+                    provider: cx.provider.name.clone(),
+                    lines: lines as f64,
+                    chunks: chunks as f64,
+                    elapsed_ms: at - self.deadlines.started(),
+                });
+            }
+            self.over(
+                at,
+                stopped.stop,
+                stopped.message,
+                stopped.platform_cause,
+                cx,
+            );
+        } else if let Some(expired) = self.deadlines.check(at) {
+            self.time_out(expired, at, cx);
+        }
+    }
+
+    /// A deadline passed: a `timeout` event, and the attempt is over.
+    fn time_out(&mut self, expired: Expired, now: Millis, cx: &mut Ctx<'_>) {
+        let elapsed = now - self.deadlines.started();
+        let (lines, chunks) = self.counts();
+        let (layer, phase) = (expired.layer.as_str(), expired.phase.as_str());
+        cx.event(GuardEvent::Timeout {
+            provider: cx.provider.name.clone(),
+            layer,
+            phase,
+            lines: lines as f64,
+            chunks: chunks as f64,
+            elapsed_ms: elapsed,
+        });
+        let message = format!(
+            "{layer} {phase} timeout: {} after {} ms ({lines} lines, {chunks} content chunks)",
+            cx.provider.name,
+            whole(elapsed),
+        );
+        self.over(
+            now,
+            Stop::Failed(Failure::Timeout(expired)),
+            message,
+            false,
+            cx,
+        );
+    }
+
+    /// The error body is read (or as much as could be): the attempt fails with its status.
+    fn finish_error_body(&mut self, now: Millis, cx: &mut Ctx<'_>) {
+        let status = self.status.unwrap_or(0);
+        let text = String::from_utf8_lossy(&self.error_body);
+        let detail = error_body_message(&text, cx.secrets);
+        let message = format!("HTTP {status} from {}: {detail}", cx.provider.name);
+        self.error_body = Vec::new();
+        let failure = Failure::Http {
+            status,
+            retry_after_ms: self.retry_after_ms,
+        };
+        self.over(now, Stop::Failed(failure), message, false, cx);
+    }
+
+    /// SSE lines read and chunks that carried text.
+    pub fn counts(&self) -> (u64, u64) {
+        self.reader
+            .as_ref()
+            .map_or((0, 0), |r| (r.lines(), r.answer.content_chunks))
+    }
+
+    /// Bytes of answer text received.
+    pub fn text_bytes(&self) -> usize {
+        self.reader.as_ref().map_or(0, |r| r.answer.text_bytes())
+    }
+
+    /// The answer text received (and handed out).
+    pub fn text(&self) -> &str {
+        self.reader.as_ref().map_or("", |r| r.answer.text.as_str())
+    }
+
+    /// Takes back the last `bytes` of text: they were never handed out (the call was cancelled
+    /// first), so they are not part of what the caller was given.
+    pub fn forget_text(&mut self, bytes: usize) {
+        if let Some(reader) = self.reader.as_mut() {
+            let text = &mut reader.answer.text;
+            text.truncate(text.len().saturating_sub(bytes));
+        }
+    }
+
+    /// What the attempt amounted to. An attempt cut off by a cancel while it ran is
+    /// `aborted`, except while it read an error body: that one failed with its status anyway.
+    pub fn outcome(&self) -> Outcome {
+        let stop = match (&self.phase, &self.stopped) {
+            (Phase::Over, Some(stopped)) => stopped.stop.clone(),
+            (Phase::ErrorBody, _) => Stop::Failed(Failure::Http {
+                status: self.status.unwrap_or(0),
+                retry_after_ms: self.retry_after_ms,
+            }),
+            _ => Stop::Failed(Failure::Aborted),
+        };
+        match (&self.reader, stop) {
+            (Some(reader), stop) => reader.answer.outcome(&stop),
+            (None, Stop::Failed(failure)) => Outcome::Failed(failure),
+            (None, _) => Outcome::Failed(Failure::Network),
+        }
+    }
+
+    /// The failure's message and whether the platform's error is its cause.
+    pub fn message(&self) -> (&str, bool) {
+        self.stopped
+            .as_ref()
+            .map_or(("", false), |s| (s.message.as_str(), s.platform_cause))
+    }
+}

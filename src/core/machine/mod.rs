@@ -1,0 +1,584 @@
+//! One generation, whole, as a sans-IO machine: every decision `generate()` makes once its
+//! options are read, with no platform, no clock and no I/O of its own.
+//!
+//! A [`Generation`] is what one call of `generate()` (or one request of the edge worker) is,
+//! from the first request to the result or the error: which provider to ask, the request to
+//! send, reading the head and the body, the layered deadlines, retries with back-off, failover,
+//! the partial rule, the service deadline across attempts, the events in order with their
+//! fields, every message in its words, and a cancel at any moment. It is the core's parts put
+//! together: [`CallPlan`] decides between attempts,
+//! [`crate::core::deadline::AttemptDeadlines`] and [`crate::core::answer::AnswerReader`] run
+//! each attempt, [`crate::core::secrets`] keeps keys out of what it says. A driver (the browser's `fetch`, the edge worker) only moves bytes and
+//! clock readings in and performs what comes out.
+//!
+//! It must never: import a platform crate, read a clock (every input carries `now`, in
+//! milliseconds on one monotonic clock), sleep or spawn, decide anything twice (it reuses the
+//! core's rules instead), or hand out text or events after a cancel (but the `cancelled` event).
+//!
+//! # How a driver calls it
+//!
+//! a. Make it with [`Generation::new`] and call [`Generation::start`] with the time.
+//! b. Drain it: [`Generation::poll_action`] and [`Generation::poll_delivery`] in turn until
+//!    both give `None`. Perform each [`Action`] at once (send a request; cancel an attempt's
+//!    request and reader). Hand each [`Delivery`] to the caller (`onText`, `onEvent`); if a
+//!    callback throws, call [`Generation::cancel`] with [`CancelReason::Callback`] before
+//!    polling again. Text and events come out one at a time on purpose: the machine does not
+//!    act past an undelivered event (it sends no request a throwing callback should have
+//!    stopped), and a cancel drops whatever was not handed out yet.
+//! c. Once [`Generation::outcome`] is `Some`, the call is over: settle it.
+//! d. Otherwise wait until [`Generation::poll_timeout`] or until the platform reports something,
+//!    then feed it: [`Generation::head`], [`Generation::body_bytes`], [`Generation::body_end`],
+//!    [`Generation::body_error`], [`Generation::request_error`], [`Generation::cancel`], or
+//!    [`Generation::handle_timeout`] with the clock's reading (a timer that fired early is
+//!    harmless: nothing that is not due happens). Then go to b.
+//!
+//! What stays with a driver: reading and checking the caller's options into a
+//! [`GenerationConfig`]; keeping what the platform threw (the machine points at it with
+//! [`CauseRef`]); not handing the `cancelled` event to an `onEvent` that threw; printing
+//! [`GuardEvent::log_line`] when logging is on; building the result and error objects.
+//!
+//! Attempts carry ids ([`AttemptId`]); reports about an attempt that is over are ignored, so a
+//! read still in flight when its attempt was cancelled does no harm. Today one attempt runs at a
+//! time; the machine keeps a list of them so that a hedged second request can come later.
+
+mod attempt;
+mod request;
+mod types;
+
+use std::collections::VecDeque;
+
+pub use request::{body_with_model, request_headers, Jitter};
+pub use types::*;
+
+use crate::core::answer::Outcome;
+use crate::core::call::{CallPlan, Next, ProviderLimits};
+use crate::core::deadline::{Due, Millis, WakeAt};
+use crate::core::events::{whole, GuardEvent};
+use crate::core::policy::Failure;
+use attempt::{Attempt, Ctx, Phase};
+
+/// Text or an event waiting to be handed out (text remembers its attempt, so that a cancel can
+/// take back what was never handed out).
+#[derive(Debug, Clone, PartialEq)]
+enum Queued {
+    Text(AttemptId, String),
+    Event(GuardEvent),
+}
+
+/// A step of the call that waits until everything queued before it has been handed out: a
+/// callback that throws on what came before must be able to stop it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    /// Ask the current provider: the service deadline, then the `request-start` event.
+    Begin { at: Millis },
+    /// Send the request that `request-start` announced.
+    Send { at: Millis },
+    /// Look at an attempt after a read: did it stop, did a deadline pass?
+    AfterRead(AttemptId),
+    /// An attempt is over: judge it, then resolve, retry, fail over or reject.
+    Judge(AttemptId),
+}
+
+/// Where the call is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CallState {
+    /// Made; [`Generation::start`] not called yet.
+    Idle,
+    /// Attempts running, or steps waiting for deliveries.
+    Running,
+    /// Waiting out a retry's back-off: the next attempt begins once this has passed.
+    BackingOff(WakeAt),
+    /// The outcome is decided; nothing more happens.
+    Settled,
+}
+
+/// One generation: see the module documentation for what it does and how to drive it.
+#[derive(Debug)]
+pub struct Generation {
+    config: GenerationConfig,
+    secrets: Vec<String>,
+    plan: CallPlan,
+    jitter: Jitter,
+    state: CallState,
+    started: Millis,
+    next_attempt: u32,
+    attempts: Vec<Attempt>,
+    steps: VecDeque<Step>,
+    deliveries: VecDeque<Queued>,
+    actions: VecDeque<Action>,
+    /// The text handed out by the last attempt that had some: a rejection's `partialText`.
+    partial_text: String,
+    outcome: Option<Finished>,
+}
+
+impl Generation {
+    /// A generation over `config`'s chain. Panics if the chain is empty (the driver refuses
+    /// such options before it gets here).
+    pub fn new(config: GenerationConfig) -> Generation {
+        assert!(
+            !config.providers.is_empty(),
+            "a generation needs a provider"
+        );
+        let secrets = config
+            .providers
+            .iter()
+            .filter_map(|p| p.api_key.clone())
+            .filter(|key| !key.is_empty())
+            .collect();
+        Generation {
+            plan: plan(&config, 0.0),
+            jitter: Jitter::new(config.jitter_seed),
+            config,
+            secrets,
+            state: CallState::Idle,
+            started: 0.0,
+            next_attempt: 0,
+            attempts: Vec::new(),
+            steps: VecDeque::new(),
+            deliveries: VecDeque::new(),
+            actions: VecDeque::new(),
+            partial_text: String::new(),
+            outcome: None,
+        }
+    }
+
+    // ------------------------------------------------------------------ inputs
+
+    /// The call begins at `now`: the first provider is announced, then asked.
+    pub fn start(&mut self, now: Millis) {
+        if self.state != CallState::Idle {
+            return;
+        }
+        self.started = now;
+        self.plan = plan(&self.config, now);
+        self.state = CallState::Running;
+        self.steps.push_back(Step::Begin { at: now });
+        self.run_steps();
+    }
+
+    /// The response head of `attempt` arrived at `now`.
+    pub fn head(&mut self, attempt: AttemptId, now: Millis, head: Head) {
+        self.with_attempt(attempt, |a, cx| a.head(now, head, cx));
+    }
+
+    /// Body bytes of `attempt` arrived at `now` (one read).
+    pub fn body_bytes(&mut self, attempt: AttemptId, now: Millis, bytes: &[u8]) {
+        self.with_attempt(attempt, |a, cx| a.bytes(now, bytes, cx));
+    }
+
+    /// The body of `attempt` ended at `now`.
+    pub fn body_end(&mut self, attempt: AttemptId, now: Millis) {
+        self.with_attempt(attempt, |a, cx| a.end(now, cx));
+    }
+
+    /// Reading the body of `attempt` failed at `now`.
+    pub fn body_error(&mut self, attempt: AttemptId, now: Millis, error: BodyError) {
+        self.with_attempt(attempt, |a, cx| a.body_error(now, error, cx));
+    }
+
+    /// The request of `attempt` failed at `now` before any response (`fetch` threw or
+    /// rejected); `message` is the platform's.
+    pub fn request_error(&mut self, attempt: AttemptId, now: Millis, message: &str) {
+        self.with_attempt(attempt, |a, cx| a.request_error(now, message, cx));
+    }
+
+    /// The clock read `now`: whatever is due by [`Due::passed`] happens; nothing else does, so
+    /// an early or spurious call is harmless.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        if matches!(self.state, CallState::Idle | CallState::Settled) {
+            return;
+        }
+        for index in 0..self.attempts.len() {
+            let id = self.attempts[index].id;
+            self.with_attempt_unsettled(id, |a, cx| a.timeout(now, cx));
+        }
+        if let CallState::BackingOff(until) = self.state {
+            if until.passed(now) {
+                self.state = CallState::Running;
+                self.steps.push_back(Step::Begin { at: now });
+            }
+        }
+        self.run_steps();
+    }
+
+    /// Cancel the call at `now`. Whatever was not handed out yet never will be; every attempt
+    /// still open is released; the call rejects as `aborted` with this reason, after one
+    /// `cancelled` event. Once the outcome is decided, a cancel changes nothing.
+    pub fn cancel(&mut self, now: Millis, reason: CancelReason) {
+        if self.state == CallState::Settled {
+            return;
+        }
+        for queued in std::mem::take(&mut self.deliveries) {
+            if let Queued::Text(id, text) = queued {
+                if let Some(attempt) = self.attempts.iter_mut().find(|a| a.id == id) {
+                    attempt.forget_text(text.len());
+                }
+            }
+        }
+        self.steps.clear();
+        let index = self.plan.provider_index();
+        for mut attempt in std::mem::take(&mut self.attempts) {
+            attempt.release(&mut self.actions);
+            let outcome = attempt.outcome();
+            let at = if attempt.phase == Phase::Over {
+                attempt.over_at
+            } else {
+                now
+            };
+            if attempt.text_bytes() > 0 {
+                self.partial_text = attempt.text().to_owned();
+            }
+            let started = attempt.deadlines.started();
+            self.plan
+                .finish_attempt(&outcome, attempt.status, started, at, 0.0);
+        }
+        self.queue(GuardEvent::Cancelled {
+            reason: reason.as_str().to_owned(),
+        });
+        let message = match (reason.as_str(), &reason) {
+            ("signal", _) => "aborted by the caller's signal".to_owned(),
+            (_, CancelReason::Callback(which)) => format!("cancelled: {} threw", which.as_str()),
+            (other, _) => format!("cancelled: {other}"),
+        };
+        let cause = matches!(reason, CancelReason::Callback(_)).then_some(CauseRef::Thrown);
+        let error = self.error(
+            &Failure::Aborted,
+            message,
+            index,
+            Some(reason.as_str()),
+            cause,
+        );
+        self.settle(Err(error));
+    }
+
+    // ------------------------------------------------------------------ outputs
+
+    /// The next thing the driver must do, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.run_steps();
+        self.actions.pop_front()
+    }
+
+    /// The next piece of text or event for the caller, if any.
+    pub fn poll_delivery(&mut self) -> Option<Delivery> {
+        self.run_steps();
+        self.deliveries.pop_front().map(|queued| match queued {
+            Queued::Text(_, text) => Delivery::Text(text),
+            Queued::Event(event) => Delivery::Event(event),
+        })
+    }
+
+    /// When the machine wants [`Generation::handle_timeout`] called: the earliest deadline of a
+    /// running attempt, or the end of a back-off. `None` when nothing waits on the clock.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        let backoff = match self.state {
+            CallState::BackingOff(until) => Some(until.due()),
+            CallState::Idle | CallState::Settled => return None,
+            CallState::Running => None,
+        };
+        self.attempts
+            .iter()
+            .filter(|a| a.is_waiting())
+            .map(|a| a.deadlines.due())
+            .chain(backoff)
+            .reduce(Millis::min)
+    }
+
+    /// How the call ended, once it has.
+    pub fn outcome(&self) -> Option<&Finished> {
+        self.outcome.as_ref()
+    }
+
+    /// Takes the outcome out (after it, [`Generation::outcome`] is `None` but the call stays
+    /// over).
+    pub fn take_outcome(&mut self) -> Option<Finished> {
+        self.outcome.take()
+    }
+
+    /// Whether the call is over.
+    pub fn is_settled(&self) -> bool {
+        self.state == CallState::Settled
+    }
+
+    // ------------------------------------------------------------------ the call's steps
+
+    /// Runs the steps that wait for the deliveries before them, while nothing is undelivered.
+    fn run_steps(&mut self) {
+        while self.deliveries.is_empty() && self.state != CallState::Settled {
+            let Some(step) = self.steps.pop_front() else {
+                break;
+            };
+            match step {
+                Step::Begin { at } => self.begin(at),
+                Step::Send { at } => self.send(at),
+                Step::AfterRead(id) => self.with_attempt_unsettled(id, |a, cx| a.after_read(cx)),
+                Step::Judge(id) => self.judge(id),
+            }
+        }
+    }
+
+    /// Ask the current provider, unless the service deadline has passed.
+    fn begin(&mut self, at: Millis) {
+        let index = self.plan.provider_index();
+        let provider = &self.config.providers[index];
+        if let Some(expired) = self.plan.service_expired(at) {
+            let message = format!(
+                "service timeout: {} ms passed before {} could be asked",
+                whole(self.config.service_ms),
+                provider.name
+            );
+            let error = self.error(&Failure::Timeout(expired), message, index, None, None);
+            self.settle(Err(error));
+            return;
+        }
+        let event = GuardEvent::RequestStart {
+            provider: provider.name.clone(),
+            model: provider.model.clone(),
+            attempt: self.plan.attempt_number(),
+        };
+        self.queue(event);
+        self.steps.push_back(Step::Send { at });
+    }
+
+    /// Send the announced request.
+    fn send(&mut self, at: Millis) {
+        let index = self.plan.provider_index();
+        let id = AttemptId(self.next_attempt);
+        self.next_attempt += 1;
+        let deadlines = self.plan.begin_attempt(at);
+        let provider = &self.config.providers[index];
+        match body_with_model(&self.config.body_without_model, &provider.model) {
+            Ok(body) => {
+                self.actions.push_back(Action::Send(Request {
+                    attempt: id,
+                    provider: index,
+                    url: provider.url.clone(),
+                    headers: request_headers(provider, self.config.stream),
+                    body,
+                }));
+                self.attempts.push(Attempt::sent(id, index, deadlines));
+            }
+            Err(message) => {
+                let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+                let mut cx = Ctx {
+                    provider,
+                    secrets: &secrets,
+                    max_event_bytes: self.config.max_event_bytes,
+                    deliveries: &mut self.deliveries,
+                    actions: &mut self.actions,
+                    steps: &mut self.steps,
+                };
+                let attempt = Attempt::refused(id, index, deadlines, message, &mut cx);
+                self.attempts.push(attempt);
+            }
+        }
+    }
+
+    /// An attempt is over: report its failure, let the plan decide, and act on the decision.
+    fn judge(&mut self, id: AttemptId) {
+        let Some(position) = self.attempts.iter().position(|a| a.id == id) else {
+            return;
+        };
+        let attempt = self.attempts.remove(position);
+        let at = attempt.over_at;
+        let outcome = attempt.outcome();
+        if attempt.text_bytes() > 0 {
+            self.partial_text = attempt.text().to_owned();
+        }
+        let name = self.config.providers[attempt.provider].name.clone();
+        let (message, platform_cause) = attempt.message();
+        let message = match &outcome {
+            Outcome::Failed(Failure::Empty) => format!("empty response from {name}"),
+            _ => message.to_owned(),
+        };
+        let cause = platform_cause.then_some(CauseRef::Platform(attempt.id));
+        if let Outcome::Failed(failure) = &outcome {
+            if *failure == Failure::Empty {
+                let lines = attempt.counts().0 as f64;
+                self.queue(GuardEvent::EmptyResponse {
+                    provider: name.clone(),
+                    lines,
+                });
+            }
+            let status = attempt
+                .status
+                .filter(|_| matches!(failure, Failure::Http { .. }));
+            self.queue(GuardEvent::AttemptFailed {
+                provider: name.clone(),
+                kind: failure.kind(),
+                status,
+                message: message.clone(),
+            });
+        }
+        let started = attempt.deadlines.started();
+        let jitter = self.jitter.draw();
+        let next = self
+            .plan
+            .finish_attempt(&outcome, attempt.status, started, at, jitter);
+        let reason = match &outcome {
+            Outcome::Failed(failure) | Outcome::Partial(failure) => failure.kind(),
+            Outcome::Complete => "complete",
+        };
+        match next {
+            Next::Resolve { cause: failure } => {
+                let partial = failure.map(|failure| PartialCause {
+                    kind: failure.kind(),
+                    phase: timeout_parts(&failure).1,
+                    message,
+                    cause,
+                    failure,
+                });
+                self.resolve(attempt, partial, at);
+            }
+            Next::Retry { delay_ms } => {
+                self.queue(GuardEvent::Retry {
+                    provider: name,
+                    attempt: self.plan.attempt_number(),
+                    delay_ms,
+                    reason: reason.into(),
+                });
+                self.state = CallState::BackingOff(WakeAt(at + delay_ms));
+            }
+            Next::Failover { to } => {
+                self.queue(GuardEvent::Failover {
+                    from: name,
+                    to: self.config.providers[to].name.clone(),
+                    reason: reason.into(),
+                });
+                self.steps.push_back(Step::Begin { at });
+            }
+            Next::Reject(failure) => {
+                let error = self.error(&failure, message, attempt.provider, None, cause);
+                self.settle(Err(error));
+            }
+        }
+    }
+
+    /// The call answered with `attempt`'s answer (cut short when `cause` is set).
+    fn resolve(&mut self, mut attempt: Attempt, cause: Option<PartialCause>, at: Millis) {
+        let provider = &self.config.providers[attempt.provider];
+        let elapsed_ms = at - self.started;
+        let event = GuardEvent::Done {
+            provider: provider.name.clone(),
+            partial: cause.is_some(),
+            elapsed_ms,
+        };
+        let (lines, chunks) = attempt.counts();
+        let answer = attempt.reader.take().map(|r| r.answer).unwrap_or_default();
+        let result = GenerationResult {
+            text: answer.text,
+            partial: cause.is_some(),
+            finish_reason: answer.finish_reason,
+            provider: provider.name.clone(),
+            model: answer.model.unwrap_or_else(|| provider.model.clone()),
+            usage: answer.usage,
+            cause,
+            generation_id: attempt.generation_id.take().or(answer.chunk_id),
+            tool_calls: answer.tool_calls,
+            stats: Stats {
+                lines,
+                chunks,
+                first_token_ms: attempt.deadlines.first_token_ms(),
+                elapsed_ms,
+            },
+            attempts: self.plan.attempts().to_vec(),
+        };
+        self.queue(event);
+        self.settle(Ok(result));
+    }
+
+    /// The error the call rejects with.
+    fn error(
+        &self,
+        failure: &Failure,
+        message: String,
+        provider: usize,
+        reason: Option<&str>,
+        cause: Option<CauseRef>,
+    ) -> GenerationError {
+        let (layer, phase) = timeout_parts(failure);
+        GenerationError {
+            message,
+            failure: failure.clone(),
+            kind: failure.kind(),
+            layer,
+            phase,
+            status: match failure {
+                Failure::Http { status, .. } => Some(*status),
+                _ => None,
+            },
+            partial_text: self.partial_text.clone(),
+            attempts: self.plan.attempts().to_vec(),
+            provider: self.config.providers[provider].name.clone(),
+            reason: reason.map(str::to_owned),
+            cause,
+        }
+    }
+
+    /// The call is over: release every attempt still open, forget what was left to do.
+    fn settle(&mut self, outcome: Finished) {
+        for attempt in &mut self.attempts {
+            attempt.release(&mut self.actions);
+        }
+        self.attempts.clear();
+        self.steps.clear();
+        self.state = CallState::Settled;
+        self.outcome = Some(outcome);
+    }
+
+    fn queue(&mut self, event: GuardEvent) {
+        self.deliveries.push_back(Queued::Event(event));
+    }
+
+    /// Runs `f` on attempt `id` with the context it reports into, then the steps it unblocked.
+    fn with_attempt(&mut self, id: AttemptId, f: impl FnOnce(&mut Attempt, &mut Ctx<'_>)) {
+        if self.state == CallState::Settled {
+            return;
+        }
+        self.with_attempt_unsettled(id, f);
+        self.run_steps();
+    }
+
+    /// Runs `f` on attempt `id`, if it is still there.
+    fn with_attempt_unsettled(
+        &mut self,
+        id: AttemptId,
+        f: impl FnOnce(&mut Attempt, &mut Ctx<'_>),
+    ) {
+        let Some(attempt) = self.attempts.iter_mut().find(|a| a.id == id) else {
+            return;
+        };
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        let mut cx = Ctx {
+            provider: &self.config.providers[attempt.provider],
+            secrets: &secrets,
+            max_event_bytes: self.config.max_event_bytes,
+            deliveries: &mut self.deliveries,
+            actions: &mut self.actions,
+            steps: &mut self.steps,
+        };
+        f(attempt, &mut cx);
+    }
+}
+
+/// The plan of a call over `config`'s chain, started at `now`.
+fn plan(config: &GenerationConfig, now: Millis) -> CallPlan {
+    let limits = config
+        .providers
+        .iter()
+        .map(|p| ProviderLimits {
+            name: p.name.clone(),
+            timeouts: p.timeouts,
+            max_retries: p.max_retries,
+        })
+        .collect();
+    CallPlan::new(now, limits, config.policy, config.service_ms)
+}
+
+/// A timeout's layer and phase names.
+fn timeout_parts(failure: &Failure) -> (Option<&'static str>, Option<&'static str>) {
+    match failure {
+        Failure::Timeout(expired) => (Some(expired.layer.as_str()), Some(expired.phase.as_str())),
+        _ => (None, None),
+    }
+}

@@ -1,0 +1,259 @@
+//! What goes into the generation machine and what comes out of it: its configuration, the
+//! response head a driver reports, the actions and deliveries it hands out, and the outcome.
+//!
+//! Plain data only; nothing here decides anything.
+
+use crate::core::answer::ToolCall;
+use crate::core::call::AttemptRecord;
+use crate::core::chunk::Usage;
+use crate::core::deadline::{Millis, Timeouts};
+use crate::core::events::GuardEvent;
+use crate::core::policy::{Failure, RetryPolicy};
+
+/// Names one attempt (one request) of a generation: 0 for the first, then 1, 2, … in the order
+/// they are sent. Every input about an attempt carries its id, so a late report about an
+/// attempt that is already over (a read that was in flight when it was cancelled) is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttemptId(pub u32);
+
+/// One provider of the failover chain, as the caller's options gave it (the driver checks the
+/// options; the machine trusts them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderConfig {
+    /// The provider's name, for events, messages and the attempt log.
+    pub name: String,
+    /// Where the request goes.
+    pub url: String,
+    /// The model asked for (set as `model` in the request body).
+    pub model: String,
+    /// Sent as `Authorization: Bearer <key>` and kept out of every message.
+    pub api_key: Option<String>,
+    /// Extra request headers, in order, sent as given.
+    pub headers: Vec<(String, String)>,
+    /// Its deadlines (the call's, with its own overrides applied).
+    pub timeouts: Timeouts,
+    /// Its retry allowance.
+    pub max_retries: u32,
+}
+
+/// Everything one generation needs, read and checked once by the driver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationConfig {
+    /// The failover chain, tried in order (at least one).
+    pub providers: Vec<ProviderConfig>,
+    /// Back-off settings.
+    pub policy: RetryPolicy,
+    /// The whole call's deadline (`serviceMs`).
+    pub service_ms: Millis,
+    /// Whether the request asks for a stream (`Accept: text/event-stream`) or a JSON answer.
+    pub stream: bool,
+    /// The bound on one SSE event, and on a JSON body.
+    pub max_event_bytes: usize,
+    /// The request body as JSON object text *without* `model` (`{"messages":[…],"stream":true,
+    /// …params}`); each attempt adds its provider's `model` as the last field.
+    pub body_without_model: String,
+    /// Seeds the back-off jitter (the driver passes a random number; tests a fixed one).
+    pub jitter_seed: u64,
+}
+
+/// The response head of an attempt, as the platform handed it over.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Head {
+    /// The HTTP status.
+    pub status: u16,
+    /// `Content-Type`, if sent.
+    pub content_type: Option<String>,
+    /// `Retry-After`, if sent, unparsed.
+    pub retry_after: Option<String>,
+    /// `X-Generation-Id`, if sent (OpenRouter's id, to look usage up later).
+    pub generation_id: Option<String>,
+    /// Whether the response has a body to read (`response.body` is not `null`).
+    pub has_body: bool,
+    /// The wall clock (Unix milliseconds, `Date.now()`) when the head arrived: a `Retry-After`
+    /// given as an HTTP date is measured from it.
+    pub unix_ms: f64,
+}
+
+/// How reading a body failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyError {
+    /// A read threw or rejected (a reset, a lost connection); the platform's message.
+    Read(String),
+    /// A read yielded something that is not bytes (an injected `fetch` misbehaving).
+    NotBytes,
+}
+
+/// Who cancelled the call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelReason {
+    /// The caller's `signal` was aborted.
+    Signal,
+    /// A callback threw while the machine's text or events were being delivered.
+    Callback(Callback),
+    /// Anything else, by the name the caller sees as `reason` (`"pagehide"`, `"cancel"`, …).
+    Named(String),
+}
+
+impl CancelReason {
+    /// The error's `reason`: `"signal"`, `"callback"`, or the name given.
+    pub fn as_str(&self) -> &str {
+        match self {
+            CancelReason::Signal => "signal",
+            CancelReason::Callback(_) => "callback",
+            CancelReason::Named(name) => name,
+        }
+    }
+}
+
+/// The caller's callbacks, for a cancel caused by one that threw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Callback {
+    /// `onText`.
+    OnText,
+    /// `onEvent`.
+    OnEvent,
+}
+
+impl Callback {
+    /// `"onText"` or `"onEvent"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Callback::OnText => "onText",
+            Callback::OnEvent => "onEvent",
+        }
+    }
+}
+
+/// A request to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The attempt it belongs to: report its head, body and errors under this id.
+    pub attempt: AttemptId,
+    /// Which provider of the chain (index into [`GenerationConfig::providers`]).
+    pub provider: usize,
+    /// Where to send it (`POST`).
+    pub url: String,
+    /// The headers, in order: `Content-Type`, `Accept`, the provider's own, `Authorization`.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body, with the provider's `model`.
+    pub body: String,
+}
+
+/// Something the driver must do on the platform.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this request (and report what comes back under its attempt id).
+    Send(Request),
+    /// Release this attempt now: abort its request and cancel its body reader. Nothing more
+    /// about it is wanted; reports that still arrive are ignored.
+    Cancel {
+        /// The attempt to release.
+        attempt: AttemptId,
+    },
+}
+
+/// What the caller hears, in order: answer text for `onText` and events for `onEvent`.
+///
+/// One queue for both, because their order is part of the contract (an attempt's
+/// `first-token` comes before its first text, a `malformed` event between the texts around it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// A piece of answer text.
+    Text(String),
+    /// An event.
+    Event(GuardEvent),
+}
+
+/// Where the driver finds a `cause` the machine cannot hold (a platform or JavaScript value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CauseRef {
+    /// What the platform threw or rejected with for this attempt (its request or a read).
+    Platform(AttemptId),
+    /// What the callback that threw threw.
+    Thrown,
+}
+
+/// Why a partial answer was cut short (`result.cause`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartialCause {
+    /// The failure itself.
+    pub failure: Failure,
+    /// `failure.kind()`.
+    pub kind: &'static str,
+    /// The timeout's phase, for a timeout.
+    pub phase: Option<&'static str>,
+    /// What happened.
+    pub message: String,
+    /// The platform's error, when a network failure cut the answer.
+    pub cause: Option<CauseRef>,
+}
+
+/// `result.stats`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// SSE lines read by the answering attempt.
+    pub lines: u64,
+    /// Its chunks that carried text.
+    pub chunks: u64,
+    /// From its request to its first progress.
+    pub first_token_ms: Option<Millis>,
+    /// From the start of the call to its end.
+    pub elapsed_ms: Millis,
+}
+
+/// A generation that answered (`GenerateResult`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationResult {
+    /// The answer text.
+    pub text: String,
+    /// Whether it was cut short (then `cause` says why).
+    pub partial: bool,
+    /// The finish reason, if one arrived.
+    pub finish_reason: Option<String>,
+    /// The provider that answered.
+    pub provider: String,
+    /// The model that answered (as the server said, else as asked).
+    pub model: String,
+    /// Token counts, if they arrived.
+    pub usage: Option<Usage>,
+    /// Why the answer was cut short.
+    pub cause: Option<PartialCause>,
+    /// `X-Generation-Id`, else the first chunk's id.
+    pub generation_id: Option<String>,
+    /// Tool calls assembled from fragments.
+    pub tool_calls: Vec<ToolCall>,
+    /// Counts and times.
+    pub stats: Stats,
+    /// One entry per attempt.
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// A generation that failed (`GuardError`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationError {
+    /// The error's message.
+    pub message: String,
+    /// The failure itself (for typed checks; the fields below are derived from it).
+    pub failure: Failure,
+    /// `"timeout"`, `"aborted"`, `"http"`, `"upstream"`, `"protocol"` or `"network"`.
+    pub kind: &'static str,
+    /// `"provider"` or `"service"`, for a timeout.
+    pub layer: Option<&'static str>,
+    /// `"headers"`, `"first-token"`, `"idle"` or `"stream"`, for a timeout.
+    pub phase: Option<&'static str>,
+    /// The HTTP status, for an `http` failure.
+    pub status: Option<u16>,
+    /// The text the caller was given before the call failed.
+    pub partial_text: String,
+    /// One entry per attempt.
+    pub attempts: Vec<AttemptRecord>,
+    /// The provider the call was at.
+    pub provider: String,
+    /// Who cancelled it, for an `aborted` failure.
+    pub reason: Option<String>,
+    /// Where the driver finds the error's `cause`.
+    pub cause: Option<CauseRef>,
+}
+
+/// How the generation ended.
+pub type Finished = Result<GenerationResult, GenerationError>;
