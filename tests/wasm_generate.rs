@@ -2031,7 +2031,9 @@ async fn never_settling_fetches_all_time_out_whatever_the_timers_do() {
             )
         });
         let runs = join_all(calls).await;
-        clock.call1(&JsValue::NULL, &JsValue::from_str("real")).unwrap();
+        clock
+            .call1(&JsValue::NULL, &JsValue::from_str("real"))
+            .unwrap();
         let kinds: Vec<String> = runs
             .iter()
             .map(|r| format!("{}/{}", s(r.err(), "kind"), s(r.err(), "phase")))
