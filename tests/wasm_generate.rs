@@ -2044,6 +2044,17 @@ async fn never_settling_fetches_all_time_out_whatever_the_timers_do() {
             "clock {mode}: {} of 300 were not a headers timeout: {kinds:?}",
             kinds.len()
         );
+        // By the guard's own clock no attempt ended before its deadline (`elapsedMs` is read
+        // on that clock): a wake-up that came early was never taken for the deadline.
+        let early: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.err()["attempts"][0]["elapsedMs"].as_f64())
+            .filter(|ms| *ms < 50.0)
+            .collect();
+        assert!(
+            early.is_empty() && runs.iter().all(|r| r.attempts().len() == 1),
+            "clock {mode}: attempts ended before the 50 ms deadline by the guard's clock: {early:?}"
+        );
         let earliest = runs.iter().map(Run::elapsed).fold(f64::INFINITY, f64::min);
         figure(
             &format!("300 never-settling fetches (clock {mode}): earliest"),
