@@ -3,7 +3,7 @@
 // The scenarios and their parameters are the ones xtask/src/bench.rs gives the edge worker's
 // providers for the same rows, so the three environments are measured on the same upstreams.
 
-/** The mock upstream's answer when no `text` is asked for (`DEFAULT_TEXT` in mock-upstream/src/scenarios.rs). */
+/** The mock upstream's answer when no `text` is asked for (`DEFAULT_TEXT` in mock-upstream/src/texts.rs). */
 export const MOCK_TEXT = "Hello from the mock upstream. This answer streams in small pieces.";
 
 /** Every deadline a trial does not measure (ms): far away. */

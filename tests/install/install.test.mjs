@@ -5,7 +5,7 @@
 // against the mock upstream, with the example's two provider URLs pointed at the mock: the first
 // at a scenario that fails with an upstream error, the second at the normal answer, so every
 // environment streams through a failover. The answer must be the mock's canned text (read from
-// mock-upstream/src/scenarios.rs), and the environment reports the exports it sees, how init()
+// mock-upstream/src/texts.rs), and the environment reports the exports it sees, how init()
 // behaves and what the module still holds.
 //
 //   cargo xtask test --only install      # builds and packs the package, starts the mock
@@ -44,9 +44,9 @@ const IDLE = { timers: 0, readers: 0, listeners: 0, inFlight: 0 };
 
 /** The mock upstream's canned answer, from its source (its own tests check it streams it). */
 const DEFAULT_TEXT = (() => {
-  const source = readFileSync(path.join(repo, "mock-upstream", "src", "scenarios.rs"), "utf8");
+  const source = readFileSync(path.join(repo, "mock-upstream", "src", "texts.rs"), "utf8");
   const match = /pub const DEFAULT_TEXT: &str = "([^"\\]*)";/.exec(source);
-  assert.ok(match, "mock-upstream/src/scenarios.rs has no DEFAULT_TEXT");
+  assert.ok(match, "mock-upstream/src/texts.rs has no DEFAULT_TEXT");
   return match[1];
 })();
 
