@@ -139,9 +139,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// rejects it, and its credentials would end up in messages.
 pub fn check_url(url: &str, has_base: bool) -> Result<(), String> {
     let lower = url.trim_start().to_ascii_lowercase();
-    let absolute = lower.starts_with("http://") || lower.starts_with("https://");
-    if absolute {
-        let host = &lower[lower.find("://").map_or(0, |i| i + 3)..];
+    let after_scheme = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"));
+    if let Some(host) = after_scheme {
         if host.is_empty() || host.starts_with('/') || host.starts_with('?') {
             return Err("must name a host".into());
         }
@@ -154,8 +155,7 @@ pub fn check_url(url: &str, has_base: bool) -> Result<(), String> {
         }
         return Ok(());
     }
-    if let Some(colon) = lower.find(':') {
-        let scheme = &lower[..colon];
+    if let Some((scheme, _)) = lower.split_once(':') {
         if !scheme.is_empty()
             && scheme
                 .chars()

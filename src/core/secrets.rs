@@ -30,23 +30,33 @@ const MARK: &str = "[redacted]";
 /// (`https://user:pass@host` becomes `https://[redacted]@host`). Each hidden stretch becomes
 /// `[redacted]`.
 pub fn redact(text: &str, secrets: &[&str]) -> String {
-    let mut hidden: Vec<(usize, usize)> = Vec::new();
+    // One flag per byte of `text`: hidden or not. (A mask, not a list of ranges: no sorting or
+    // merging, which weighed kilobytes in the wasm module.)
+    let mut hidden = vec![false; text.len()];
     for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET) {
         mark_secret(text, secret, &mut hidden);
     }
-    mark_url_credentials(text, &mut hidden);
-    if hidden.is_empty() {
+    mark_url_credentials(text.as_bytes(), &mut hidden);
+    if !hidden.contains(&true) {
         return text.to_owned();
     }
-    merge(&mut hidden);
+    // Every marked stretch starts and ends on a char boundary (it matches a whole UTF-8 string,
+    // or ends at ASCII delimiters), so each kept stretch is whole characters.
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
-    for (start, end) in hidden {
-        out.push_str(&text[at..start]);
-        out.push_str(MARK);
+    while at < text.len() {
+        let hide = hidden[at];
+        let end = hidden[at..]
+            .iter()
+            .position(|&flag| flag != hide)
+            .map_or(text.len(), |n| at + n);
+        if hide {
+            out.push_str(MARK);
+        } else {
+            out.push_str(text.get(at..end).unwrap_or_default());
+        }
         at = end;
     }
-    out.push_str(&text[at..]);
     out
 }
 
@@ -64,61 +74,45 @@ pub fn excerpt(text: &str, secrets: &[&str]) -> String {
         .collect()
 }
 
-/// Adds the byte ranges of `text` that show `secret`: the whole secret, and (for secrets of
-/// [`MIN_RUN`] characters or more) every stretch that matches a run of at least [`MIN_RUN`] of
-/// its characters. Any such run contains a window of exactly [`MIN_RUN`] characters of the
-/// secret, so marking every occurrence of every window (merged where they touch or overlap)
-/// marks every run whole.
-fn mark_secret(text: &str, secret: &str, hidden: &mut Vec<(usize, usize)>) {
-    mark_all(text, secret, hidden);
+/// Marks the bytes of `text` that show `secret`: the whole secret, and (for secrets of more
+/// than [`MIN_RUN`] characters) every stretch that matches a run of at least [`MIN_RUN`] of its
+/// characters. Any such run contains a window of exactly [`MIN_RUN`] characters of the secret,
+/// so marking every occurrence of every window marks every run whole.
+fn mark_secret(text: &str, secret: &str, hidden: &mut [bool]) {
+    mark_all(text.as_bytes(), secret.as_bytes(), hidden);
     let bounds: Vec<usize> = secret
         .char_indices()
         .map(|(i, _)| i)
         .chain(std::iter::once(secret.len()))
         .collect();
-    if bounds.len() <= MIN_RUN + 1 {
-        return; // the secret is MIN_RUN characters or fewer: only whole matches count
+    for window in bounds.windows(MIN_RUN + 1) {
+        let (start, end) = (window[0], window[MIN_RUN]);
+        mark_all(text.as_bytes(), &secret.as_bytes()[start..end], hidden);
     }
-    for pair in 0..bounds.len() - MIN_RUN {
-        mark_all(text, &secret[bounds[pair]..bounds[pair + MIN_RUN]], hidden);
-    }
-    merge(hidden);
 }
 
-/// Adds every occurrence of `needle` in `text` (overlapping ones too).
-fn mark_all(text: &str, needle: &str, hidden: &mut Vec<(usize, usize)>) {
-    let (hay, needle) = (text.as_bytes(), needle.as_bytes());
+/// Marks every occurrence of `needle` in `hay` (overlapping ones too).
+fn mark_all(hay: &[u8], needle: &[u8], hidden: &mut [bool]) {
     if needle.is_empty() || needle.len() > hay.len() {
         return;
     }
     for (at, window) in hay.windows(needle.len()).enumerate() {
-        // A match of a whole UTF-8 string starts and ends on char boundaries.
         if window == needle {
-            hidden.push((at, at + needle.len()));
+            hidden[at..at + needle.len()].fill(true);
         }
     }
 }
 
-/// Sorts and merges ranges that overlap or touch.
-fn merge(ranges: &mut Vec<(usize, usize)>) {
-    ranges.sort_unstable();
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
-    for &(start, end) in ranges.iter() {
-        match merged.last_mut() {
-            Some(last) if start <= last.1 => last.1 = last.1.max(end),
-            _ => merged.push((start, end)),
+/// Marks the user-information part of every `scheme://user[:password]@host` in `text`.
+fn mark_url_credentials(text: &[u8], hidden: &mut [bool]) {
+    let mut at = 0;
+    while at + 3 <= text.len() {
+        if &text[at..at + 3] != b"://" {
+            at += 1;
+            continue;
         }
-    }
-    *ranges = merged;
-}
-
-/// Adds the user-information part of every `scheme://user[:password]@host` in `text`.
-fn mark_url_credentials(text: &str, hidden: &mut Vec<(usize, usize)>) {
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(found) = text[from..].find("://") {
-        let start = from + found + 3;
-        let end = bytes[start..]
+        let start = at + 3;
+        let end = text[start..]
             .iter()
             .position(|&b| {
                 matches!(
@@ -126,25 +120,19 @@ fn mark_url_credentials(text: &str, hidden: &mut Vec<(usize, usize)>) {
                     b'/' | b'?' | b'#' | b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'\'' | b'<' | b'>'
                 )
             })
-            .map_or(bytes.len(), |n| start + n);
-        if let Some(at) = bytes[start..end].iter().rposition(|&b| b == b'@') {
-            if at > 0 {
-                hidden.push((start, start + at));
-            }
+            .map_or(text.len(), |n| start + n);
+        if let Some(user_end) = text[start..end].iter().rposition(|&b| b == b'@') {
+            hidden[start..start + user_end].fill(true);
         }
-        from = end.max(start);
-        if from >= text.len() {
-            break;
-        }
+        at = end.max(start);
     }
-    merge(hidden);
 }
 
 /// Whether `url` carries a user name or password (`scheme://user:pass@host/...`).
 pub fn url_has_credentials(url: &str) -> bool {
-    let mut marks = Vec::new();
-    mark_url_credentials(url, &mut marks);
-    !marks.is_empty()
+    let mut marks = vec![false; url.len()];
+    mark_url_credentials(url.as_bytes(), &mut marks);
+    marks.contains(&true)
 }
 
 #[cfg(test)]
