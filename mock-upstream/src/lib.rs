@@ -19,9 +19,12 @@
 
 #![warn(missing_docs)]
 
+mod anthropic;
 mod app;
 mod conn;
+mod control;
 mod ledger;
+mod responses;
 mod scenarios;
 mod texts;
 mod ws;
@@ -40,9 +43,11 @@ use tokio::task::JoinHandle;
 use tower_service::Service;
 
 pub use app::{app, scenario_of};
+pub use control::{Control, Mode};
 pub use ledger::{now_ms, ClosedBy, ConnectionRecord, Filter, Ledger, WaitOutcome, MAX_RECORDS};
 pub use scenarios::{
-    pieces, prompt_tokens, reasoning_pieces, scenario, Params, Scenario, SCENARIOS,
+    continuation_of, longest_prefix_in, pieces, prompt_tokens, reasoning_pieces, scenario, Api,
+    Params, Scenario, UsagePolicy, SCENARIOS,
 };
 pub use texts::*;
 pub use ws::accept_key;
