@@ -4,13 +4,12 @@
 
 use serde_json::{json, Value};
 
-use crate::scenarios::{named_event, Builder, Ctx, Fixed, Reply, Tail};
+use crate::scenarios::{named_event, type_first, Builder, Ctx, Fixed, Reply, Tail};
 use crate::texts::*;
 
 /// Writes event `kind` (its `type`) with these fields.
-fn emit(b: &mut Builder, kind: &str, mut fields: Value) {
-    fields["type"] = json!(kind);
-    b.event(named_event(kind, &fields.to_string()));
+fn emit(b: &mut Builder, kind: &str, fields: Value) {
+    b.event(named_event(kind, &type_first(kind, None, &fields)));
 }
 
 /// A `Message` with this content, stop reason and output token count.
@@ -80,8 +79,9 @@ fn whole(c: &Ctx, content: Value, stop_reason: &str, tokens: usize) -> Reply {
 }
 
 /// The error object of `overloaded_error`.
-fn overloaded() -> Value {
-    json!({"type": "error", "error": {"type": "overloaded_error", "message": OVERLOADED_MESSAGE}})
+fn overloaded() -> String {
+    let error = json!({"error": {"type": "overloaded_error", "message": OVERLOADED_MESSAGE}});
+    type_first("error", None, &error)
 }
 
 /// `anthropic-normal`.
@@ -138,7 +138,7 @@ pub(crate) fn ping_forever(c: &Ctx) -> Reply {
     }
     let mut b = c.builder();
     start(c, &mut b);
-    let ping = named_event("ping", &json!({"type": "ping"}).to_string());
+    let ping = named_event("ping", &type_first("ping", None, &json!({})));
     b.finish(Tail::Repeat {
         every_ms: c.params.keepalive_ms.max(1),
         bytes: ping,
@@ -167,7 +167,7 @@ pub(crate) fn error(c: &Ctx) -> Reply {
             status: 529,
             content_type: "application/json",
             headers: Vec::new(),
-            body: overloaded().to_string(),
+            body: overloaded(),
         });
     }
     let mut b = c.builder();
@@ -176,6 +176,6 @@ pub(crate) fn error(c: &Ctx) -> Reply {
     for piece in c.first_pieces() {
         text_delta(&mut b, piece);
     }
-    b.event(named_event("error", &overloaded().to_string()));
+    b.event(named_event("error", &overloaded()));
     b.finish(Tail::End)
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::scenarios::{named_event, Builder, Ctx, Fixed, Reply, Tail};
+use crate::scenarios::{named_event, type_first, Builder, Ctx, Fixed, Reply, Tail};
 use crate::texts::*;
 
 /// Writes one generation's events with increasing sequence numbers.
@@ -24,11 +24,10 @@ impl<'c, 'a> Stream<'c, 'a> {
     }
 
     /// Writes event `kind` with these fields (plus `type` and `sequence_number`).
-    fn emit(&mut self, kind: &str, mut fields: Value) {
-        fields["type"] = json!(kind);
-        fields["sequence_number"] = json!(self.seq);
+    fn emit(&mut self, kind: &str, fields: Value) {
+        let data = type_first(kind, Some(self.seq), &fields);
         self.seq += 1;
-        self.b.event(named_event(kind, &fields.to_string()));
+        self.b.event(named_event(kind, &data));
     }
 
     /// `response.created` and `response.in_progress`.

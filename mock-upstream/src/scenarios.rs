@@ -958,6 +958,23 @@ pub(crate) fn build(
     Some((r, ctx.mode.into_inner()))
 }
 
+/// The JSON of a typed event, `type` first as the APIs write it (then `sequence_number` when
+/// given), then the other fields of `fields` (an object).
+pub(crate) fn type_first(kind: &str, sequence_number: Option<u64>, fields: &Value) -> String {
+    let mut out = format!("{{\"type\":{}", quoted(kind));
+    if let Some(n) = sequence_number {
+        out.push_str(&format!(",\"sequence_number\":{n}"));
+    }
+    let rest = fields.to_string();
+    let inner = &rest[1..rest.len() - 1];
+    if !inner.is_empty() {
+        out.push(',');
+        out.push_str(inner);
+    }
+    out.push('}');
+    out
+}
+
 /// One SSE event with an `event:` name: `event: <kind>\ndata: <payload>\n\n`.
 pub(crate) fn named_event(kind: &str, payload: &str) -> Bytes {
     Bytes::from(format!("event: {kind}\ndata: {payload}\n\n"))
