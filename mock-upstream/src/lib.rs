@@ -47,7 +47,7 @@ pub use control::{Control, Mode};
 pub use ledger::{now_ms, ClosedBy, ConnectionRecord, Filter, Ledger, WaitOutcome, MAX_RECORDS};
 pub use scenarios::{
     continuation_of, longest_prefix_in, pieces, prompt_tokens, reasoning_pieces, scenario, Api,
-    Params, Scenario, UsagePolicy, SCENARIOS,
+    Params, Scenario, UsagePolicy, MIN_GIVEN_CHARS, SCENARIOS,
 };
 pub use texts::*;
 pub use ws::accept_key;

@@ -1375,6 +1375,10 @@ pub fn longest_prefix_in(text: &str, hay: &str) -> usize {
     }
 }
 
+/// The fewest characters of the answer text a continuation instruction must quote for
+/// `continue` to take them as the given text.
+pub const MIN_GIVEN_CHARS: usize = 8;
+
 /// What `continue` answers: how it read the request (`prefill`, `instruction` or `fresh`, with
 /// `-unmatched` when the given text is not where the answer text starts), and the answer.
 pub fn continuation_of(messages: &Value, text: &str, restate: usize) -> (String, String) {
@@ -1392,7 +1396,10 @@ pub fn continuation_of(messages: &Value, text: &str, restate: usize) -> (String,
         ),
         (Some("user"), Some(ask)) if ask.to_lowercase().contains("continue") => {
             let n = longest_prefix_in(text, &ask);
-            ("instruction", (n > 0).then_some(n))
+            // A few letters of the answer turn up in any sentence ("He" in "Here"): only a
+            // longer match, or the whole answer, says where the given text stops.
+            let enough = text[..n].chars().count() >= MIN_GIVEN_CHARS || n == text.len();
+            ("instruction", (n > 0 && enough).then_some(n))
         }
         _ => ("fresh", Some(0)),
     };
