@@ -426,7 +426,8 @@ fn index_text(shared: &ConnShared) -> String {
         None => "http://127.0.0.1:<port>".to_string(),
     };
     let mut s = String::from(
-        "mock-upstream: an OpenAI-compatible streaming chat upstream that misbehaves on purpose.\n\n\
+        "mock-upstream: streaming LLM upstreams (OpenAI-compatible chat, the Responses API, Anthropic\n\
+         Messages) that misbehave on purpose.\n\n\
          Endpoints:\n  \
          POST /v1/chat/completions                      scenario 'normal'\n  \
          POST /v1/responses                             scenario 'responses-normal' (OpenAI Responses API)\n  \
