@@ -18,8 +18,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::conn::ConnShared;
+use crate::control::Controls;
 use crate::ledger::{now_ms, ActiveGuard, ClosedBy, ConnectionRecord, Filter, Ledger, RequestInfo};
-use crate::scenarios::{self, ChatRequest, Params, Plan, Reply, Step, Tail, SCENARIOS};
+use crate::scenarios::{self, Api, ChatRequest, Params, Plan, Reply, Step, Tail, SCENARIOS};
 use crate::ws::{self, WsParams};
 
 /// Largest request body read (bigger bodies get 413).
@@ -47,26 +48,49 @@ pub(crate) struct ConnHandle(pub Arc<ConnShared>);
 /// Requests that arrive through [`crate::serve`] carry their connection's state; requests driven
 /// in-process (e.g. with `tower::ServiceExt::oneshot`) get a ledger record with peer
 /// `in-process`, closed when the response body is finished (`server`) or dropped (`client`).
+///
+/// The settings of the `controlled/<id>` providers belong to the application: every connection
+/// served by one `app` shares them.
 pub fn app(ledger: Ledger) -> Router {
-    Router::new().fallback(move |req: Request| handle(ledger.clone(), req))
+    let controls = Controls::default();
+    Router::new().fallback(move |req: Request| handle(ledger.clone(), controls.clone(), req))
 }
 
-/// The scenario a path selects: `/v1/chat/completions` is `normal`, and any path under
-/// `/scenario/<name>/` ending in `/chat/completions` is `<name>`.
+/// The scenario a path selects: `/v1/chat/completions` is `normal`, `/v1/responses`
+/// `responses-normal`, `/v1/messages` `anthropic-normal`, and any path under `/scenario/<name>/`
+/// ending in `/chat/completions`, `/responses` or `/messages` is `<name>`.
 pub fn scenario_of(path: &str) -> Option<String> {
-    if path == "/v1/chat/completions" {
-        return Some("normal".to_string());
+    endpoint_of(path).map(|(name, _)| name)
+}
+
+/// The scenario a path selects and the API whose endpoint the path names.
+fn endpoint_of(path: &str) -> Option<(String, Api)> {
+    let plain = match path {
+        "/v1/chat/completions" => Some(("normal", Api::Chat)),
+        "/v1/responses" => Some(("responses-normal", Api::Responses)),
+        "/v1/messages" => Some(("anthropic-normal", Api::Messages)),
+        _ => None,
+    };
+    if let Some((name, api)) = plain {
+        return Some((name.to_string(), api));
     }
     let rest = path.strip_prefix("/scenario/")?;
     let (name, tail) = rest.split_once('/')?;
-    if name.is_empty() || !(tail == "chat/completions" || tail.ends_with("/chat/completions")) {
+    if name.is_empty() {
         return None;
     }
-    Some(name.to_string())
+    Some((name.to_string(), Api::of_path(tail)?))
+}
+
+/// The `<id>` of `/scenario/controlled/<id>/…`.
+fn control_id(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/scenario/controlled/")?;
+    let (id, _) = rest.split_once('/')?;
+    (!id.is_empty()).then_some(id)
 }
 
 /// Records the request in the ledger, answers it, and adds the headers every response carries.
-async fn handle(ledger: Ledger, req: Request) -> Response<Body> {
+async fn handle(ledger: Ledger, controls: Controls, req: Request) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
     let on_upgrade = parts.extensions.remove::<OnUpgrade>();
     let shared = match parts.extensions.get::<ConnHandle>() {
@@ -81,11 +105,12 @@ async fn handle(ledger: Ledger, req: Request) -> Response<Body> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
-    let scenario = scenario_of(&path);
+    let endpoint = endpoint_of(&path);
+    let scenario = endpoint.as_ref().map(|(name, _)| name.clone());
     let body = axum::body::to_bytes(body, MAX_BODY).await;
 
     let (headers, authorization_seen) = record_headers(&parts.headers);
-    if path == "/_ledger" {
+    if path == "/_ledger" || path.starts_with("/_control/") {
         ledger.forget(shared.id);
     } else {
         let tag = pairs
@@ -120,11 +145,12 @@ async fn handle(ledger: Ledger, req: Request) -> Response<Body> {
                 headers: &parts.headers,
                 path: &path,
                 pairs: &pairs,
-                scenario,
+                endpoint,
                 body,
                 on_upgrade,
                 shared: &shared,
                 ledger: &ledger,
+                controls: &controls,
             })
             .await
         }
@@ -183,12 +209,13 @@ struct Routed<'a> {
     headers: &'a HeaderMap,
     path: &'a str,
     pairs: &'a [(String, String)],
-    scenario: Option<String>,
+    endpoint: Option<(String, Api)>,
     body: Bytes,
     /// Present when the request asked for a protocol upgrade over a real socket.
     on_upgrade: Option<OnUpgrade>,
     shared: &'a Arc<ConnShared>,
     ledger: &'a Ledger,
+    controls: &'a Controls,
 }
 
 /// Dispatches a (non-preflight) request by path and method.
@@ -198,24 +225,58 @@ async fn route(req: Routed<'_>) -> Response<Body> {
         headers,
         path,
         pairs,
-        scenario,
+        endpoint,
         body,
         on_upgrade,
         shared,
         ledger,
+        controls,
     } = req;
+    if let Some(id) = path.strip_prefix("/_control/") {
+        return control_endpoint(method, id, &body, controls);
+    }
     match path {
         "/ws" => ws_endpoint(method, headers, pairs, on_upgrade, shared),
         "/_ledger" => ledger_endpoint(method, pairs, ledger).await,
         "/healthz" if is_get(method) => text(200, "text/plain; charset=utf-8", "ok".into()),
         "/" if is_get(method) => text(200, "text/plain; charset=utf-8", index_text(shared)),
         "/healthz" | "/" => method_not_allowed("GET, OPTIONS"),
-        _ => match scenario {
-            Some(name) if method == Method::POST => chat(&name, pairs, body, shared).await,
+        _ => match endpoint {
+            Some((name, api)) if method == Method::POST => {
+                let control = (name == "controlled").then(|| control_id(path));
+                let control =
+                    match control {
+                        None => None,
+                        Some(Some(id)) => Some(controls.take(id)),
+                        Some(None) => return json_error(
+                            404,
+                            "controlled needs an id: /scenario/controlled/<id>/v1/chat/completions",
+                        ),
+                    };
+                chat(&name, api, control, pairs, body, shared).await
+            }
             Some(_) => method_not_allowed("POST, OPTIONS"),
             None => json_error(404, &format!("no route for {path}")),
         },
     }
+}
+
+/// `POST /_control/<id>` (a JSON update of `first_token_ms` and/or `mode`), `GET` (the current
+/// setting) and `DELETE` (back to the default) of a controlled provider.
+fn control_endpoint(method: &Method, id: &str, body: &[u8], controls: &Controls) -> Response<Body> {
+    if id.is_empty() || id.contains('/') {
+        return json_error(404, "expected /_control/<id>");
+    }
+    let v = match *method {
+        Method::POST => match controls.update(id, body) {
+            Ok(v) => v,
+            Err(msg) => return json_error(400, &msg),
+        },
+        Method::GET | Method::HEAD => controls.get(id),
+        Method::DELETE => controls.reset(id),
+        _ => return method_not_allowed("GET, POST, DELETE, OPTIONS"),
+    };
+    text(200, "application/json", v.to_string())
 }
 
 /// `GET /ws`: upgrades to a WebSocket echo session (see [`crate::ws`]).
@@ -288,7 +349,7 @@ fn preflight_response(req_headers: &HeaderMap, path: &str) -> Response<Body> {
         .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static(DEFAULT_ALLOW_HEADERS));
-    let methods = if path == "/_ledger" {
+    let methods = if path == "/_ledger" || path.starts_with("/_control/") {
         "GET, POST, DELETE, OPTIONS"
     } else {
         "GET, POST, OPTIONS"
@@ -365,10 +426,17 @@ fn index_text(shared: &ConnShared) -> String {
         None => "http://127.0.0.1:<port>".to_string(),
     };
     let mut s = String::from(
-        "mock-upstream: an OpenAI-compatible streaming chat upstream that misbehaves on purpose.\n\n\
+        "mock-upstream: streaming LLM upstreams (OpenAI-compatible chat, the Responses API, Anthropic\n\
+         Messages) that misbehave on purpose.\n\n\
          Endpoints:\n  \
          POST /v1/chat/completions                      scenario 'normal'\n  \
-         POST /scenario/<name>/v1/chat/completions      any path under /scenario/<name>/ ending in /chat/completions\n  \
+         POST /v1/responses                             scenario 'responses-normal' (OpenAI Responses API)\n  \
+         POST /v1/messages                              scenario 'anthropic-normal' (Anthropic Messages)\n  \
+         POST /scenario/<name>/v1/chat/completions      any path under /scenario/<name>/ ending in /chat/completions,\n                                                 \
+         /responses or /messages, whichever the scenario speaks\n  \
+         POST /scenario/controlled/<id>/v1/chat/completions   the provider <id>, set by /_control/<id>\n  \
+         POST /_control/<id>  {\"first_token_ms\":N,\"mode\":\"ok|stall|stall-after=N|http-<status>\"}\n                                                 \
+         sets it (absent fields unchanged); GET reads it, DELETE resets it\n  \
          GET  /_ledger[?tag=X][&scenario=N][&wait_closed_ms=MS]   connection ledger (long-poll with wait_closed_ms)\n  \
          DELETE /_ledger                                clears the ledger\n  \
          GET  /healthz                                  'ok'\n  \
@@ -391,6 +459,8 @@ fn index_text(shared: &ConnShared) -> String {
          size [2097152]       line size (bytes) of 'huge-line'\n  \
          retry_after [1]      seconds, for 429/503\n  \
          text                 answer text (URL-encoded)\n  \
+         usage [always]       'asked': chat usage chunk only if stream_options.include_usage is true\n  \
+         restate [0]          words of the given text 'continue' repeats before continuing\n  \
          tag                  free label recorded in the ledger\n\n\
          Example:\n",
     );
@@ -406,9 +476,11 @@ async fn client_gone(shared: &ConnShared) {
     shared.wait_closed().await
 }
 
-/// Plays scenario `name` for a chat-completions request.
+/// Plays scenario `name` for a request to the endpoint of `api`.
 async fn chat(
     name: &str,
+    api: Api,
+    control: Option<crate::control::Control>,
     pairs: &[(String, String)],
     body: Bytes,
     shared: &Arc<ConnShared>,
@@ -418,9 +490,28 @@ async fn chat(
         Err(msg) => return json_error(400, &msg),
     };
     let req = ChatRequest::parse(&body);
-    let Some(reply) = scenarios::build(name, &params, &req, shared.id) else {
+    match scenarios::scenario(name) {
+        None => return json_error(404, &format!("unknown scenario {name}")),
+        Some(s) if s.api != api => {
+            let at = if name == "controlled" {
+                "controlled/<id>"
+            } else {
+                name
+            };
+            let msg = format!(
+                "scenario {name} answers POST /scenario/{at}{}",
+                s.api.path()
+            );
+            return json_error(404, &msg);
+        }
+        Some(_) => {}
+    }
+    let Some((reply, mode)) = scenarios::build(name, &params, &req, shared.id, control) else {
         return json_error(404, &format!("unknown scenario {name}"));
     };
+    if let Some(mode) = mode {
+        shared.ledger.mode(shared.id, mode);
+    }
     let active = shared.ledger.scenario_task();
     if params.head_delay_ms > 0 {
         tokio::select! {

@@ -68,6 +68,11 @@ pub struct ConnectionRecord {
     pub closed_by: Option<ClosedBy>,
     /// Whether the client ended it with a TCP reset (`ECONNRESET`).
     pub client_reset: bool,
+    /// What the scenario made of the request, where it says: `continue` records `prefill`,
+    /// `instruction` or `fresh`; `controlled` the setting it answered with
+    /// (`stall-after=2 first_token_ms=200`). Null for the others.
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 impl ConnectionRecord {
@@ -270,6 +275,7 @@ impl Ledger {
                     closed_at_ms: None,
                     closed_by: None,
                     client_reset: false,
+                    mode: None,
                 },
                 request_seen: false,
             });
@@ -295,6 +301,14 @@ impl Ledger {
             r.headers = info.headers;
             r.authorization_seen = info.authorization_seen;
             e.request_seen = true;
+            true
+        });
+    }
+
+    /// Records what the scenario answering connection `id` made of its request.
+    pub(crate) fn mode(&self, id: u64, mode: String) {
+        self.with_entry(id, |e| {
+            e.rec.mode = Some(mode);
             true
         });
     }

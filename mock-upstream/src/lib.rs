@@ -10,18 +10,27 @@
 //! [`Ledger::snapshot`] and [`Ledger::wait_closed`]. Every response carries `Connection: close`,
 //! so one request is one TCP connection.
 //!
-//! Scenarios are selected by path: `POST /scenario/<name>/v1/chat/completions`. [`SCENARIOS`] is
-//! the one table of them (name, description, what it sends), which `GET /` lists with their
-//! query parameters; the texts they stream are the constants re-exported from `texts`.
+//! Scenarios are selected by path: `POST /scenario/<name>/v1/chat/completions`, or
+//! `…/v1/responses` (the OpenAI Responses API) or `…/v1/messages` (Anthropic Messages) for the
+//! scenarios that speak those ([`Scenario::api`]). [`SCENARIOS`] is the one table of them (name,
+//! description, API, what it sends), which `GET /` lists with their query parameters; the texts
+//! they stream are the constants re-exported from `texts`.
+//!
+//! `controlled` answers at `/scenario/controlled/<id>/v1/chat/completions` with whatever
+//! `POST /_control/<id>` last set ([`Control`]: a first-token delay and a [`Mode`]), read afresh
+//! by every request.
 //!
 //! `GET /ws` is a WebSocket echo endpoint whose client can be dropped on request (the text
 //! message `drop`, or `?drop_after_ms=N`), for clients that must notice a dead link.
 
 #![warn(missing_docs)]
 
+mod anthropic;
 mod app;
 mod conn;
+mod control;
 mod ledger;
+mod responses;
 mod scenarios;
 mod texts;
 mod ws;
@@ -40,9 +49,11 @@ use tokio::task::JoinHandle;
 use tower_service::Service;
 
 pub use app::{app, scenario_of};
+pub use control::{Control, Mode};
 pub use ledger::{now_ms, ClosedBy, ConnectionRecord, Filter, Ledger, WaitOutcome, MAX_RECORDS};
 pub use scenarios::{
-    pieces, prompt_tokens, reasoning_pieces, scenario, Params, Scenario, SCENARIOS,
+    continuation_of, longest_prefix_in, pieces, prompt_tokens, reasoning_pieces, scenario, Api,
+    Params, Scenario, UsagePolicy, MIN_GIVEN_CHARS, SCENARIOS,
 };
 pub use texts::*;
 pub use ws::accept_key;

@@ -1,6 +1,7 @@
 //! The scenario table: what each named scenario sends, built as a [`Plan`] of timed writes (for
 //! streams) or a fixed response.
 
+use std::cell::RefCell;
 use std::ops::Range;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -8,7 +9,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::control::{Control, Mode};
 use crate::texts::*;
+use crate::{anthropic, responses};
 
 /// One scenario: the name a path selects it by, its line on the index page, and what it sends.
 /// [`SCENARIOS`] holds them all; the index page, the chat endpoint and the tests read it.
@@ -18,8 +21,42 @@ pub struct Scenario {
     pub name: &'static str,
     /// What it does, in one line (`GET /` lists it).
     pub about: &'static str,
+    /// The endpoint it answers under `/scenario/<name>/`.
+    pub api: Api,
     /// Builds its answer to one request.
     reply: fn(&Ctx) -> Reply,
+}
+
+/// The API a scenario speaks, and so the endpoint it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// OpenAI-compatible chat completions: `POST …/v1/chat/completions`.
+    Chat,
+    /// The OpenAI Responses API: `POST …/v1/responses`.
+    Responses,
+    /// Anthropic Messages: `POST …/v1/messages`.
+    Messages,
+}
+
+impl Api {
+    /// The path a scenario of this API is served at, after `/scenario/<name>`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Api::Chat => "/v1/chat/completions",
+            Api::Responses => "/v1/responses",
+            Api::Messages => "/v1/messages",
+        }
+    }
+
+    /// The API whose endpoint `path` ends with (`…/chat/completions`, `…/responses`, `…/messages`).
+    pub fn of_path(path: &str) -> Option<Api> {
+        [Api::Chat, Api::Responses, Api::Messages]
+            .into_iter()
+            .find(|api| {
+                let tail = api.path().trim_start_matches("/v1");
+                path == &tail[1..] || path.ends_with(tail)
+            })
+    }
 }
 
 /// The scenario called `name`, if there is one.
@@ -36,17 +73,17 @@ const RETRY_ABOUT: &str = "that status with a JSON error body and 'Retry-After: 
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "normal",
-        about: "the default stream: content chunks, finish chunk, usage chunk, [DONE]",
+        about: "the default stream: content chunks, finish chunk, usage chunk, [DONE]", api: Api::Chat,
         reply: |c| c.normal_stream(c.builder(), LF),
     },
     Scenario {
         name: "keepalive-then-content",
-        about: "`keepalives` ': OPENROUTER PROCESSING' comments every `keepalive_ms`, then the normal stream",
+        about: "`keepalives` ': OPENROUTER PROCESSING' comments every `keepalive_ms`, then the normal stream", api: Api::Chat,
         reply: keepalive_then_content,
     },
     Scenario {
         name: "keepalive-forever",
-        about: "SSE headers, then a keepalive comment every `keepalive_ms` until the client leaves",
+        about: "SSE headers, then a keepalive comment every `keepalive_ms` until the client leaves", api: Api::Chat,
         reply: |c| {
             let mut b = c.builder();
             b.event(LF.comment());
@@ -55,42 +92,42 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "no-headers",
-        about: "reads the request, never sends response headers",
+        about: "reads the request, never sends response headers", api: Api::Chat,
         reply: |_| Reply::NoHeaders,
     },
     Scenario {
         name: "headers-then-silence",
-        about: "SSE headers, then nothing ever",
+        about: "SSE headers, then nothing ever", api: Api::Chat,
         reply: |c| c.builder().finish(Tail::Silence),
     },
     Scenario {
         name: "stall-after-chunks",
-        about: "`chunks` content chunks, then silence",
+        about: "`chunks` content chunks, then silence", api: Api::Chat,
         reply: |c| c.first_chunks().finish(Tail::Silence),
     },
     Scenario {
         name: "stall-with-keepalives",
-        about: "`chunks` content chunks, then keepalive comments forever",
+        about: "`chunks` content chunks, then keepalive comments forever", api: Api::Chat,
         reply: |c| c.first_chunks().finish(c.keepalives_forever()),
     },
     Scenario {
         name: "close-without-done",
-        about: "`chunks` content chunks, then a clean end of body without finish chunk or [DONE]",
+        about: "`chunks` content chunks, then a clean end of body without finish chunk or [DONE]", api: Api::Chat,
         reply: |c| c.first_chunks().finish(Tail::End),
     },
     Scenario {
         name: "multibyte-crlf",
-        about: "multi-byte text with CRLF line ends, written 1 to 7 bytes at a time (splits inside characters and between CR and LF)",
+        about: "multi-byte text with CRLF line ends, written 1 to 7 bytes at a time (splits inside characters and between CR and LF)", api: Api::Chat,
         reply: multibyte_crlf,
     },
     Scenario {
         name: "cr-only",
-        about: "the normal stream with bare CR line ends",
+        about: "the normal stream with bare CR line ends", api: Api::Chat,
         reply: |c| c.normal_stream(c.builder(), Style { nl: "\r", sep: " " }),
     },
     Scenario {
         name: "bom-nospace",
-        about: "a UTF-8 BOM, then events written as 'data:{...}' (no space)",
+        about: "a UTF-8 BOM, then events written as 'data:{...}' (no space)", api: Api::Chat,
         reply: |c| {
             let mut b = c.builder();
             b.event(Bytes::from_static("\u{feff}".as_bytes()));
@@ -99,39 +136,39 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "error-before-content",
-        about: "200 SSE, one chunk with a top-level error (code 502) and finish_reason error, [DONE]",
+        about: "200 SSE, one chunk with a top-level error (code 502) and finish_reason error, [DONE]", api: Api::Chat,
         reply: |c| c.then_done(c.builder(), &c.gen.error_top()),
     },
     Scenario {
         name: "error-after-content",
-        about: "`chunks` content chunks, then the top-level error chunk, [DONE]",
+        about: "`chunks` content chunks, then the top-level error chunk, [DONE]", api: Api::Chat,
         reply: |c| c.then_done(c.first_chunks(), &c.gen.error_top()),
     },
     Scenario {
         name: "choice-error",
-        about: "`chunks` content chunks, then a chunk whose error sits inside the choice, [DONE]",
+        about: "`chunks` content chunks, then a chunk whose error sits inside the choice, [DONE]", api: Api::Chat,
         reply: |c| c.then_done(c.first_chunks(), &c.gen.choice_error()),
     },
-    Scenario { name: "http-400", about: STATUS_ABOUT, reply: |c| c.status(400) },
-    Scenario { name: "http-401", about: STATUS_ABOUT, reply: |c| c.status(401) },
-    Scenario { name: "http-402", about: STATUS_ABOUT, reply: |c| c.status(402) },
-    Scenario { name: "http-403", about: STATUS_ABOUT, reply: |c| c.status(403) },
-    Scenario { name: "http-404", about: STATUS_ABOUT, reply: |c| c.status(404) },
-    Scenario { name: "http-408", about: STATUS_ABOUT, reply: |c| c.status(408) },
-    Scenario { name: "http-413", about: STATUS_ABOUT, reply: |c| c.status(413) },
-    Scenario { name: "http-422", about: STATUS_ABOUT, reply: |c| c.status(422) },
-    Scenario { name: "http-429", about: RETRY_ABOUT, reply: |c| c.status(429) },
+    Scenario { name: "http-400", about: STATUS_ABOUT, api: Api::Chat, reply: |c| c.status(400) },
+    Scenario { name: "http-401", about: STATUS_ABOUT, api: Api::Chat, reply: |c| c.status(401) },
+    Scenario { name: "http-402", about: STATUS_ABOUT, api: Api::Chat, reply: |c| c.status(402) },
+    Scenario { name: "http-403", about: STATUS_ABOUT, api: Api::Chat, reply: |c| c.status(403) },
+    Scenario { name: "http-404", about: STATUS_ABOUT, api: Api::Chat, reply: |c| c.status(404) },
+    Scenario { name: "http-408", about: STATUS_ABOUT, api: Api::Chat, reply: |c| c.status(408) },
+    Scenario { name: "http-413", about: STATUS_ABOUT, api: Api::Chat, reply: |c| c.status(413) },
+    Scenario { name: "http-422", about: STATUS_ABOUT, api: Api::Chat, reply: |c| c.status(422) },
+    Scenario { name: "http-429", about: RETRY_ABOUT, api: Api::Chat, reply: |c| c.status(429) },
     Scenario {
         name: "http-429-date",
-        about: "429 with Retry-After as an HTTP date `retry_after` seconds ahead",
+        about: "429 with Retry-After as an HTTP date `retry_after` seconds ahead", api: Api::Chat,
         reply: http_429_date,
     },
-    Scenario { name: "http-500", about: STATUS_ABOUT, reply: |c| c.status(500) },
-    Scenario { name: "http-502", about: STATUS_ABOUT, reply: |c| c.status(502) },
-    Scenario { name: "http-503", about: RETRY_ABOUT, reply: |c| c.status(503) },
+    Scenario { name: "http-500", about: STATUS_ABOUT, api: Api::Chat, reply: |c| c.status(500) },
+    Scenario { name: "http-502", about: STATUS_ABOUT, api: Api::Chat, reply: |c| c.status(502) },
+    Scenario { name: "http-503", about: RETRY_ABOUT, api: Api::Chat, reply: |c| c.status(503) },
     Scenario {
         name: "html-200",
-        about: "200 text/html page",
+        about: "200 text/html page", api: Api::Chat,
         reply: |_| Reply::Fixed(Fixed {
             status: 200,
             content_type: "text/html; charset=utf-8",
@@ -143,7 +180,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "json",
-        about: "a whole non-streaming chat.completion JSON body, whatever `stream` says",
+        about: "a whole non-streaming chat.completion JSON body, whatever `stream` says", api: Api::Chat,
         reply: |c| Reply::Fixed(Fixed {
             status: 200,
             content_type: "application/json",
@@ -153,17 +190,17 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "malformed-event",
-        about: "the normal stream with one invalid-JSON event in the middle",
+        about: "the normal stream with one invalid-JSON event in the middle", api: Api::Chat,
         reply: malformed_event,
     },
     Scenario {
         name: "huge-line",
-        about: "one 'data: ' line carrying `size` bytes of 'x', in 64 KiB writes, then the normal end",
+        about: "one 'data: ' line carrying `size` bytes of 'x', in 64 KiB writes, then the normal end", api: Api::Chat,
         reply: huge_line,
     },
     Scenario {
         name: "reset-after-content",
-        about: "`chunks` content chunks, then (after `delay_ms`, at least 50 ms) a TCP reset",
+        about: "`chunks` content chunks, then (after `delay_ms`, at least 50 ms) a TCP reset", api: Api::Chat,
         reply: |c| {
             let mut b = c.first_chunks();
             // A reset discards what the peer has not read yet (browsers drop it), so give the
@@ -175,7 +212,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "data-after-done",
-        about: "the normal stream, [DONE], one more content event, and the body left open",
+        about: "the normal stream, [DONE], one more content event, and the body left open", api: Api::Chat,
         reply: |c| {
             let mut b = c.normal_events(c.builder(), LF);
             b.event(LF.data(&c.gen.content("after done")));
@@ -184,7 +221,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "endless",
-        about: "one 'tick ' chunk every `delay_ms` (default 50) until the client leaves",
+        about: "one 'tick ' chunk every `delay_ms` (default 50) until the client leaves", api: Api::Chat,
         reply: |c| {
             let mut b = Builder::new(c.params, 50);
             let tick = LF.data(&c.gen.content(TICK));
@@ -195,7 +232,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "reasoning-then-content",
-        about: "`chunks` delta.reasoning chunks, then the normal stream",
+        about: "`chunks` delta.reasoning chunks, then the normal stream", api: Api::Chat,
         reply: |c| {
             let mut b = c.builder();
             for piece in reasoning_pieces(c.chunks) {
@@ -206,13 +243,85 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "tool-calls",
-        about: "delta.tool_calls fragments for get_weather, finish_reason tool_calls, [DONE]",
+        about: "delta.tool_calls fragments for get_weather, finish_reason tool_calls, [DONE]", api: Api::Chat,
         reply: tool_calls,
     },
     Scenario {
         name: "long",
-        about: "`n` 'tok ' chunks as fast as possible (a keepalive comment every 100), then the normal end",
+        about: "`n` 'tok ' chunks as fast as possible (a keepalive comment every 100), then the normal end", api: Api::Chat,
         reply: long,
+    },
+    Scenario {
+        name: "logprobs-annotations",
+        about: "OpenAI-shaped chunks (service_tier, system_fingerprint, refusal: null, logprobs per token, a url_citation annotation); the usage chunk (and usage: null on every chunk) only when stream_options.include_usage asks",
+        api: Api::Chat,
+        reply: logprobs_annotations,
+    },
+    Scenario {
+        name: "continue",
+        about: "continues a prefill (last message the assistant's) or a last user message asking to continue where a quoted text stops, with the rest of the answer text (`restate` words of it repeated first); the ledger's mode says which",
+        api: Api::Chat,
+        reply: continuation,
+    },
+    Scenario {
+        name: "controlled",
+        about: "at /scenario/controlled/<id>/v1/chat/completions: does what POST /_control/<id> last set ({\"first_token_ms\":N,\"mode\":\"ok|stall|stall-after=N|http-503\"}), read per request",
+        api: Api::Chat,
+        reply: controlled,
+    },
+    Scenario {
+        name: "responses-normal",
+        about: "Responses API: created, in_progress, output_item.added, content_part.added, output_text.delta per piece, the .done events, completed with usage; stream:false gets the Response JSON",
+        api: Api::Responses,
+        reply: responses::normal,
+    },
+    Scenario {
+        name: "responses-tool-call",
+        about: "Responses API: a function_call item for get_weather with function_call_arguments.delta fragments and .done",
+        api: Api::Responses,
+        reply: responses::tool_call,
+    },
+    Scenario {
+        name: "responses-keepalive-then-stall",
+        about: "Responses API: created, in_progress, `keepalives` {\"type\":\"keepalive\"} events every `keepalive_ms`, then silence",
+        api: Api::Responses,
+        reply: responses::keepalive_then_stall,
+    },
+    Scenario {
+        name: "responses-stall-after-deltas",
+        about: "Responses API: the opening events and `chunks` output_text.delta events, then silence",
+        api: Api::Responses,
+        reply: responses::stall_after_deltas,
+    },
+    Scenario {
+        name: "anthropic-normal",
+        about: "Anthropic Messages: message_start, content_block_start, ping, text_delta per piece, content_block_stop, message_delta (end_turn, usage), message_stop; stream:false gets the Message JSON",
+        api: Api::Messages,
+        reply: anthropic::normal,
+    },
+    Scenario {
+        name: "anthropic-tool-use",
+        about: "Anthropic Messages: a tool_use block for get_weather with input_json_delta fragments, stop_reason tool_use",
+        api: Api::Messages,
+        reply: anthropic::tool_use,
+    },
+    Scenario {
+        name: "anthropic-ping-forever",
+        about: "Anthropic Messages: message_start, then a ping every `keepalive_ms` until the client leaves",
+        api: Api::Messages,
+        reply: anthropic::ping_forever,
+    },
+    Scenario {
+        name: "anthropic-stall-after-deltas",
+        about: "Anthropic Messages: the opening events and `chunks` text deltas, then silence",
+        api: Api::Messages,
+        reply: anthropic::stall_after_deltas,
+    },
+    Scenario {
+        name: "anthropic-error",
+        about: "Anthropic Messages: the opening events, `chunks` text deltas, an error event (overloaded_error), end; stream:false gets 529",
+        api: Api::Messages,
+        reply: anthropic::error,
     },
 ];
 
@@ -274,6 +383,20 @@ pub struct Params {
     pub retry_after: u64,
     /// Overrides the answer text.
     pub text: Option<String>,
+    /// When chat scenarios send their usage chunk (`usage=always|asked`).
+    pub usage: UsagePolicy,
+    /// Words of the given text that `continue` restates before continuing.
+    pub restate: u64,
+}
+
+/// When a chat scenario sends its usage chunk (`choices: []`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UsagePolicy {
+    /// Always (the default, as OpenRouter does).
+    #[default]
+    Always,
+    /// Only when the request says `"stream_options": {"include_usage": true}` (as OpenAI does).
+    Asked,
 }
 
 impl Default for Params {
@@ -289,6 +412,8 @@ impl Default for Params {
             size: 2 * 1024 * 1024,
             retry_after: 1,
             text: None,
+            usage: UsagePolicy::Always,
+            restate: 0,
         }
     }
 }
@@ -317,6 +442,18 @@ impl Params {
                 "size" => p.size = num()?.min(64 * 1024 * 1024),
                 "retry_after" => p.retry_after = num()?,
                 "text" => p.text = Some(v.to_string()),
+                "restate" => p.restate = num()?.min(100_000),
+                "usage" => {
+                    p.usage = match v.trim() {
+                        "always" => UsagePolicy::Always,
+                        "asked" => UsagePolicy::Asked,
+                        _ => {
+                            return Err(format!(
+                                "bad value for usage: {v:?} (expected always or asked)"
+                            ))
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -329,19 +466,37 @@ impl Params {
 pub(crate) struct ChatRequest {
     pub model: String,
     pub body_len: usize,
+    /// The body as JSON (`null` when it is not JSON).
+    pub json: Value,
 }
 
 impl ChatRequest {
     /// Reads `model` from a JSON body, defaulting to [`DEFAULT_MODEL`].
     pub fn parse(body: &[u8]) -> Self {
-        let model = serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|v| v.get("model")?.as_str().map(str::to_string))
-            .unwrap_or_else(|| DEFAULT_MODEL.to_string());
+        let json = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+        let model = json
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or(DEFAULT_MODEL)
+            .to_string();
         ChatRequest {
             model,
             body_len: body.len(),
+            json,
         }
+    }
+
+    /// Whether the body says `"stream": true` (the Responses and Messages APIs default to false).
+    pub fn stream(&self) -> bool {
+        self.json.get("stream").and_then(Value::as_bool) == Some(true)
+    }
+
+    /// Whether the body says `"stream_options": {"include_usage": true}`.
+    pub fn include_usage(&self) -> bool {
+        self.json
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            == Some(true)
     }
 }
 
@@ -578,10 +733,10 @@ impl Gen {
     fn tool_fragment(&self, first: bool, arguments: &str) -> String {
         let call = ToolCall {
             index: 0,
-            id: first.then_some("call_1"),
+            id: first.then_some(TOOL_CALL_ID),
             kind: first.then_some("function"),
             function: ToolFunction {
-                name: first.then_some("get_weather"),
+                name: first.then_some(TOOL_NAME),
                 arguments,
             },
         };
@@ -650,7 +805,7 @@ impl Gen {
 }
 
 /// Accumulates the steps of a plan, pacing events with `first_delay_ms` / `delay_ms`.
-struct Builder {
+pub(crate) struct Builder {
     steps: Vec<Step>,
     started: bool,
     first_delay: u64,
@@ -678,7 +833,7 @@ impl Builder {
     }
 
     /// A paced write.
-    fn event(&mut self, bytes: Bytes) {
+    pub(crate) fn event(&mut self, bytes: Bytes) {
         self.pace();
         self.steps.push(Step::Write(bytes));
     }
@@ -688,13 +843,13 @@ impl Builder {
         self.steps.push(Step::Write(bytes));
     }
 
-    fn sleep(&mut self, ms: u64) {
+    pub(crate) fn sleep(&mut self, ms: u64) {
         if ms > 0 {
             self.steps.push(Step::Sleep(ms));
         }
     }
 
-    fn finish(self, tail: Tail) -> Reply {
+    pub(crate) fn finish(self, tail: Tail) -> Reply {
         Reply::Sse(Plan {
             steps: self.steps,
             tail,
@@ -787,34 +942,75 @@ pub(crate) fn small_writes(bytes: &[u8]) -> Vec<Range<usize>> {
     out
 }
 
-/// Builds the reply of scenario `name`, or `None` when there is no such scenario.
-pub(crate) fn build(name: &str, p: &Params, req: &ChatRequest, conn_id: u64) -> Option<Reply> {
+/// Builds the reply of scenario `name` (and what it made of the request, for the ledger), or
+/// `None` when there is no such scenario. `control` is the setting of a `controlled` provider.
+pub(crate) fn build(
+    name: &str,
+    p: &Params,
+    req: &ChatRequest,
+    conn_id: u64,
+    control: Option<Control>,
+) -> Option<(Reply, Option<String>)> {
     let reply = scenario(name)?.reply;
-    Some(reply(&Ctx::new(p, req, conn_id)))
+    let mut ctx = Ctx::new(p, req, conn_id);
+    ctx.control = control;
+    let r = reply(&ctx);
+    Some((r, ctx.mode.into_inner()))
+}
+
+/// The JSON of a typed event, `type` first as the APIs write it (then `sequence_number` when
+/// given), then the other fields of `fields` (an object).
+pub(crate) fn type_first(kind: &str, sequence_number: Option<u64>, fields: &Value) -> String {
+    let mut out = format!("{{\"type\":{}", quoted(kind));
+    if let Some(n) = sequence_number {
+        out.push_str(&format!(",\"sequence_number\":{n}"));
+    }
+    let rest = fields.to_string();
+    let inner = &rest[1..rest.len() - 1];
+    if !inner.is_empty() {
+        out.push(',');
+        out.push_str(inner);
+    }
+    out.push('}');
+    out
+}
+
+/// One SSE event with an `event:` name: `event: <kind>\ndata: <payload>\n\n`.
+pub(crate) fn named_event(kind: &str, payload: &str) -> Bytes {
+    Bytes::from(format!("event: {kind}\ndata: {payload}\n\n"))
 }
 
 /// What a scenario's reply is built from: the request, its parameters and the answer's pieces.
-struct Ctx<'a> {
-    params: &'a Params,
+pub(crate) struct Ctx<'a> {
+    pub params: &'a Params,
+    /// The request.
+    pub req: &'a ChatRequest,
     gen: Gen,
     /// The answer text (`text`, else [`DEFAULT_TEXT`]).
-    text: String,
+    pub text: String,
     /// [`pieces`] of `text`: one content chunk each.
-    pieces: Vec<String>,
+    pub pieces: Vec<String>,
     /// The `chunks` parameter.
     chunks: usize,
     /// Prompt tokens reported in usage.
-    prompt: u64,
+    pub prompt: u64,
+    /// The connection's ledger id (ids of generated objects carry it).
+    pub conn_id: u64,
+    /// The setting of a `controlled` provider.
+    control: Option<Control>,
+    /// What the scenario made of the request, for the ledger's `mode`.
+    mode: RefCell<Option<String>>,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(params: &'a Params, req: &ChatRequest, conn_id: u64) -> Self {
+    fn new(params: &'a Params, req: &'a ChatRequest, conn_id: u64) -> Self {
         let text = params
             .text
             .clone()
             .unwrap_or_else(|| DEFAULT_TEXT.to_string());
         Ctx {
             params,
+            req,
             gen: Gen {
                 id: format!("gen-mock-{conn_id}"),
                 created: unix_seconds(),
@@ -824,12 +1020,33 @@ impl<'a> Ctx<'a> {
             text,
             chunks: params.chunks as usize,
             prompt: prompt_tokens(req.body_len),
+            conn_id,
+            control: None,
+            mode: RefCell::new(None),
         }
     }
 
     /// A plan builder paced by `first_delay_ms` / `delay_ms` (default 0).
-    fn builder(&self) -> Builder {
+    pub(crate) fn builder(&self) -> Builder {
         Builder::new(self.params, 0)
+    }
+
+    /// When the answer was created (Unix seconds).
+    pub(crate) fn created(&self) -> u64 {
+        self.gen.created
+    }
+
+    /// The first `chunks` pieces (cycling through the pieces if there are fewer).
+    pub(crate) fn first_pieces(&self) -> impl Iterator<Item = &str> {
+        (0..self.chunks).map(|i| match self.pieces.len() {
+            0 => "",
+            n => self.pieces[i % n].as_str(),
+        })
+    }
+
+    /// Records what the scenario made of the request (the ledger's `mode`).
+    fn note(&self, mode: String) {
+        *self.mode.borrow_mut() = Some(mode);
     }
 
     /// Usage for `completion` tokens.
@@ -837,13 +1054,33 @@ impl<'a> Ctx<'a> {
         Usage::new(self.prompt, completion as u64)
     }
 
+    /// Whether the usage chunk goes out: always, or with `usage=asked` only when the request
+    /// asked for it.
+    fn sends_usage(&self) -> bool {
+        self.params.usage == UsagePolicy::Always || self.req.include_usage()
+    }
+
+    /// The usage chunk for `completion` tokens, when [`Ctx::sends_usage`].
+    fn usage_event(&self, b: &mut Builder, completion: usize) {
+        if self.sends_usage() {
+            b.event(LF.data(&self.gen.usage(self.usage(completion))));
+        }
+    }
+
     /// The normal stream's events (content pieces, finish, usage, `[DONE]`), written with `style`.
-    fn normal_events(&self, mut b: Builder, style: Style) -> Builder {
-        for piece in &self.pieces {
+    fn normal_events(&self, b: Builder, style: Style) -> Builder {
+        self.events_of(b, style, &self.pieces)
+    }
+
+    /// Content chunks of `pieces`, finish, usage and `[DONE]`, written with `style`.
+    fn events_of(&self, mut b: Builder, style: Style, pieces: &[String]) -> Builder {
+        for piece in pieces {
             b.event(style.data(&self.gen.content(piece)));
         }
         b.event(style.data(&self.gen.finish("stop")));
-        b.event(style.data(&self.gen.usage(self.usage(self.pieces.len()))));
+        if self.sends_usage() {
+            b.event(style.data(&self.gen.usage(self.usage(pieces.len()))));
+        }
         b.event(style.done());
         b
     }
@@ -856,11 +1093,7 @@ impl<'a> Ctx<'a> {
     /// The first `chunks` content chunks (cycling through the pieces if there are fewer).
     fn first_chunks(&self) -> Builder {
         let mut b = self.builder();
-        for i in 0..self.chunks {
-            let piece = match self.pieces.len() {
-                0 => "",
-                n => &self.pieces[i % n],
-            };
+        for piece in self.first_pieces() {
             b.event(LF.data(&self.gen.content(piece)));
         }
         b
@@ -932,7 +1165,9 @@ fn multibyte_crlf(c: &Ctx) -> Reply {
         all_bytes.extend_from_slice(&crlf.data(&g.content(piece)));
     }
     all_bytes.extend_from_slice(&crlf.data(&g.finish("stop")));
-    all_bytes.extend_from_slice(&crlf.data(&g.usage(c.usage(mb.len()))));
+    if c.sends_usage() {
+        all_bytes.extend_from_slice(&crlf.data(&g.usage(c.usage(mb.len()))));
+    }
     all_bytes.extend_from_slice(&crlf.done());
     let all_bytes = Bytes::from(all_bytes);
     let mut b = c.builder();
@@ -969,7 +1204,7 @@ fn malformed_event(c: &Ctx) -> Reply {
         b.event(Bytes::from_static(MALFORMED_EVENT.as_bytes()));
     }
     b.event(LF.data(&g.finish("stop")));
-    b.event(LF.data(&g.usage(c.usage(all.len()))));
+    c.usage_event(&mut b, all.len());
     b.event(LF.done());
     b.finish(Tail::End)
 }
@@ -987,7 +1222,7 @@ fn huge_line(c: &Ctx) -> Reply {
         start = end;
     }
     b.event(LF.data(&g.finish("stop")));
-    b.event(LF.data(&g.usage(c.usage(1))));
+    c.usage_event(&mut b, 1);
     b.event(LF.done());
     b.finish(Tail::End)
 }
@@ -1000,7 +1235,7 @@ fn tool_calls(c: &Ctx) -> Reply {
         b.event(LF.data(&g.tool_fragment(i == 0, frag)));
     }
     b.event(LF.data(&g.finish("tool_calls")));
-    b.event(LF.data(&g.usage(c.usage(TOOL_ARGUMENT_FRAGMENTS.len()))));
+    c.usage_event(&mut b, TOOL_ARGUMENT_FRAGMENTS.len());
     b.event(LF.done());
     b.finish(Tail::End)
 }
@@ -1017,9 +1252,192 @@ fn long(c: &Ctx) -> Reply {
         b.event(tok.clone());
     }
     b.event(LF.data(&g.finish("stop")));
-    b.event(LF.data(&g.usage(c.usage(n as usize))));
+    c.usage_event(&mut b, n as usize);
     b.event(LF.done());
     b.finish(Tail::End)
+}
+
+/// A JSON string literal.
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
+}
+
+/// `logprobs-annotations`: OpenAI's chunk shape, field order and number formatting, written by
+/// hand so that a pass-through can be compared byte for byte (serde_json would sort and
+/// reformat).
+fn logprobs_annotations(c: &Ctx) -> Reply {
+    let asked = c.req.include_usage();
+    let chunk = |choices: &str, usage: &str| {
+        let usage = if asked {
+            format!(",\"usage\":{usage}")
+        } else {
+            String::new()
+        };
+        format!(
+            "{{\"id\":\"chatcmpl-mock-{}\",\"object\":\"chat.completion.chunk\",\"created\":{},\
+             \"model\":{},\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock0001\",\
+             \"choices\":[{choices}]{usage}}}",
+            c.conn_id,
+            c.created(),
+            quoted(&c.req.model)
+        )
+    };
+    let mut b = c.builder();
+    b.event(LF.data(&chunk(
+        "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null,\
+         \"annotations\":[]},\"logprobs\":{\"content\":[],\"refusal\":null},\"finish_reason\":null}",
+        "null",
+    )));
+    for (i, piece) in c.pieces.iter().enumerate() {
+        let lp = LOGPROBS[i % LOGPROBS.len()];
+        let bytes = piece
+            .bytes()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let token = quoted(piece);
+        b.event(LF.data(&chunk(
+            &format!(
+                "{{\"index\":0,\"delta\":{{\"content\":{token}}},\"logprobs\":{{\"content\":[{{\
+                 \"token\":{token},\"logprob\":{lp},\"bytes\":[{bytes}],\"top_logprobs\":[{{\
+                 \"token\":{token},\"logprob\":{lp},\"bytes\":[{bytes}]}}]}}],\"refusal\":null}},\
+                 \"finish_reason\":null}}"
+            ),
+            "null",
+        )));
+    }
+    b.event(LF.data(&chunk(
+        &format!(
+            "{{\"index\":0,\"delta\":{{\"content\":\"\",\"annotations\":[{{\"type\":\"url_citation\",\
+             \"url_citation\":{{\"url\":{},\"title\":{},\"start_index\":0,\"end_index\":{}}}}}]}},\
+             \"logprobs\":null,\"finish_reason\":null}}",
+            quoted(CITATION_URL),
+            quoted(CITATION_TITLE),
+            c.text.chars().count()
+        ),
+        "null",
+    )));
+    b.event(LF.data(&chunk(
+        "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}",
+        "null",
+    )));
+    if asked {
+        let (p, n) = (c.prompt, c.pieces.len() as u64);
+        b.event(LF.data(&chunk(
+            "",
+            &format!(
+                "{{\"prompt_tokens\":{p},\"completion_tokens\":{n},\"total_tokens\":{},\
+                 \"prompt_tokens_details\":{{\"cached_tokens\":0,\"audio_tokens\":0}},\
+                 \"completion_tokens_details\":{{\"reasoning_tokens\":0,\"audio_tokens\":0,\
+                 \"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}}",
+                p + n
+            ),
+        )));
+    }
+    b.event(LF.done());
+    b.finish(Tail::End)
+}
+
+/// The text of a chat message's `content`: a string, or the `text` of its parts joined.
+fn message_text(content: Option<&Value>) -> Option<String> {
+    match content? {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => Some(
+            parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// The length of the longest prefix of `text` (at a character boundary) that occurs in `hay`.
+pub fn longest_prefix_in(text: &str, hay: &str) -> usize {
+    let ends: Vec<usize> = text
+        .char_indices()
+        .map(|(i, ch)| i + ch.len_utf8())
+        .collect();
+    // Whether a prefix occurs is monotone in its length: search for the last one that does.
+    let (mut lo, mut hi) = (0, ends.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if hay.contains(&text[..ends[mid - 1]]) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    if lo == 0 {
+        0
+    } else {
+        ends[lo - 1]
+    }
+}
+
+/// The fewest characters of the answer text a continuation instruction must quote for
+/// `continue` to take them as the given text.
+pub const MIN_GIVEN_CHARS: usize = 8;
+
+/// What `continue` answers: how it read the request (`prefill`, `instruction` or `fresh`, with
+/// `-unmatched` when the given text is not where the answer text starts), and the answer.
+pub fn continuation_of(messages: &Value, text: &str, restate: usize) -> (String, String) {
+    let last = messages.as_array().and_then(|m| m.last());
+    let role = last.and_then(|m| m.get("role")).and_then(Value::as_str);
+    let content = last.and_then(|m| message_text(m.get("content")));
+    let (mode, given) = match (role, content) {
+        (Some("assistant"), Some(prefill)) => (
+            "prefill",
+            if text.starts_with(&prefill) {
+                Some(prefill.len())
+            } else {
+                None
+            },
+        ),
+        (Some("user"), Some(ask)) if ask.to_lowercase().contains("continue") => {
+            let n = longest_prefix_in(text, &ask);
+            // A few letters of the answer turn up in any sentence ("He" in "Here"): only a
+            // longer match, or the whole answer, says where the given text stops.
+            let enough = text[..n].chars().count() >= MIN_GIVEN_CHARS || n == text.len();
+            ("instruction", (n > 0 && enough).then_some(n))
+        }
+        _ => ("fresh", Some(0)),
+    };
+    let Some(at) = given else {
+        return (format!("{mode}-unmatched"), text.to_string());
+    };
+    let said = pieces(&text[..at]);
+    let restated = said[said.len().saturating_sub(restate)..].concat();
+    (mode.to_string(), restated + &text[at..])
+}
+
+/// `continue`.
+fn continuation(c: &Ctx) -> Reply {
+    let messages = c.req.json.get("messages").unwrap_or(&Value::Null);
+    let (mode, answer) = continuation_of(messages, &c.text, c.params.restate as usize);
+    c.note(mode);
+    c.events_of(c.builder(), LF, &pieces(&answer))
+        .finish(Tail::End)
+}
+
+/// `controlled`: the setting `POST /_control/<id>` last gave.
+fn controlled(c: &Ctx) -> Reply {
+    let control = c.control.unwrap_or_default();
+    c.note(control.describe());
+    let mut b = c.builder();
+    b.first_delay += control.first_token_ms;
+    match control.mode {
+        Mode::Ok => c.normal_stream(b, LF),
+        Mode::Stall => b.finish(Tail::Silence),
+        Mode::StallAfter(n) => {
+            for i in 0..n as usize {
+                let piece = c.pieces.get(i % c.pieces.len().max(1));
+                b.event(LF.data(&c.gen.content(piece.map_or("", String::as_str))));
+            }
+            b.finish(Tail::Silence)
+        }
+        Mode::Http(status) => c.status(status),
+    }
 }
 
 #[cfg(test)]
@@ -1031,6 +1449,7 @@ mod tests {
         let req = ChatRequest {
             model: DEFAULT_MODEL.into(),
             body_len: 10,
+            json: Value::Null,
         };
         let p = Params {
             size: 1000,
@@ -1040,14 +1459,14 @@ mod tests {
         for (i, s) in SCENARIOS.iter().enumerate() {
             assert!(!s.about.is_empty(), "{} has no description", s.name);
             assert!(
-                build(s.name, &p, &req, 1).is_some(),
+                build(s.name, &p, &req, 1, None).is_some(),
                 "{} is not built",
                 s.name
             );
             let first = SCENARIOS.iter().position(|other| other.name == s.name);
             assert_eq!(first, Some(i), "{} is in the table twice", s.name);
         }
-        assert!(build("nope", &p, &req, 1).is_none());
+        assert!(build("nope", &p, &req, 1, None).is_none());
     }
 
     #[test]

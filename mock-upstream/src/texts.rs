@@ -45,3 +45,34 @@ pub const MALFORMED_EVENT: &str = "data: {\"id\":\"gen-mock\", \"choices\": [\n\
 
 /// Size of each write of `huge-line`.
 pub const HUGE_WRITE: usize = 64 * 1024;
+
+/// The function every tool-call scenario calls.
+pub const TOOL_NAME: &str = "get_weather";
+
+/// The call id of the chat and Responses tool calls.
+pub const TOOL_CALL_ID: &str = "call_1";
+
+/// The id of `anthropic-tool-use`'s `tool_use` block.
+pub const ANTHROPIC_TOOL_USE_ID: &str = "toolu_mock_1";
+
+/// The event type (and SSE event name) of the Responses API's data-level keepalive.
+pub const RESPONSES_KEEPALIVE: &str = "keepalive";
+
+/// The message of `anthropic-error`'s `overloaded_error`.
+pub const OVERLOADED_MESSAGE: &str = "Overloaded";
+
+/// The URL of the citation `logprobs-annotations` sends (a reserved name that resolves nowhere).
+pub const CITATION_URL: &str = "https://mock-upstream.invalid/source";
+
+/// The title of that citation.
+pub const CITATION_TITLE: &str = "Mock upstream source";
+
+/// The log probabilities `logprobs-annotations` gives its tokens in turn, written as OpenAI
+/// writes them (some with a two-digit exponent, which a re-serialising proxy would not keep).
+pub const LOGPROBS: &[&str] = &[
+    "-0.31725305",
+    "-1.9361265e-07",
+    "-0.0014890312",
+    "-2.3841855e-07",
+    "-0.00012094693",
+];

@@ -276,6 +276,11 @@ async fn index_and_healthz() {
         "chunks",
         "retry_after",
         "size",
+        "usage [always]",
+        "restate [0]",
+        "POST /v1/responses",
+        "POST /v1/messages",
+        "POST /_control/<id>",
     ] {
         assert!(text.contains(p), "{p} missing from the index");
     }

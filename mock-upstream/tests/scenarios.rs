@@ -837,10 +837,16 @@ async fn unknown_scenario_and_bad_params() {
 #[tokio::test]
 async fn every_scenario_answers_and_is_recorded() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    for Scenario { name, .. } in SCENARIOS {
+    for Scenario { name, api, .. } in SCENARIOS {
         let tag = format!("all-{name}");
+        let at = if *name == "controlled" {
+            "controlled/all".to_string()
+        } else {
+            name.to_string()
+        };
         let target = format!(
-            "/scenario/{name}/api/v1/chat/completions?tag={tag}&size=1000&n=10&keepalive_ms=5&delay_ms=5"
+            "/scenario/{at}/api{}?tag={tag}&size=1000&n=10&keepalive_ms=5&delay_ms=5",
+            api.path()
         );
         let mut c = Client::send(server.addr, "POST", &target, &chat_body("m")).await;
         if *name == "no-headers" {

@@ -300,3 +300,87 @@ pub fn assert_client_closed(rec: &ConnectionRecord, dropped_at: f64, what: &str)
     );
     latency
 }
+
+/// One server-sent event as an SDK's parser sees it: its `event:` name (if any) and its `data:`
+/// lines joined with `\n`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sse {
+    pub event: Option<String>,
+    pub data: String,
+}
+
+impl Sse {
+    /// The data as JSON; fails the test if it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data)
+            .unwrap_or_else(|e| panic!("event {:?}: bad JSON {:?}: {e}", self.event, self.data))
+    }
+}
+
+/// Parses a whole LF-delimited event stream the way the SSE standard says: fields per line,
+/// events dispatched at blank lines, comments skipped, events without data dropped.
+pub fn parse_sse(text: &str) -> Vec<Sse> {
+    let mut out = Vec::new();
+    let (mut event, mut data): (Option<String>, Vec<String>) = (None, Vec::new());
+    for line in text.split('\n') {
+        if line.is_empty() {
+            if !data.is_empty() {
+                out.push(Sse {
+                    event: event.take(),
+                    data: data.join("\n"),
+                });
+            }
+            event = None;
+            data.clear();
+            continue;
+        }
+        if line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => event = Some(value.to_string()),
+            "data" => data.push(value.to_string()),
+            _ => {}
+        }
+    }
+    assert!(
+        data.is_empty() && event.is_none(),
+        "the stream ends inside an event"
+    );
+    out
+}
+
+/// Sends `body` to `target` and reads the whole response: head and body bytes (chunked or not).
+pub async fn post_all(addr: SocketAddr, target: &str, body: &str) -> (Head, Vec<u8>) {
+    let mut c = Client::send(addr, "POST", target, body).await;
+    let head = c.head().await;
+    head.assert_common();
+    let bytes = if head.get("transfer-encoding") == Some("chunked") {
+        c.all_chunks().await.concat()
+    } else {
+        c.fixed_body(&head).await
+    };
+    assert_eq!(c.read_until_closed().await, Ok(()));
+    (head, bytes)
+}
+
+/// The keys of a JSON object, sorted.
+pub fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect();
+    k.sort();
+    k
+}
+
+/// `names` sorted, as owned strings (to compare with [`keys`]).
+pub fn sorted(names: &[&str]) -> Vec<String> {
+    let mut k: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    k.sort();
+    k
+}
