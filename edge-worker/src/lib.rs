@@ -22,6 +22,9 @@
 mod launch;
 mod probe;
 
+/// The version of a package in a `Cargo.lock` text (shared with xtask's set-up).
+pub use probe::locked_version;
+
 pub use launch::{
     get, healthz, lsg_env, reports_unhandled, with_bindings, with_observer, with_site, Launch,
     Workerd, OBSERVER_JS, READY_TIMEOUT, UNHANDLED_PATH,

@@ -107,18 +107,7 @@ pub fn locked_wasm_bindgen_version(root: &Path) -> Result<String, String> {
         .ok_or_else(|| "Cargo.lock has no wasm-bindgen package".into())
 }
 
-/// The version of package `name` in a `Cargo.lock` text.
-fn locked_version(lock: &str, name: &str) -> Option<String> {
-    let wanted = format!("name = \"{name}\"");
-    let mut lines = lock.lines();
-    while let Some(line) = lines.next() {
-        if line.trim() == wanted {
-            let version = lines.next()?.trim().strip_prefix("version = ")?;
-            return Some(version.trim_matches('"').to_owned());
-        }
-    }
-    None
-}
+use edge_worker::locked_version;
 
 fn wasm_bindgen_cli(root: &Path) -> Result<(), String> {
     let wanted = locked_wasm_bindgen_version(root)?;
