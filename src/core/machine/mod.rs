@@ -34,7 +34,9 @@
 //!
 //! What stays with a driver: reading and checking the caller's options into a
 //! [`GenerationConfig`]; keeping what the platform threw (the machine points at it with
-//! [`CauseRef`]); not handing the `cancelled` event to an `onEvent` that threw; printing
+//! [`CauseRef`]); joining the text it hands out per attempt (the machine keeps only its length,
+//! so a long answer does not grow it; the outcome points at an attempt's text with
+//! [`DeliveredText`]); not handing the `cancelled` event to an `onEvent` that threw; printing
 //! [`GuardEvent::log_line`] when logging is on; building the result and error objects.
 //!
 //! Attempts carry ids ([`AttemptId`]); reports about an attempt that is over are ignored, so a
@@ -106,8 +108,8 @@ pub struct Generation {
     steps: VecDeque<Step>,
     deliveries: VecDeque<Queued>,
     actions: VecDeque<Action>,
-    /// The text handed out by the last attempt that had some: a rejection's `partialText`.
-    partial_text: String,
+    /// The text handed out by the last attempt that received some: a rejection's `partialText`.
+    partial_text: Option<DeliveredText>,
     outcome: Option<Finished>,
 }
 
@@ -137,7 +139,7 @@ impl Generation {
             steps: VecDeque::new(),
             deliveries: VecDeque::new(),
             actions: VecDeque::new(),
-            partial_text: String::new(),
+            partial_text: None,
             outcome: None,
         }
     }
@@ -208,13 +210,8 @@ impl Generation {
         if self.state == CallState::Settled {
             return;
         }
-        for queued in std::mem::take(&mut self.deliveries) {
-            if let Queued::Text(id, text) = queued {
-                if let Some(attempt) = self.attempts.iter_mut().find(|a| a.id == id) {
-                    attempt.forget_text(text.len());
-                }
-            }
-        }
+        // What was not handed out never will be (and was never counted as delivered).
+        self.deliveries.clear();
         self.steps.clear();
         let index = self.plan.provider_index();
         for mut attempt in std::mem::take(&mut self.attempts) {
@@ -225,8 +222,8 @@ impl Generation {
             } else {
                 now
             };
-            if attempt.text_bytes() > 0 {
-                self.partial_text = attempt.text().to_owned();
+            if let Some(delivered) = attempt.delivered_text() {
+                self.partial_text = Some(delivered);
             }
             let started = attempt.deadlines.started();
             self.plan
@@ -263,7 +260,12 @@ impl Generation {
     pub fn poll_delivery(&mut self) -> Option<Delivery> {
         self.run_steps();
         self.deliveries.pop_front().map(|queued| match queued {
-            Queued::Text(_, text) => Delivery::Text(text),
+            Queued::Text(attempt, text) => {
+                if let Some(a) = self.attempts.iter_mut().find(|a| a.id == attempt) {
+                    a.delivered += text.len();
+                }
+                Delivery::Text { attempt, text }
+            }
             Queued::Event(event) => Delivery::Event(event),
         })
     }
@@ -382,8 +384,8 @@ impl Generation {
         let attempt = self.attempts.remove(position);
         let at = attempt.over_at;
         let outcome = attempt.outcome();
-        if attempt.text_bytes() > 0 {
-            self.partial_text = attempt.text().to_owned();
+        if let Some(delivered) = attempt.delivered_text() {
+            self.partial_text = Some(delivered);
         }
         let name = self.config.providers[attempt.provider].name.clone();
         let (message, platform_cause) = attempt.message();
@@ -466,7 +468,10 @@ impl Generation {
         let (lines, chunks) = attempt.counts();
         let answer = attempt.reader.take().map(|r| r.answer).unwrap_or_default();
         let result = GenerationResult {
-            text: answer.text,
+            text: DeliveredText {
+                attempt: attempt.id,
+                bytes: attempt.delivered,
+            },
             partial: cause.is_some(),
             finish_reason: answer.finish_reason,
             provider: provider.name.clone(),
@@ -507,7 +512,7 @@ impl Generation {
                 Failure::Http { status, .. } => Some(*status),
                 _ => None,
             },
-            partial_text: self.partial_text.clone(),
+            partial_text: self.partial_text,
             attempts: self.plan.attempts().to_vec(),
             provider: self.config.providers[provider].name.clone(),
             reason: reason.map(str::to_owned),
