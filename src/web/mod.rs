@@ -6,6 +6,8 @@
 
 mod error;
 mod generate;
+mod objects;
+mod options;
 mod resources;
 mod session;
 mod sse_parser;
