@@ -14,9 +14,9 @@
 use crate::core::events::LogLevel;
 use crate::core::machine::{
     Action, AttemptId, BodyError, Callback, CancelReason, CauseRef, DeliveredText, Delivery,
-    Finished, Generation, Head, Request,
+    Finished, Generation, Request,
 };
-use js_sys::{Function, JsString, Object, Promise, Uint8Array};
+use js_sys::{Function, JsString, Promise, Uint8Array};
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -24,48 +24,21 @@ use std::rc::Rc;
 use std::task::Poll;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use web_sys::{AbortController, AbortSignal};
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::AbortSignal;
 
 use crate::web::objects::{
-    config_error, error_object, event_object, log_event, log_thrown, result_object, set,
+    config_error, error_object, event_object, log_event, log_thrown, result_object,
 };
 use crate::web::options::{read_options, Options};
 use crate::web::resources::{Alarm, Counted, Kind, Listener, Wakeup};
+use crate::web::transport::{js_error_message, ReadResult, Transport};
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_name = fetch)]
-    fn global_fetch(input: &JsValue, init: &JsValue) -> Promise;
-
     /// `performance.now()`, looked up at each call: the one clock every deadline is read on.
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     fn performance_now() -> f64;
-
-    /// A body's reader, as a reader from an injected `fetch` may behave: any method may throw.
-    type BodyReader;
-    /// `reader.cancel()`.
-    #[wasm_bindgen(method, catch, js_name = cancel)]
-    fn try_cancel(this: &BodyReader) -> Result<JsValue, JsValue>;
-    /// `reader.read()`.
-    #[wasm_bindgen(method, catch, js_name = read)]
-    fn try_read(this: &BodyReader) -> Result<JsValue, JsValue>;
-
-    /// What a stream reader's `read()` resolves with, `{ done, value }`. Read through these
-    /// getters, whose property names live in the glue: a `Reflect.get` with a name made from a
-    /// Rust string would decode that name on every read.
-    pub(crate) type ReadResult;
-    #[wasm_bindgen(method, getter, structural)]
-    pub(crate) fn done(this: &ReadResult) -> JsValue;
-    #[wasm_bindgen(method, getter, structural)]
-    pub(crate) fn value(this: &ReadResult) -> JsValue;
-}
-
-impl ReadResult {
-    /// Whether the stream ended (a result without `done` counts as `if_missing`).
-    pub(crate) fn ended(&self, if_missing: bool) -> bool {
-        self.done().as_bool().unwrap_or(if_missing)
-    }
 }
 
 /// Stream an answer through the failover chain in `options`, within its deadlines.
@@ -130,42 +103,6 @@ impl Aborted {
             other => CancelReason::Named(other.to_owned()),
         })
     }
-}
-
-/// One request on the platform; dropping it releases it (abort, cancel the reader).
-struct Transport {
-    attempt: AttemptId,
-    controller: AbortController,
-    /// Its response body's reader, once the head arrived with one.
-    reader: Option<(JsValue, Counted)>,
-    /// The `fetch` or the read in flight.
-    pending: Option<JsFuture>,
-}
-
-impl Drop for Transport {
-    fn drop(&mut self) {
-        if let Some((reader, _counted)) = self.reader.take() {
-            // Nothing waits for the cancel: its promise rejects when the stream had already
-            // errored (a reset), and a reader from an injected `fetch` may even throw.
-            if let Ok(settles) = reader.unchecked_ref::<BodyReader>().try_cancel() {
-                ignore_settlement(&settles);
-            }
-        }
-        self.controller.abort();
-    }
-}
-
-thread_local! {
-    /// A rejection handler that does nothing, for promises nobody else waits on.
-    static IGNORE: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
-}
-
-/// Lets `value` (a promise, a thenable or anything else) settle with nobody waiting, without
-/// an unhandled rejection if it rejects.
-fn ignore_settlement(value: &JsValue) {
-    IGNORE.with(|ignore| {
-        let _ = Promise::resolve(value).catch(ignore);
-    });
 }
 
 /// What ended a wait.
@@ -261,32 +198,8 @@ impl Driver {
     }
 
     fn send(&mut self, request: Request) {
-        let controller = AbortController::new().expect("AbortController");
-        let headers = JsValue::from(Object::new());
-        for (name, value) in &request.headers {
-            set(&headers, name, &JsValue::from_str(value));
-        }
-        let init = JsValue::from(Object::new());
-        set(&init, "method", &JsValue::from_str("POST"));
-        set(&init, "body", &JsValue::from_str(&request.body));
-        set(&init, "headers", &headers);
-        set(&init, "signal", &controller.signal());
-        let url = JsValue::from_str(&request.url);
-        let sent = match &self.fetch {
-            Some(fetch) => fetch.call2(&JsValue::UNDEFINED, &url, &init),
-            None => Ok(global_fetch(&url, &init).into()),
-        };
-        // A `fetch` that throws is a `fetch` that rejects: one path for both.
-        let promise = match sent {
-            Ok(value) => Promise::resolve(&value),
-            Err(thrown) => Promise::reject(&thrown),
-        };
-        self.transports.push(Transport {
-            attempt: request.attempt,
-            controller,
-            reader: None,
-            pending: Some(JsFuture::from(promise)),
-        });
+        let transport = Transport::send(request, self.fetch.as_ref());
+        self.transports.push(transport);
     }
 
     fn deliver(&mut self, delivery: Delivery) {
@@ -324,15 +237,7 @@ impl Driver {
 
     /// Puts a read in flight on every body being read that has none.
     fn start_reads(&mut self) {
-        for transport in &mut self.transports {
-            if let (None, Some((reader, _))) = (&transport.pending, &transport.reader) {
-                let read = match reader.unchecked_ref::<BodyReader>().try_read() {
-                    Ok(read) => Promise::resolve(&read),
-                    Err(thrown) => Promise::reject(&thrown),
-                };
-                transport.pending = Some(JsFuture::from(read));
-            }
-        }
+        self.transports.iter_mut().for_each(Transport::start_read);
     }
 
     /// Waits for a `fetch` or read to settle, the alarm or an abort (in that order when
@@ -381,17 +286,8 @@ impl Driver {
                 true
             }
             Ok(response) if awaiting_head => {
-                let reader = body_reader(&response);
-                let head = Head {
-                    status: get(&response, "status").as_f64().unwrap_or(0.0) as u16,
-                    content_type: header(&response, "content-type"),
-                    retry_after: header(&response, "retry-after"),
-                    generation_id: header(&response, "x-generation-id"),
-                    has_body: reader.is_some(),
-                    unix_ms: js_sys::Date::now(),
-                };
-                let ends = reader.is_none();
-                self.transports[index].reader = reader.map(|r| (r, Counted::new(Kind::Reader)));
+                let head = self.transports[index].head(&response);
+                let ends = !head.has_body;
                 self.machine.head(attempt, now, head);
                 ends
             }
@@ -451,34 +347,4 @@ impl Driver {
             CauseRef::Thrown => self.thrown.as_ref().map(|(_, value)| value.clone()),
         }
     }
-}
-
-fn get(object: &JsValue, name: &str) -> JsValue {
-    js_sys::Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
-/// `response.body.getReader()`, if the response has a body that gives one.
-fn body_reader(response: &JsValue) -> Option<JsValue> {
-    let body = get(response, "body");
-    let get_reader = get(&body, "getReader").dyn_into::<Function>().ok()?;
-    get_reader.call0(&body).ok()
-}
-
-#[inline(never)]
-fn header(response: &JsValue, name: &str) -> Option<String> {
-    let headers = get(response, "headers");
-    let get_fn = get(&headers, "get").dyn_into::<Function>().ok()?;
-    get_fn
-        .call1(&headers, &JsValue::from_str(name))
-        .ok()?
-        .as_string()
-}
-
-/// The platform's own words for what it threw.
-#[inline(never)]
-fn js_error_message(error: &JsValue) -> String {
-    let message = get(error, "message").as_string();
-    message
-        .or_else(|| error.as_string())
-        .unwrap_or_else(|| "unknown error".into())
 }
