@@ -44,9 +44,9 @@ const IDLE = { timers: 0, readers: 0, listeners: 0, inFlight: 0 };
 
 /** The mock upstream's canned answer, from its source (its own tests check it streams it). */
 const DEFAULT_TEXT = (() => {
-  const source = readFileSync(path.join(repo, "mock-upstream", "src", "scenarios.rs"), "utf8");
+  const source = readFileSync(path.join(repo, "mock-upstream", "src", "texts.rs"), "utf8");
   const match = /pub const DEFAULT_TEXT: &str = "([^"\\]*)";/.exec(source);
-  assert.ok(match, "mock-upstream/src/scenarios.rs has no DEFAULT_TEXT");
+  assert.ok(match, "mock-upstream/src/texts.rs has no DEFAULT_TEXT");
   return match[1];
 })();
 
