@@ -198,8 +198,25 @@ impl Driver {
     }
 
     fn send(&mut self, request: Request) {
-        let transport = Transport::send(request, self.fetch.as_ref());
-        self.transports.push(transport);
+        let attempt = request.attempt;
+        match Transport::send(request, self.fetch.as_ref()) {
+            Ok(transport) => self.transports.push(transport),
+            Err(error) => self.failed(attempt, error, true),
+        }
+    }
+
+    /// The platform threw or rejected: the request failed (before its head) or a read did.
+    fn failed(&mut self, attempt: AttemptId, error: JsValue, before_head: bool) {
+        let now = performance_now();
+        let message = js_error_message(&error);
+        self.causes.push((attempt, error));
+        match before_head {
+            true => self.machine.request_error(attempt, now, &message),
+            false => {
+                let error = BodyError::Read(message);
+                self.machine.body_error(attempt, now, error)
+            }
+        }
     }
 
     fn deliver(&mut self, delivery: Delivery) {
@@ -274,15 +291,7 @@ impl Driver {
         let awaiting_head = self.transports[index].reader.is_none();
         let ends = match result {
             Err(error) => {
-                let message = js_error_message(&error);
-                self.causes.push((attempt, error));
-                match awaiting_head {
-                    true => self.machine.request_error(attempt, now, &message),
-                    false => {
-                        let error = BodyError::Read(message);
-                        self.machine.body_error(attempt, now, error)
-                    }
-                }
+                self.failed(attempt, error, awaiting_head);
                 true
             }
             Ok(response) if awaiting_head => {

@@ -82,9 +82,10 @@ fn ignore_settlement(value: &JsValue) {
 }
 
 impl Transport {
-    /// Sends `request` with `fetch` (the injected one, else the global one).
-    pub fn send(request: Request, fetch: Option<&Function>) -> Transport {
-        let controller = AbortController::new().expect("AbortController");
+    /// Sends `request` with `fetch` (the injected one, else the global one); what the platform
+    /// threw if it could not even make the request's `AbortController`.
+    pub fn send(request: Request, fetch: Option<&Function>) -> Result<Transport, JsValue> {
+        let controller = AbortController::new()?;
         let headers = JsValue::from(Object::new());
         for (name, value) in &request.headers {
             set(&headers, name, &JsValue::from_str(value));
@@ -104,12 +105,12 @@ impl Transport {
             Ok(value) => Promise::resolve(&value),
             Err(thrown) => Promise::reject(&thrown),
         };
-        Transport {
+        Ok(Transport {
             attempt: request.attempt,
             controller,
             reader: None,
             pending: Some(JsFuture::from(promise)),
-        }
+        })
     }
 
     /// Puts a read in flight, if its body is being read and none is.

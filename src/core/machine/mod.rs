@@ -160,28 +160,28 @@ impl Generation {
 
     /// The response head of `attempt` arrived at `now`.
     pub fn head(&mut self, attempt: AttemptId, now: Millis, head: Head) {
-        self.with_attempt(attempt, |a, cx| a.head(now, head, cx));
+        self.with_attempt(attempt, Input::Head(now, head));
     }
 
     /// Body bytes of `attempt` arrived at `now` (one read).
     pub fn body_bytes(&mut self, attempt: AttemptId, now: Millis, bytes: &[u8]) {
-        self.with_attempt(attempt, |a, cx| a.bytes(now, bytes, cx));
+        self.with_attempt(attempt, Input::Bytes(now, bytes));
     }
 
     /// The body of `attempt` ended at `now`.
     pub fn body_end(&mut self, attempt: AttemptId, now: Millis) {
-        self.with_attempt(attempt, |a, cx| a.end(now, cx));
+        self.with_attempt(attempt, Input::End(now));
     }
 
     /// Reading the body of `attempt` failed at `now`.
     pub fn body_error(&mut self, attempt: AttemptId, now: Millis, error: BodyError) {
-        self.with_attempt(attempt, |a, cx| a.body_error(now, error, cx));
+        self.with_attempt(attempt, Input::BodyError(now, error));
     }
 
     /// The request of `attempt` failed at `now` before any response (`fetch` threw or
     /// rejected); `message` is the platform's.
     pub fn request_error(&mut self, attempt: AttemptId, now: Millis, message: &str) {
-        self.with_attempt(attempt, |a, cx| a.request_error(now, message, cx));
+        self.with_attempt(attempt, Input::RequestError(now, message));
     }
 
     /// The clock read `now`: whatever is due by [`Due::passed`] happens; nothing else does, so
@@ -192,7 +192,7 @@ impl Generation {
         }
         for index in 0..self.attempts.len() {
             let id = self.attempts[index].id;
-            self.with_attempt_unsettled(id, |a, cx| a.timeout(now, cx));
+            self.with_attempt_unsettled(id, Input::Timeout(now));
         }
         if let CallState::BackingOff(until) = self.state {
             if until.passed(now) {
@@ -313,7 +313,7 @@ impl Generation {
             match step {
                 Step::Begin { at } => self.begin(at),
                 Step::Send { at } => self.send(at),
-                Step::AfterRead(id) => self.with_attempt_unsettled(id, |a, cx| a.after_read(cx)),
+                Step::AfterRead(id) => self.with_attempt_unsettled(id, Input::AfterRead),
                 Step::Judge(id) => self.judge(id),
             }
         }
@@ -535,26 +535,24 @@ impl Generation {
         self.deliveries.push_back(Queued::Event(event));
     }
 
-    /// Runs `f` on attempt `id` with the context it reports into, then the steps it unblocked.
-    fn with_attempt(&mut self, id: AttemptId, f: impl FnOnce(&mut Attempt, &mut Ctx<'_>)) {
+    /// Hands `input` to attempt `id`, then runs the steps it unblocked.
+    fn with_attempt(&mut self, id: AttemptId, input: Input<'_>) {
         if self.state == CallState::Settled {
             return;
         }
-        self.with_attempt_unsettled(id, f);
+        self.with_attempt_unsettled(id, input);
         self.run_steps();
     }
 
-    /// Runs `f` on attempt `id`, if it is still there.
-    fn with_attempt_unsettled(
-        &mut self,
-        id: AttemptId,
-        f: impl FnOnce(&mut Attempt, &mut Ctx<'_>),
-    ) {
+    /// Hands `input` to attempt `id`, if it is still there (one function for every input, so
+    /// that the module carries one copy of what they share).
+    #[inline(never)]
+    fn with_attempt_unsettled(&mut self, id: AttemptId, input: Input<'_>) {
         let Some(attempt) = self.attempts.iter_mut().find(|a| a.id == id) else {
             return;
         };
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        let mut cx = Ctx {
+        let cx = &mut Ctx {
             provider: &self.config.providers[attempt.provider],
             secrets: &secrets,
             max_event_bytes: self.config.max_event_bytes,
@@ -562,8 +560,28 @@ impl Generation {
             actions: &mut self.actions,
             steps: &mut self.steps,
         };
-        f(attempt, &mut cx);
+        match input {
+            Input::Head(now, head) => attempt.head(now, head, cx),
+            Input::Bytes(now, bytes) => attempt.bytes(now, bytes, cx),
+            Input::End(now) => attempt.end(now, cx),
+            Input::BodyError(now, error) => attempt.body_error(now, error, cx),
+            Input::RequestError(now, message) => attempt.request_error(now, message, cx),
+            Input::Timeout(now) => attempt.timeout(now, cx),
+            Input::AfterRead => attempt.after_read(cx),
+        }
     }
+}
+
+/// What an attempt is told.
+enum Input<'a> {
+    Head(Millis, Head),
+    Bytes(Millis, &'a [u8]),
+    End(Millis),
+    BodyError(Millis, BodyError),
+    RequestError(Millis, &'a str),
+    Timeout(Millis),
+    /// The deliveries of its last read are out.
+    AfterRead,
 }
 
 /// The plan of a call over `config`'s chain, started at `now`.
