@@ -128,7 +128,8 @@ impl Generation {
             .filter(|key| !key.is_empty())
             .collect();
         Generation {
-            plan: plan(&config, 0.0),
+            // The real plan is made by `start`, at the time it is given.
+            plan: CallPlan::new(0.0, Vec::new(), config.policy, 0.0),
             jitter: Jitter::new(config.jitter_seed),
             config,
             secrets,
