@@ -111,37 +111,49 @@ impl AnswerSink for Sink<'_> {
     }
 
     fn first_progress(&mut self, first_token_ms: Millis) {
-        self.deliveries
-            .push_back(Queued::Event(GuardEvent::FirstToken {
+        push_event(
+            self.deliveries,
+            GuardEvent::FirstToken {
                 provider: self.provider.to_owned(),
                 first_token_ms,
-            }));
+            },
+        );
     }
 
     fn malformed(&mut self, malformed: Malformed, data_bytes: usize) {
-        self.deliveries
-            .push_back(Queued::Event(GuardEvent::Malformed {
+        push_event(
+            self.deliveries,
+            GuardEvent::Malformed {
                 provider: self.provider.to_owned(),
                 reason: malformed.to_string(),
                 bytes: data_bytes as f64,
-            }));
+            },
+        );
     }
 
     fn side_event(&mut self, event_type: &str, data: &str) {
         if event_type == "guard" {
-            self.deliveries
-                .push_back(Queued::Event(GuardEvent::UpstreamEvent {
+            push_event(
+                self.deliveries,
+                GuardEvent::UpstreamEvent {
                     provider: self.provider.to_owned(),
                     event: data.to_owned(),
-                }));
+                },
+            );
         }
     }
 }
 
 impl Ctx<'_> {
     fn event(&mut self, event: GuardEvent) {
-        self.deliveries.push_back(Queued::Event(event));
+        push_event(self.deliveries, event);
     }
+}
+
+/// Queues `event` for the caller (one copy of the queueing for every event).
+#[inline(never)]
+pub(super) fn push_event(deliveries: &mut VecDeque<Queued>, event: GuardEvent) {
+    deliveries.push_back(Queued::Event(event));
 }
 
 impl Attempt {

@@ -533,7 +533,7 @@ impl Generation {
     }
 
     fn queue(&mut self, event: GuardEvent) {
-        self.deliveries.push_back(Queued::Event(event));
+        attempt::push_event(&mut self.deliveries, event);
     }
 
     /// Hands `input` to attempt `id`, then runs the steps it unblocked.
