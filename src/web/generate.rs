@@ -128,6 +128,8 @@ struct Driver {
     transports: Vec<Transport>,
     /// The text handed out per attempt, joined (outside the wasm memory).
     texts: Vec<(AttemptId, JsString)>,
+    /// Text handed out and not joined yet, and its attempt.
+    unjoined: (AttemptId, String),
     /// What the platform threw or rejected with, per attempt.
     causes: Vec<(AttemptId, JsValue)>,
     /// The callback that threw and what it threw.
@@ -148,6 +150,7 @@ impl Driver {
             alarm: Alarm::default(),
             transports: Vec::new(),
             texts: Vec::new(),
+            unjoined: (AttemptId(0), String::new()),
             causes: Vec::new(),
             thrown: None,
             buffer: Vec::new(),
@@ -192,7 +195,7 @@ impl Driver {
             } else if let Some(delivery) = self.machine.poll_delivery() {
                 self.deliver(delivery);
             } else {
-                return;
+                return self.join_text();
             }
         }
     }
@@ -222,12 +225,15 @@ impl Driver {
     fn deliver(&mut self, delivery: Delivery) {
         let (callback, value, which) = match delivery {
             Delivery::Text { attempt, text } => {
-                let piece = JsValue::from_str(&text);
-                match self.texts.iter_mut().find(|(id, _)| *id == attempt) {
-                    Some((_, joined)) => *joined = joined.concat(&piece),
-                    None => self.texts.push((attempt, piece.clone().unchecked_into())),
+                if self.unjoined.0 != attempt {
+                    self.join_text();
+                    self.unjoined.0 = attempt;
                 }
-                (self.on_text.as_ref(), piece, Callback::OnText)
+                self.unjoined.1.push_str(&text);
+                let Some(on_text) = self.on_text.as_ref() else {
+                    return;
+                };
+                (Some(on_text), JsValue::from_str(&text), Callback::OnText)
             }
             Delivery::Event(event) => {
                 log_event(self.log, &event);
@@ -250,6 +256,22 @@ impl Driver {
         self.thrown = Some((which, thrown));
         self.machine
             .cancel(performance_now(), CancelReason::Callback(which));
+    }
+
+    /// Joins the text handed out since the last join to its attempt's JavaScript string: once
+    /// per drain (one read's text), so the answer is a few large pieces in the JS heap, and
+    /// never more than one read's text in wasm memory.
+    fn join_text(&mut self) {
+        let (attempt, text) = &mut self.unjoined;
+        if text.is_empty() {
+            return;
+        }
+        let piece = JsValue::from_str(text);
+        text.clear();
+        match self.texts.iter_mut().find(|(id, _)| id == attempt) {
+            Some((_, joined)) => *joined = joined.concat(&piece),
+            None => self.texts.push((*attempt, piece.unchecked_into())),
+        }
     }
 
     /// Puts a read in flight on every body being read that has none.
