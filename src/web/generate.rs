@@ -75,20 +75,13 @@ struct Aborted {
 impl Aborted {
     /// Watches `signal` (already aborted: noted at once); the listener, while it must live.
     fn watch(self: &Rc<Self>, signal: AbortSignal, callers: bool) -> Option<Listener> {
-        let reason = move |signal: &AbortSignal| match callers {
-            true => "signal".to_owned(),
-            false => signal
-                .reason()
-                .as_string()
-                .unwrap_or_else(|| "cancel".into()),
-        };
         if signal.aborted() {
-            self.note(reason(&signal));
+            self.note(abort_reason(&signal, callers));
             return None;
         }
         let (me, target) = (self.clone(), signal.clone());
         Some(Listener::new(&signal, "abort", move |_| {
-            me.note(reason(&target))
+            me.note(abort_reason(&target, callers))
         }))
     }
 
@@ -102,6 +95,18 @@ impl Aborted {
             "signal" => CancelReason::Signal,
             other => CancelReason::Named(other.to_owned()),
         })
+    }
+}
+
+/// Why `signal` cancels the call: `"signal"` for the caller's own, else its abort reason.
+#[inline(never)]
+fn abort_reason(signal: &AbortSignal, callers: bool) -> String {
+    match callers {
+        true => "signal".to_owned(),
+        false => signal
+            .reason()
+            .as_string()
+            .unwrap_or_else(|| "cancel".into()),
     }
 }
 

@@ -379,7 +379,7 @@ pub(crate) fn read_options(options: &JsValue) -> Result<Options, String> {
     // themselves control (set over them here; the machine adds each attempt's `model` last).
     let body =
         object_data(options_data, "", "params")?.map_or_else(Object::new, JsCast::unchecked_into);
-    let _ = Reflect::delete_property(&body, &JsValue::from_str("model"));
+    set(&body, "model", &JsValue::UNDEFINED); // left out by JSON.stringify
     set(&body, "messages", &messages);
     set(&body, "stream", &JsValue::from_bool(stream));
     let body_without_model = json_stringify(&body)
