@@ -106,7 +106,7 @@ fn a_complete_answer_with_its_events_in_order() {
         }
     );
     let result = d.result();
-    assert_eq!(result.text, "Hello");
+    assert_eq!(d.result_text(), "Hello");
     assert!(!result.partial && result.cause.is_none());
     assert_eq!(result.finish_reason.as_deref(), Some("stop"));
     assert_eq!(
@@ -267,7 +267,7 @@ fn silence_after_text_is_an_idle_timeout_and_a_partial_answer() {
     assert_eq!(d.wake(), 250.0);
     let result = d.result();
     assert!(result.partial);
-    assert_eq!(result.text, "Hi");
+    assert_eq!(d.result_text(), "Hi");
     let cause = result.cause.as_ref().unwrap();
     assert_eq!((cause.kind, cause.phase), ("timeout", Some("idle")));
     let lines = lines_in(&content("Hi")) + lines_in(KEEPALIVE);
@@ -310,7 +310,7 @@ fn steady_progress_is_cut_by_the_stream_deadline() {
     let result = d.result();
     assert!(result.partial);
     assert_eq!(result.cause.as_ref().unwrap().phase, Some("stream"));
-    assert_eq!(result.text, ".".repeat(result.stats.chunks as usize));
+    assert_eq!(d.result_text(), ".".repeat(result.stats.chunks as usize));
     assert!(matches!(
         d.events().iter().find(|e| e.type_name() == "timeout"),
         Some(GuardEvent::Timeout {
@@ -407,7 +407,7 @@ fn a_503_is_retried_after_a_jittered_back_off_then_the_chain_fails_over() {
     d.end(due + 21.0);
     let result = d.result();
     assert_eq!(
-        (result.text.as_str(), result.provider.as_str()),
+        (d.result_text().as_str(), result.provider.as_str()),
         ("from b", "b")
     );
     let log: Vec<(&str, &str, Option<u16>)> = result
@@ -657,7 +657,7 @@ fn a_json_answer_and_tool_calls_are_assembled() {
     d.bytes(30.0, two);
     d.end(31.0);
     let result = d.result();
-    assert_eq!(result.text, "whole");
+    assert_eq!(d.result_text(), "whole");
     assert_eq!(result.generation_id.as_deref(), Some("gen-json"));
     assert_eq!(result.tool_calls.len(), 1);
     assert_eq!(result.tool_calls[0].name, "get_weather");
@@ -765,5 +765,5 @@ fn relayed_and_malformed_events_come_between_the_texts_around_them() {
         GuardEvent::Malformed { provider, reason, bytes }
             if provider == "a" && reason.contains("JSON")
                 && *bytes == malformed.len() as f64));
-    assert_eq!(d.result().text, "one two");
+    assert_eq!(d.result_text(), "one two");
 }

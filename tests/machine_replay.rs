@@ -193,7 +193,7 @@ async fn whole_answers_in_every_line_style() {
         let d = one(scenario, "").await;
         assert_eq!(d.transcript(), answered(text), "{scenario}");
         let result = d.result();
-        assert_eq!(result.text, text, "{scenario}");
+        assert_eq!(d.result_text(), text, "{scenario}");
         assert!(!result.partial, "{scenario}");
         assert_eq!(result.finish_reason.as_deref(), Some("stop"));
         assert_eq!(
@@ -229,7 +229,7 @@ async fn odd_but_whole_answers() {
         .iter()
         .any(|t| t.starts_with("text:")));
     assert_eq!(transcript.iter().filter(|t| *t == "malformed").count(), 1);
-    assert_eq!(d.result().text, DEFAULT_TEXT);
+    assert_eq!(d.result_text(), DEFAULT_TEXT);
 
     let d = one("data-after-done", "").await;
     assert_eq!(d.transcript(), answered(DEFAULT_TEXT));
@@ -242,7 +242,7 @@ async fn odd_but_whole_answers() {
 
     let d = one("json", "").await;
     let result = d.result();
-    assert_eq!(result.text, DEFAULT_TEXT);
+    assert_eq!(d.result_text(), DEFAULT_TEXT);
     assert!(result.generation_id.is_some());
     assert_eq!(
         d.types(),
@@ -257,7 +257,7 @@ async fn odd_but_whole_answers() {
 
     let d = one("tool-calls", "").await;
     let result = d.result();
-    assert_eq!(result.text, "");
+    assert_eq!(d.result_text(), "");
     assert_eq!(result.finish_reason.as_deref(), Some("tool_calls"));
     assert_eq!(
         (
@@ -291,7 +291,7 @@ async fn silent_and_stalled_upstreams_hit_the_right_deadline() {
             Some(GuardEvent::Timeout { elapsed_ms, .. }) if *elapsed_ms == at),
             "{scenario}"
         );
-        assert_eq!(error.partial_text, "");
+        assert_eq!(d.partial_text(), "");
         assert_eq!(
             d.cancelled,
             [AttemptId(0)],
@@ -306,7 +306,7 @@ async fn silent_and_stalled_upstreams_hit_the_right_deadline() {
         let first_three: String = pieces(DEFAULT_TEXT)[..3].concat();
         let result = d.result();
         assert!(result.partial, "{scenario}");
-        assert_eq!(result.text, first_three);
+        assert_eq!(d.result_text(), first_three);
         assert_eq!(result.cause.as_ref().unwrap().phase, Some("idle"));
         let mut expected = answered(&first_three);
         expected.truncate(expected.len() - 2);
@@ -319,7 +319,7 @@ async fn silent_and_stalled_upstreams_hit_the_right_deadline() {
     let d = one("endless", "delay_ms=50").await;
     let result = d.result();
     assert_eq!(result.cause.as_ref().unwrap().phase, Some("stream"));
-    assert_eq!(result.text, TICK.repeat(result.stats.chunks as usize));
+    assert_eq!(d.result_text(), TICK.repeat(result.stats.chunks as usize));
     assert_eq!(result.stats.elapsed_ms, limits().stream_ms);
     d.assert_over_and_released();
 
@@ -353,7 +353,7 @@ async fn upstream_errors_before_text_fail_over_and_after_text_are_partial() {
     }));
     let result = d.result();
     assert_eq!(
-        (result.provider.as_str(), result.text.as_str()),
+        (result.provider.as_str(), d.result_text().as_str()),
         ("b", DEFAULT_TEXT)
     );
     let log: Vec<&str> = result.attempts.iter().map(|a| a.outcome.as_str()).collect();
@@ -370,7 +370,7 @@ async fn upstream_errors_before_text_fail_over_and_after_text_are_partial() {
         let d = one(scenario, "chunks=2").await;
         let result = d.result();
         assert!(result.partial, "{scenario}");
-        assert_eq!(result.text, pieces(DEFAULT_TEXT)[..2].concat());
+        assert_eq!(d.result_text(), pieces(DEFAULT_TEXT)[..2].concat());
         let cause = result.cause.as_ref().unwrap();
         assert_eq!((cause.kind, cause.message.as_str()), ("upstream", message));
     }

@@ -42,7 +42,7 @@ fn run(bytes: &[u8], cuts: &[usize]) -> (Vec<String>, String, bool, u64) {
     let result = d.result();
     (
         d.transcript(),
-        result.text.clone(),
+        d.result_text(),
         result.partial,
         result.stats.lines,
     )

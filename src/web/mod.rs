@@ -6,9 +6,12 @@
 
 mod error;
 mod generate;
+mod objects;
+mod options;
 mod resources;
 mod session;
 mod sse_parser;
+mod transport;
 mod typescript;
 #[cfg(feature = "worker")]
 mod worker;

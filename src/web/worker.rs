@@ -15,8 +15,9 @@ use crate::core::proxy::{
     completion_body, error_body, failure_status, parse_chat_request, Access, ChunkWriter,
     ProxyConfig,
 };
-use crate::web::generate::{run_generation, ReadResult};
+use crate::web::generate::run_generation;
 use crate::web::resources::{Listener, Sleep};
+use crate::web::transport::ReadResult;
 use futures::channel::oneshot;
 use futures::future::{select, Either, FutureExt};
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};

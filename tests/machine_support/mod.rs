@@ -3,13 +3,13 @@
 //! way `generate()`'s driver does (drain actions and deliveries in turn after every input).
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use llm_stream_guard::core::deadline::{Millis, Timeouts};
 use llm_stream_guard::core::events::GuardEvent;
 use llm_stream_guard::core::machine::{
-    Action, AttemptId, BodyError, Callback, CancelReason, Delivery, Generation, GenerationConfig,
-    GenerationError, GenerationResult, Head, ProviderConfig, Request,
+    Action, AttemptId, BodyError, Callback, CancelReason, DeliveredText, Delivery, Generation,
+    GenerationConfig, GenerationError, GenerationResult, Head, ProviderConfig, Request,
 };
 use llm_stream_guard::core::policy::RetryPolicy;
 
@@ -137,6 +137,8 @@ pub struct Driver {
     pub heard: Vec<Delivery>,
     /// Makes the caller's callback throw.
     pub throws: Option<Throws>,
+    /// The text handed out, joined per attempt (as a driver keeps it: the machine does not).
+    pub texts: BTreeMap<AttemptId, String>,
 }
 
 impl Driver {
@@ -149,6 +151,7 @@ impl Driver {
             closed: BTreeSet::new(),
             heard: Vec::new(),
             throws: None,
+            texts: BTreeMap::new(),
         }
     }
 
@@ -181,8 +184,11 @@ impl Driver {
             }
             if let Some(delivery) = self.machine.poll_delivery() {
                 let threw = self.throws.as_mut().is_some_and(|throws| throws(&delivery));
-                let which = match delivery {
-                    Delivery::Text(_) => Callback::OnText,
+                let which = match &delivery {
+                    Delivery::Text { attempt, text } => {
+                        self.texts.entry(*attempt).or_default().push_str(text);
+                        Callback::OnText
+                    }
                     Delivery::Event(_) => Callback::OnEvent,
                 };
                 self.heard.push(delivery);
@@ -277,7 +283,7 @@ impl Driver {
         self.heard
             .iter()
             .filter_map(|d| match d {
-                Delivery::Text(text) => Some(text.as_str()),
+                Delivery::Text { text, .. } => Some(text.as_str()),
                 Delivery::Event(_) => None,
             })
             .collect()
@@ -289,7 +295,7 @@ impl Driver {
             .iter()
             .filter_map(|d| match d {
                 Delivery::Event(event) => Some(event),
-                Delivery::Text(_) => None,
+                Delivery::Text { .. } => None,
             })
             .collect()
     }
@@ -304,7 +310,7 @@ impl Driver {
         self.heard
             .iter()
             .map(|d| match d {
-                Delivery::Text(text) => format!("text:{text}"),
+                Delivery::Text { text, .. } => format!("text:{text}"),
                 Delivery::Event(event) => event.type_name().to_owned(),
             })
             .collect()
@@ -315,6 +321,26 @@ impl Driver {
             Some(Ok(result)) => result,
             other => panic!("expected a result, got {other:?}"),
         }
+    }
+
+    /// The text handed out for one attempt, checked against the length the machine counted.
+    pub fn delivered(&self, text: Option<DeliveredText>) -> String {
+        let Some(text) = text else {
+            return String::new();
+        };
+        let joined = self.texts.get(&text.attempt).cloned().unwrap_or_default();
+        assert_eq!(joined.len(), text.bytes, "the machine's count of {text:?}");
+        joined
+    }
+
+    /// The result's text, as a driver builds it from the deliveries.
+    pub fn result_text(&self) -> String {
+        self.delivered(Some(self.result().text))
+    }
+
+    /// The error's `partialText`, as a driver builds it from the deliveries.
+    pub fn partial_text(&self) -> String {
+        self.delivered(self.error().partial_text)
     }
 
     pub fn error(&self) -> &GenerationError {

@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use super::types::{Action, AttemptId, BodyError, Head, ProviderConfig};
+use super::types::{Action, AttemptId, BodyError, DeliveredText, Head, ProviderConfig};
 use super::{Queued, Step};
 use crate::core::answer::{
     classify_response, error_body_message, AnswerReader, AnswerSink, BodyKind, Outcome, Stop,
@@ -87,6 +87,8 @@ pub(super) struct Attempt {
     pub over_at: Millis,
     /// A check of the last read is queued for when its deliveries are out, at this time.
     pub check_at: Option<Millis>,
+    /// Bytes of its answer text handed out to the caller (the text itself is not kept).
+    pub delivered: usize,
     /// Its transport may still be open: no end, no read error, no failed request reported, and
     /// no `Cancel` asked for. What is open when the attempt ends is released.
     open: bool,
@@ -109,37 +111,49 @@ impl AnswerSink for Sink<'_> {
     }
 
     fn first_progress(&mut self, first_token_ms: Millis) {
-        self.deliveries
-            .push_back(Queued::Event(GuardEvent::FirstToken {
+        push_event(
+            self.deliveries,
+            GuardEvent::FirstToken {
                 provider: self.provider.to_owned(),
                 first_token_ms,
-            }));
+            },
+        );
     }
 
     fn malformed(&mut self, malformed: Malformed, data_bytes: usize) {
-        self.deliveries
-            .push_back(Queued::Event(GuardEvent::Malformed {
+        push_event(
+            self.deliveries,
+            GuardEvent::Malformed {
                 provider: self.provider.to_owned(),
                 reason: malformed.to_string(),
                 bytes: data_bytes as f64,
-            }));
+            },
+        );
     }
 
     fn side_event(&mut self, event_type: &str, data: &str) {
         if event_type == "guard" {
-            self.deliveries
-                .push_back(Queued::Event(GuardEvent::UpstreamEvent {
+            push_event(
+                self.deliveries,
+                GuardEvent::UpstreamEvent {
                     provider: self.provider.to_owned(),
                     event: data.to_owned(),
-                }));
+                },
+            );
         }
     }
 }
 
 impl Ctx<'_> {
     fn event(&mut self, event: GuardEvent) {
-        self.deliveries.push_back(Queued::Event(event));
+        push_event(self.deliveries, event);
     }
+}
+
+/// Queues `event` for the caller (one copy of the queueing for every event).
+#[inline(never)]
+pub(super) fn push_event(deliveries: &mut VecDeque<Queued>, event: GuardEvent) {
+    deliveries.push_back(Queued::Event(event));
 }
 
 impl Attempt {
@@ -156,6 +170,7 @@ impl Attempt {
             reader: None,
             stopped: None,
             check_at: None,
+            delivered: 0,
             open: true,
             kind: None,
             retry_after_ms: None,
@@ -292,7 +307,10 @@ impl Attempt {
                     attempt: self.id,
                     provider: &cx.provider.name,
                 };
-                if let Some(stop) = reader.push(bytes, now, &mut self.deadlines, &mut sink) {
+                let stopped = reader.push(bytes, now, &mut self.deadlines, &mut sink);
+                // Its text went out in the deliveries: only its length is kept.
+                reader.answer.text.clear();
+                if let Some(stop) = stopped {
                     let name = &cx.provider.name;
                     let message = match &stop {
                         Stop::Failed(Failure::Protocol) => format!(
@@ -342,6 +360,7 @@ impl Attempt {
                     provider: &cx.provider.name,
                 };
                 let stop = reader.end(now, &mut self.deadlines, &mut sink);
+                reader.answer.text.clear();
                 let message = match (&stop, self.kind) {
                     (Stop::Failed(Failure::Protocol), Some(BodyKind::Json)) => format!(
                         "{} sent a JSON body that is not a chat completion",
@@ -366,8 +385,9 @@ impl Attempt {
             self.open = false;
         }
         match (self.phase, error) {
-            // The error body is best effort: keep what was read; skip what is not bytes.
-            (Phase::ErrorBody, BodyError::Read(_)) => self.finish_error_body(now, cx),
+            // The error body is best effort: what was read is what it says. A read that yields
+            // no bytes ends it too, so a misbehaving reader cannot keep it reading.
+            (Phase::ErrorBody, _) => self.finish_error_body(now, cx),
             (Phase::Reading, error) if self.stopped.is_none() => {
                 let (failure, message, platform_cause) = match error {
                     BodyError::Read(message) => {
@@ -506,18 +526,12 @@ impl Attempt {
         self.reader.as_ref().map_or(0, |r| r.answer.text_bytes())
     }
 
-    /// The answer text received (and handed out).
-    pub fn text(&self) -> &str {
-        self.reader.as_ref().map_or("", |r| r.answer.text.as_str())
-    }
-
-    /// Takes back the last `bytes` of text: they were never handed out (the call was cancelled
-    /// first), so they are not part of what the caller was given.
-    pub fn forget_text(&mut self, bytes: usize) {
-        if let Some(reader) = self.reader.as_mut() {
-            let text = &mut reader.answer.text;
-            text.truncate(text.len().saturating_sub(bytes));
-        }
+    /// What was handed out of its text, if it received any: the rejection's `partialText`.
+    pub fn delivered_text(&self) -> Option<DeliveredText> {
+        (self.text_bytes() > 0).then_some(DeliveredText {
+            attempt: self.id,
+            bytes: self.delivered,
+        })
     }
 
     /// What the attempt amounted to. An attempt cut off by a cancel while it ran is

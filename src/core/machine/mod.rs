@@ -34,7 +34,9 @@
 //!
 //! What stays with a driver: reading and checking the caller's options into a
 //! [`GenerationConfig`]; keeping what the platform threw (the machine points at it with
-//! [`CauseRef`]); not handing the `cancelled` event to an `onEvent` that threw; printing
+//! [`CauseRef`]); joining the text it hands out per attempt (the machine keeps only its length,
+//! so a long answer does not grow it; the outcome points at an attempt's text with
+//! [`DeliveredText`]); not handing the `cancelled` event to an `onEvent` that threw; printing
 //! [`GuardEvent::log_line`] when logging is on; building the result and error objects.
 //!
 //! Attempts carry ids ([`AttemptId`]); reports about an attempt that is over are ignored, so a
@@ -106,8 +108,8 @@ pub struct Generation {
     steps: VecDeque<Step>,
     deliveries: VecDeque<Queued>,
     actions: VecDeque<Action>,
-    /// The text handed out by the last attempt that had some: a rejection's `partialText`.
-    partial_text: String,
+    /// The text handed out by the last attempt that received some: a rejection's `partialText`.
+    partial_text: Option<DeliveredText>,
     outcome: Option<Finished>,
 }
 
@@ -126,7 +128,8 @@ impl Generation {
             .filter(|key| !key.is_empty())
             .collect();
         Generation {
-            plan: plan(&config, 0.0),
+            // The real plan is made by `start`, at the time it is given.
+            plan: CallPlan::new(0.0, Vec::new(), config.policy, 0.0),
             jitter: Jitter::new(config.jitter_seed),
             config,
             secrets,
@@ -137,7 +140,7 @@ impl Generation {
             steps: VecDeque::new(),
             deliveries: VecDeque::new(),
             actions: VecDeque::new(),
-            partial_text: String::new(),
+            partial_text: None,
             outcome: None,
         }
     }
@@ -158,28 +161,28 @@ impl Generation {
 
     /// The response head of `attempt` arrived at `now`.
     pub fn head(&mut self, attempt: AttemptId, now: Millis, head: Head) {
-        self.with_attempt(attempt, |a, cx| a.head(now, head, cx));
+        self.with_attempt(attempt, Input::Head(now, head));
     }
 
     /// Body bytes of `attempt` arrived at `now` (one read).
     pub fn body_bytes(&mut self, attempt: AttemptId, now: Millis, bytes: &[u8]) {
-        self.with_attempt(attempt, |a, cx| a.bytes(now, bytes, cx));
+        self.with_attempt(attempt, Input::Bytes(now, bytes));
     }
 
     /// The body of `attempt` ended at `now`.
     pub fn body_end(&mut self, attempt: AttemptId, now: Millis) {
-        self.with_attempt(attempt, |a, cx| a.end(now, cx));
+        self.with_attempt(attempt, Input::End(now));
     }
 
     /// Reading the body of `attempt` failed at `now`.
     pub fn body_error(&mut self, attempt: AttemptId, now: Millis, error: BodyError) {
-        self.with_attempt(attempt, |a, cx| a.body_error(now, error, cx));
+        self.with_attempt(attempt, Input::BodyError(now, error));
     }
 
     /// The request of `attempt` failed at `now` before any response (`fetch` threw or
     /// rejected); `message` is the platform's.
     pub fn request_error(&mut self, attempt: AttemptId, now: Millis, message: &str) {
-        self.with_attempt(attempt, |a, cx| a.request_error(now, message, cx));
+        self.with_attempt(attempt, Input::RequestError(now, message));
     }
 
     /// The clock read `now`: whatever is due by [`Due::passed`] happens; nothing else does, so
@@ -190,7 +193,7 @@ impl Generation {
         }
         for index in 0..self.attempts.len() {
             let id = self.attempts[index].id;
-            self.with_attempt_unsettled(id, |a, cx| a.timeout(now, cx));
+            self.with_attempt_unsettled(id, Input::Timeout(now));
         }
         if let CallState::BackingOff(until) = self.state {
             if until.passed(now) {
@@ -208,13 +211,8 @@ impl Generation {
         if self.state == CallState::Settled {
             return;
         }
-        for queued in std::mem::take(&mut self.deliveries) {
-            if let Queued::Text(id, text) = queued {
-                if let Some(attempt) = self.attempts.iter_mut().find(|a| a.id == id) {
-                    attempt.forget_text(text.len());
-                }
-            }
-        }
+        // What was not handed out never will be (and was never counted as delivered).
+        self.deliveries.clear();
         self.steps.clear();
         let index = self.plan.provider_index();
         for mut attempt in std::mem::take(&mut self.attempts) {
@@ -225,8 +223,8 @@ impl Generation {
             } else {
                 now
             };
-            if attempt.text_bytes() > 0 {
-                self.partial_text = attempt.text().to_owned();
+            if let Some(delivered) = attempt.delivered_text() {
+                self.partial_text = Some(delivered);
             }
             let started = attempt.deadlines.started();
             self.plan
@@ -263,7 +261,12 @@ impl Generation {
     pub fn poll_delivery(&mut self) -> Option<Delivery> {
         self.run_steps();
         self.deliveries.pop_front().map(|queued| match queued {
-            Queued::Text(_, text) => Delivery::Text(text),
+            Queued::Text(attempt, text) => {
+                if let Some(a) = self.attempts.iter_mut().find(|a| a.id == attempt) {
+                    a.delivered += text.len();
+                }
+                Delivery::Text { attempt, text }
+            }
             Queued::Event(event) => Delivery::Event(event),
         })
     }
@@ -311,7 +314,7 @@ impl Generation {
             match step {
                 Step::Begin { at } => self.begin(at),
                 Step::Send { at } => self.send(at),
-                Step::AfterRead(id) => self.with_attempt_unsettled(id, |a, cx| a.after_read(cx)),
+                Step::AfterRead(id) => self.with_attempt_unsettled(id, Input::AfterRead),
                 Step::Judge(id) => self.judge(id),
             }
         }
@@ -382,8 +385,8 @@ impl Generation {
         let attempt = self.attempts.remove(position);
         let at = attempt.over_at;
         let outcome = attempt.outcome();
-        if attempt.text_bytes() > 0 {
-            self.partial_text = attempt.text().to_owned();
+        if let Some(delivered) = attempt.delivered_text() {
+            self.partial_text = Some(delivered);
         }
         let name = self.config.providers[attempt.provider].name.clone();
         let (message, platform_cause) = attempt.message();
@@ -466,7 +469,10 @@ impl Generation {
         let (lines, chunks) = attempt.counts();
         let answer = attempt.reader.take().map(|r| r.answer).unwrap_or_default();
         let result = GenerationResult {
-            text: answer.text,
+            text: DeliveredText {
+                attempt: attempt.id,
+                bytes: attempt.delivered,
+            },
             partial: cause.is_some(),
             finish_reason: answer.finish_reason,
             provider: provider.name.clone(),
@@ -507,7 +513,7 @@ impl Generation {
                 Failure::Http { status, .. } => Some(*status),
                 _ => None,
             },
-            partial_text: self.partial_text.clone(),
+            partial_text: self.partial_text,
             attempts: self.plan.attempts().to_vec(),
             provider: self.config.providers[provider].name.clone(),
             reason: reason.map(str::to_owned),
@@ -527,29 +533,27 @@ impl Generation {
     }
 
     fn queue(&mut self, event: GuardEvent) {
-        self.deliveries.push_back(Queued::Event(event));
+        attempt::push_event(&mut self.deliveries, event);
     }
 
-    /// Runs `f` on attempt `id` with the context it reports into, then the steps it unblocked.
-    fn with_attempt(&mut self, id: AttemptId, f: impl FnOnce(&mut Attempt, &mut Ctx<'_>)) {
+    /// Hands `input` to attempt `id`, then runs the steps it unblocked.
+    fn with_attempt(&mut self, id: AttemptId, input: Input<'_>) {
         if self.state == CallState::Settled {
             return;
         }
-        self.with_attempt_unsettled(id, f);
+        self.with_attempt_unsettled(id, input);
         self.run_steps();
     }
 
-    /// Runs `f` on attempt `id`, if it is still there.
-    fn with_attempt_unsettled(
-        &mut self,
-        id: AttemptId,
-        f: impl FnOnce(&mut Attempt, &mut Ctx<'_>),
-    ) {
+    /// Hands `input` to attempt `id`, if it is still there (one function for every input, so
+    /// that the module carries one copy of what they share).
+    #[inline(never)]
+    fn with_attempt_unsettled(&mut self, id: AttemptId, input: Input<'_>) {
         let Some(attempt) = self.attempts.iter_mut().find(|a| a.id == id) else {
             return;
         };
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        let mut cx = Ctx {
+        let cx = &mut Ctx {
             provider: &self.config.providers[attempt.provider],
             secrets: &secrets,
             max_event_bytes: self.config.max_event_bytes,
@@ -557,8 +561,28 @@ impl Generation {
             actions: &mut self.actions,
             steps: &mut self.steps,
         };
-        f(attempt, &mut cx);
+        match input {
+            Input::Head(now, head) => attempt.head(now, head, cx),
+            Input::Bytes(now, bytes) => attempt.bytes(now, bytes, cx),
+            Input::End(now) => attempt.end(now, cx),
+            Input::BodyError(now, error) => attempt.body_error(now, error, cx),
+            Input::RequestError(now, message) => attempt.request_error(now, message, cx),
+            Input::Timeout(now) => attempt.timeout(now, cx),
+            Input::AfterRead => attempt.after_read(cx),
+        }
     }
+}
+
+/// What an attempt is told.
+enum Input<'a> {
+    Head(Millis, Head),
+    Bytes(Millis, &'a [u8]),
+    End(Millis),
+    BodyError(Millis, BodyError),
+    RequestError(Millis, &'a str),
+    Timeout(Millis),
+    /// The deliveries of its last read are out.
+    AfterRead,
 }
 
 /// The plan of a call over `config`'s chain, started at `now`.

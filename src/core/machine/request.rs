@@ -25,25 +25,31 @@ pub fn body_with_model(body_without_model: &str, model: &str) -> Result<String, 
 }
 
 /// `text` as a JSON string literal (RFC 8259 §7: quote, backslash and control characters
-/// escaped; everything else as is).
+/// escaped; everything else as is). Runs without escapes are copied whole.
 fn push_json_string(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
-                out.push(HEX[(c as usize) >> 4] as char);
-                out.push(HEX[(c as usize) & 0xf] as char);
-            }
-            c => out.push(c),
+    let mut copied = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "\\u00",
+            _ => continue,
+        };
+        // Every escaped byte is ASCII, so `at` is a char boundary.
+        out.push_str(&text[copied..at]);
+        out.push_str(escape);
+        if escape.ends_with('0') {
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            out.push(HEX[usize::from(byte & 0xf)] as char);
         }
+        copied = at + 1;
     }
+    out.push_str(&text[copied..]);
     out.push('"');
 }
 

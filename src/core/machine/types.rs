@@ -158,10 +158,27 @@ pub enum Action {
 /// `first-token` comes before its first text, a `malformed` event between the texts around it).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// A piece of answer text.
-    Text(String),
+    /// A piece of answer text from `attempt`. The machine keeps none of it (only its length):
+    /// a driver that needs the answer joins the pieces of each attempt, and the outcome says
+    /// which attempt's pieces make the result's text ([`DeliveredText`]).
+    Text {
+        /// The attempt it came from.
+        attempt: AttemptId,
+        /// The piece.
+        text: String,
+    },
     /// An event.
     Event(GuardEvent),
+}
+
+/// The text handed out for one attempt: its [`Delivery::Text`] pieces, joined. The machine
+/// points at it instead of holding it, so that a long answer does not grow the machine's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveredText {
+    /// The attempt whose pieces these are.
+    pub attempt: AttemptId,
+    /// Their length in bytes (UTF-8), for a driver's own check.
+    pub bytes: usize,
 }
 
 /// Where the driver finds a `cause` the machine cannot hold (a platform or JavaScript value).
@@ -204,8 +221,8 @@ pub struct Stats {
 /// A generation that answered (`GenerateResult`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerationResult {
-    /// The answer text.
-    pub text: String,
+    /// The answer text: what was handed out for the answering attempt.
+    pub text: DeliveredText,
     /// Whether it was cut short (then `cause` says why).
     pub partial: bool,
     /// The finish reason, if one arrived.
@@ -243,8 +260,9 @@ pub struct GenerationError {
     pub phase: Option<&'static str>,
     /// The HTTP status, for an `http` failure.
     pub status: Option<u16>,
-    /// The text the caller was given before the call failed.
-    pub partial_text: String,
+    /// The text the caller was given before the call failed: what was handed out for the last
+    /// attempt that received text (`None`: no text, `""`).
+    pub partial_text: Option<DeliveredText>,
     /// One entry per attempt.
     pub attempts: Vec<AttemptRecord>,
     /// The provider the call was at.
