@@ -55,10 +55,6 @@ fn checked(events: &[Sse]) -> Vec<Value> {
         .collect()
 }
 
-fn types(events: &[Value]) -> Vec<&str> {
-    events.iter().map(|v| v["type"].as_str().unwrap()).collect()
-}
-
 /// The fields of a `Message`.
 fn assert_message(m: &Value, model: &str) {
     assert_eq!(
@@ -171,11 +167,7 @@ async fn pings_forever_after_message_start() {
     )
     .await;
     assert_eq!(c.head().await.status, 200);
-    let mut chunks = Vec::new();
-    for _ in 0..6 {
-        chunks.push(c.chunk().await.unwrap().unwrap());
-    }
-    let events = checked(&parse_sse(&String::from_utf8(chunks.concat()).unwrap()));
+    let events = checked(&c.sse_chunks(6).await);
     assert_eq!(
         types(&events),
         ["message_start", "ping", "ping", "ping", "ping", "ping"]
@@ -197,11 +189,7 @@ async fn stall_after_deltas_until_the_client_leaves() {
     )
     .await;
     assert_eq!(c.head().await.status, 200);
-    let mut chunks = Vec::new();
-    for _ in 0..5 {
-        chunks.push(c.chunk().await.unwrap().unwrap());
-    }
-    let events = checked(&parse_sse(&String::from_utf8(chunks.concat()).unwrap()));
+    let events = checked(&c.sse_chunks(5).await);
     assert_eq!(
         types(&events),
         [

@@ -74,10 +74,6 @@ fn checked(events: &[Sse]) -> Vec<Value> {
         .collect()
 }
 
-fn types(events: &[Value]) -> Vec<&str> {
-    events.iter().map(|v| v["type"].as_str().unwrap()).collect()
-}
-
 /// The fields of a `Response` object the SDK's type requires.
 fn assert_response(r: &Value, status: &str, model: &str) {
     for k in [
@@ -255,11 +251,7 @@ async fn keepalives_then_silence_until_the_client_leaves() {
     )
     .await;
     assert_eq!(c.head().await.status, 200);
-    let mut chunks = Vec::new();
-    for _ in 0..5 {
-        chunks.push(c.chunk().await.unwrap().unwrap());
-    }
-    let events = checked(&parse_sse(&String::from_utf8(chunks.concat()).unwrap()));
+    let events = checked(&c.sse_chunks(5).await);
     assert_eq!(
         types(&events),
         [
@@ -288,11 +280,7 @@ async fn stall_after_deltas_until_the_client_leaves() {
     )
     .await;
     assert_eq!(c.head().await.status, 200);
-    let mut chunks = Vec::new();
-    for _ in 0..6 {
-        chunks.push(c.chunk().await.unwrap().unwrap());
-    }
-    let events = checked(&parse_sse(&String::from_utf8(chunks.concat()).unwrap()));
+    let events = checked(&c.sse_chunks(6).await);
     assert_eq!(
         types(&events)[4..],
         ["response.output_text.delta", "response.output_text.delta"]

@@ -139,6 +139,15 @@ impl Client {
         }
     }
 
+    /// The SSE events in the next `n` HTTP chunks (each must come).
+    pub async fn sse_chunks(&mut self, n: usize) -> Vec<Sse> {
+        let mut chunks = Vec::new();
+        for _ in 0..n {
+            chunks.push(self.chunk().await.unwrap().expect("a chunk, not the end"));
+        }
+        parse_sse(&String::from_utf8(chunks.concat()).unwrap())
+    }
+
     /// Reads the next HTTP chunk: `Ok(Some(data))`, `Ok(None)` at the terminating chunk, or the
     /// socket error / `UnexpectedEof` if the connection ends first.
     pub async fn chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
@@ -383,4 +392,9 @@ pub fn sorted(names: &[&str]) -> Vec<String> {
     let mut k: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     k.sort();
     k
+}
+
+/// The `type` of each event's JSON data, in order.
+pub fn types(events: &[serde_json::Value]) -> Vec<&str> {
+    events.iter().map(|v| v["type"].as_str().unwrap()).collect()
 }
