@@ -25,12 +25,10 @@
 
 #![warn(missing_docs)]
 
-mod anthropic;
 mod app;
 mod conn;
 mod control;
 mod ledger;
-mod responses;
 mod scenarios;
 mod texts;
 mod ws;

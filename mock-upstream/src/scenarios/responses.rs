@@ -4,7 +4,8 @@
 
 use serde_json::{json, Value};
 
-use crate::scenarios::{named_event, type_first, Builder, Ctx, Fixed, Reply, Tail};
+use super::plan::{named_event, type_first};
+use super::{Builder, Ctx, Fixed, Reply, Tail};
 use crate::texts::*;
 
 /// Writes one generation's events with increasing sequence numbers.
