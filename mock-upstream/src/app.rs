@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::conn::ConnShared;
 use crate::control::Controls;
-use crate::ledger::{now_ms, ActiveGuard, ClosedBy, ConnectionRecord, Filter, Ledger, RequestInfo};
+use crate::ledger::{now_ms, ActiveGuard, ClosedBy, ConnectionRecord, Filter, Ledger};
 use crate::scenarios::{self, Api, ChatRequest, Params, Plan, Reply, Step, Tail, SCENARIOS};
 use crate::ws::{self, WsParams};
 
@@ -117,22 +117,19 @@ async fn handle(ledger: Ledger, controls: Controls, req: Request) -> Response<Bo
             .iter()
             .find(|(k, _)| k == "tag")
             .map(|(_, v)| v.clone());
-        ledger.request(
-            shared.id,
-            RequestInfo {
-                method: parts.method.to_string(),
-                path: path.clone(),
-                query: query.clone(),
-                scenario: scenario.clone(),
-                tag,
-                body: body
-                    .as_ref()
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default(),
-                headers,
-                authorization_seen,
-            },
-        );
+        ledger.request(shared.id, |r| {
+            r.method = parts.method.to_string();
+            r.path = path.clone();
+            r.query = query.clone();
+            r.scenario = scenario.clone();
+            r.tag = tag;
+            r.body = body
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            r.headers = headers;
+            r.authorization_seen = authorization_seen;
+        });
     }
 
     let preflight = parts.method == Method::OPTIONS;

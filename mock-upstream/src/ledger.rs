@@ -122,19 +122,6 @@ pub struct WaitOutcome {
     pub timed_out: bool,
 }
 
-/// Request details the handler adds to a record once the head and body have been read.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct RequestInfo {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub scenario: Option<String>,
-    pub tag: Option<String>,
-    pub body: String,
-    pub headers: BTreeMap<String, String>,
-    pub authorization_seen: bool,
-}
-
 /// A record plus bookkeeping that is not published.
 struct Entry {
     rec: ConnectionRecord,
@@ -288,18 +275,11 @@ impl Ledger {
         id
     }
 
-    /// Fills in the request details of connection `id`.
-    pub(crate) fn request(&self, id: u64, info: RequestInfo) {
+    /// Fills in the request details of connection `id` (method, path, query, scenario, tag,
+    /// body, headers) with `fill`, and marks its request as seen.
+    pub(crate) fn request(&self, id: u64, fill: impl FnOnce(&mut ConnectionRecord)) {
         self.with_entry(id, |e| {
-            let r = &mut e.rec;
-            r.method = info.method;
-            r.path = info.path;
-            r.query = info.query;
-            r.scenario = info.scenario;
-            r.tag = info.tag;
-            r.body = info.body;
-            r.headers = info.headers;
-            r.authorization_seen = info.authorization_seen;
+            fill(&mut e.rec);
             e.request_seen = true;
             true
         });

@@ -47,6 +47,25 @@ impl<'a> Choice<'a> {
             error: None,
         }
     }
+
+    /// A choice that ends the generation in an error (`finish_reason: "error"`, empty content,
+    /// no `logprobs`), with this `native_finish_reason` and this `error` inside it.
+    pub(crate) fn error(
+        native_finish_reason: Option<Option<&'a str>>,
+        error: Option<Value>,
+    ) -> Self {
+        Choice {
+            index: 0,
+            delta: Delta {
+                content: Some(Some("")),
+                ..Delta::default()
+            },
+            finish_reason: Some("error"),
+            native_finish_reason,
+            logprobs: None,
+            error,
+        }
+    }
 }
 
 /// `choices[].delta`.
@@ -182,17 +201,7 @@ impl Gen {
     }
 
     pub(crate) fn error_top(&self) -> String {
-        let choice = Choice {
-            index: 0,
-            delta: Delta {
-                content: Some(Some("")),
-                ..Delta::default()
-            },
-            finish_reason: Some("error"),
-            native_finish_reason: Some(Some("error")),
-            logprobs: None,
-            error: None,
-        };
+        let choice = Choice::error(Some(Some("error")), None);
         let error = json!({
             "code": 502,
             "message": "Provider returned error",
@@ -202,17 +211,8 @@ impl Gen {
     }
 
     pub(crate) fn choice_error(&self) -> String {
-        let choice = Choice {
-            index: 0,
-            delta: Delta {
-                content: Some(Some("")),
-                ..Delta::default()
-            },
-            finish_reason: Some("error"),
-            native_finish_reason: None,
-            logprobs: None,
-            error: Some(json!({"code": 500, "message": "upstream failed"})),
-        };
+        let error = json!({"code": 500, "message": "upstream failed"});
+        let choice = Choice::error(None, Some(error));
         self.chunk(vec![choice], None, None)
     }
 

@@ -16,12 +16,16 @@ struct Stream<'c, 'a> {
 }
 
 impl<'c, 'a> Stream<'c, 'a> {
-    fn new(c: &'c Ctx<'a>) -> Self {
-        Stream {
+    /// A stream that has written its opening events: `response.created` and
+    /// `response.in_progress`.
+    fn started(c: &'c Ctx<'a>) -> Self {
+        let mut s = Stream {
             c,
             b: c.builder(),
             seq: 0,
-        }
+        };
+        s.start();
+        s
     }
 
     /// Writes event `kind` with these fields (plus `type` and `sequence_number`).
@@ -149,8 +153,7 @@ pub(crate) fn normal(c: &Ctx) -> Reply {
     if !c.req.stream() {
         return whole(done_item, c.pieces.len(), c);
     }
-    let mut s = Stream::new(c);
-    s.start();
+    let mut s = Stream::started(c);
     s.open_message();
     for piece in &c.pieces {
         s.delta(piece);
@@ -181,8 +184,7 @@ pub(crate) fn tool_call(c: &Ctx) -> Reply {
     if !c.req.stream() {
         return whole(done_item, n, c);
     }
-    let mut s = Stream::new(c);
-    s.start();
+    let mut s = Stream::started(c);
     s.emit(
         "response.output_item.added",
         json!({"output_index": 0, "item": call_item(c, "in_progress", "")}),
@@ -213,12 +215,10 @@ pub(crate) fn keepalive_then_stall(c: &Ctx) -> Reply {
     if !c.req.stream() {
         return Reply::NoHeaders;
     }
-    let mut s = Stream::new(c);
-    s.start();
+    let mut s = Stream::started(c);
     for _ in 0..c.params.keepalives {
         s.b.sleep(c.params.keepalive_ms);
-        let kind = RESPONSES_KEEPALIVE;
-        s.emit(kind, json!({}));
+        s.emit(RESPONSES_KEEPALIVE, json!({}));
     }
     s.finish(Tail::Silence)
 }
@@ -228,8 +228,7 @@ pub(crate) fn stall_after_deltas(c: &Ctx) -> Reply {
     if !c.req.stream() {
         return Reply::NoHeaders;
     }
-    let mut s = Stream::new(c);
-    s.start();
+    let mut s = Stream::started(c);
     s.open_message();
     for piece in c.first_pieces() {
         s.delta(piece);
