@@ -871,3 +871,62 @@ async fn every_scenario_answers_and_is_recorded() {
         SCENARIOS.len()
     );
 }
+
+/// The backticked words of the README's section on the mock upstream, up to its paragraph on
+/// timing (the lists of scenarios).
+fn readme_scenario_words() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("the README is readable");
+    let start = readme
+        .find("## The mock upstream")
+        .expect("the README has a section on the mock upstream");
+    let section = &readme[start..];
+    let end = section
+        .find("\nTiming is set per request")
+        .expect("the section has its paragraph on timing");
+    section[..end]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_readme_names_the_scenarios_of_the_table_and_no_others() {
+    let words = readme_scenario_words();
+    let is_status = |name: &str| {
+        name.strip_prefix("http-")
+            .is_some_and(|s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()))
+    };
+    // The README gives the plain statuses as a range, `http-400` … `http-503`.
+    let statuses: Vec<&str> = SCENARIOS
+        .iter()
+        .map(|s| s.name)
+        .filter(|n| is_status(n))
+        .collect();
+    let range = [statuses[0], statuses[statuses.len() - 1]];
+    for name in SCENARIOS.iter().map(|s| s.name) {
+        if is_status(name) && !range.contains(&name) {
+            continue;
+        }
+        assert!(
+            words.iter().any(|w| w == name),
+            "the README's list of scenarios does not name {name:?}"
+        );
+    }
+    // Every hyphenated word there that reads like a scenario name is one.
+    for word in &words {
+        let name_like = word.contains('-')
+            && !word.starts_with('-')
+            && word
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if name_like && word != "mock-upstream" {
+            assert!(
+                scenario(word).is_some(),
+                "the README names {word:?}, which is not in the scenario table"
+            );
+        }
+    }
+}
