@@ -27,114 +27,6 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 use wasm_common::*;
 
-/// Lower slack on a measured deadline (timers may fire a hair early against `Date.now()`).
-const LOW_SLACK: f64 = 5.0;
-/// Upper slack on a measured deadline (browsers on a loaded 2-core machine).
-const HIGH_SLACK: f64 = 700.0;
-/// How soon after the caller's abort the promise must reject.
-const ABORT_REJECT_MS: f64 = 100.0;
-/// How soon after the call ended (or was aborted) the ledger must show the connection closed.
-const RELEASE_MS: f64 = 500.0;
-
-/// Short deadlines for the timing tests.
-fn tight() -> Value {
-    json!({ "headersMs": 300, "firstTokenMs": 400, "idleMs": 300, "streamMs": 1500, "serviceMs": 3000 })
-}
-
-/// Deadlines that a well-behaved local answer never meets, but that still end a misbehaving call
-/// well before the watchdog.
-fn roomy() -> Value {
-    json!({ "headersMs": 2000, "firstTokenMs": 2000, "idleMs": 2000, "streamMs": 2500, "serviceMs": 3000 })
-}
-
-/// Options for `providers` with `timeouts` and quick retries.
-fn opts(providers: Vec<Value>, timeouts: Value) -> Value {
-    json!({
-        "providers": providers,
-        "messages": messages(),
-        "timeouts": timeouts,
-        "retry": { "baseDelayMs": 10, "maxDelayMs": 40 },
-    })
-}
-
-fn figure(what: &str, ms: f64) {
-    console_log!("[figure] {what}: {ms:.1} ms");
-}
-
-/// Asserts `deadline - LOW_SLACK <= measured <= deadline + HIGH_SLACK` and prints the figure.
-fn assert_near(what: &str, measured: f64, deadline: f64) {
-    figure(what, measured);
-    assert!(
-        measured >= deadline - LOW_SLACK && measured <= deadline + HIGH_SLACK,
-        "{what}: measured {measured:.1} ms, expected {deadline} ms (-{LOW_SLACK}/+{HIGH_SLACK})"
-    );
-}
-
-/// Asserts that `err` is a GuardError (an Error named "GuardError") of `kind`.
-fn assert_guard_error(err: &Value, kind: &str) {
-    assert_eq!(err["isError"], json!(true), "rejects with an Error: {err}");
-    assert_eq!(s(err, "name"), "GuardError", "error name: {err}");
-    assert_eq!(s(err, "kind"), kind, "error kind: {err}");
-    assert!(!s(err, "message").is_empty(), "error has a message: {err}");
-}
-
-/// Asserts a complete answer with `text` (also equal to the joined `onText` pieces).
-fn assert_complete(run: &Run, text: &str) {
-    let r = run.ok();
-    assert_eq!(s(r, "text"), text, "result.text: {r}");
-    assert_eq!(run.joined(), text, "onText pieces joined");
-    assert_eq!(r["partial"], json!(false), "partial flag: {r}");
-    assert!(
-        r.get("cause").is_none_or(Value::is_null),
-        "no cause on a complete answer: {r}"
-    );
-}
-
-/// Asserts a partial answer with `text` whose cause is `kind` (and `phase`, when given).
-fn assert_partial(run: &Run, text: &str, kind: &str, phase: Option<&str>) {
-    let r = run.ok();
-    assert_eq!(s(r, "text"), text, "result.text: {r}");
-    assert_eq!(run.joined(), text, "onText pieces joined");
-    assert_eq!(r["partial"], json!(true), "partial flag: {r}");
-    let cause = &r["cause"];
-    assert_eq!(s(cause, "kind"), kind, "cause.kind: {r}");
-    if let Some(phase) = phase {
-        assert_eq!(s(cause, "phase"), phase, "cause.phase: {r}");
-    }
-    assert!(!s(cause, "message").is_empty(), "cause.message: {r}");
-    let done = run.events_of("done");
-    assert_eq!(done.len(), 1, "one done event: {}", run.event_summary());
-    assert_eq!(done[0]["partial"], json!(true), "done.partial: {}", done[0]);
-}
-
-/// `(provider, outcome, status)` for the attempt log.
-fn att(provider: &str, outcome: &str, status: Option<u64>) -> (String, String, Option<u64>) {
-    (provider.to_string(), outcome.to_string(), status)
-}
-
-/// Asserts the ledger shows the one POST of `tag` closed by the client within `RELEASE_MS` of
-/// `since` (the call's end or the abort); prints the latency.
-async fn assert_released_by_client(tag: &str, since: f64, what: &str) -> Conn {
-    let view = assert_closed(tag, what).await;
-    let conn = only_post(&view, what).clone();
-    let closed_at = conn.closed_at_ms.unwrap();
-    figure(
-        &format!("{what}: connection closed after"),
-        closed_at - since,
-    );
-    assert_eq!(
-        conn.closed_by.as_deref(),
-        Some("client"),
-        "{what}: the guard (client) closed the connection: {conn:?}"
-    );
-    assert!(
-        closed_at - since <= RELEASE_MS,
-        "{what}: connection closed {:.1} ms after the call ended (limit {RELEASE_MS})",
-        closed_at - since
-    );
-    conn
-}
-
 // ---------------------------------------------------------------------------------------------
 // The seed's scenarios
 // ---------------------------------------------------------------------------------------------
@@ -156,9 +48,14 @@ async fn normal_answer_streams_the_exact_text_with_usage_and_generation_id() {
         "the text arrived in pieces: {:?}",
         run.texts
     );
-    assert_eq!(s(r, "finishReason"), "stop");
-    assert_eq!(s(r, "provider"), "alpha");
-    assert_eq!(s(r, "model"), "test/alpha");
+    assert_fields(
+        r,
+        &[
+            ("finishReason", "stop"),
+            ("provider", "alpha"),
+            ("model", "test/alpha"),
+        ],
+    );
     assert_eq!(run.attempts(), vec![att("alpha", "complete", Some(200))]);
 
     let stats = &r["stats"];
@@ -251,8 +148,7 @@ async fn normal_answer_streams_the_exact_text_with_usage_and_generation_id() {
         run.event_summary()
     );
     let start = run.events_of("request-start")[0];
-    assert_eq!(s(start, "provider"), "alpha");
-    assert_eq!(s(start, "model"), "test/alpha");
+    assert_fields(start, &[("provider", "alpha"), ("model", "test/alpha")]);
     assert_eq!(n(start, "attempt"), 1.0);
     assert_eq!(n(run.events_of("headers")[0], "status"), 200.0);
     let done = run.events_of("done")[0];
@@ -266,38 +162,16 @@ async fn normal_answer_streams_the_exact_text_with_usage_and_generation_id() {
 
 #[wasm_bindgen_test]
 async fn stall_after_chunks_resolves_partial_once_idle_passes() {
-    let (ta, tb) = (tag("stall-a"), tag("stall-b"));
-    let run = run(
-        opts(
-            vec![
-                provider("alpha", "stall-after-chunks", "chunks=3", &ta),
-                provider("beta", "normal", "", &tb),
-            ],
-            tight(),
-        ),
-        Extra::default(),
-    )
-    .await;
+    let (ta, tb, run) =
+        call_alpha_then_beta("stall", "stall-after-chunks", "chunks=3", tight()).await;
     assert_partial(&run, FIRST_THREE, "timeout", Some("idle"));
     assert_eq!(s(run.ok(), "provider"), "alpha");
     assert_eq!(run.attempts(), vec![att("alpha", "partial", Some(200))]);
     let idle = run.settled_at - run.last_text_at().unwrap();
     assert_near("stall-after-chunks: last text to partial", idle, 300.0);
-    let timeouts = run.events_of("timeout");
-    assert_eq!(
-        timeouts.len(),
-        1,
-        "one timeout event: {}",
-        run.event_summary()
-    );
-    assert_eq!(s(timeouts[0], "phase"), "idle");
-    assert_eq!(s(timeouts[0], "layer"), "provider");
-    assert_eq!(
-        n(timeouts[0], "chunks"),
-        3.0,
-        "timeout.chunks: {}",
-        timeouts[0]
-    );
+    let timeouts = run.only_event("timeout");
+    assert_fields(timeouts, &[("phase", "idle"), ("layer", "provider")]);
+    assert_eq!(n(timeouts, "chunks"), 3.0, "timeout.chunks: {}", timeouts);
     assert!(
         run.events_of("failover").is_empty(),
         "a partial answer does not fail over"
@@ -312,24 +186,26 @@ async fn stall_after_chunks_resolves_partial_once_idle_passes() {
 #[wasm_bindgen_test]
 async fn service_deadline_spans_the_failover_chain() {
     let (ta, tb) = (tag("service-a"), tag("service-b"));
-    let timeouts = json!({ "headersMs": 2000, "firstTokenMs": 600, "idleMs": 2000, "streamMs": 2500, "serviceMs": 1000 });
-    let run = run(
-        opts(
-            vec![
-                provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta),
-                provider("beta", "keepalive-forever", "keepalive_ms=50", &tb),
-            ],
-            timeouts,
-        ),
-        Extra::default(),
+    let timeouts = deadlines(2000, 600, 2000, 2500, 1000);
+    let run = call_chain(
+        vec![
+            provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta),
+            provider("beta", "keepalive-forever", "keepalive_ms=50", &tb),
+        ],
+        timeouts,
     )
     .await;
     let err = run.err();
     assert_guard_error(err, "timeout");
-    assert_eq!(s(err, "layer"), "service", "{err}");
-    assert_eq!(s(err, "phase"), "first-token", "{err}");
-    assert_eq!(s(err, "partialText"), "", "{err}");
-    assert_eq!(s(err, "provider"), "beta", "{err}");
+    assert_fields(
+        err,
+        &[
+            ("layer", "service"),
+            ("phase", "first-token"),
+            ("partialText", ""),
+            ("provider", "beta"),
+        ],
+    );
     assert_near("service across providers: elapsed", run.elapsed(), 1000.0);
     assert_eq!(
         run.attempts(),
@@ -338,10 +214,8 @@ async fn service_deadline_spans_the_failover_chain() {
             att("beta", "timeout", Some(200))
         ]
     );
-    let failover = run.events_of("failover");
-    assert_eq!(failover.len(), 1, "{}", run.event_summary());
-    assert_eq!(s(failover[0], "from"), "alpha");
-    assert_eq!(s(failover[0], "to"), "beta");
+    let failover = run.only_event("failover");
+    assert_fields(failover, &[("from", "alpha"), ("to", "beta")]);
     let timeouts = run.events_of("timeout");
     assert_eq!(timeouts.len(), 2, "{}", run.event_summary());
     assert_eq!(s(timeouts[0], "layer"), "provider", "{}", timeouts[0]);
@@ -368,28 +242,20 @@ async fn service_deadline_spans_the_failover_chain() {
 /// has passed no other provider is tried.
 #[wasm_bindgen_test]
 async fn service_deadline_clips_a_longer_first_token_deadline() {
-    let (ta, tb) = (tag("clip-a"), tag("clip-b"));
-    let timeouts = json!({ "headersMs": 5000, "firstTokenMs": 5000, "idleMs": 5000, "streamMs": 5000, "serviceMs": 700 });
-    let run = run(
-        opts(
-            vec![
-                provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta),
-                provider("beta", "normal", "", &tb),
-            ],
-            timeouts,
-        ),
-        Extra::default(),
-    )
-    .await;
+    let timeouts = deadlines(5000, 5000, 5000, 5000, 700);
+    let (ta, tb, run) =
+        call_alpha_then_beta("clip", "keepalive-forever", "keepalive_ms=50", timeouts).await;
     let err = run.err();
     assert_guard_error(err, "timeout");
-    assert_eq!(s(err, "layer"), "service", "{err}");
-    assert_eq!(s(err, "phase"), "first-token", "{err}");
+    assert_fields(err, &[("layer", "service"), ("phase", "first-token")]);
     assert_near("service clips first-token: elapsed", run.elapsed(), 700.0);
     assert_eq!(run.attempts(), vec![att("alpha", "timeout", Some(200))]);
     assert_released_by_client(&ta, run.settled_at, "service clip").await;
     assert_untouched(&tb, "service clip: no time left for another provider").await;
 }
+
+/// How soon after the caller's abort the promise must reject.
+const ABORT_REJECT_MS: f64 = 100.0;
 
 /// An AbortController whose `abort()` time is recorded.
 fn controller() -> (web_sys::AbortController, Rc<Cell<f64>>) {
@@ -397,6 +263,17 @@ fn controller() -> (web_sys::AbortController, Rc<Cell<f64>>) {
         web_sys::AbortController::new().unwrap(),
         Rc::new(Cell::new(f64::NAN)),
     )
+}
+
+/// An `onText` hook that aborts `c` at the first text and records when in `at`.
+fn abort_at_first_text(c: &web_sys::AbortController, at: &Rc<Cell<f64>>) -> TextHook {
+    let (c, at) = (c.clone(), at.clone());
+    Box::new(move |_| {
+        if at.get().is_nan() {
+            at.set(now());
+            c.abort();
+        }
+    })
 }
 
 fn abort_after(ms: u32, c: &web_sys::AbortController, at: &Rc<Cell<f64>>) -> Timeout {
@@ -462,7 +339,6 @@ async fn abort_before_the_first_token_rejects_at_once_and_releases_the_connectio
 async fn abort_from_on_text_after_the_first_delta_keeps_that_delta() {
     let t = tag("abort-ontext");
     let (c, at) = controller();
-    let (c2, at2) = (c.clone(), at.clone());
     let run = run(
         opts(
             vec![provider("alpha", "normal", "delay_ms=100", &t)],
@@ -470,12 +346,7 @@ async fn abort_from_on_text_after_the_first_delta_keeps_that_delta() {
         ),
         Extra {
             signal: Some(c.signal()),
-            on_text: Some(Box::new(move |_delta| {
-                if at2.get().is_nan() {
-                    at2.set(now());
-                    c2.abort();
-                }
-            })),
+            on_text: Some(abort_at_first_text(&c, &at)),
             ..Extra::default()
         },
     )
@@ -591,17 +462,14 @@ async fn concurrent_calls_half_aborted_the_rest_finish_with_their_own_text() {
 #[wasm_bindgen_test]
 async fn keepalive_then_content_completes_and_keepalives_are_not_the_first_token() {
     let t = tag("keepalive-then-content");
-    let run = run(
-        opts(
-            vec![provider(
-                "alpha",
-                "keepalive-then-content",
-                "keepalives=5&keepalive_ms=50",
-                &t,
-            )],
-            roomy(),
-        ),
-        Extra::default(),
+    let run = call_chain(
+        vec![provider(
+            "alpha",
+            "keepalive-then-content",
+            "keepalives=5&keepalive_ms=50",
+            &t,
+        )],
+        roomy(),
     )
     .await;
     assert_complete(&run, DEFAULT_TEXT);
@@ -611,34 +479,29 @@ async fn keepalive_then_content_completes_and_keepalives_are_not_the_first_token
         first >= 250.0 - LOW_SLACK,
         "first token after the 5 keepalives (~250 ms): {first}"
     );
-    let ev = run.events_of("first-token");
-    assert_eq!(ev.len(), 1, "{}", run.event_summary());
-    assert!(n(ev[0], "firstTokenMs") >= 250.0 - LOW_SLACK, "{}", ev[0]);
+    let ev = run.only_event("first-token");
+    assert!(n(ev, "firstTokenMs") >= 250.0 - LOW_SLACK, "{}", ev);
     assert_closed(&t, "keepalive-then-content").await;
 }
 
 #[wasm_bindgen_test]
 async fn keepalive_forever_hits_first_token_and_fails_over() {
     let (ta, tb) = (tag("keepalive-forever-a"), tag("keepalive-forever-b"));
-    let run = run(
-        opts(
-            vec![
-                provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta),
-                provider(
-                    "beta",
-                    "normal",
-                    &format!("text={}", enc("answer from beta")),
-                    &tb,
-                ),
-            ],
-            tight(),
-        ),
-        Extra::default(),
+    let run = call_chain(
+        vec![
+            provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta),
+            provider(
+                "beta",
+                "normal",
+                &format!("text={}", enc("answer from beta")),
+                &tb,
+            ),
+        ],
+        tight(),
     )
     .await;
     assert_complete(&run, "answer from beta");
-    assert_eq!(s(run.ok(), "provider"), "beta");
-    assert_eq!(s(run.ok(), "model"), "test/beta");
+    assert_fields(run.ok(), &[("provider", "beta"), ("model", "test/beta")]);
     assert_eq!(
         run.attempts(),
         vec![
@@ -646,15 +509,14 @@ async fn keepalive_forever_hits_first_token_and_fails_over() {
             att("beta", "complete", Some(200))
         ]
     );
-    let timeout = run.events_of("timeout");
-    assert_eq!(timeout.len(), 1, "{}", run.event_summary());
-    assert_eq!(s(timeout[0], "phase"), "first-token", "{}", timeout[0]);
-    assert_eq!(s(timeout[0], "layer"), "provider", "{}", timeout[0]);
+    let timeout = run.only_event("timeout");
+    assert_fields(timeout, &[("phase", "first-token"), ("layer", "provider")]);
     let failover = run.timed_events_of("failover");
     assert_eq!(failover.len(), 1, "{}", run.event_summary());
-    assert_eq!(s(failover[0].1, "from"), "alpha");
-    assert_eq!(s(failover[0].1, "to"), "beta");
-    assert_eq!(s(failover[0].1, "reason"), "timeout");
+    assert_fields(
+        failover[0].1,
+        &[("from", "alpha"), ("to", "beta"), ("reason", "timeout")],
+    );
     let attempt_ms = run.ok()["attempts"][0]["elapsedMs"]
         .as_f64()
         .unwrap_or(f64::NAN);
@@ -677,11 +539,7 @@ async fn per_provider_timeouts_override_the_call_timeouts() {
     let (ta, tb) = (tag("override-a"), tag("override-b"));
     let mut a = provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta);
     a["timeouts"] = json!({ "firstTokenMs": 250 });
-    let run = run(
-        opts(vec![a, provider("beta", "normal", "", &tb)], roomy()),
-        Extra::default(),
-    )
-    .await;
+    let run = call_chain(vec![a, provider("beta", "normal", "", &tb)], roomy()).await;
     assert_complete(&run, DEFAULT_TEXT);
     assert_eq!(
         run.attempts(),
@@ -701,29 +559,33 @@ async fn per_provider_timeouts_override_the_call_timeouts() {
 
 #[wasm_bindgen_test]
 async fn no_headers_times_out_in_the_headers_phase() {
-    let t = tag("no-headers");
-    let run = run(
-        opts(vec![provider("alpha", "no-headers", "", &t)], tight()),
-        Extra::default(),
-    )
-    .await;
+    let (t, run) = call_alpha("no-headers", "no-headers", "", tight()).await;
     let err = run.err();
     assert_guard_error(err, "timeout");
-    assert_eq!(s(err, "layer"), "provider", "{err}");
-    assert_eq!(s(err, "phase"), "headers", "{err}");
-    assert_eq!(s(err, "partialText"), "", "{err}");
-    assert_eq!(s(err, "provider"), "alpha", "{err}");
+    assert_fields(
+        err,
+        &[
+            ("layer", "provider"),
+            ("phase", "headers"),
+            ("partialText", ""),
+            ("provider", "alpha"),
+        ],
+    );
     assert_eq!(run.attempts(), vec![att("alpha", "timeout", None)]);
-    let timeout = run.events_of("timeout");
-    assert_eq!(timeout.len(), 1, "{}", run.event_summary());
-    assert_eq!(s(timeout[0], "provider"), "alpha", "{}", timeout[0]);
-    assert_eq!(s(timeout[0], "layer"), "provider", "{}", timeout[0]);
-    assert_eq!(s(timeout[0], "phase"), "headers", "{}", timeout[0]);
-    assert_eq!(n(timeout[0], "lines"), 0.0, "{}", timeout[0]);
-    assert_eq!(n(timeout[0], "chunks"), 0.0, "{}", timeout[0]);
+    let timeout = run.only_event("timeout");
+    assert_fields(
+        timeout,
+        &[
+            ("provider", "alpha"),
+            ("layer", "provider"),
+            ("phase", "headers"),
+        ],
+    );
+    assert_eq!(n(timeout, "lines"), 0.0, "{}", timeout);
+    assert_eq!(n(timeout, "chunks"), 0.0, "{}", timeout);
     assert_near(
         "no-headers: timeout event elapsedMs",
-        n(timeout[0], "elapsedMs"),
+        n(timeout, "elapsedMs"),
         300.0,
     );
     assert_near("no-headers: elapsed", run.elapsed(), 300.0);
@@ -737,51 +599,43 @@ async fn no_headers_times_out_in_the_headers_phase() {
 /// resolves on the head (Chromium, Node) the head's status and `headers` event are checked too.
 #[wasm_bindgen_test]
 async fn headers_then_silence_times_out_in_the_first_token_phase() {
-    let t = tag("headers-then-silence");
-    let timeouts = json!({ "headersMs": 2000, "firstTokenMs": 400, "idleMs": 300, "streamMs": 1500, "serviceMs": 3000 });
-    let run = run(
-        opts(
-            vec![provider("alpha", "headers-then-silence", "", &t)],
-            timeouts,
-        ),
-        Extra::default(),
-    )
-    .await;
+    let timeouts = deadlines(2000, 400, 300, 1500, 3000);
+    let (t, run) = call_alpha("headers-then-silence", "headers-then-silence", "", timeouts).await;
     let err = run.err();
     assert_guard_error(err, "timeout");
-    assert_eq!(s(err, "layer"), "provider", "{err}");
-    assert_eq!(s(err, "phase"), "first-token", "{err}");
-    assert_eq!(s(err, "partialText"), "", "{err}");
+    assert_fields(
+        err,
+        &[
+            ("layer", "provider"),
+            ("phase", "first-token"),
+            ("partialText", ""),
+        ],
+    );
     assert_near("headers-then-silence: elapsed", run.elapsed(), 400.0);
     if fetch_resolves_on_the_head() {
         assert_eq!(run.attempts(), vec![att("alpha", "timeout", Some(200))]);
-        let headers = run.events_of("headers");
-        assert_eq!(headers.len(), 1, "{}", run.event_summary());
-        assert_eq!(n(headers[0], "status"), 200.0, "{}", headers[0]);
+        let headers = run.only_event("headers");
+        assert_eq!(n(headers, "status"), 200.0, "{}", headers);
     } else {
         assert_eq!(run.attempts().len(), 1, "{:?}", run.attempts());
         assert_eq!(run.attempts()[0].1, "timeout", "{:?}", run.attempts());
     }
-    let timeout = run.events_of("timeout");
-    assert_eq!(timeout.len(), 1, "{}", run.event_summary());
-    assert_eq!(s(timeout[0], "phase"), "first-token", "{}", timeout[0]);
+    let timeout = run.only_event("timeout");
+    assert_eq!(s(timeout, "phase"), "first-token", "{}", timeout);
     assert_released_by_client(&t, run.settled_at, "headers-then-silence").await;
 }
 
 #[wasm_bindgen_test]
 async fn stall_with_keepalives_does_not_reset_idle() {
     let t = tag("stall-with-keepalives");
-    let run = run(
-        opts(
-            vec![provider(
-                "alpha",
-                "stall-with-keepalives",
-                "chunks=3&keepalive_ms=50",
-                &t,
-            )],
-            tight(),
-        ),
-        Extra::default(),
+    let run = call_chain(
+        vec![provider(
+            "alpha",
+            "stall-with-keepalives",
+            "chunks=3&keepalive_ms=50",
+            &t,
+        )],
+        tight(),
     )
     .await;
     assert_partial(&run, FIRST_THREE, "timeout", Some("idle"));
@@ -792,16 +646,11 @@ async fn stall_with_keepalives_does_not_reset_idle() {
 
 #[wasm_bindgen_test]
 async fn close_without_done_is_partial_with_a_network_cause() {
-    let (ta, tb) = (tag("close-without-done-a"), tag("close-without-done-b"));
-    let run = run(
-        opts(
-            vec![
-                provider("alpha", "close-without-done", "chunks=3", &ta),
-                provider("beta", "normal", "", &tb),
-            ],
-            roomy(),
-        ),
-        Extra::default(),
+    let (ta, tb, run) = call_alpha_then_beta(
+        "close-without-done",
+        "close-without-done",
+        "chunks=3",
+        roomy(),
     )
     .await;
     assert_partial(&run, FIRST_THREE, "network", None);
@@ -811,12 +660,7 @@ async fn close_without_done_is_partial_with_a_network_cause() {
 }
 
 async fn assert_exact_text(scenario: &str, text: &str) {
-    let t = tag(scenario);
-    let run = run(
-        opts(vec![provider("alpha", scenario, "", &t)], roomy()),
-        Extra::default(),
-    )
-    .await;
+    let (t, run) = call_alpha(scenario, scenario, "", roomy()).await;
     assert_complete(&run, text);
     assert_eq!(s(run.ok(), "finishReason"), "stop", "{scenario}");
     assert_eq!(
@@ -844,18 +688,8 @@ async fn bom_and_no_space_after_the_colon_give_the_exact_text() {
 
 #[wasm_bindgen_test]
 async fn error_before_content_fails_over() {
-    let (ta, tb) = (tag("error-before-a"), tag("error-before-b"));
-    let run = run(
-        opts(
-            vec![
-                provider("alpha", "error-before-content", "", &ta),
-                provider("beta", "normal", "", &tb),
-            ],
-            roomy(),
-        ),
-        Extra::default(),
-    )
-    .await;
+    let (ta, _tb, run) =
+        call_alpha_then_beta("error-before", "error-before-content", "", roomy()).await;
     assert_complete(&run, DEFAULT_TEXT);
     assert_eq!(s(run.ok(), "provider"), "beta");
     assert_eq!(
@@ -865,9 +699,8 @@ async fn error_before_content_fails_over() {
             att("beta", "complete", Some(200))
         ]
     );
-    let failed = run.events_of("attempt-failed");
-    assert_eq!(failed.len(), 1, "{}", run.event_summary());
-    assert_eq!(s(failed[0], "kind"), "upstream", "{}", failed[0]);
+    let failed = run.only_event("attempt-failed");
+    assert_eq!(s(failed, "kind"), "upstream", "{}", failed);
     assert_eq!(
         run.events_of("failover").len(),
         1,
@@ -880,34 +713,22 @@ async fn error_before_content_fails_over() {
 
 #[wasm_bindgen_test]
 async fn error_before_content_alone_rejects_with_kind_upstream() {
-    let t = tag("error-before-alone");
-    let run = run(
-        opts(
-            vec![provider("alpha", "error-before-content", "", &t)],
-            roomy(),
-        ),
-        Extra::default(),
-    )
-    .await;
+    let (t, run) = call_alpha("error-before-alone", "error-before-content", "", roomy()).await;
     let err = run.err();
     assert_guard_error(err, "upstream");
-    assert_eq!(s(err, "partialText"), "", "{err}");
-    assert_eq!(s(err, "provider"), "alpha", "{err}");
+    assert_fields(err, &[("partialText", ""), ("provider", "alpha")]);
     assert_eq!(run.attempts(), vec![att("alpha", "upstream", Some(200))]);
     assert_closed(&t, "error-before-content alone").await;
 }
 
 async fn assert_mid_stream_error(scenario: &str) {
     let (ta, tb) = (tag(scenario), tag(&format!("{scenario}-b")));
-    let run = run(
-        opts(
-            vec![
-                provider("alpha", scenario, "chunks=3", &ta),
-                provider("beta", "normal", "", &tb),
-            ],
-            roomy(),
-        ),
-        Extra::default(),
+    let run = call_chain(
+        vec![
+            provider("alpha", scenario, "chunks=3", &ta),
+            provider("beta", "normal", "", &tb),
+        ],
+        roomy(),
     )
     .await;
     assert_partial(&run, FIRST_THREE, "upstream", None);
@@ -950,8 +771,7 @@ async fn http_400_413_422_reject_at_once_without_failover() {
         let err = run.err();
         assert_guard_error(err, "http");
         assert_eq!(n(err, "status"), status as f64, "{err}");
-        assert_eq!(s(err, "provider"), "alpha", "{err}");
-        assert_eq!(s(err, "partialText"), "", "{err}");
+        assert_fields(err, &[("provider", "alpha"), ("partialText", "")]);
         assert_eq!(
             run.attempts(),
             vec![att("alpha", "http", Some(status as u64))],
@@ -994,8 +814,7 @@ async fn http_401_402_403_404_fail_over_and_never_show_the_key() {
         assert_eq!(n(failed[0], "status"), status as f64, "{}", failed[0]);
         let failover = run.events_of("failover");
         assert_eq!(failover.len(), 1, "{status}: {}", run.event_summary());
-        assert_eq!(s(failover[0], "from"), "alpha");
-        assert_eq!(s(failover[0], "to"), "beta");
+        assert_fields(failover[0], &[("from", "alpha"), ("to", "beta")]);
         assert!(run.events_of("retry").is_empty(), "{status}: not retried");
         let a = assert_closed(&ta, &format!("http-{status}")).await;
         assert!(only_post(&a, &format!("http-{status}")).authorization_seen);
@@ -1072,11 +891,7 @@ async fn http_429_with_an_http_date_retry_after_is_honoured() {
     let (ta, tb) = (tag("retry-date-a"), tag("retry-date-b"));
     let mut a = provider("alpha", "http-429-date", "retry_after=0", &ta);
     a["maxRetries"] = json!(1);
-    let run = run(
-        opts(vec![a, provider("beta", "normal", "", &tb)], roomy()),
-        Extra::default(),
-    )
-    .await;
+    let run = call_chain(vec![a, provider("beta", "normal", "", &tb)], roomy()).await;
     assert_complete(&run, DEFAULT_TEXT);
     assert_eq!(
         run.attempts(),
@@ -1114,16 +929,13 @@ async fn http_429_with_an_http_date_retry_after_is_honoured() {
 #[wasm_bindgen_test]
 async fn http_500_and_502_are_retried_then_fail_over() {
     let (ta, tb, tc) = (tag("http-500"), tag("http-502"), tag("http-5xx-c"));
-    let run = run(
-        opts(
-            vec![
-                provider("alpha", "http-500", "", &ta),
-                provider("beta", "http-502", "", &tb),
-                provider("gamma", "normal", "", &tc),
-            ],
-            roomy(),
-        ),
-        Extra::default(),
+    let run = call_chain(
+        vec![
+            provider("alpha", "http-500", "", &ta),
+            provider("beta", "http-502", "", &tb),
+            provider("gamma", "normal", "", &tc),
+        ],
+        roomy(),
     )
     .await;
     assert_complete(&run, DEFAULT_TEXT);
@@ -1160,18 +972,8 @@ async fn http_500_and_502_are_retried_then_fail_over() {
 
 #[wasm_bindgen_test]
 async fn a_retry_after_beyond_the_service_deadline_fails_over_at_once() {
-    let (ta, tb) = (tag("retry-late-a"), tag("retry-late-b"));
-    let run = run(
-        opts(
-            vec![
-                provider("alpha", "http-503", "retry_after=5", &ta),
-                provider("beta", "normal", "", &tb),
-            ],
-            roomy(),
-        ),
-        Extra::default(),
-    )
-    .await;
+    let (_ta, _tb, run) =
+        call_alpha_then_beta("retry-late", "http-503", "retry_after=5", roomy()).await;
     assert_complete(&run, DEFAULT_TEXT);
     assert_eq!(
         run.attempts(),
@@ -1195,11 +997,7 @@ async fn an_unreachable_provider_is_a_network_failure_retried_then_failed_over()
     // Port 9 (discard) is refused or blocked by every runtime: fetch rejects with a TypeError.
     let mut a = json!({ "name": "alpha", "url": "http://127.0.0.1:9/v1/chat/completions", "model": "test/alpha" });
     a["maxRetries"] = json!(1);
-    let run = run(
-        opts(vec![a, provider("beta", "normal", "", &tb)], roomy()),
-        Extra::default(),
-    )
-    .await;
+    let run = call_chain(vec![a, provider("beta", "normal", "", &tb)], roomy()).await;
     assert_complete(&run, DEFAULT_TEXT);
     assert_eq!(
         run.attempts(),
@@ -1209,25 +1007,13 @@ async fn an_unreachable_provider_is_a_network_failure_retried_then_failed_over()
             att("beta", "complete", Some(200))
         ]
     );
-    let failover = run.events_of("failover");
-    assert_eq!(failover.len(), 1, "{}", run.event_summary());
-    assert_eq!(s(failover[0], "reason"), "network", "{}", failover[0]);
+    let failover = run.only_event("failover");
+    assert_eq!(s(failover, "reason"), "network", "{}", failover);
 }
 
 #[wasm_bindgen_test]
 async fn html_200_is_a_protocol_failure_that_fails_over() {
-    let (ta, tb) = (tag("html-200-a"), tag("html-200-b"));
-    let run = run(
-        opts(
-            vec![
-                provider("alpha", "html-200", "", &ta),
-                provider("beta", "normal", "", &tb),
-            ],
-            roomy(),
-        ),
-        Extra::default(),
-    )
-    .await;
+    let (ta, _tb, run) = call_alpha_then_beta("html-200", "html-200", "", roomy()).await;
     assert_complete(&run, DEFAULT_TEXT);
     assert_eq!(
         run.attempts(),
@@ -1242,12 +1028,7 @@ async fn html_200_is_a_protocol_failure_that_fails_over() {
 
 #[wasm_bindgen_test]
 async fn a_json_answer_to_a_streaming_request_is_accepted() {
-    let t = tag("json");
-    let run = run(
-        opts(vec![provider("alpha", "json", "", &t)], roomy()),
-        Extra::default(),
-    )
-    .await;
+    let (t, run) = call_alpha("json", "json", "", roomy()).await;
     assert_complete(&run, DEFAULT_TEXT);
     let r = run.ok();
     assert_eq!(s(r, "finishReason"), "stop", "{r}");
@@ -1281,18 +1062,12 @@ async fn stream_false_asks_for_one_json_answer() {
 
 #[wasm_bindgen_test]
 async fn a_malformed_event_is_reported_and_skipped() {
-    let t = tag("malformed-event");
-    let run = run(
-        opts(vec![provider("alpha", "malformed-event", "", &t)], roomy()),
-        Extra::default(),
-    )
-    .await;
+    let (t, run) = call_alpha("malformed-event", "malformed-event", "", roomy()).await;
     assert_complete(&run, DEFAULT_TEXT);
-    let malformed = run.events_of("malformed");
-    assert_eq!(malformed.len(), 1, "{}", run.event_summary());
-    assert_eq!(s(malformed[0], "provider"), "alpha", "{}", malformed[0]);
-    assert!(n(malformed[0], "bytes") > 0.0, "{}", malformed[0]);
-    assert!(!s(malformed[0], "reason").is_empty(), "{}", malformed[0]);
+    let malformed = run.only_event("malformed");
+    assert_eq!(s(malformed, "provider"), "alpha", "{}", malformed);
+    assert!(n(malformed, "bytes") > 0.0, "{}", malformed);
+    assert!(!s(malformed, "reason").is_empty(), "{}", malformed);
     assert_closed(&t, "malformed-event").await;
 }
 
@@ -1321,18 +1096,8 @@ async fn an_event_over_max_event_bytes_is_a_protocol_failure_that_fails_over() {
 
 #[wasm_bindgen_test]
 async fn reset_after_content_is_partial_with_a_network_cause() {
-    let (ta, tb) = (tag("reset-a"), tag("reset-b"));
-    let run = run(
-        opts(
-            vec![
-                provider("alpha", "reset-after-content", "chunks=3", &ta),
-                provider("beta", "normal", "", &tb),
-            ],
-            roomy(),
-        ),
-        Extra::default(),
-    )
-    .await;
+    let (ta, tb, run) =
+        call_alpha_then_beta("reset", "reset-after-content", "chunks=3", roomy()).await;
     assert_partial(&run, FIRST_THREE, "network", None);
     // A browser may drop bytes it had not read yet when the reset arrives; that attempt then
     // saw no text, counts as a network failure and is retried. The answer is partial either way.
@@ -1351,12 +1116,7 @@ async fn reset_after_content_is_partial_with_a_network_cause() {
 
 #[wasm_bindgen_test]
 async fn data_after_done_is_ignored_and_the_connection_released_at_once() {
-    let t = tag("data-after-done");
-    let run = run(
-        opts(vec![provider("alpha", "data-after-done", "", &t)], roomy()),
-        Extra::default(),
-    )
-    .await;
+    let (t, run) = call_alpha("data-after-done", "data-after-done", "", roomy()).await;
     assert_complete(&run, DEFAULT_TEXT);
     assert_eq!(s(run.ok(), "finishReason"), "stop");
     assert_released_by_client(&t, run.settled_at, "data-after-done: answer to close").await;
@@ -1364,16 +1124,8 @@ async fn data_after_done_is_ignored_and_the_connection_released_at_once() {
 
 #[wasm_bindgen_test]
 async fn an_endless_stream_is_cut_at_the_stream_limit() {
-    let t = tag("endless");
-    let timeouts = json!({ "headersMs": 2000, "firstTokenMs": 2000, "idleMs": 2000, "streamMs": 500, "serviceMs": 3000 });
-    let run = run(
-        opts(
-            vec![provider("alpha", "endless", "delay_ms=20", &t)],
-            timeouts,
-        ),
-        Extra::default(),
-    )
-    .await;
+    let timeouts = deadlines(2000, 2000, 2000, 500, 3000);
+    let (t, run) = call_alpha("endless", "endless", "delay_ms=20", timeouts).await;
     let text = s(run.ok(), "text").to_string();
     assert!(
         text.len() >= 5 * TICK.len() && text == TICK.repeat(text.len() / TICK.len()),
@@ -1387,15 +1139,7 @@ async fn an_endless_stream_is_cut_at_the_stream_limit() {
 
 #[wasm_bindgen_test]
 async fn reasoning_is_not_part_of_the_text() {
-    let t = tag("reasoning");
-    let run = run(
-        opts(
-            vec![provider("alpha", "reasoning-then-content", "chunks=3", &t)],
-            roomy(),
-        ),
-        Extra::default(),
-    )
-    .await;
+    let (t, run) = call_alpha("reasoning", "reasoning-then-content", "chunks=3", roomy()).await;
     assert_complete(&run, DEFAULT_TEXT);
     assert!(
         run.texts.iter().all(|(_, t)| !t.contains(REASONING_PREFIX)),
@@ -1407,12 +1151,7 @@ async fn reasoning_is_not_part_of_the_text() {
 
 #[wasm_bindgen_test]
 async fn tool_calls_are_assembled_from_fragments() {
-    let t = tag("tool-calls");
-    let run = run(
-        opts(vec![provider("alpha", "tool-calls", "", &t)], roomy()),
-        Extra::default(),
-    )
-    .await;
+    let (t, run) = call_alpha("tool-calls", "tool-calls", "", roomy()).await;
     assert_complete(&run, "");
     let r = run.ok();
     assert_eq!(s(r, "finishReason"), "tool_calls", "{r}");
@@ -1428,7 +1167,7 @@ async fn tool_calls_are_assembled_from_fragments() {
 #[wasm_bindgen_test]
 async fn a_long_stream_of_2000_chunks_is_exact() {
     let t = tag("long");
-    let timeouts = json!({ "headersMs": 5000, "firstTokenMs": 5000, "idleMs": 5000, "streamMs": 8000, "serviceMs": 8000 });
+    let timeouts = deadlines(5000, 5000, 5000, 8000, 8000);
     let run = run(
         opts(vec![provider("alpha", "long", "n=2000", &t)], timeouts),
         Extra {
@@ -1704,6 +1443,17 @@ fn one_read_fetch(pieces: &[&str]) -> JsValue {
     .unwrap()
 }
 
+/// Calls `generate()` once (no retries) with provider `alpha`, whose requests `fetch` answers.
+async fn one_try_with_fetch(fetch: JsValue, timeouts: Value) -> Run {
+    let mut options = opts(vec![provider("alpha", "normal", "", "unused")], timeouts);
+    options["retry"]["maxRetries"] = json!(0);
+    let extra = Extra {
+        fetch: Some(fetch),
+        ..Extra::default()
+    };
+    run(options, extra).await
+}
+
 /// The module's live resources are all released.
 fn assert_nothing_live(what: &str) {
     let r = llm_stream_guard::web::live_resources();
@@ -1721,18 +1471,12 @@ fn assert_nothing_live(what: &str) {
 async fn abort_inside_on_text_ends_delivery_within_one_read() {
     let pieces = ["one ", "two ", "three ", "four"];
     let (c, at) = controller();
-    let (c2, at2) = (c.clone(), at.clone());
     let run = run(
         opts(vec![provider("alpha", "normal", "", "unused")], roomy()),
         Extra {
             signal: Some(c.signal()),
             fetch: Some(one_read_fetch(&pieces)),
-            on_text: Some(Box::new(move |_| {
-                if at2.get().is_nan() {
-                    at2.set(now());
-                    c2.abort();
-                }
-            })),
+            on_text: Some(abort_at_first_text(&c, &at)),
             ..Extra::default()
         },
     )
@@ -1873,7 +1617,7 @@ async fn credential_and_relative_urls_are_config_errors_where_they_cannot_work()
     let t = tag("urls");
     let mut p = provider("alpha", "normal", "", &t);
     p["url"] = json!(scenario_url("normal", "", &t).replacen("://", "://user:hunter2@", 1));
-    let refused = run(opts(vec![p], roomy()), Extra::default()).await;
+    let refused = call_chain(vec![p], roomy()).await;
     let err = refused.err();
     assert_guard_error(err, "config");
     assert!(
@@ -1935,16 +1679,7 @@ async fn a_body_that_errors_midway_is_partial_with_no_unhandled_rejection() {
     )
     .call1(&JsValue::NULL, &JsValue::from_str(&chunk))
     .unwrap();
-    let mut options = opts(vec![provider("alpha", "normal", "", "unused")], roomy());
-    options["retry"]["maxRetries"] = json!(0);
-    let run = run(
-        options,
-        Extra {
-            fetch: Some(fetch),
-            ..Extra::default()
-        },
-    )
-    .await;
+    let run = one_try_with_fetch(fetch, roomy()).await;
     // A round trip to the mock lets the runtime report any rejection left behind.
     assert_untouched(&tag("after-midway-error"), "body error: rejections").await;
     assert_partial(&run, "so far ", "network", None);
@@ -1968,16 +1703,7 @@ async fn a_reader_whose_cancel_throws_still_settles_on_time_and_releases_everyth
     )
     .call0(&JsValue::NULL)
     .unwrap();
-    let mut options = opts(vec![provider("alpha", "normal", "", "unused")], tight());
-    options["retry"]["maxRetries"] = json!(0);
-    let run = run(
-        options,
-        Extra {
-            fetch: Some(fetch),
-            ..Extra::default()
-        },
-    )
-    .await;
+    let run = one_try_with_fetch(fetch, tight()).await;
     assert_untouched(&tag("after-cancel-throws"), "cancel throws: rejections").await;
     let err = run.err();
     assert_guard_error(err, "timeout");

@@ -36,6 +36,11 @@ pub use mock_texts::{
     TOOL_ARGUMENTS,
 };
 
+// The `generate()` suite's options and assertion shapes.
+mod generate;
+#[allow(unused_imports)]
+pub use generate::*;
+
 /// The mock's base URL without a trailing slash; fails the test clearly when it is missing.
 pub fn mock() -> String {
     match MOCK {
