@@ -89,9 +89,7 @@ async fn rtc_far_side_close_cancels_through_the_data_channel() {
     assert_upstream_closed(&out.tag, cancel_at, "far side pc.close()").await;
 
     close_pair(&pair);
-    session.close();
-    drop(session);
-    assert_no_live_resources(TEST);
+    close_all(vec![session], TEST);
 }
 
 #[wasm_bindgen_test]
@@ -118,9 +116,7 @@ async fn rtc_local_close_is_cancelled_by_the_app_with_its_reason() {
     assert_upstream_closed(&out.tag, cancel_at, "pc.close() + cancel(reason)").await;
 
     close_pair(&pair);
-    session.close();
-    drop(session);
-    assert_no_live_resources(TEST);
+    close_all(vec![session], TEST);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,11 +125,12 @@ async fn rtc_local_close_is_cancelled_by_the_app_with_its_reason() {
 #[wasm_bindgen_test]
 async fn peer_failed_cancels_at_once() {
     const TEST: &str = "peer_failed_cancels_at_once";
-    let session = session(serde_json::json!({ "disconnectGraceMs": 200 }));
-    let peer = fake_peer();
-    watch(&session, &peer);
-    let gen = Gen::start(Some(&session), Upstream::endless(), "peer-failed");
-    gen.streaming().await;
+    let (session, peer, gen) = streaming_with_fake_peer(
+        serde_json::json!({ "disconnectGraceMs": 200 }),
+        Upstream::endless(),
+        "peer-failed",
+    )
+    .await;
     // The accounting sees what is held while streaming (so all zeros later means released).
     let [_, readers, listeners, in_flight] = resources();
     assert_eq!(
@@ -169,20 +166,19 @@ async fn peer_failed_cancels_at_once() {
     out.assert_cancelled(&["peer-connection:closed"]);
     assert_upstream_closed(&out.tag, cancel_at, "connectionState closed").await;
 
-    session.close();
-    drop(session);
-    assert_no_live_resources(TEST);
+    close_all(vec![session], TEST);
 }
 
 #[wasm_bindgen_test]
 async fn peer_disconnected_that_recovers_within_the_grace_cancels_nothing() {
     const TEST: &str = "peer_disconnected_that_recovers_within_the_grace_cancels_nothing";
-    let session = session(serde_json::json!({ "disconnectGraceMs": 200 }));
-    let peer = fake_peer();
-    watch(&session, &peer);
     // 11 pieces 50 ms apart: the answer takes about 550 ms, well past the grace.
-    let gen = Gen::start(Some(&session), Upstream::normal(50), "peer-recovers");
-    gen.streaming().await;
+    let (session, peer, gen) = streaming_with_fake_peer(
+        serde_json::json!({ "disconnectGraceMs": 200 }),
+        Upstream::normal(50),
+        "peer-recovers",
+    )
+    .await;
     let disconnected_at = now();
     set_connection_state(&peer, "disconnected");
     // The stream is the clock: one piece (about 50 ms) later the link is back.
@@ -205,20 +201,19 @@ async fn peer_disconnected_that_recovers_within_the_grace_cancels_nothing() {
     );
     assert_all_closed(&out.tag, TEST).await;
     // The grace timer was cleared on recovery: nothing armed any more.
-    session.close();
-    drop(session);
-    assert_no_live_resources(TEST);
+    close_all(vec![session], TEST);
 }
 
 #[wasm_bindgen_test]
 async fn peer_disconnected_past_the_grace_cancels_after_the_grace() {
     const TEST: &str = "peer_disconnected_past_the_grace_cancels_after_the_grace";
     const GRACE: f64 = 200.0;
-    let session = session(serde_json::json!({ "disconnectGraceMs": GRACE }));
-    let peer = fake_peer();
-    watch(&session, &peer);
-    let gen = Gen::start(Some(&session), Upstream::endless(), "peer-lost");
-    gen.streaming().await;
+    let (session, peer, gen) = streaming_with_fake_peer(
+        serde_json::json!({ "disconnectGraceMs": GRACE }),
+        Upstream::endless(),
+        "peer-lost",
+    )
+    .await;
     let disconnected_at = now();
     set_connection_state(&peer, "disconnected");
     // While the grace runs, the generation keeps streaming (the link may come back).
@@ -237,20 +232,19 @@ async fn peer_disconnected_past_the_grace_cancels_after_the_grace() {
     assert!(out.joined().starts_with(TICK));
     // The cancel happened when the grace ran out: measure from the cancelled event.
     assert_upstream_closed(&out.tag, cancelled_at, "disconnected past the grace").await;
-    session.close();
-    drop(session);
-    assert_no_live_resources(TEST);
+    close_all(vec![session], TEST);
 }
 
 #[wasm_bindgen_test]
 async fn peer_disconnected_again_after_a_recovery_gets_a_whole_grace() {
     const TEST: &str = "peer_disconnected_again_after_a_recovery_gets_a_whole_grace";
     const GRACE: f64 = 200.0;
-    let session = session(serde_json::json!({ "disconnectGraceMs": GRACE }));
-    let peer = fake_peer();
-    watch(&session, &peer);
-    let gen = Gen::start(Some(&session), Upstream::endless(), "peer-flap");
-    gen.streaming().await;
+    let (session, peer, gen) = streaming_with_fake_peer(
+        serde_json::json!({ "disconnectGraceMs": GRACE }),
+        Upstream::endless(),
+        "peer-flap",
+    )
+    .await;
     // disconnected, connected two ticks (about 40 ms) later, disconnected again two ticks later.
     let first_at = now();
     set_connection_state(&peer, "disconnected");
@@ -280,13 +274,72 @@ async fn peer_disconnected_again_after_a_recovery_gets_a_whole_grace() {
          the grace ({GRACE} ms)"
     );
     assert_upstream_closed(&out.tag, cancelled_at, "disconnected again past the grace").await;
-    session.close();
-    drop(session);
-    assert_no_live_resources(TEST);
+    close_all(vec![session], TEST);
 }
 
 // ---------------------------------------------------------------------------------------------
 // A real WebSocket to the mock's /ws.
+
+/// A session watching a new WebSocket to the mock's `/ws` (tagged `<label>`), with one endless
+/// generation (tagged `<label>-gen`) streaming in it.
+struct WsCase {
+    ws_tag: String,
+    ws: JsValue,
+    /// The socket's next `close` event. Its listener is added before the session's, so it runs
+    /// first: its time is the cancel moment.
+    closed: js_sys::Promise,
+    session: llm_stream_guard::web::Session,
+    gen: Gen,
+}
+
+async fn ws_case(label: &str) -> WsCase {
+    let ws_tag = tag(label);
+    let ws = websocket(&ws_tag).await;
+    let closed = next_event(&ws, "close");
+    let session = session(serde_json::Value::Null);
+    watch(&session, &ws);
+    let gen = Gen::start(Some(&session), Upstream::endless(), &format!("{label}-gen"));
+    gen.streaming().await;
+    WsCase {
+        ws_tag,
+        ws,
+        closed,
+        session,
+        gen,
+    }
+}
+
+/// Asserts that the socket's close (clean or not, as `was_clean` says; `acted_at` is when the test
+/// made it happen) cancelled the generation, that the upstream connection closed in time
+/// (measured as `what`), and that the mock saw `closed_by` end the socket; then closes the session.
+async fn assert_ws_close_cancels(
+    case: WsCase,
+    acted_at: f64,
+    what: &str,
+    was_clean: bool,
+    closed_by: &str,
+    test: &str,
+) {
+    let out = case.gen.settle(SETTLE_MS).await;
+    out.assert_cancelled(&["websocket:close"]);
+    let close = must_resolve(case.closed, 2000, "WebSocket close event").await;
+    assert_eq!(
+        field(&close, "wasClean").as_bool(),
+        Some(was_clean),
+        "{test}: a dropped connection is not a clean close, a closed one is"
+    );
+    let cancel_at = field(&close, "at").as_f64().unwrap();
+    console_log!(
+        "[{}] {what}: WebSocket close event (code {:?}) {:.1} ms after the test acted",
+        runtime(),
+        field(&close, "code").as_f64(),
+        cancel_at - acted_at
+    );
+    assert_upstream_closed(&out.tag, cancel_at, what).await;
+    let rec = ws_record(&case.ws_tag).await;
+    assert_eq!(s(&rec, "closed_by"), closed_by, "{rec}");
+    close_all(vec![case.session], test);
+}
 
 #[wasm_bindgen_test]
 async fn websocket_dropped_by_the_server_cancels() {
@@ -294,39 +347,18 @@ async fn websocket_dropped_by_the_server_cancels() {
     if !is_page() || !has_web_socket() {
         return skip(TEST, "needs a page with WebSocket");
     }
-    let ws_tag = tag("ws-drop");
-    let ws = websocket(&ws_tag).await;
-    // Added before the session's listener, so it runs first: its time is the cancel moment.
-    let closed = next_event(&ws, "close");
-    let session = session(serde_json::Value::Null);
-    watch(&session, &ws);
-    let gen = Gen::start(Some(&session), Upstream::endless(), "ws-drop-gen");
-    gen.streaming().await;
-
+    let case = ws_case("ws-drop").await;
     let sent_at = now();
-    call(&ws, "send", &[JsValue::from_str("drop")]);
-    let out = gen.settle(SETTLE_MS).await;
-    out.assert_cancelled(&["websocket:close"]);
-    let close = must_resolve(closed, 2000, "WebSocket close event").await;
-    assert_eq!(
-        field(&close, "wasClean").as_bool(),
-        Some(false),
-        "a dropped connection is not a clean close"
-    );
-    let cancel_at = field(&close, "at").as_f64().unwrap();
-    console_log!(
-        "[{}] server drop: WebSocket close event (code {:?}) {:.1} ms after sending `drop`",
-        runtime(),
-        field(&close, "code").as_f64(),
-        cancel_at - sent_at
-    );
-    assert_upstream_closed(&out.tag, cancel_at, "WebSocket dropped by the server").await;
-    let rec = ws_record(&ws_tag).await;
-    assert_eq!(s(&rec, "closed_by"), "server", "{rec}");
-
-    session.close();
-    drop(session);
-    assert_no_live_resources(TEST);
+    call(&case.ws, "send", &[JsValue::from_str("drop")]);
+    assert_ws_close_cancels(
+        case,
+        sent_at,
+        "WebSocket dropped by the server",
+        false,
+        "server",
+        TEST,
+    )
+    .await;
 }
 
 #[wasm_bindgen_test]
@@ -335,35 +367,18 @@ async fn websocket_closed_by_the_client_cancels() {
     if !is_page() || !has_web_socket() {
         return skip(TEST, "needs a page with WebSocket");
     }
-    let ws_tag = tag("ws-close");
-    let ws = websocket(&ws_tag).await;
-    // Added before the session's listener, so it runs first: its time is the cancel moment.
-    let closed = next_event(&ws, "close");
-    let session = session(serde_json::Value::Null);
-    watch(&session, &ws);
-    let gen = Gen::start(Some(&session), Upstream::endless(), "ws-close-gen");
-    gen.streaming().await;
-
+    let case = ws_case("ws-close").await;
     let called_at = now();
-    call(&ws, "close", &[]);
-    let out = gen.settle(SETTLE_MS).await;
-    out.assert_cancelled(&["websocket:close"]);
-    let close = must_resolve(closed, 2000, "WebSocket close event").await;
-    assert_eq!(field(&close, "wasClean").as_bool(), Some(true));
-    let cancel_at = field(&close, "at").as_f64().unwrap();
-    console_log!(
-        "[{}] client close: WebSocket close event (code {:?}) {:.1} ms after ws.close()",
-        runtime(),
-        field(&close, "code").as_f64(),
-        cancel_at - called_at
-    );
-    assert_upstream_closed(&out.tag, cancel_at, "WebSocket closed by the client").await;
-    let rec = ws_record(&ws_tag).await;
-    assert_eq!(s(&rec, "closed_by"), "client", "{rec}");
-
-    session.close();
-    drop(session);
-    assert_no_live_resources(TEST);
+    call(&case.ws, "close", &[]);
+    assert_ws_close_cancels(
+        case,
+        called_at,
+        "WebSocket closed by the client",
+        true,
+        "client",
+        TEST,
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,11 +410,7 @@ async fn pagehide_cancels_page_sessions_and_not_page_false_ones() {
     let again = Gen::start(Some(&page), Upstream::normal(0), "pagehide-again");
     again.settle(SETTLE_MS).await.assert_complete();
 
-    page.close();
-    detached.close();
-    drop(page);
-    drop(detached);
-    assert_no_live_resources(TEST);
+    close_all(vec![page, detached], TEST);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,9 +449,7 @@ async fn a_watched_signal_cancels_and_unwatch_stops_that() {
     other.abort();
     gen.settle(SETTLE_MS).await.assert_complete();
 
-    session.close();
-    drop(session);
-    assert_no_live_resources(TEST);
+    close_all(vec![session], TEST);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,10 +473,7 @@ async fn cancelling_one_session_leaves_the_other_finishing() {
 
     let cancel_at = now();
     a.cancel(None);
-    let mut a_out = Vec::new();
-    for g in a_gens {
-        a_out.push(g.settle(SETTLE_MS).await);
-    }
+    let a_out = settle_all(a_gens, SETTLE_MS).await;
     for o in &a_out {
         o.assert_cancelled(&["cancel"]);
     }
@@ -476,19 +482,13 @@ async fn cancelling_one_session_leaves_the_other_finishing() {
         g.settle(SETTLE_MS).await.assert_complete();
     }
     assert_eq!(b.active(), 0);
-    for (i, o) in a_out.iter().enumerate() {
-        assert_upstream_closed(&o.tag, cancel_at, &format!("cancel() of 3 in flight, #{i}")).await;
-    }
+    assert_upstreams_closed(&a_out, cancel_at, "cancel() of 3 in flight").await;
 
     // The cancelled session stays usable.
     let again = Gen::start(Some(&a), Upstream::normal(0), "two-a-again");
     again.settle(SETTLE_MS).await.assert_complete();
 
-    a.close();
-    b.close();
-    drop(a);
-    drop(b);
-    assert_no_live_resources(TEST);
+    close_all(vec![a, b], TEST);
 }
 
 #[wasm_bindgen_test]
@@ -510,29 +510,15 @@ async fn one_session_losing_its_peer_leaves_the_other_finishing() {
     }
     let cancel_at = now();
     set_connection_state(&peer_a, "failed");
-    let mut a_out = Vec::new();
-    for g in a_gens {
-        a_out.push(g.settle(SETTLE_MS).await);
-    }
+    let a_out = settle_all(a_gens, SETTLE_MS).await;
     for o in &a_out {
         o.assert_cancelled(&["peer-connection:failed"]);
     }
     for g in b_gens {
         g.settle(SETTLE_MS).await.assert_complete();
     }
-    for (i, o) in a_out.iter().enumerate() {
-        assert_upstream_closed(
-            &o.tag,
-            cancel_at,
-            &format!("peer failed, 3 in flight, #{i}"),
-        )
-        .await;
-    }
-    a.close();
-    b.close();
-    drop(a);
-    drop(b);
-    assert_no_live_resources(TEST);
+    assert_upstreams_closed(&a_out, cancel_at, "peer failed, 3 in flight").await;
+    close_all(vec![a, b], TEST);
 }
 
 #[wasm_bindgen_test]
@@ -554,9 +540,7 @@ async fn plain_generate_is_not_cancelled_by_a_session() {
     tracked.assert_cancelled(&["user pressed stop"]);
     plain.settle(SETTLE_MS).await.assert_complete();
     assert_upstream_closed(&tracked.tag, cancel_at, "cancel(reason)").await;
-    session.close();
-    drop(session);
-    assert_no_live_resources(TEST);
+    close_all(vec![session], TEST);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -577,17 +561,12 @@ async fn close_cancels_in_flight_and_refuses_later_generations() {
     assert_eq!(session.active(), 2);
     let cancel_at = now();
     session.close();
-    let mut outs = Vec::new();
-    for g in gens {
-        outs.push(g.settle(SETTLE_MS).await);
-    }
+    let outs = settle_all(gens, SETTLE_MS).await;
     for o in &outs {
         o.assert_cancelled(&["closed"]);
     }
     assert_eq!(session.active(), 0);
-    for (i, o) in outs.iter().enumerate() {
-        assert_upstream_closed(&o.tag, cancel_at, &format!("close(), #{i}")).await;
-    }
+    assert_upstreams_closed(&outs, cancel_at, "close()").await;
     // Every listener is gone right after close(), before the session itself is dropped.
     assert_eq!(
         resources()[2],
@@ -604,9 +583,7 @@ async fn close_cancels_in_flight_and_refuses_later_generations() {
     late.assert_closed_rejection();
     assert_eq!(session.active(), 0);
     // close() twice is harmless.
-    session.close();
-    drop(session);
-    assert_no_live_resources(TEST);
+    close_all(vec![session], TEST);
     let view = ledger_now(&late_tag).await;
     assert!(
         view["connections"].as_array().is_some_and(|c| c.is_empty()),

@@ -369,6 +369,25 @@ impl Run {
     }
 }
 
+/// Sets the options `object`'s `onText` to `on_text` and its `onEvent` to a recorder of every
+/// event, with its time, into `events`.
+pub fn set_callbacks(
+    object: &JsValue,
+    on_text: impl FnMut(JsValue) + 'static,
+    events: &Rc<RefCell<Vec<(f64, Value)>>>,
+) {
+    let on_text = Closure::<dyn FnMut(JsValue)>::new(on_text);
+    let sink = events.clone();
+    let on_event = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        sink.borrow_mut().push((now(), to_json(&event)));
+    });
+    Reflect::set(object, &"onText".into(), on_text.as_ref()).unwrap();
+    Reflect::set(object, &"onEvent".into(), on_event.as_ref()).unwrap();
+    // Kept alive for good: a late callback must not hit a dropped closure.
+    on_text.forget();
+    on_event.forget();
+}
+
 /// Calls `generate(options)` with `onText`/`onEvent` recorders (unless `extra.no_callbacks`) and
 /// waits for it to settle (failing the test if it does not within the watchdog).
 pub async fn run(options: Value, mut extra: Extra) -> Run {
@@ -380,7 +399,7 @@ pub async fn run(options: Value, mut extra: Extra) -> Run {
     if !extra.no_callbacks {
         let sink = texts.clone();
         let mut hook = extra.on_text.take();
-        let on_text = Closure::<dyn FnMut(JsValue)>::new(move |delta: JsValue| {
+        let on_text = move |delta: JsValue| {
             let delta = delta.as_string().unwrap_or_else(|| {
                 format!(
                     "<onText got a non-string: {:?}>",
@@ -391,16 +410,8 @@ pub async fn run(options: Value, mut extra: Extra) -> Run {
             if let Some(hook) = hook.as_mut() {
                 hook(&delta);
             }
-        });
-        let sink = events.clone();
-        let on_event = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-            sink.borrow_mut().push((now(), to_json(&event)));
-        });
-        Reflect::set(&object, &"onText".into(), on_text.as_ref()).unwrap();
-        Reflect::set(&object, &"onEvent".into(), on_event.as_ref()).unwrap();
-        // Kept alive for good: a late callback must not hit a dropped closure.
-        on_text.forget();
-        on_event.forget();
+        };
+        set_callbacks(&object, on_text, &events);
     }
     if let Some(signal) = &extra.signal {
         Reflect::set(&object, &"signal".into(), signal).unwrap();

@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Promise, Reflect, JSON};
+use js_sys::{Array, Function, Promise, JSON};
 use llm_stream_guard::web::{live_resources, Session};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
@@ -20,7 +20,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_test::console_log;
 
 pub use crate::wasm_common::{
-    enc, error_json, field, ledger_base, mock, now, s, settle_within, to_json, DEFAULT_TEXT, TICK,
+    enc, error_json, field, ledger_base, mock, now, s, set_callbacks, settle_within, to_json,
+    DEFAULT_TEXT, TICK,
 };
 /// Cancel → upstream-close latency budget, in milliseconds.
 pub const CLOSE_BUDGET_MS: f64 = 100.0;
@@ -193,7 +194,7 @@ impl Gen {
         let events: Rc<RefCell<Vec<(f64, Value)>>> = Rc::default();
         let waiters: Waiters = Rc::default();
         let (sink, wake) = (texts.clone(), waiters.clone());
-        let on_text = Closure::<dyn FnMut(JsValue)>::new(move |delta: JsValue| {
+        let on_text = move |delta: JsValue| {
             let delta = delta
                 .as_string()
                 .unwrap_or_else(|| "<onText got a non-string>".into());
@@ -209,16 +210,8 @@ impl Gen {
             for resolve in ready {
                 let _ = resolve.call0(&JsValue::UNDEFINED);
             }
-        });
-        let sink = events.clone();
-        let on_event = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-            sink.borrow_mut().push((now(), to_json(&event)));
-        });
-        Reflect::set(&object, &"onText".into(), on_text.as_ref()).unwrap();
-        Reflect::set(&object, &"onEvent".into(), on_event.as_ref()).unwrap();
-        // Kept alive for good: a late callback must not hit a dropped closure.
-        on_text.forget();
-        on_event.forget();
+        };
+        set_callbacks(&object, on_text, &events);
         let started_at = now();
         let promise = match session {
             Some(session) => session.generate(object),
@@ -563,4 +556,45 @@ pub fn watch(session: &Session, target: &JsValue) -> Function {
 /// Prints why a test does nothing in this runtime.
 pub fn skip(test: &str, why: &str) {
     console_log!("[{}] {test}: skipped ({why})", runtime());
+}
+
+/// Closes every session of `sessions`, drops them, and asserts that the module holds no live
+/// resource (and that no promise rejection went unhandled) after `test`.
+pub fn close_all(sessions: Vec<Session>, test: &str) {
+    for session in &sessions {
+        session.close();
+    }
+    drop(sessions);
+    assert_no_live_resources(test);
+}
+
+/// Settles every generation of `gens` in turn, each within `ms`.
+pub async fn settle_all(gens: Vec<Gen>, ms: u32) -> Vec<Outcome> {
+    let mut outs = Vec::new();
+    for gen in gens {
+        outs.push(gen.settle(ms).await);
+    }
+    outs
+}
+
+/// [`assert_upstream_closed`] for every outcome of `outs` (labelled `<what>, #<i>`).
+pub async fn assert_upstreams_closed(outs: &[Outcome], cancel_at: f64, what: &str) {
+    for (i, out) in outs.iter().enumerate() {
+        assert_upstream_closed(&out.tag, cancel_at, &format!("{what}, #{i}")).await;
+    }
+}
+
+/// A session made with `options` watching a new fake peer, and a generation against `upstream`
+/// in it that has started streaming.
+pub async fn streaming_with_fake_peer(
+    options: Value,
+    upstream: Upstream,
+    label: &str,
+) -> (Session, JsValue, Gen) {
+    let session = session(options);
+    let peer = fake_peer();
+    watch(&session, &peer);
+    let gen = Gen::start(Some(&session), upstream, label);
+    gen.streaming().await;
+    (session, peer, gen)
 }
