@@ -86,6 +86,12 @@ async fn stream_of(server: &Running, scenario: &str, query: &str, req: &str) -> 
     checked(&parse_sse(&text))
 }
 
+/// Opens a streaming request to `scenario` (with `query`) and returns the client once the head
+/// says 200.
+async fn open_stream(server: &Running, scenario: &str, query: &str) -> Client {
+    open_ok(server.addr, &path(scenario, query), &body("m", Some(true))).await
+}
+
 #[tokio::test]
 async fn normal_stream_has_the_real_event_sequence() {
     let server = spawn("127.0.0.1:0").await.unwrap();
@@ -159,36 +165,19 @@ async fn tool_use_streams_input_json_deltas() {
 #[tokio::test]
 async fn pings_forever_after_message_start() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    let mut c = Client::send(
-        server.addr,
-        "POST",
-        &path("anthropic-ping-forever", "tag=apf&keepalive_ms=10"),
-        &body("m", Some(true)),
-    )
-    .await;
-    assert_eq!(c.head().await.status, 200);
+    let mut c = open_stream(&server, "anthropic-ping-forever", "tag=apf&keepalive_ms=10").await;
     let events = checked(&c.sse_chunks(6).await);
     assert_eq!(
         types(&events),
         ["message_start", "ping", "ping", "ping", "ping", "ping"]
     );
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "apf").await;
-    assert_client_closed(&rec, dropped, "anthropic-ping-forever");
-    no_active_scenarios(&server.ledger).await;
+    client_leaves_and_scenario_ends(&server.ledger, c, "apf", "anthropic-ping-forever").await;
 }
 
 #[tokio::test]
 async fn stall_after_deltas_until_the_client_leaves() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    let mut c = Client::send(
-        server.addr,
-        "POST",
-        &path("anthropic-stall-after-deltas", "tag=asd&chunks=2"),
-        &body("m", Some(true)),
-    )
-    .await;
-    assert_eq!(c.head().await.status, 200);
+    let mut c = open_stream(&server, "anthropic-stall-after-deltas", "tag=asd&chunks=2").await;
     let events = checked(&c.sse_chunks(5).await);
     assert_eq!(
         types(&events),
@@ -206,10 +195,7 @@ async fn stall_after_deltas_until_the_client_leaves() {
         .collect();
     assert_eq!(text, "Hello from ");
     c.assert_silent_for(150).await;
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "asd").await;
-    assert_client_closed(&rec, dropped, "anthropic-stall-after-deltas");
-    no_active_scenarios(&server.ledger).await;
+    client_leaves_and_scenario_ends(&server.ledger, c, "asd", "anthropic-stall-after-deltas").await;
 }
 
 #[tokio::test]

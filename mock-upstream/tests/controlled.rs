@@ -129,15 +129,13 @@ async fn stall_after_n_chunks() {
     let mut text = String::new();
     for _ in 0..2 {
         let chunk = c.chunk().await.unwrap().unwrap();
-        let v = payload(std::str::from_utf8(&chunk).unwrap().trim_end()).unwrap();
+        let v = chunk_payload(&chunk).unwrap();
         text.push_str(v["choices"][0]["delta"]["content"].as_str().unwrap());
     }
     assert_eq!(text, "Hello from ");
     c.assert_silent_for(150).await;
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "sa").await;
+    let rec = client_leaves(&server.ledger, c, "sa", "controlled stall-after").await;
     assert_eq!(rec.mode.as_deref(), Some("stall-after=2 first_token_ms=20"));
-    assert_client_closed(&rec, dropped, "controlled stall-after");
 }
 
 #[tokio::test]

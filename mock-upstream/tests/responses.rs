@@ -112,6 +112,12 @@ fn assert_usage(u: &Value, body_len: usize, output: usize) {
     assert_eq!(u["output_tokens_details"]["reasoning_tokens"], 0);
 }
 
+/// Opens a streaming request to `scenario` (with `query`) and returns the client once the head
+/// says 200.
+async fn open_stream(server: &Running, scenario: &str, query: &str) -> Client {
+    open_ok(server.addr, &path(scenario, query), &body("m", Some(true))).await
+}
+
 #[tokio::test]
 async fn normal_stream_has_the_real_event_sequence() {
     let server = spawn("127.0.0.1:0").await.unwrap();
@@ -263,23 +269,14 @@ async fn keepalives_then_silence_until_the_client_leaves() {
         ]
     );
     c.assert_silent_for(150).await;
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "rks").await;
-    assert_client_closed(&rec, dropped, "responses-keepalive-then-stall");
-    no_active_scenarios(&server.ledger).await;
+    client_leaves_and_scenario_ends(&server.ledger, c, "rks", "responses-keepalive-then-stall")
+        .await;
 }
 
 #[tokio::test]
 async fn stall_after_deltas_until_the_client_leaves() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    let mut c = Client::send(
-        server.addr,
-        "POST",
-        &path("responses-stall-after-deltas", "tag=rsd&chunks=2"),
-        &body("m", Some(true)),
-    )
-    .await;
-    assert_eq!(c.head().await.status, 200);
+    let mut c = open_stream(&server, "responses-stall-after-deltas", "tag=rsd&chunks=2").await;
     let events = checked(&c.sse_chunks(6).await);
     assert_eq!(
         types(&events)[4..],
@@ -291,10 +288,7 @@ async fn stall_after_deltas_until_the_client_leaves() {
         .collect();
     assert_eq!(text, "Hello from ");
     c.assert_silent_for(150).await;
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "rsd").await;
-    assert_client_closed(&rec, dropped, "responses-stall-after-deltas");
-    no_active_scenarios(&server.ledger).await;
+    client_leaves_and_scenario_ends(&server.ledger, c, "rsd", "responses-stall-after-deltas").await;
 }
 
 #[tokio::test]
@@ -337,10 +331,8 @@ async fn a_stall_without_stream_never_answers() {
     .await;
     request_seen(&server.ledger, "rnh").await;
     c.assert_silent_for(150).await;
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "rnh").await;
+    let rec = client_leaves(&server.ledger, c, "rnh", "responses stall, stream false").await;
     assert!(rec.response_started_at_ms.is_none());
-    assert_client_closed(&rec, dropped, "responses stall, stream false");
     no_active_scenarios(&server.ledger).await;
 }
 

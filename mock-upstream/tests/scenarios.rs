@@ -63,6 +63,12 @@ fn assert_normal_end(events: &[String], pieces: usize, body_len: usize) {
     assert_eq!(finish["choices"][0]["delta"]["content"], "");
 }
 
+/// Opens a chat request to `scenario` (with `query`) and returns the client once the head says
+/// 200.
+async fn open_chat(server: &Running, scenario: &str, query: &str) -> Client {
+    open_ok(server.addr, &path(scenario, query), &chat_body("m")).await
+}
+
 #[tokio::test]
 async fn normal_stream_exact_events_and_ledger() {
     let server = spawn("127.0.0.1:0").await.unwrap();
@@ -204,24 +210,14 @@ async fn keepalive_then_content_paces_comments() {
 #[tokio::test]
 async fn keepalive_forever_until_client_leaves() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    let mut c = Client::send(
-        server.addr,
-        "POST",
-        &path("keepalive-forever", "tag=kaf&keepalive_ms=10"),
-        &chat_body("m"),
-    )
-    .await;
-    assert_eq!(c.head().await.status, 200);
+    let mut c = open_chat(&server, "keepalive-forever", "tag=kaf&keepalive_ms=10").await;
     for _ in 0..4 {
         assert_eq!(
             c.chunk().await.unwrap().unwrap(),
             b": OPENROUTER PROCESSING\n\n"
         );
     }
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "kaf").await;
-    assert_client_closed(&rec, dropped, "keepalive-forever");
-    no_active_scenarios(&server.ledger).await;
+    client_leaves_and_scenario_ends(&server.ledger, c, "kaf", "keepalive-forever").await;
 }
 
 #[tokio::test]
@@ -239,12 +235,10 @@ async fn no_headers_until_client_leaves() {
     c.assert_silent_for(150).await;
     let open = server.ledger.query(&Filter::tag("nohead"));
     assert!(open[0].response_started_at_ms.is_none() && !open[0].is_closed());
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "nohead").await;
+    let rec = client_leaves(&server.ledger, c, "nohead", "no-headers").await;
     assert!(!rec.client_reset);
     assert!(rec.response_started_at_ms.is_none());
     assert_eq!(rec.body, chat_body("m"));
-    assert_client_closed(&rec, dropped, "no-headers");
     // The handler that held back the headers is gone too.
     no_active_scenarios(&server.ledger).await;
 }
@@ -263,58 +257,35 @@ async fn headers_then_silence_until_client_leaves() {
     assert_eq!(head.status, 200);
     assert_eq!(head.get("content-type"), Some("text/event-stream"));
     c.assert_silent_for(150).await;
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "hts").await;
+    let rec = client_leaves(&server.ledger, c, "hts", "headers-then-silence").await;
     assert!(!rec.client_reset, "a FIN, not a reset: {rec:?}");
     assert!(rec.response_started_at_ms.is_some());
-    assert_client_closed(&rec, dropped, "headers-then-silence");
     no_active_scenarios(&server.ledger).await;
 }
 
 #[tokio::test]
 async fn stall_after_chunks_until_client_leaves() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    let mut c = Client::send(
-        server.addr,
-        "POST",
-        &path("stall-after-chunks", "tag=stall&chunks=2"),
-        &chat_body("m"),
-    )
-    .await;
-    assert_eq!(c.head().await.status, 200);
+    let mut c = open_chat(&server, "stall-after-chunks", "tag=stall&chunks=2").await;
     let mut got = Vec::new();
     for _ in 0..2 {
         got.push(c.chunk().await.unwrap().unwrap());
     }
-    let payloads: Vec<Value> = got
-        .iter()
-        .filter_map(|c| payload(std::str::from_utf8(c).unwrap().trim_end()))
-        .collect();
+    let payloads: Vec<Value> = got.iter().filter_map(|c| chunk_payload(c)).collect();
     assert_eq!(content_of(&payloads), "Hello from ");
     c.assert_silent_for(150).await;
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "stall").await;
-    assert_client_closed(&rec, dropped, "stall-after-chunks");
-    no_active_scenarios(&server.ledger).await;
+    client_leaves_and_scenario_ends(&server.ledger, c, "stall", "stall-after-chunks").await;
 }
 
 #[tokio::test]
 async fn stall_with_keepalives() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    let mut c = Client::send(
-        server.addr,
-        "POST",
-        &path("stall-with-keepalives", "tag=swk&keepalive_ms=10"),
-        &chat_body("m"),
-    )
-    .await;
-    assert_eq!(c.head().await.status, 200);
+    let mut c = open_chat(&server, "stall-with-keepalives", "tag=swk&keepalive_ms=10").await;
     let mut content = String::new();
     for _ in 0..3 {
         let chunk = c.chunk().await.unwrap().unwrap();
         content.push_str(
-            payload(std::str::from_utf8(&chunk).unwrap().trim_end()).unwrap()["choices"][0]
-                ["delta"]["content"]
+            chunk_payload(&chunk).unwrap()["choices"][0]["delta"]["content"]
                 .as_str()
                 .unwrap(),
         );
@@ -326,10 +297,7 @@ async fn stall_with_keepalives() {
             b": OPENROUTER PROCESSING\n\n"
         );
     }
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "swk").await;
-    assert_client_closed(&rec, dropped, "stall-with-keepalives");
-    no_active_scenarios(&server.ledger).await;
+    client_leaves_and_scenario_ends(&server.ledger, c, "swk", "stall-with-keepalives").await;
 }
 
 #[tokio::test]
@@ -587,7 +555,7 @@ async fn malformed_event_in_the_middle() {
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != pos)
-        .filter_map(|(_, c)| payload(std::str::from_utf8(c).unwrap().trim_end()))
+        .filter_map(|(_, c)| chunk_payload(c))
         .collect();
     assert_eq!(content_of(&good), DEFAULT_TEXT);
     assert!(serde_json::from_str::<Value>(MALFORMED_EVENT.trim_start_matches("data: ")).is_err());
@@ -616,19 +584,12 @@ async fn huge_line_in_64k_writes() {
 #[tokio::test]
 async fn reset_after_content_resets_the_client() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    let mut c = Client::send(
-        server.addr,
-        "POST",
-        &path("reset-after-content", "tag=rst&chunks=3"),
-        &chat_body("m"),
-    )
-    .await;
-    assert_eq!(c.head().await.status, 200);
+    let mut c = open_chat(&server, "reset-after-content", "tag=rst&chunks=3").await;
     let mut content = String::new();
     let err = loop {
         match c.chunk().await {
             Ok(Some(chunk)) => {
-                let v = payload(std::str::from_utf8(&chunk).unwrap().trim_end()).unwrap();
+                let v = chunk_payload(&chunk).unwrap();
                 content.push_str(v["choices"][0]["delta"]["content"].as_str().unwrap());
             }
             Ok(None) => panic!("clean end of body instead of a reset"),
@@ -646,14 +607,7 @@ async fn reset_after_content_resets_the_client() {
 #[tokio::test]
 async fn data_after_done_keeps_the_body_open() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    let mut c = Client::send(
-        server.addr,
-        "POST",
-        &path("data-after-done", "tag=dad"),
-        &chat_body("m"),
-    )
-    .await;
-    assert_eq!(c.head().await.status, 200);
+    let mut c = open_chat(&server, "data-after-done", "tag=dad").await;
     let n = pieces(DEFAULT_TEXT).len() + 4;
     let mut chunks = Vec::new();
     for _ in 0..n {
@@ -665,27 +619,17 @@ async fn data_after_done_keeps_the_body_open() {
     assert_eq!(after["choices"][0]["delta"]["content"], "after done");
     // No terminating chunk, the connection stays open.
     c.assert_silent_for(150).await;
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "dad").await;
-    assert_client_closed(&rec, dropped, "data-after-done");
-    no_active_scenarios(&server.ledger).await;
+    client_leaves_and_scenario_ends(&server.ledger, c, "dad", "data-after-done").await;
 }
 
 #[tokio::test]
 async fn endless_ticks_until_client_leaves() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    let mut c = Client::send(
-        server.addr,
-        "POST",
-        &path("endless", "tag=endless&delay_ms=10"),
-        &chat_body("m"),
-    )
-    .await;
-    assert_eq!(c.head().await.status, 200);
+    let mut c = open_chat(&server, "endless", "tag=endless&delay_ms=10").await;
     let start = Instant::now();
     for _ in 0..5 {
         let chunk = c.chunk().await.unwrap().unwrap();
-        let v = payload(std::str::from_utf8(&chunk).unwrap().trim_end()).unwrap();
+        let v = chunk_payload(&chunk).unwrap();
         assert_eq!(v["choices"][0]["delta"]["content"], TICK);
     }
     // Four gaps of at least 10 ms each.
@@ -694,10 +638,7 @@ async fn endless_ticks_until_client_leaves() {
         "{:?}",
         start.elapsed()
     );
-    let dropped = drop_client(c);
-    let rec = closed_record(&server.ledger, "endless").await;
-    assert_client_closed(&rec, dropped, "endless");
-    no_active_scenarios(&server.ledger).await;
+    client_leaves_and_scenario_ends(&server.ledger, c, "endless", "endless").await;
 }
 
 #[tokio::test]

@@ -398,3 +398,40 @@ pub fn sorted(names: &[&str]) -> Vec<String> {
 pub fn types(events: &[serde_json::Value]) -> Vec<&str> {
     events.iter().map(|v| v["type"].as_str().unwrap()).collect()
 }
+
+/// Sends `POST target` with `body` and asserts that the response head says 200.
+pub async fn open_ok(addr: SocketAddr, target: &str, body: &str) -> Client {
+    let mut c = Client::send(addr, "POST", target, body).await;
+    assert_eq!(c.head().await.status, 200);
+    c
+}
+
+/// Drops `client`, waits for the ledger to record the connection tagged `tag` closed, asserts
+/// that the client closed it in time ([`assert_client_closed`]) and returns the record.
+pub async fn client_leaves(
+    ledger: &Ledger,
+    client: Client,
+    tag: &str,
+    what: &str,
+) -> ConnectionRecord {
+    let dropped = drop_client(client);
+    let rec = closed_record(ledger, tag).await;
+    assert_client_closed(&rec, dropped, what);
+    rec
+}
+
+/// [`client_leaves`], then waits until the scenario's task has ended too.
+pub async fn client_leaves_and_scenario_ends(
+    ledger: &Ledger,
+    client: Client,
+    tag: &str,
+    what: &str,
+) {
+    client_leaves(ledger, client, tag, what).await;
+    no_active_scenarios(ledger).await;
+}
+
+/// The JSON payload of one chunk that carries one whole `data: ` event (see [`payload`]).
+pub fn chunk_payload(chunk: &[u8]) -> Option<Value> {
+    payload(std::str::from_utf8(chunk).unwrap().trim_end())
+}
