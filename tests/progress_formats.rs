@@ -25,6 +25,8 @@ struct Fixture {
     bytes: Vec<u8>,
     /// (offset just after the event, its kind)
     events: Vec<(usize, Kind)>,
+    /// The next `sequence_number` [`Fixture::typed`] gives, in a fixture that numbers its events.
+    sequence: Option<u64>,
 }
 
 impl Fixture {
@@ -46,6 +48,35 @@ impl Fixture {
             None => format!("data: {data}\n\n"),
         };
         self.raw(&text, kind)
+    }
+
+    /// A fixture whose typed events carry `sequence_number` 0, 1, 2, … (as the Responses API's do).
+    fn numbered() -> Self {
+        Fixture {
+            sequence: Some(0),
+            ..Fixture::default()
+        }
+    }
+
+    /// An event whose `data` has a `type` (numbered when the fixture numbers its events), with
+    /// an `event:` line naming that type when `named`.
+    fn typed(mut self, named: bool, mut data: Value, kind: Kind) -> Self {
+        if let Some(n) = self.sequence {
+            data["sequence_number"] = json!(n);
+            self.sequence = Some(n + 1);
+        }
+        let name = data["type"].as_str().map(str::to_owned);
+        self.event(name.as_deref().filter(|_| named), data, kind)
+    }
+
+    /// The offset just after the fixture's first fragment (its first text or tool-call bytes).
+    fn first_fragment_end(&self) -> usize {
+        let (end, _) = self
+            .events
+            .iter()
+            .find(|(_, k)| *k == Kind::Fragment)
+            .unwrap();
+        *end
     }
 
     /// What a watcher should have concluded after the first `len` bytes.
@@ -158,193 +189,53 @@ fn response_object(status: &str, output: Value) -> Value {
 /// keepalive, output text (one empty delta), a function call, `response.completed` whose
 /// response object nests many other `"type"` fields.
 fn responses(named: bool) -> Fixture {
-    let mut sequence = 0;
-    let mut next = |fixture: Fixture, mut data: Value, kind: Kind| {
-        data["sequence_number"] = json!(sequence);
-        sequence += 1;
-        let name = data["type"].as_str().map(str::to_owned);
-        fixture.event(name.as_deref().filter(|_| named), data, kind)
-    };
     let message = json!({"id":"msg_1","type":"message","status":"in_progress","role":"assistant","content":[]});
     let call = json!({"id":"fc_1","type":"function_call","call_id":"call_1","name":"get_weather","arguments":"","status":"in_progress"});
     let reasoning = json!({"id":"rs_1","type":"reasoning","summary":[]});
-    let mut f = Fixture::default();
-    f = next(
-        f,
-        json!({"type":"response.created","response":response_object("in_progress", json!([]))}),
-        Kind::Quiet,
-    );
-    f = next(
-        f,
-        json!({"type":"response.in_progress","response":response_object("in_progress", json!([]))}),
-        Kind::Quiet,
-    );
-    f = next(
-        f,
-        json!({"type":"response.output_item.added","output_index":0,"item":reasoning}),
-        Kind::Quiet,
-    );
-    f = next(
-        f,
-        json!({"type":"response.reasoning_summary_part.added","item_id":"rs_1","output_index":0,"summary_index":0,"part":{"type":"summary_text","text":""}}),
-        Kind::Quiet,
-    );
-    f = next(
-        f,
-        json!({"type":"response.reasoning_summary_text.delta","item_id":"rs_1","output_index":0,"summary_index":0,"delta":"Weighing the options"}),
-        Kind::Progress,
-    );
-    f = next(f, json!({"type":"keepalive"}), Kind::Keepalive);
-    f = next(
-        f,
-        json!({"type":"response.reasoning_summary_text.done","item_id":"rs_1","output_index":0,"summary_index":0,"text":"Weighing the options"}),
-        Kind::Quiet,
-    );
-    f = next(
-        f,
-        json!({"type":"response.output_item.added","output_index":1,"item":message}),
-        Kind::Quiet,
-    );
-    f = next(
-        f,
-        json!({"type":"response.content_part.added","item_id":"msg_1","output_index":1,"content_index":0,"part":{"type":"output_text","text":"","annotations":[]}}),
-        Kind::Quiet,
-    );
-    f = next(
-        f,
-        json!({"type":"response.output_text.delta","item_id":"msg_1","output_index":1,"content_index":0,"delta":"Caf\u{e9} \u{1F642}","logprobs":[]}),
-        Kind::Fragment,
-    );
-    f = next(
-        f,
-        json!({"type":"response.output_text.delta","item_id":"msg_1","output_index":1,"content_index":0,"delta":"","logprobs":[]}),
-        Kind::Quiet,
-    );
-    f = f.raw(": keep the connection\n\n", Kind::Keepalive);
-    f = next(
-        f,
-        json!({"type":"response.output_text.delta","item_id":"msg_1","output_index":1,"content_index":0,"delta":" with \"quotes\"","logprobs":[]}),
-        Kind::Fragment,
-    );
-    f = next(
-        f,
-        json!({"type":"response.output_text.done","item_id":"msg_1","output_index":1,"content_index":0,"text":"Caf\u{e9} \u{1F642} with \"quotes\"","logprobs":[]}),
-        Kind::Quiet,
-    );
-    f = next(
-        f,
-        json!({"type":"response.output_item.added","output_index":2,"item":call}),
-        Kind::Fragment,
-    );
-    f = next(
-        f,
-        json!({"type":"response.function_call_arguments.delta","item_id":"fc_1","output_index":2,"delta":"{\"city\":\"Paris\"}"}),
-        Kind::Fragment,
-    );
-    f = next(
-        f,
-        json!({"type":"response.function_call_arguments.done","item_id":"fc_1","output_index":2,"arguments":"{\"city\":\"Paris\"}"}),
-        Kind::Quiet,
-    );
-    f = next(
-        f,
-        json!({"type":"response.output_item.done","output_index":2,"item":call}),
-        Kind::Quiet,
-    );
-    next(
-        f,
-        json!({"type":"response.completed","response":response_object("completed", json!([reasoning, message, call]))}),
-        Kind::End(End::Completed),
-    )
-}
-
-fn anthropic_event(f: Fixture, data: Value, kind: Kind) -> Fixture {
-    let name = data["type"].as_str().unwrap().to_owned();
-    f.event(Some(&name), data, kind)
+    Fixture::numbered()
+        .typed(named, json!({"type":"response.created","response":response_object("in_progress", json!([]))}), Kind::Quiet)
+        .typed(named, json!({"type":"response.in_progress","response":response_object("in_progress", json!([]))}), Kind::Quiet)
+        .typed(named, json!({"type":"response.output_item.added","output_index":0,"item":reasoning}), Kind::Quiet)
+        .typed(named, json!({"type":"response.reasoning_summary_part.added","item_id":"rs_1","output_index":0,"summary_index":0,"part":{"type":"summary_text","text":""}}), Kind::Quiet)
+        .typed(named, json!({"type":"response.reasoning_summary_text.delta","item_id":"rs_1","output_index":0,"summary_index":0,"delta":"Weighing the options"}), Kind::Progress)
+        .typed(named, json!({"type":"keepalive"}), Kind::Keepalive)
+        .typed(named, json!({"type":"response.reasoning_summary_text.done","item_id":"rs_1","output_index":0,"summary_index":0,"text":"Weighing the options"}), Kind::Quiet)
+        .typed(named, json!({"type":"response.output_item.added","output_index":1,"item":message}), Kind::Quiet)
+        .typed(named, json!({"type":"response.content_part.added","item_id":"msg_1","output_index":1,"content_index":0,"part":{"type":"output_text","text":"","annotations":[]}}), Kind::Quiet)
+        .typed(named, json!({"type":"response.output_text.delta","item_id":"msg_1","output_index":1,"content_index":0,"delta":"Caf\u{e9} \u{1F642}","logprobs":[]}), Kind::Fragment)
+        .typed(named, json!({"type":"response.output_text.delta","item_id":"msg_1","output_index":1,"content_index":0,"delta":"","logprobs":[]}), Kind::Quiet)
+        .raw(": keep the connection\n\n", Kind::Keepalive)
+        .typed(named, json!({"type":"response.output_text.delta","item_id":"msg_1","output_index":1,"content_index":0,"delta":" with \"quotes\"","logprobs":[]}), Kind::Fragment)
+        .typed(named, json!({"type":"response.output_text.done","item_id":"msg_1","output_index":1,"content_index":0,"text":"Caf\u{e9} \u{1F642} with \"quotes\"","logprobs":[]}), Kind::Quiet)
+        .typed(named, json!({"type":"response.output_item.added","output_index":2,"item":call}), Kind::Fragment)
+        .typed(named, json!({"type":"response.function_call_arguments.delta","item_id":"fc_1","output_index":2,"delta":"{\"city\":\"Paris\"}"}), Kind::Fragment)
+        .typed(named, json!({"type":"response.function_call_arguments.done","item_id":"fc_1","output_index":2,"arguments":"{\"city\":\"Paris\"}"}), Kind::Quiet)
+        .typed(named, json!({"type":"response.output_item.done","output_index":2,"item":call}), Kind::Quiet)
+        .typed(named, json!({"type":"response.completed","response":response_object("completed", json!([reasoning, message, call]))}), Kind::End(End::Completed))
 }
 
 /// Anthropic Messages: thinking with its signature, pings, text, a tool use whose input starts
 /// empty, `message_delta` with the stop reason, `message_stop`.
 fn anthropic() -> Fixture {
     let usage = json!({"input_tokens":25,"output_tokens":1});
-    let mut f = Fixture::default();
-    f = anthropic_event(
-        f,
-        json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-x","stop_reason":null,"stop_sequence":null,"usage":usage}}),
-        Kind::Quiet,
-    );
-    f = anthropic_event(
-        f,
-        json!({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}),
-        Kind::Quiet,
-    );
-    f = anthropic_event(f, json!({"type":"ping"}), Kind::Keepalive);
-    f = anthropic_event(
-        f,
-        json!({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me see."}}),
-        Kind::Progress,
-    );
-    f = anthropic_event(
-        f,
-        json!({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBCgIYAhIM"}}),
-        Kind::Progress,
-    );
-    f = anthropic_event(
-        f,
-        json!({"type":"content_block_stop","index":0}),
-        Kind::Quiet,
-    );
-    f = anthropic_event(
-        f,
-        json!({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}),
-        Kind::Quiet,
-    );
-    f = anthropic_event(
-        f,
-        json!({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Caf\u{e9} \u{1F642}"}}),
-        Kind::Fragment,
-    );
-    f = anthropic_event(f, json!({"type":"ping"}), Kind::Keepalive);
-    f = anthropic_event(
-        f,
-        json!({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":""}}),
-        Kind::Quiet,
-    );
-    f = anthropic_event(
-        f,
-        json!({"type":"content_block_stop","index":1}),
-        Kind::Quiet,
-    );
-    f = anthropic_event(
-        f,
-        json!({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}}),
-        Kind::Fragment,
-    );
-    f = anthropic_event(
-        f,
-        json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":""}}),
-        Kind::Quiet,
-    );
-    f = anthropic_event(
-        f,
-        json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"city\": \"Paris\"}"}}),
-        Kind::Fragment,
-    );
-    f = anthropic_event(
-        f,
-        json!({"type":"content_block_stop","index":2}),
-        Kind::Quiet,
-    );
-    f = anthropic_event(
-        f,
-        json!({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":89}}),
-        Kind::Finish,
-    );
-    anthropic_event(
-        f,
-        json!({"type":"message_stop"}),
-        Kind::End(End::MessageStop),
-    )
+    Fixture::default()
+        .typed(true, json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-x","stop_reason":null,"stop_sequence":null,"usage":usage}}), Kind::Quiet)
+        .typed(true, json!({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}), Kind::Quiet)
+        .typed(true, json!({"type":"ping"}), Kind::Keepalive)
+        .typed(true, json!({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me see."}}), Kind::Progress)
+        .typed(true, json!({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBCgIYAhIM"}}), Kind::Progress)
+        .typed(true, json!({"type":"content_block_stop","index":0}), Kind::Quiet)
+        .typed(true, json!({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}), Kind::Quiet)
+        .typed(true, json!({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Caf\u{e9} \u{1F642}"}}), Kind::Fragment)
+        .typed(true, json!({"type":"ping"}), Kind::Keepalive)
+        .typed(true, json!({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":""}}), Kind::Quiet)
+        .typed(true, json!({"type":"content_block_stop","index":1}), Kind::Quiet)
+        .typed(true, json!({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}}), Kind::Fragment)
+        .typed(true, json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":""}}), Kind::Quiet)
+        .typed(true, json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"city\": \"Paris\"}"}}), Kind::Fragment)
+        .typed(true, json!({"type":"content_block_stop","index":2}), Kind::Quiet)
+        .typed(true, json!({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":89}}), Kind::Finish)
+        .typed(true, json!({"type":"message_stop"}), Kind::End(End::MessageStop))
 }
 
 fn fixtures() -> Vec<(&'static str, Option<Format>, Format, Fixture)> {
@@ -464,12 +355,7 @@ fn nothing_after_the_end_marker_counts() {
 #[test]
 fn chat_errors_mid_stream_after_text_are_reported_with_their_message() {
     let fixture = chat();
-    let text_end = fixture
-        .events
-        .iter()
-        .find(|(_, k)| *k == Kind::Fragment)
-        .unwrap()
-        .0;
+    let text_end = fixture.first_fragment_end();
     let mut bytes = fixture.bytes[..text_end].to_vec();
     let error = json!({"id":"gen-1","object":"chat.completion.chunk","error":{"code":502,"message":"Provider returned error: sk-or-v1-abc"},
                        "choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]});
@@ -525,12 +411,7 @@ fn responses_errors_and_failures_are_reported() {
         ),
     ];
     let start = responses(true);
-    let text_end = start
-        .events
-        .iter()
-        .find(|(_, k)| *k == Kind::Fragment)
-        .unwrap()
-        .0;
+    let text_end = start.first_fragment_end();
     for (data, code, message) in cases {
         for named in [true, false] {
             let mut bytes = start.bytes[..text_end].to_vec();
@@ -572,12 +453,7 @@ fn an_incomplete_response_is_an_end_not_an_error() {
 #[test]
 fn anthropic_errors_are_reported_with_their_type() {
     let fixture = anthropic();
-    let text_end = fixture
-        .events
-        .iter()
-        .find(|(_, k)| *k == Kind::Fragment)
-        .unwrap()
-        .0;
+    let text_end = fixture.first_fragment_end();
     let mut bytes = fixture.bytes[..text_end].to_vec();
     bytes.extend_from_slice(b"event: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n");
     let (_, report, mut watcher) = watch(None, &bytes, &[text_end + 7]);
