@@ -11,9 +11,7 @@ use machine_support::*;
 
 #[test]
 fn a_cancel_mid_stream_releases_the_attempt_and_says_only_cancelled() {
-    let mut d = Driver::new(config(vec![provider("a"), provider("b")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a", "b"]);
     d.bytes(50.0, &content("Hel"));
     let heard = d.heard.len();
     d.cancel(60.0, CancelReason::Named("hang-up".into()));
@@ -48,8 +46,7 @@ fn a_cancel_mid_stream_releases_the_attempt_and_says_only_cancelled() {
 
 #[test]
 fn the_callers_signal_and_a_cancel_before_the_start() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a"]);
     d.cancel(5.0, CancelReason::Signal);
     let error = d.error();
     assert_eq!(error.message, "aborted by the caller's signal");
@@ -167,8 +164,7 @@ fn a_throw_on_failover_cancels_before_the_next_provider_is_asked() {
 
 #[test]
 fn a_cancel_during_a_back_off_ends_the_wait() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a"]);
     d.head(10.0, head(503, "application/json"));
     d.end(11.0);
     assert_eq!(d.types().last(), Some(&"retry"));
@@ -186,8 +182,7 @@ fn a_cancel_during_a_back_off_ends_the_wait() {
 
 #[test]
 fn a_cancel_while_an_error_body_is_read_logs_the_status() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a"]);
     d.head(10.0, head(502, "application/json"));
     d.cancel(20.0, CancelReason::Signal);
     let record = &d.error().attempts[0];
@@ -214,8 +209,7 @@ fn after_the_outcome_a_cancel_changes_nothing() {
 
 #[test]
 fn a_cancel_after_the_outcome_was_taken_changes_nothing() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a"]);
     d.head(10.0, head(400, "application/json"));
     d.end(11.0);
     let taken = d.machine.take_outcome().unwrap().unwrap_err();

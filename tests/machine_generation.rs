@@ -165,8 +165,7 @@ fn nothing_is_sent_before_request_start_is_handed_out() {
 
 #[test]
 fn an_early_or_spurious_timer_does_nothing() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a"]);
     let heard = d.heard.len();
     for early in [0.0, 50.0, 99.0, 99.999] {
         d.wake_at(early);
@@ -197,8 +196,7 @@ fn timed_out_error(d: &Driver) -> (&'static str, &'static str, String) {
 
 #[test]
 fn no_headers_is_a_provider_headers_timeout() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a"]);
     assert_eq!(d.wake(), 100.0);
     assert_eq!(
         timed_out_error(&d),
@@ -230,9 +228,7 @@ fn no_headers_is_a_provider_headers_timeout() {
 
 #[test]
 fn keepalives_are_not_progress_so_first_token_times_out() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a"]);
     for t in [60.0, 160.0, 260.0] {
         d.bytes(t, KEEPALIVE);
     }
@@ -259,9 +255,7 @@ fn keepalives_are_not_progress_so_first_token_times_out() {
 
 #[test]
 fn silence_after_text_is_an_idle_timeout_and_a_partial_answer() {
-    let mut d = Driver::new(config(vec![provider("a"), provider("b")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a", "b"]);
     d.bytes(50.0, &content("Hi"));
     d.bytes(150.0, KEEPALIVE); // bytes, not progress: idle still counts from 50
     assert_eq!(d.wake(), 250.0);
@@ -298,9 +292,7 @@ fn silence_after_text_is_an_idle_timeout_and_a_partial_answer() {
 
 #[test]
 fn steady_progress_is_cut_by_the_stream_deadline() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a"]);
     let mut t = 100.0;
     while t < 2_000.0 {
         d.bytes(t, &content("."));
@@ -428,8 +420,7 @@ fn a_503_is_retried_after_a_jittered_back_off_then_the_chain_fails_over() {
 
 #[test]
 fn http_400_stops_the_call_with_the_servers_message() {
-    let mut d = Driver::new(config(vec![provider("a"), provider("b")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a", "b"]);
     d.head(10.0, head(400, "application/json"));
     d.bytes(11.0, r#"{"error":{"message":"messages: field required"}}"#);
     d.end(12.0);
@@ -452,8 +443,7 @@ fn retry_after_is_honoured_in_seconds_and_as_a_date() {
         ("2", 0.0, 2_000.0),
         ("Sun, 06 Nov 1994 08:49:40 GMT", 784_111_777_000.0, 3_000.0),
     ] {
-        let mut d = Driver::new(config(vec![provider("a")]));
-        d.start(0.0);
+        let mut d = Driver::started(&["a"]);
         d.head(
             10.0,
             Head {
@@ -476,8 +466,7 @@ fn retry_after_is_honoured_in_seconds_and_as_a_date() {
 
 #[test]
 fn an_error_body_is_read_only_up_to_its_bound_and_its_deadline() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a"]);
     d.head(10.0, head(404, "text/plain"));
     d.bytes(20.0, "no such ");
     // The server's message is best effort: at the first-token deadline it is what arrived.
@@ -491,8 +480,7 @@ fn an_error_body_is_read_only_up_to_its_bound_and_its_deadline() {
     assert_eq!(d.cancelled, [AttemptId(0)]);
     d.assert_over_and_released();
 
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a"]);
     d.head(10.0, head(404, "text/plain"));
     d.bytes(20.0, &"x".repeat(16 * 1024 + 10));
     assert!(d.machine.is_settled(), "16 KiB is enough to quote");
@@ -501,9 +489,7 @@ fn an_error_body_is_read_only_up_to_its_bound_and_its_deadline() {
 
 #[test]
 fn an_upstream_error_after_text_is_partial_and_before_text_fails_over() {
-    let mut d = Driver::new(config(vec![provider("a"), provider("b")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a", "b"]);
     d.bytes(
         20.0,
         &(content("Hal") + &upstream_error(502, "Provider returned error") + DONE),
@@ -519,9 +505,7 @@ fn an_upstream_error_after_text_is_partial_and_before_text_fails_over() {
     assert_eq!(cause.phase, None);
     d.assert_over_and_released();
 
-    let mut d = Driver::new(config(vec![provider("a"), provider("b")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a", "b"]);
     d.bytes(
         20.0,
         &(upstream_error(502, &format!("bad key {KEY}")) + DONE),
@@ -535,9 +519,7 @@ fn an_upstream_error_after_text_is_partial_and_before_text_fails_over() {
 
 #[test]
 fn an_empty_answer_is_reported_and_fails() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a"]);
     d.bytes(20.0, &(KEEPALIVE.to_owned() + DONE));
     d.end(21.0);
     assert_eq!(
@@ -569,8 +551,7 @@ fn an_empty_answer_is_reported_and_fails() {
 
 #[test]
 fn a_page_instead_of_a_stream_is_a_protocol_failure() {
-    let mut d = Driver::new(config(vec![provider("a"), provider("b")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a", "b"]);
     d.head(10.0, head(200, "text/html; charset=utf-8"));
     assert_eq!(d.cancelled, [AttemptId(0)], "its body is never read");
     assert!(d.events().iter().any(|e| matches!(e,
@@ -578,8 +559,7 @@ fn a_page_instead_of_a_stream_is_a_protocol_failure() {
             if message == "a answered 200 with content type text/html; charset=utf-8, not SSE or JSON")));
     assert_eq!(d.sent[1].provider, 1);
 
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a"]);
     d.head(
         10.0,
         Head {
@@ -596,8 +576,7 @@ fn a_page_instead_of_a_stream_is_a_protocol_failure() {
 #[test]
 fn network_failures_keep_keys_out_and_point_at_the_platforms_error() {
     // A failed request: retried (network errors are retryable), message redacted.
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a"]);
     d.request_error(
         5.0,
         &format!("connect refused for https://u:p@h/?key={KEY}"),
@@ -617,9 +596,7 @@ fn network_failures_keep_keys_out_and_point_at_the_platforms_error() {
     assert_eq!(d.types().last(), Some(&"retry"));
 
     // A read that fails after text: a partial answer whose cause is the platform's error.
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a"]);
     d.bytes(20.0, &content("partly"));
     d.read_error(30.0, &format!("socket hang up ({})", &KEY[4..20]));
     let result = d.result();
@@ -665,8 +642,7 @@ fn a_json_answer_and_tool_calls_are_assembled() {
     assert_eq!(result.stats.first_token_ms, Some(31.0));
     d.assert_over_and_released();
 
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a"]);
     d.head(10.0, head(200, "application/json"));
     d.bytes(20.0, r#"{"choices": [{"delta""#);
     d.end(21.0);
@@ -677,9 +653,7 @@ fn a_json_answer_and_tool_calls_are_assembled() {
 
 #[test]
 fn a_stream_that_ends_without_done_is_cut_unless_it_finished() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a"]);
     d.bytes(20.0, &content("cut"));
     d.end(30.0);
     let cause = d.result().cause.clone().unwrap();
@@ -687,9 +661,7 @@ fn a_stream_that_ends_without_done_is_cut_unless_it_finished() {
     assert_eq!(cause.message, "the stream from a ended before [DONE]");
     assert!(!d.types().contains(&"stream-end"));
 
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a"]);
     d.bytes(20.0, &(content("done") + &finish("stop")));
     d.end(30.0);
     assert!(!d.result().partial);
@@ -702,8 +674,7 @@ fn a_stream_that_ends_without_done_is_cut_unless_it_finished() {
 
 #[test]
 fn a_back_off_woken_after_the_service_deadline_asks_no_one() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
+    let mut d = Driver::started(&["a"]);
     d.head(10.0, head(503, "application/json"));
     d.end(11.0);
     assert!(d.machine.poll_timeout().unwrap() < limits().service_ms);
@@ -728,9 +699,7 @@ fn a_back_off_woken_after_the_service_deadline_asks_no_one() {
 
 #[test]
 fn relayed_and_malformed_events_come_between_the_texts_around_them() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a"]);
     let relayed = r#"{"type":"retry","attempt":2}"#;
     let malformed = "{\"id\": [";
     let read = content("one ")

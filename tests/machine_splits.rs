@@ -27,9 +27,7 @@ fn stream() -> String {
 
 /// What a driver hears and ends with when the body arrives in reads cut at `cuts`.
 fn run(bytes: &[u8], cuts: &[usize]) -> (Vec<String>, String, bool, u64) {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a"]);
     let id = d.last();
     let mut from = 0;
     for &cut in cuts.iter().chain(std::iter::once(&bytes.len())) {
@@ -85,9 +83,7 @@ fn the_unsplit_stream_is_what_the_split_ones_are_compared_with() {
 
 #[test]
 fn a_read_that_is_not_bytes_is_a_protocol_failure_and_releases_the_body() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a"]);
     d.machine
         .body_error(AttemptId(0), 20.0, BodyError::NotBytes);
     d.drain();

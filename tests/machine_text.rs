@@ -12,9 +12,7 @@ use machine_support::*;
 
 #[test]
 fn a_long_answer_is_not_kept_by_the_machine() {
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a"]);
     let mut expected = String::new();
     for i in 0..2_000 {
         let piece = format!("piece-{i} ");
@@ -73,9 +71,7 @@ fn partial_text_is_what_was_handed_out_of_the_last_attempt_that_received_text() 
     assert_eq!(d.partial_text(), "one two ");
 
     // No text at all: no partial text.
-    let mut d = Driver::new(config(vec![provider("a")]));
-    d.start(0.0);
-    d.head(10.0, sse_head());
+    let mut d = Driver::streaming(&["a"]);
     d.cancel(20.0, CancelReason::Signal);
     assert_eq!(d.error().partial_text, None);
     assert_eq!(d.partial_text(), "");

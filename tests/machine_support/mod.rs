@@ -155,6 +155,20 @@ impl Driver {
         }
     }
 
+    /// A driver over providers named `names` (default settings), started at 0.
+    pub fn started(names: &[&str]) -> Driver {
+        let mut d = Driver::new(config(names.iter().map(|name| provider(name)).collect()));
+        d.start(0.0);
+        d
+    }
+
+    /// [`Driver::started`], then an SSE head for the first attempt at 10.
+    pub fn streaming(names: &[&str]) -> Driver {
+        let mut d = Driver::started(names);
+        d.head(10.0, sse_head());
+        d
+    }
+
     /// Moves the clock (never back).
     pub fn at(&mut self, now: Millis) -> &mut Self {
         assert!(
