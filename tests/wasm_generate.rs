@@ -265,6 +265,19 @@ fn controller() -> (web_sys::AbortController, Rc<Cell<f64>>) {
     )
 }
 
+/// [`call_chain`] with `controller`'s signal.
+async fn call_with_signal(
+    providers: Vec<Value>,
+    timeouts: Value,
+    controller: &web_sys::AbortController,
+) -> Run {
+    let extra = Extra {
+        signal: Some(controller.signal()),
+        ..Extra::default()
+    };
+    run(opts(providers, timeouts), extra).await
+}
+
 /// An `onText` hook that aborts `c` at the first text and records when in `at`.
 fn abort_at_first_text(c: &web_sys::AbortController, at: &Rc<Cell<f64>>) -> TextHook {
     let (c, at) = (c.clone(), at.clone());
@@ -308,18 +321,13 @@ async fn abort_before_the_first_token_rejects_at_once_and_releases_the_connectio
     let (ta, tb) = (tag("abort-wait-a"), tag("abort-wait-b"));
     let (c, at) = controller();
     let _timer = abort_after(150, &c, &at);
-    let run = run(
-        opts(
-            vec![
-                provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta),
-                provider("beta", "normal", "", &tb),
-            ],
-            roomy(),
-        ),
-        Extra {
-            signal: Some(c.signal()),
-            ..Extra::default()
-        },
+    let run = call_with_signal(
+        vec![
+            provider("alpha", "keepalive-forever", "keepalive_ms=50", &ta),
+            provider("beta", "normal", "", &tb),
+        ],
+        roomy(),
+        &c,
     )
     .await;
     assert_aborted(&run, at.get(), "", "abort before first token");
@@ -361,15 +369,10 @@ async fn abort_mid_stream_from_a_timer_keeps_the_text_so_far() {
     let t = tag("abort-endless");
     let (c, at) = controller();
     let _timer = abort_after(200, &c, &at);
-    let run = run(
-        opts(
-            vec![provider("alpha", "endless", "delay_ms=20", &t)],
-            roomy(),
-        ),
-        Extra {
-            signal: Some(c.signal()),
-            ..Extra::default()
-        },
+    let run = call_with_signal(
+        vec![provider("alpha", "endless", "delay_ms=20", &t)],
+        roomy(),
+        &c,
     )
     .await;
     let partial = s(run.err(), "partialText").to_string();
@@ -392,15 +395,10 @@ async fn an_already_aborted_signal_rejects_without_waiting() {
     let (c, at) = controller();
     at.set(now());
     c.abort();
-    let run = run(
-        opts(
-            vec![provider("alpha", "keepalive-forever", "", &t)],
-            roomy(),
-        ),
-        Extra {
-            signal: Some(c.signal()),
-            ..Extra::default()
-        },
+    let run = call_with_signal(
+        vec![provider("alpha", "keepalive-forever", "", &t)],
+        roomy(),
+        &c,
     )
     .await;
     assert_aborted(&run, at.get(), "", "already aborted");
@@ -502,13 +500,7 @@ async fn keepalive_forever_hits_first_token_and_fails_over() {
     .await;
     assert_complete(&run, "answer from beta");
     assert_fields(run.ok(), &[("provider", "beta"), ("model", "test/beta")]);
-    assert_eq!(
-        run.attempts(),
-        vec![
-            att("alpha", "timeout", Some(200)),
-            att("beta", "complete", Some(200))
-        ]
-    );
+    assert_eq!(run.attempts(), alpha_failed_then_beta("timeout", Some(200)));
     let timeout = run.only_event("timeout");
     assert_fields(timeout, &[("phase", "first-token"), ("layer", "provider")]);
     let failover = run.timed_events_of("failover");
@@ -541,13 +533,7 @@ async fn per_provider_timeouts_override_the_call_timeouts() {
     a["timeouts"] = json!({ "firstTokenMs": 250 });
     let run = call_chain(vec![a, provider("beta", "normal", "", &tb)], roomy()).await;
     assert_complete(&run, DEFAULT_TEXT);
-    assert_eq!(
-        run.attempts(),
-        vec![
-            att("alpha", "timeout", Some(200)),
-            att("beta", "complete", Some(200))
-        ]
-    );
+    assert_eq!(run.attempts(), alpha_failed_then_beta("timeout", Some(200)));
     let (at, _) = run.timed_events_of("failover")[0];
     assert_near(
         "provider firstTokenMs 250: failover after",
@@ -694,10 +680,7 @@ async fn error_before_content_fails_over() {
     assert_eq!(s(run.ok(), "provider"), "beta");
     assert_eq!(
         run.attempts(),
-        vec![
-            att("alpha", "upstream", Some(200)),
-            att("beta", "complete", Some(200))
-        ]
+        alpha_failed_then_beta("upstream", Some(200))
     );
     let failed = run.only_event("attempt-failed");
     assert_eq!(s(failed, "kind"), "upstream", "{}", failed);
@@ -975,13 +958,7 @@ async fn a_retry_after_beyond_the_service_deadline_fails_over_at_once() {
     let (_ta, _tb, run) =
         call_alpha_then_beta("retry-late", "http-503", "retry_after=5", roomy()).await;
     assert_complete(&run, DEFAULT_TEXT);
-    assert_eq!(
-        run.attempts(),
-        vec![
-            att("alpha", "http", Some(503)),
-            att("beta", "complete", Some(200))
-        ]
-    );
+    assert_eq!(run.attempts(), alpha_failed_then_beta("http", Some(503)));
     assert!(run.events_of("retry").is_empty(), "{}", run.event_summary());
     figure("retry-after 5 s > service left: elapsed", run.elapsed());
     assert!(
@@ -1017,10 +994,7 @@ async fn html_200_is_a_protocol_failure_that_fails_over() {
     assert_complete(&run, DEFAULT_TEXT);
     assert_eq!(
         run.attempts(),
-        vec![
-            att("alpha", "protocol", Some(200)),
-            att("beta", "complete", Some(200))
-        ]
+        alpha_failed_then_beta("protocol", Some(200))
     );
     let a = assert_closed(&ta, "html-200").await;
     only_post(&a, "html-200: protocol errors are not retried");
@@ -1086,10 +1060,7 @@ async fn an_event_over_max_event_bytes_is_a_protocol_failure_that_fails_over() {
     assert_complete(&run, DEFAULT_TEXT);
     assert_eq!(
         run.attempts(),
-        vec![
-            att("alpha", "protocol", Some(200)),
-            att("beta", "complete", Some(200))
-        ]
+        alpha_failed_then_beta("protocol", Some(200))
     );
     assert_closed(&ta, "huge-line").await;
 }

@@ -95,6 +95,18 @@ pub fn att(provider: &str, outcome: &str, status: Option<u64>) -> (String, Strin
     (provider.to_string(), outcome.to_string(), status)
 }
 
+/// The attempt log of a call whose first provider `alpha` failed with `outcome` (and `status`)
+/// and whose second, `beta`, answered.
+pub fn alpha_failed_then_beta(
+    outcome: &str,
+    status: Option<u64>,
+) -> Vec<(String, String, Option<u64>)> {
+    vec![
+        att("alpha", outcome, status),
+        att("beta", "complete", Some(200)),
+    ]
+}
+
 /// Asserts the ledger shows the one POST of `tag` closed by the client within `RELEASE_MS` of
 /// `since` (the call's end or the abort); prints the latency.
 pub async fn assert_released_by_client(tag: &str, since: f64, what: &str) -> Conn {
