@@ -65,8 +65,7 @@ async fn first_token_delay_is_read_per_request() {
     let v = set(&server, "slow", json!({"first_token_ms": 150})).await;
     assert_eq!(v["first_token_ms"], 150);
     assert_eq!(v["mode"], "ok");
-    let mut c = Client::send(server.addr, "POST", &path("slow", "d1"), &chat_body("m")).await;
-    assert_eq!(c.head().await.status, 200);
+    let mut c = open_ok(server.addr, &path("slow", "d1"), &chat_body("m")).await;
     let head_at = Instant::now();
     let first = c.chunk().await.unwrap().unwrap();
     let waited = head_at.elapsed();
@@ -124,8 +123,7 @@ async fn stall_after_n_chunks() {
     )
     .await;
     assert_eq!(v["mode"], "stall-after=2");
-    let mut c = Client::send(server.addr, "POST", &path("p", "sa"), &chat_body("m")).await;
-    assert_eq!(c.head().await.status, 200);
+    let mut c = open_ok(server.addr, &path("p", "sa"), &chat_body("m")).await;
     let mut text = String::new();
     for _ in 0..2 {
         let chunk = c.chunk().await.unwrap().unwrap();

@@ -70,14 +70,12 @@ async fn long_poll_returns_when_the_connection_closes() {
 #[tokio::test]
 async fn long_poll_times_out_while_open_or_absent() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    let mut c = Client::send(
+    let c = open_ok(
         server.addr,
-        "POST",
         "/scenario/headers-then-silence/v1/chat/completions?tag=open",
         &chat_body("m"),
     )
     .await;
-    assert_eq!(c.head().await.status, 200);
 
     let start = Instant::now();
     let (_, v) = get_json(server.addr, "/_ledger?tag=open&wait_closed_ms=120").await;
@@ -294,14 +292,12 @@ async fn index_and_healthz() {
 #[tokio::test]
 async fn client_reset_is_recorded() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    let mut c = Client::send(
+    let c = open_ok(
         server.addr,
-        "POST",
         "/scenario/headers-then-silence/v1/chat/completions?tag=crst",
         "{}",
     )
     .await;
-    assert_eq!(c.head().await.status, 200);
     c.stream.set_zero_linger().unwrap();
     let rec = client_leaves(&server.ledger, c, "crst", "client reset").await;
     assert!(rec.client_reset, "{rec:?}");
@@ -329,14 +325,12 @@ async fn connect_without_request_is_listed_once_closed() {
 async fn shutdown_closes_open_connections() {
     let server = spawn("127.0.0.1:0").await.unwrap();
     let ledger = server.ledger.clone();
-    let mut c = Client::send(
+    let mut c = open_ok(
         server.addr,
-        "POST",
         "/scenario/headers-then-silence/v1/chat/completions?tag=sd",
         "{}",
     )
     .await;
-    assert_eq!(c.head().await.status, 200);
     let addr = server.addr;
     server.shutdown().await;
     let rec = closed_record(&ledger, "sd").await;
