@@ -201,13 +201,8 @@ async fn stall_after_deltas_until_the_client_leaves() {
 #[tokio::test]
 async fn overloaded_error_event_ends_the_stream() {
     let server = spawn("127.0.0.1:0").await.unwrap();
-    let events = stream_of(
-        &server,
-        "anthropic-error",
-        "tag=ae&chunks=1",
-        &body("m", Some(true)),
-    )
-    .await;
+    let streaming = body("m", Some(true));
+    let events = stream_of(&server, "anthropic-error", "tag=ae&chunks=1", &streaming).await;
     assert_eq!(
         types(&events),
         [
@@ -227,13 +222,7 @@ async fn overloaded_error_event_ends_the_stream() {
     assert_eq!(rec.closed_by, Some(ClosedBy::Server));
 
     // chunks=0: the error before any content.
-    let events = stream_of(
-        &server,
-        "anthropic-error",
-        "chunks=0",
-        &body("m", Some(true)),
-    )
-    .await;
+    let events = stream_of(&server, "anthropic-error", "chunks=0", &streaming).await;
     assert_eq!(
         types(&events),
         ["message_start", "content_block_start", "ping", "error"]
