@@ -2020,6 +2020,14 @@ async fn no_configuration_value_reaches_a_client_or_the_log() {
             ],
         ),
         (
+            "a retry count over the guard's limit",
+            "LSG_RETRY",
+            vec![
+                ("LSG_PROVIDERS", good.clone()),
+                ("LSG_RETRY", json!({"maxRetries": 5550123}).to_string()),
+            ],
+        ),
+        (
             "a key variable that is not set",
             "LSG_PROVIDERS",
             vec![(

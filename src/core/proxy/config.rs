@@ -126,9 +126,30 @@ fn set(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
-/// An object of non-negative numbers whose names are in `known` (`LSG_TIMEOUTS`, `LSG_RETRY`,
-/// a provider's `timeouts`); `place` is where it is inside its variable (empty at the top).
-/// Values are not quoted: the name is enough to find the mistake.
+/// The most retries per provider the guard takes (its `maxRetries` limit).
+pub const MAX_RETRIES: u64 = 10;
+
+/// What a number in `LSG_TIMEOUTS`, `LSG_RETRY` or a provider's `timeouts` must be, as the guard
+/// checks it: deadlines positive, back-offs non-negative, retries a whole number up to
+/// [`MAX_RETRIES`]. Checked here so that a mistake shows on the first request, named by its
+/// variable, instead of failing every generation.
+fn number_problem(key: &str, value: &Value) -> Option<String> {
+    let n = value.as_f64().filter(|v| v.is_finite());
+    let fits = match key {
+        "maxRetries" => value.as_u64().is_some_and(|v| v <= MAX_RETRIES),
+        "baseDelayMs" | "maxDelayMs" => n.is_some_and(|v| v >= 0.0),
+        _ => n.is_some_and(|v| v > 0.0),
+    };
+    (!fits).then(|| match key {
+        "maxRetries" => format!("must be a whole number from 0 to {MAX_RETRIES}"),
+        "baseDelayMs" | "maxDelayMs" => "must be a non-negative number of milliseconds".into(),
+        _ => "must be a positive number of milliseconds".into(),
+    })
+}
+
+/// An object of numbers whose names are in `known` (`LSG_TIMEOUTS`, `LSG_RETRY`, a provider's
+/// `timeouts`); `place` is where it is inside its variable (empty at the top). Values are not
+/// quoted: the name is enough to find the mistake.
 fn check_numbers(map: &Map<String, Value>, known: &[&str], place: &str) -> Result<(), String> {
     if let Some(problem) = unknown_key(map.keys().map(String::as_str), known, place) {
         return Err(problem);
@@ -139,8 +160,8 @@ fn check_numbers(map: &Map<String, Value>, known: &[&str], place: &str) -> Resul
         format!("{place}.")
     };
     for (key, value) in map {
-        if !value.as_f64().is_some_and(|v| v.is_finite() && v >= 0.0) {
-            return Err(format!("{prefix}{key} must be a non-negative number"));
+        if let Some(problem) = number_problem(key, value) {
+            return Err(format!("{prefix}{key} {problem}"));
         }
     }
     Ok(())
@@ -252,11 +273,10 @@ fn check_provider(entry: &Value, place: &str) -> Result<ProviderConfig, String> 
     }
     match map.get("maxRetries") {
         None | Some(Value::Null) => {}
-        Some(v) if v.as_u64().is_some_and(|n| n <= u64::from(u32::MAX)) => {}
-        Some(_) => {
-            return Err(format!(
-                "{place}.maxRetries must be a non-negative whole number"
-            ))
+        Some(v) => {
+            if let Some(problem) = number_problem("maxRetries", v) {
+                return Err(format!("{place}.maxRetries {problem}"));
+            }
         }
     }
     // Checked above field by field, so this cannot fail on a value; serde's own message (which

@@ -763,3 +763,61 @@ fn relayed_events_are_redacted_and_an_upstreams_own_are_named_apart() {
     assert_eq!(data["event"]["note"], "[redacted]");
     assert_eq!(relayed_event("x", "not json", &[]), None);
 }
+
+#[test]
+fn numbers_are_checked_as_the_guard_checks_them() {
+    for (variable, value, says) in [
+        (
+            "LSG_TIMEOUTS",
+            r#"{"idleMs":0}"#,
+            "idleMs must be a positive number",
+        ),
+        (
+            "LSG_TIMEOUTS",
+            r#"{"headersMs":-5}"#,
+            "headersMs must be a positive number",
+        ),
+        (
+            "LSG_RETRY",
+            r#"{"maxRetries":11}"#,
+            "maxRetries must be a whole number from 0 to 10",
+        ),
+        (
+            "LSG_RETRY",
+            r#"{"maxRetries":1.5}"#,
+            "maxRetries must be a whole number",
+        ),
+        (
+            "LSG_RETRY",
+            r#"{"baseDelayMs":-1}"#,
+            "baseDelayMs must be a non-negative number",
+        ),
+        (
+            "LSG_PROVIDERS",
+            r#"[{"name":"a","url":"https://x/v1","model":"m","maxRetries":11}]"#,
+            "[0].maxRetries must be a whole number from 0 to 10",
+        ),
+        (
+            "LSG_PROVIDERS",
+            r#"[{"name":"a","url":"https://x/v1","model":"m","timeouts":{"streamMs":0}}]"#,
+            "[0].timeouts.streamMs must be a positive number",
+        ),
+    ] {
+        let error = problem(&[(variable, value)]);
+        assert_eq!(error.variable, variable, "{error}");
+        assert!(
+            error.problem.contains(says),
+            "{error:?} should say {says:?}"
+        );
+    }
+    let c = config(&[
+        ("LSG_PROVIDERS", PROVIDERS),
+        (
+            "LSG_RETRY",
+            r#"{"maxRetries":0,"baseDelayMs":0,"maxDelayMs":0}"#,
+        ),
+        ("LSG_TIMEOUTS", r#"{"headersMs":1,"serviceMs":60000}"#),
+    ])
+    .unwrap();
+    assert_eq!(c.retry["maxRetries"], 0);
+}

@@ -9,7 +9,7 @@ use super::{get, header, log_error, metrics, now, read_body, refusal_response, r
 use crate::core::metrics::Metrics;
 use crate::core::policy::parse_retry_after;
 use crate::core::proxy::{
-    bearer_token, completion_body, failure_message, failure_status, final_failure,
+    bearer_token, completion_body, failure_message, failure_status, final_failure, misconfigured,
     parse_chat_request, relayed_event, Access, ChunkWriter, ProxyConfig, Refusal, Tried,
 };
 use crate::core::secrets::redact;
@@ -538,10 +538,7 @@ impl Ending {
             }
         });
         if failed.kind == "config" {
-            log_error(&format!(
-                "the configuration was refused by the guard: {}",
-                redact(&failed.message, &secrets)
-            ));
+            log_refused_configuration(&failed.message, &secrets);
         }
         let retry_after_ms = self.retry_after_ms.borrow();
         let refusal = final_failure(
@@ -556,6 +553,14 @@ impl Ending {
         .unwrap_or_else(|| Refusal::new(499, "cancelled", "aborted", "cancelled"));
         refusal_response(&refusal, &self.cors)
     }
+}
+
+/// Logs why the guard refused the options built from the configuration (a `config` failure).
+fn log_refused_configuration(message: &str, secrets: &[&str]) {
+    log_error(&format!(
+        "the configuration was refused by the guard: {}",
+        redact(message, secrets)
+    ));
 }
 
 /// Write the end of a streamed answer; returns the outcome label for the metrics.
@@ -594,7 +599,13 @@ fn finish_stream(d: &mut Downstream, result: &Result<JsValue, JsValue>, ending: 
                 return "cancelled".into();
             }
             let (code, _) = failure_status(&failed.kind, failed.status);
-            let message = failure_message(&failed.message, &failed.tried, &secrets);
+            let message = if failed.kind == "config" {
+                // As before the status: the details are for the log, not the client.
+                log_refused_configuration(&failed.message, &secrets);
+                misconfigured().message
+            } else {
+                failure_message(&failed.message, &failed.tried, &secrets)
+            };
             let tail = d.writer.error(code, &failed.kind, &message);
             d.write(&tail);
             failed.kind
