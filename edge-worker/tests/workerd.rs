@@ -1851,6 +1851,10 @@ async fn wrong_methods_get_405_with_allow_and_responses_a_clear_404() {
         .as_str()
         .unwrap()
         .contains("/v1/chat/completions"));
+    for path in ["/healthz", "/metrics"] {
+        let head = send(worker.addr(), "HEAD", path, &[], full("")).await;
+        assert_eq!(head.status, 200, "HEAD {path}: allowed, as Allow says");
+    }
     let response = send(worker.addr(), "GET", "/v1/models/x", &[], full("")).await;
     assert_eq!(response.status, 404);
     check_error_json(&response.json().await, "invalid_request_error", "not_found");
