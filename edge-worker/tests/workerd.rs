@@ -1757,12 +1757,8 @@ async fn a_declared_length_of_4_gib_or_more_is_413_and_a_stalled_body_408() {
             answer.head
         );
         let body: Value = serde_json::from_str(&answer.body).expect("JSON error");
+        // 413, not the 408 of the 300 ms body deadline: refused before the body was awaited.
         check_error_json(&body, "invalid_request_error", "body_too_large");
-        assert!(
-            answer.after < Duration::from_millis(300),
-            "Content-Length {length}: refused before the body deadline, not after it ({:?})",
-            answer.after
-        );
     }
 
     // A body that stops arriving: declared and chunked. 408 once LSG_BODY_MS has passed.
