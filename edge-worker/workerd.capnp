@@ -34,5 +34,8 @@ const guardWorker :Workerd.Worker = (
     (name = "LSG_HEARTBEAT_MS", fromEnvironment = "LSG_HEARTBEAT_MS"),
     (name = "LSG_MAX_BODY_BYTES", fromEnvironment = "LSG_MAX_BODY_BYTES"),
     (name = "LSG_PROBE_MS", fromEnvironment = "LSG_PROBE_MS"),
+    (name = "LSG_BODY_MS", fromEnvironment = "LSG_BODY_MS"),
+    (name = "LSG_FORWARD_FIELDS", fromEnvironment = "LSG_FORWARD_FIELDS"),
+    (name = "LSG_MAX_TOKENS", fromEnvironment = "LSG_MAX_TOKENS"),
   ],
 );

@@ -29,7 +29,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -206,18 +206,21 @@ impl Launch {
         let mut child = spawned.map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let pid = child.id();
         let output = Arc::new(Mutex::new(Output::default()));
+        let printed = Arc::new(Condvar::new());
         let watchers = vec![
             watch_stream(
                 child.stdout.take().expect("piped"),
                 "stdout",
                 pid,
                 output.clone(),
+                printed.clone(),
             ),
             watch_stream(
                 child.stderr.take().expect("piped"),
                 "stderr",
                 pid,
                 output.clone(),
+                printed.clone(),
             ),
         ];
         let mut running = Workerd {
@@ -225,6 +228,7 @@ impl Launch {
             addr,
             files,
             output,
+            printed,
             watchers,
             check_unhandled,
         };
@@ -399,6 +403,7 @@ fn watch_stream(
     name: &'static str,
     pid: u32,
     output: Arc<Mutex<Output>>,
+    printed: Arc<Condvar>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
@@ -424,6 +429,8 @@ fn watch_stream(
                 report = None;
             }
             output.lines.push(line);
+            drop(output);
+            printed.notify_all();
         }
     })
 }
@@ -437,6 +444,8 @@ pub struct Workerd {
     /// The private config (and observer module) it runs with.
     files: PrivateFiles,
     output: Arc<Mutex<Output>>,
+    /// Notified after each line workerd prints.
+    printed: Arc<Condvar>,
     watchers: Vec<JoinHandle<()>>,
     check_unhandled: bool,
 }
@@ -460,6 +469,37 @@ impl Workerd {
     /// The reports of unhandled errors workerd printed so far (each with its stack lines).
     pub fn unhandled(&self) -> Vec<String> {
         self.lock_output().unhandled.clone()
+    }
+
+    /// Waits (at most `timeout`) until workerd has printed a line for which `wanted` holds, and
+    /// returns it; `None` when none came. (The worker's `console` output is printed with
+    /// `--verbose`, which [`Launch::check_unhandled`] turns on.)
+    pub fn wait_for_line(
+        &self,
+        wanted: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let mut output = self.lock_output();
+        loop {
+            if let Some(line) = output.lines.iter().find(|line| wanted(line)) {
+                return Some(line.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            output = self
+                .printed
+                .wait_timeout(output, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Every line workerd printed so far (standard output and error).
+    pub fn lines(&self) -> Vec<String> {
+        self.lock_output().lines.clone()
     }
 
     fn lock_output(&self) -> std::sync::MutexGuard<'_, Output> {

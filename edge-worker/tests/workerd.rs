@@ -1615,3 +1615,823 @@ async fn two_hundred_concurrent_streams_each_get_the_exact_text() {
     );
     assert_eq!(after.get("lsg_active_streams"), Some(&0.0));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Request policy and safety: each fix of the worker's request handling, end to end.
+
+/// An answer read off a raw connection: status, head (lowercase names) and the body text.
+struct RawAnswer {
+    status: u16,
+    head: String,
+    body: String,
+    /// Request written → head received.
+    after: Duration,
+}
+
+impl RawAnswer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Writes `request` as it is on a fresh connection (which stays open for writing: a body
+/// declared longer than what was sent stays unfinished) and reads the answer: the head, then
+/// the body to its declared length, its last chunk, or the connection's end.
+async fn raw(addr: SocketAddr, request: &[u8]) -> RawAnswer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    within("a raw request", STEP, async {
+        let mut tcp = TcpStream::connect(addr).await.expect("connect to workerd");
+        tcp.write_all(request).await.expect("write the request");
+        let written = Instant::now();
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut after = None;
+        loop {
+            let text = String::from_utf8_lossy(&bytes).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                after.get_or_insert_with(|| written.elapsed());
+                let lower = head.to_ascii_lowercase();
+                let length = lower
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                let done = match length {
+                    Some(n) => body.len() >= n,
+                    None => {
+                        lower.contains("transfer-encoding: chunked") && body.ends_with("0\r\n\r\n")
+                    }
+                };
+                if done {
+                    break;
+                }
+            }
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no answer head: {text:?}"));
+        let status = head
+            .get(9..12)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status: {head:?}"));
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        RawAnswer {
+            status,
+            head: head.to_owned(),
+            body,
+            after: after.unwrap_or_default(),
+        }
+    })
+    .await
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].strip_prefix("\r\n").unwrap_or(&rest[size..]);
+    }
+    out
+}
+
+/// A chat request's head on a raw connection, with this `content-length` (or chunked).
+fn raw_head(addr: SocketAddr, content_length: Option<&str>) -> String {
+    let length = match content_length {
+        Some(n) => format!("content-length: {n}\r\n"),
+        None => "transfer-encoding: chunked\r\n".into(),
+    };
+    format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {CLIENT_TOKEN}\r\ncontent-type: application/json\r\n{length}\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
+async fn a_declared_length_of_4_gib_or_more_is_413_and_a_stalled_body_408() {
+    let tag = "body-policy";
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mock", "normal", tag, "")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        ("LSG_BODY_MS", "300".into()),
+    ])
+    .await;
+
+    // Declared lengths past any limit, 2^32 (which does not fit a wasm32 usize) and 2^53 + 1
+    // (not a whole JavaScript number) included: 413 at once, with only a few bytes of the body
+    // sent. (workerd itself answers 431 to 2^64 - 1 and 400 to 2^64 before the worker sees
+    // them; the core's tests cover every size.)
+    for length in ["4294967296", "9007199254740993", "300000"] {
+        let mut request = raw_head(worker.addr(), Some(length)).into_bytes();
+        request.extend_from_slice(b"{\"messages\":");
+        let answer = raw(worker.addr(), &request).await;
+        assert_eq!(
+            answer.status, 413,
+            "Content-Length {length}: {}",
+            answer.head
+        );
+        let body: Value = serde_json::from_str(&answer.body).expect("JSON error");
+        // 413, not the 408 of the 300 ms body deadline: refused before the body was awaited.
+        check_error_json(&body, "invalid_request_error", "body_too_large");
+    }
+
+    // A body that stops arriving: declared and chunked. 408 once LSG_BODY_MS has passed.
+    let mut declared = raw_head(worker.addr(), Some("100")).into_bytes();
+    declared.extend_from_slice(b"{\"messages\":[");
+    let mut chunked = raw_head(worker.addr(), None).into_bytes();
+    chunked.extend_from_slice(b"d\r\n{\"messages\":[\r\n");
+    for (what, request) in [("declared length", declared), ("chunked", chunked)] {
+        let answer = raw(worker.addr(), &request).await;
+        assert_eq!(answer.status, 408, "{what}: {}", answer.head);
+        assert_eq!(answer.header("content-type"), Some("application/json"));
+        let body: Value = serde_json::from_str(&answer.body).expect("JSON error");
+        check_error_json(&body, "invalid_request_error", "body_timeout");
+        assert!(
+            answer.after >= Duration::from_millis(290)
+                && answer.after < Duration::from_millis(3_000),
+            "{what}: 408 after {:?}, for a 300 ms deadline",
+            answer.after
+        );
+    }
+    let stray = none_arrive(&mock, tag, 200).await;
+    assert!(stray.connections.is_empty(), "{:#?}", stray.connections);
+
+    // The same worker still answers a whole body.
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(false))).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(closed(&mock, tag).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
+async fn wrong_methods_get_405_with_allow_and_responses_a_clear_404() {
+    let tag = "methods";
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mock", "normal", tag, "")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+    ])
+    .await;
+    let auth = bearer();
+    for (method, path, allow) in [
+        ("GET", "/v1/chat/completions", "POST, OPTIONS"),
+        ("PUT", "/v1/chat/completions", "POST, OPTIONS"),
+        ("DELETE", "/v1/chat/completions", "POST, OPTIONS"),
+        ("POST", "/healthz", "GET, HEAD"),
+        ("POST", "/metrics", "GET, HEAD"),
+        ("GET", "/v1/responses", "POST, OPTIONS"),
+    ] {
+        let response = send(
+            worker.addr(),
+            method,
+            path,
+            &[("authorization", &auth)],
+            full(""),
+        )
+        .await;
+        assert_eq!(response.status, 405, "{method} {path}");
+        assert_eq!(response.header("allow"), Some(allow), "{method} {path}");
+        check_error_json(
+            &response.json().await,
+            "invalid_request_error",
+            "method_not_allowed",
+        );
+    }
+    let response = send(
+        worker.addr(),
+        "POST",
+        "/v1/responses",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        full(json!({"model": MODEL, "input": "hi"}).to_string()),
+    )
+    .await;
+    assert_eq!(response.status, 404);
+    let body = response.json().await;
+    check_error_json(&body, "invalid_request_error", "unsupported_endpoint");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("/v1/chat/completions"));
+    for path in ["/healthz", "/metrics"] {
+        let head = send(worker.addr(), "HEAD", path, &[], full("")).await;
+        assert_eq!(head.status, 200, "HEAD {path}: allowed, as Allow says");
+    }
+    let response = send(worker.addr(), "GET", "/v1/models/x", &[], full("")).await;
+    assert_eq!(response.status, 404);
+    check_error_json(&response.json().await, "invalid_request_error", "not_found");
+    let stray = none_arrive(&mock, tag, 200).await;
+    assert!(stray.connections.is_empty(), "{:#?}", stray.connections);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let tag = "bearer-case";
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mock", "normal", tag, "")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+    ])
+    .await;
+    for scheme in ["bearer", "BEARER", "BeArEr"] {
+        let value = format!("{scheme} {CLIENT_TOKEN}");
+        let response = post_chat(&worker, &[("authorization", &value)], &chat(Some(false))).await;
+        assert_eq!(response.status, 200, "{scheme}");
+        assert_eq!(
+            response.json().await["choices"][0]["message"]["content"],
+            DEFAULT_TEXT
+        );
+    }
+    let response = post_chat(
+        &worker,
+        &[("authorization", "bearer client-token-abd")],
+        &chat(Some(false)),
+    )
+    .await;
+    assert_eq!(
+        response.status, 401,
+        "a wrong token, whatever the case of the scheme"
+    );
+    assert_eq!(closed(&mock, tag).await.len(), 3);
+}
+
+/// Starts a worker with `env`, sends what an unauthenticated and an authenticated client
+/// would (chat, preflight, an unknown path), and returns every answer's status, headers and
+/// body as one text, after checking each is the generic configuration error where one is due.
+async fn answers_of_a_misconfigured_worker(env: &[(&str, String)]) -> (Workerd, String) {
+    let worker = worker(env).await;
+    let mut seen = String::new();
+    let auth = bearer();
+    for headers in [
+        vec![],
+        vec![("authorization", auth.as_str())],
+        vec![("origin", ORIGIN)],
+    ] {
+        let response = post_chat(&worker, &headers, &chat(Some(true))).await;
+        assert_eq!(response.status, 500, "{headers:?}");
+        assert_eq!(response.header("x-should-retry"), Some("false"));
+        seen.push_str(&format!("{:?}", response.headers));
+        let body = response.json().await;
+        check_error_json(&body, "server_error", "misconfigured");
+        seen.push_str(&body.to_string());
+    }
+    let preflight = send(
+        worker.addr(),
+        "OPTIONS",
+        "/v1/chat/completions",
+        &[
+            ("origin", ORIGIN),
+            ("access-control-request-method", "POST"),
+        ],
+        full(""),
+    )
+    .await;
+    assert_eq!(preflight.status, 500);
+    seen.push_str(&format!("{:?}", preflight.headers));
+    seen.push_str(&preflight.text().await);
+    let other = send(worker.addr(), "GET", "/nothing-here", &[], full("")).await;
+    seen.push_str(&format!("{:?}", other.headers));
+    seen.push_str(&other.text().await);
+    (worker, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
+async fn a_wildcard_origin_is_refused_at_start_up_and_logged() {
+    let tag = "wildcard";
+    let mock = mock().await;
+    let (worker, seen) = answers_of_a_misconfigured_worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mock", "normal", tag, "")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        ("LSG_ALLOWED_ORIGINS", "*".into()),
+    ])
+    .await;
+    assert!(!seen.contains("LSG_ALLOWED_ORIGINS"), "{seen}");
+    let line = worker
+        .wait_for_line(|l| l.contains("LSG_ALLOWED_ORIGINS"), LEDGER_WAIT)
+        .unwrap_or_else(|| {
+            panic!(
+                "no log line names LSG_ALLOWED_ORIGINS: {:#?}",
+                worker.lines()
+            )
+        });
+    assert!(line.contains("configuration error"), "{line}");
+    let logged = worker
+        .lines()
+        .iter()
+        .filter(|l| l.contains("configuration error"))
+        .count();
+    assert_eq!(
+        logged,
+        1,
+        "read and logged once per isolate: {:#?}",
+        worker.lines()
+    );
+    let stray = none_arrive(&mock, tag, 200).await;
+    assert!(stray.connections.is_empty(), "{:#?}", stray.connections);
+    // Liveness does not depend on the configuration.
+    let health = send(worker.addr(), "GET", "/healthz", &[], full("")).await;
+    assert_eq!(health.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
+async fn no_configuration_value_reaches_a_client_or_the_log() {
+    let mock = mock().await;
+    let marker = "sk-config-MARKER-5550123";
+    let header_of_wrong_type = json!([{
+        "name": "mock", "url": format!("{}/scenario/normal/v1/chat/completions", mock.url()),
+        "model": MODEL, "headers": {"authorization": [marker]},
+    }])
+    .to_string();
+    let url_with_credentials = json!([{
+        "name": "mock", "url": format!("http://user:{marker}@127.0.0.1:1/v1/chat/completions"),
+        "model": MODEL,
+    }])
+    .to_string();
+    let good = providers(&[provider(&mock, "mock", "normal", "config-values", "")]);
+    for (what, variable, env) in [
+        (
+            "a header of the wrong type",
+            "LSG_PROVIDERS",
+            vec![("LSG_PROVIDERS", header_of_wrong_type)],
+        ),
+        (
+            "credentials in a URL",
+            "LSG_PROVIDERS",
+            vec![("LSG_PROVIDERS", url_with_credentials)],
+        ),
+        (
+            "a timeout that is not a number",
+            "LSG_TIMEOUTS",
+            vec![
+                ("LSG_PROVIDERS", good.clone()),
+                ("LSG_TIMEOUTS", json!({"idleMs": marker}).to_string()),
+            ],
+        ),
+        (
+            "a retry count over the guard's limit",
+            "LSG_RETRY",
+            vec![
+                ("LSG_PROVIDERS", good.clone()),
+                ("LSG_RETRY", json!({"maxRetries": 5550123}).to_string()),
+            ],
+        ),
+        (
+            "a key variable that is not set",
+            "LSG_PROVIDERS",
+            vec![(
+                "LSG_PROVIDERS",
+                json!([{"name": "mock", "url": format!("{}/x", mock.url()), "model": MODEL, "apiKeyEnv": "MARKER_KEY_NOT_SET"}]).to_string(),
+            )],
+        ),
+    ] {
+        let mut env = env;
+        env.push(("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()));
+        env.push(("LSG_ALLOWED_ORIGINS", ORIGIN.into()));
+        let (worker, seen) = answers_of_a_misconfigured_worker(&env).await;
+        for hidden in ["MARKER", variable, "5550123"] {
+            assert!(!seen.contains(hidden), "{what}: {hidden} in a client answer: {seen}");
+        }
+        let line = worker
+            .wait_for_line(|l| l.contains("configuration error"), LEDGER_WAIT)
+            .unwrap_or_else(|| panic!("{what}: nothing logged: {:#?}", worker.lines()));
+        assert!(line.contains(variable), "{what}: {line}");
+        if what == "a key variable that is not set" {
+            assert!(line.contains("MARKER_KEY_NOT_SET"), "a variable's name is not secret: {line}");
+        } else {
+            assert!(!line.contains("5550123"), "{what}: the value in the log: {line}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
+async fn every_provider_rate_limited_gets_429_with_the_smallest_retry_after() {
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[
+                provider(&mock, "one", "http-429", "rate-1", "retry_after=7"),
+                provider(&mock, "two", "http-429", "rate-2", "retry_after=3"),
+                provider(&mock, "three", "http-429", "rate-3", "retry_after=5"),
+            ]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        ("LSG_ALLOWED_ORIGINS", ORIGIN.into()),
+        ("LSG_RETRY", json!({"maxRetries": 0}).to_string()),
+    ])
+    .await;
+    for stream in [Some(true), Some(false)] {
+        let response = post_chat(
+            &worker,
+            &[("authorization", &bearer()), ("origin", ORIGIN)],
+            &chat(stream),
+        )
+        .await;
+        assert_eq!(
+            response.status, 429,
+            "stream {stream:?}: {:?}",
+            response.headers
+        );
+        assert_eq!(
+            response.header("retry-after"),
+            Some("3"),
+            "the smallest of 7, 3 and 5 s"
+        );
+        assert!(
+            response
+                .header("access-control-expose-headers")
+                .is_some_and(|v| v.contains("retry-after")),
+            "a page can read it: {:?}",
+            response.headers
+        );
+        let body = response.json().await;
+        check_error_json(&body, "rate_limit_error", "rate_limited");
+        let message = body["error"]["message"].as_str().unwrap();
+        for name in ["one (http 429)", "two (http 429)", "three (http 429)"] {
+            assert!(message.contains(name), "{message}");
+        }
+    }
+    for tag in ["rate-1", "rate-2", "rate-3"] {
+        assert_eq!(closed(&mock, tag).await.len(), 2, "{tag}: once per request");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
+async fn final_failures_say_not_to_retry_and_name_every_provider() {
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[
+                provider(&mock, "limited", "http-429", "final-1", "retry_after=1"),
+                provider(&mock, "broken", "http-500", "final-2", ""),
+                provider(&mock, "slow", "no-headers", "final-3", ""),
+            ]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        ("LSG_RETRY", json!({"maxRetries": 0}).to_string()),
+        ("LSG_TIMEOUTS", json!({"headersMs": 200}).to_string()),
+    ])
+    .await;
+    let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
+    assert_eq!(response.status, 504, "{:?}", response.headers);
+    assert_eq!(response.header("x-should-retry"), Some("false"));
+    assert_eq!(
+        response.header("retry-after"),
+        None,
+        "not every provider was rate-limited"
+    );
+    let body = response.json().await;
+    check_error_json(&body, "timeout_error", "timeout");
+    let message = body["error"]["message"].as_str().unwrap();
+    for name in ["limited (http 429)", "broken (http 500)", "slow (timeout)"] {
+        assert!(message.contains(name), "{message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
+async fn preflight_echoes_the_requested_headers_of_an_sdk_in_a_page() {
+    let tag = "preflight-echo";
+    let mock = mock().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mock", "normal", tag, "")]),
+        ),
+        ("LSG_ALLOWED_ORIGINS", ORIGIN.into()),
+    ])
+    .await;
+    let preflight = |requested: String| {
+        let addr = worker.addr();
+        async move {
+            send(
+                addr,
+                "OPTIONS",
+                "/v1/chat/completions",
+                &[
+                    ("origin", ORIGIN),
+                    ("access-control-request-method", "POST"),
+                    ("access-control-request-headers", &requested),
+                ],
+                full(""),
+            )
+            .await
+        }
+    };
+    let answer = preflight("x-stainless-os, x-lsg-events".into()).await;
+    assert_eq!(answer.status, 204);
+    let allowed = answer
+        .header("access-control-allow-headers")
+        .unwrap_or_default();
+    assert_eq!(allowed, "x-stainless-os, x-lsg-events");
+    assert!(answer
+        .header("vary")
+        .is_some_and(|v| v.contains("Access-Control-Request-Headers")));
+    let sdk = "authorization, content-type, x-stainless-arch, x-stainless-lang, \
+               x-stainless-os, x-stainless-package-version, x-stainless-retry-count, \
+               x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout";
+    let answer = preflight(sdk.into()).await;
+    assert_eq!(answer.status, 204);
+    assert_eq!(answer.header("access-control-allow-headers"), Some(sdk));
+    let too_long = preflight(vec!["x-a"; 700].join(",")).await;
+    assert_eq!(too_long.status, 400, "a bound on what is echoed");
+    assert_eq!(too_long.header("access-control-allow-headers"), None);
+
+    // The request itself, with the SDK's headers and X-LSG-Events: the page can read the id.
+    let response = post_chat(
+        &worker,
+        &[
+            ("origin", ORIGIN),
+            ("x-stainless-os", "Linux"),
+            ("x-lsg-events", "1"),
+        ],
+        &chat(Some(true)),
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    let exposed = response
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_owned();
+    for name in ["x-request-id", "retry-after", "x-should-retry"] {
+        assert!(exposed.contains(name), "{exposed}");
+    }
+    let text = response.text().await;
+    assert!(
+        text.contains("event: guard\n"),
+        "guard events for X-LSG-Events: {text}"
+    );
+    assert_eq!(closed(&mock, tag).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
+async fn fields_that_pick_providers_are_refused_unless_forwarded_and_max_tokens_is_capped() {
+    let mock = mock().await;
+    let strict = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mock", "normal", "fields-strict", "")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        ("LSG_MAX_TOKENS", "64".into()),
+    ])
+    .await;
+    let auth = bearer();
+    for (field, value) in [
+        (
+            "models",
+            json!(["openai/gpt-4o", "anthropic/claude-opus-4"]),
+        ),
+        (
+            "provider",
+            json!({"order": ["Together"], "allow_fallbacks": true}),
+        ),
+        ("route", json!("fallback")),
+        ("plugins", json!([{"id": "web"}])),
+        ("n", json!(4)),
+    ] {
+        let mut body = chat(Some(true));
+        body[field] = value;
+        let response = post_chat(&strict, &[("authorization", &auth)], &body).await;
+        assert_eq!(response.status, 400, "{field}");
+        let body = response.json().await;
+        check_error_json(&body, "invalid_request_error", "field_not_allowed");
+        assert_eq!(body["error"]["param"], field);
+        assert!(body["error"]["message"].as_str().unwrap().contains(field));
+    }
+    let mut over = chat(Some(false));
+    over["max_completion_tokens"] = json!(65);
+    let response = post_chat(&strict, &[("authorization", &auth)], &over).await;
+    assert_eq!(response.status, 400);
+    let body = response.json().await;
+    check_error_json(&body, "invalid_request_error", "max_tokens_too_large");
+    assert_eq!(body["error"]["param"], "max_completion_tokens");
+    let stray = none_arrive(&mock, "fields-strict", 200).await;
+    assert!(stray.connections.is_empty(), "{:#?}", stray.connections);
+    // No max_tokens given: the cap goes upstream.
+    let response = post_chat(&strict, &[("authorization", &auth)], &chat(Some(false))).await;
+    assert_eq!(response.status, 200);
+    let records = closed(&mock, "fields-strict").await;
+    let sent: Value = serde_json::from_str(&records[0].body).unwrap();
+    assert_eq!(sent["max_tokens"], 64, "{sent}");
+
+    let open = worker(&[
+        (
+            "LSG_PROVIDERS",
+            providers(&[provider(&mock, "mock", "normal", "fields-open", "")]),
+        ),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+        ("LSG_FORWARD_FIELDS", "provider".into()),
+    ])
+    .await;
+    let mut body = chat(Some(false));
+    body["provider"] = json!({"order": ["Together"]});
+    let response = post_chat(&open, &[("authorization", &auth)], &body).await;
+    assert_eq!(response.status, 200);
+    let records = closed(&mock, "fields-open").await;
+    let sent: Value = serde_json::from_str(&records[0].body).unwrap();
+    assert_eq!(
+        sent["provider"]["order"][0], "Together",
+        "listed in LSG_FORWARD_FIELDS: {sent}"
+    );
+    assert!(
+        sent.get("max_tokens").is_none(),
+        "no cap configured: {sent}"
+    );
+    let mut body = chat(Some(false));
+    body["models"] = json!(["x/y"]);
+    let response = post_chat(&open, &[("authorization", &auth)], &body).await;
+    assert_eq!(response.status, 400, "only the listed fields pass");
+}
+
+/// An upstream of its own (on 127.0.0.1, port 0) that answers every request with a guard event
+/// of its own carrying the `Authorization` it received, then a short answer. Returns its chat
+/// URL and the task serving it.
+async fn echoing_guard_upstream() -> (String, JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/v1/chat/completions",
+        listener.local_addr().unwrap()
+    );
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut bytes = Vec::new();
+                let mut buf = [0u8; 4096];
+                let head = loop {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                    }
+                    let text = String::from_utf8_lossy(&bytes).to_string();
+                    if let Some((head, _)) = text.split_once("\r\n\r\n") {
+                        break head.to_owned();
+                    }
+                };
+                let authorization = head
+                    .lines()
+                    .find_map(|l| {
+                        let (n, v) = l.split_once(':')?;
+                        n.eq_ignore_ascii_case("authorization")
+                            .then(|| v.trim().to_owned())
+                    })
+                    .unwrap_or_default();
+                let guard =
+                    json!({"type": "timeout", "note": format!("my key is {authorization}")});
+                let chunk = |delta: Value, finish: Value| {
+                    json!({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+                };
+                let body = format!(
+                    "event: guard\ndata: {guard}\n\ndata: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+                    chunk(json!({"role": "assistant", "content": "Hi"}), Value::Null),
+                    chunk(json!({}), json!("stop")),
+                );
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tcp.write_all(answer.as_bytes()).await;
+                let _ = tcp.shutdown().await;
+            });
+        }
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    lsg_skip,
+    ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
+)]
+async fn an_upstreams_guard_events_are_relayed_apart_and_without_keys() {
+    let (url, upstream) = echoing_guard_upstream().await;
+    let worker = worker(&[
+        (
+            "LSG_PROVIDERS",
+            json!([{"name": "echo", "url": url, "model": MODEL, "apiKeyEnv": KEY_ENV}]).to_string(),
+        ),
+        (KEY_ENV, PROVIDER_KEY.into()),
+        ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+    ])
+    .await;
+    let response = post_chat(
+        &worker,
+        &[("authorization", &bearer()), ("x-lsg-events", "1")],
+        &chat(Some(true)),
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    let text = response.text().await;
+    upstream.abort();
+    let mut own = Vec::new();
+    let mut relayed = Vec::new();
+    for block in text.split("\n\n") {
+        let mut lines = block.lines().filter(|l| !l.is_empty());
+        let Some(first) = lines.next() else { continue };
+        if let Some(name) = first.strip_prefix("event: ") {
+            let data = lines
+                .next()
+                .and_then(|l| l.strip_prefix("data: "))
+                .unwrap_or_default();
+            let data: Value = serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {block}"));
+            match name {
+                "guard" => own.push(data),
+                "guard-upstream" => relayed.push(data),
+                other => panic!("event {other:?}: {block}"),
+            }
+        }
+    }
+    assert!(
+        own.iter().any(|e| e["type"] == "request-start"),
+        "the worker's own events: {own:#?}"
+    );
+    assert!(
+        own.iter().all(|e| e["type"] != "upstream-event"),
+        "an upstream's event passed as the worker's: {own:#?}"
+    );
+    assert_eq!(relayed.len(), 1, "{text}");
+    assert_eq!(relayed[0]["event"]["type"], "timeout");
+    let note = relayed[0]["event"]["note"].as_str().unwrap();
+    assert!(note.contains("[redacted]"), "{note}");
+    assert!(
+        !text.contains(&PROVIDER_KEY[3..11]),
+        "a piece of the key reached the client: {text}"
+    );
+    assert!(
+        text.contains("\"content\":\"Hi\""),
+        "the answer still arrives: {text}"
+    );
+}

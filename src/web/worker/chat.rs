@@ -1,23 +1,20 @@
-//! The edge worker's request handling (`handleRequest(request, env, ctx)`), for workerd and
-//! Cloudflare Workers: an OpenAI-compatible, guarded proxy.
-//!
-//! Every decision (configuration, access, request checks, provider order, statuses, the bytes
-//! of each chunk, metrics) is the core's ([`crate::core::proxy`], [`crate::core::metrics`]);
-//! this module moves requests, bodies and timers. The HTTP status is held until an upstream
-//! answers with 2xx headers or the first heartbeat is due: a failure before that gets a real
-//! status and a JSON error; after it, a final error chunk and `[DONE]`. When the client goes
-//! away (the response stream is cancelled, or the request's signal aborts), the generation is
-//! cancelled and its upstream connection released.
+//! One chat request: access, body, the generation, and its answer. The HTTP status is held
+//! until an upstream answers with 2xx headers or the first heartbeat is due: a failure before
+//! that gets a real status and a JSON error (with `x-should-retry: false`, or 429 and
+//! `Retry-After` when every provider was rate-limited); after it, a final error chunk and
+//! `[DONE]`. When the client goes away (the response stream is cancelled, or the request's
+//! signal aborts), the generation is cancelled and its upstream connection released.
 
-use crate::core::events::redact;
+use super::{get, header, log_error, metrics, now, read_body, refusal_response, response};
 use crate::core::metrics::Metrics;
+use crate::core::policy::parse_retry_after;
 use crate::core::proxy::{
-    completion_body, error_body, failure_status, parse_chat_request, Access, ChunkWriter,
-    ProxyConfig,
+    bearer_token, completion_body, failure_message, failure_status, final_failure, misconfigured,
+    parse_chat_request, relayed_event, Access, ChunkWriter, ProxyConfig, Refusal, Tried,
 };
+use crate::core::secrets::redact;
 use crate::web::generate::run_generation;
 use crate::web::resources::{Listener, Sleep};
-use crate::web::transport::ReadResult;
 use futures::channel::oneshot;
 use futures::future::{select, Either, FutureExt};
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
@@ -28,240 +25,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use web_sys::AbortController;
-
-thread_local! {
-    static METRICS: RefCell<Metrics> = RefCell::new(Metrics::default());
-}
-
-fn metrics(update: impl FnOnce(&mut Metrics)) {
-    METRICS.with(|m| update(&mut m.borrow_mut()));
-}
-
-fn get(target: &JsValue, name: &str) -> JsValue {
-    Reflect::get(target, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn header(request: &JsValue, name: &str) -> Option<String> {
-    let headers = get(request, "headers");
-    let get_fn = get(&headers, "get").dyn_into::<Function>().ok()?;
-    get_fn
-        .call1(&headers, &JsValue::from_str(name))
-        .ok()?
-        .as_string()
-}
-
-fn now() -> f64 {
-    js_sys::Date::now()
-}
-
-/// `new Response(body, { status, headers })`.
-fn response(body: &JsValue, status: u16, headers: &[(&str, String)]) -> JsValue {
-    let init = Object::new();
-    let _ = Reflect::set(&init, &"status".into(), &JsValue::from(status));
-    let header_object = Object::new();
-    for (key, value) in headers {
-        let _ = Reflect::set(
-            &header_object,
-            &JsValue::from_str(key),
-            &JsValue::from_str(value),
-        );
-    }
-    let _ = Reflect::set(&init, &"headers".into(), &header_object);
-    let constructor = get(&js_sys::global(), "Response").unchecked_into::<Function>();
-    Reflect::construct(&constructor, &Array::of2(body, &init)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn json_response(status: u16, body: &str, cors: &[(&str, String)]) -> JsValue {
-    let mut headers = vec![("content-type", "application/json".to_owned())];
-    headers.extend(cors.iter().cloned());
-    response(&JsValue::from_str(body), status, &headers)
-}
-
-/// CORS headers for an allowed origin (none otherwise).
-fn cors_headers(config: Option<&ProxyConfig>, origin: Option<&str>) -> Vec<(&'static str, String)> {
-    match (config, origin) {
-        (Some(config), Some(origin)) if config.origin_allowed(origin) => vec![
-            ("access-control-allow-origin", origin.to_owned()),
-            ("vary", "Origin".to_owned()),
-            ("access-control-expose-headers", "x-request-id".to_owned()),
-        ],
-        _ => Vec::new(),
-    }
-}
-
-/// The worker's entry point: `handleRequest(request, env, ctx)` → `Promise<Response>`.
-#[wasm_bindgen(js_name = handleRequest, skip_typescript)]
-pub fn handle_request(request: JsValue, env: JsValue, _ctx: JsValue) -> Promise {
-    future_to_promise(async move { Ok(handle(request, env).await) })
-}
-
-fn path_of(url: &str) -> &str {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = after_scheme.find('/').map_or("/", |at| &after_scheme[at..]);
-    path.split(['?', '#']).next().unwrap_or("/")
-}
-
-async fn handle(request: JsValue, env: JsValue) -> JsValue {
-    let url = get(&request, "url").as_string().unwrap_or_default();
-    let method = get(&request, "method").as_string().unwrap_or_default();
-    let path = path_of(&url).to_owned();
-    let origin = header(&request, "origin");
-    let config = ProxyConfig::from_env(|name| get(&env, name).as_string());
-    let cors = cors_headers(config.as_ref().ok(), origin.as_deref());
-
-    match (method.as_str(), path.as_str()) {
-        ("GET", "/healthz") => {
-            response(&"ok".into(), 200, &[("content-type", "text/plain".into())])
-        }
-        ("GET", "/metrics") => {
-            let text = METRICS.with(|m| m.borrow().render());
-            response(
-                &text.into(),
-                200,
-                &[("content-type", "text/plain; version=0.0.4".into())],
-            )
-        }
-        ("OPTIONS", _) => {
-            if cors.is_empty() {
-                return response(&JsValue::NULL, 403, &[]);
-            }
-            let mut headers = cors;
-            headers.push(("access-control-allow-methods", "POST, GET, OPTIONS".into()));
-            headers.push((
-                "access-control-allow-headers",
-                "authorization, content-type, accept".into(),
-            ));
-            headers.push(("access-control-max-age", "600".into()));
-            response(&JsValue::NULL, 204, &headers)
-        }
-        ("POST", "/v1/chat/completions") => match config {
-            Ok(config) => chat(request, env, config, origin, cors).await,
-            Err(problem) => {
-                metrics(|m| m.request("misconfigured"));
-                json_response(
-                    500,
-                    &error_body(
-                        &format!("worker misconfigured: {problem}"),
-                        "server_error",
-                        "misconfigured",
-                    ),
-                    &cors,
-                )
-            }
-        },
-        ("GET" | "HEAD", _) if env_has_assets(&env) => {
-            // Static files (the demo page), when an `ASSETS` service binding is configured.
-            serve_asset(&env, &url, &path).await.unwrap_or_else(|| {
-                json_response(
-                    502,
-                    &error_body("the assets service failed", "server_error", "assets"),
-                    &cors,
-                )
-            })
-        }
-        _ => json_response(
-            404,
-            &error_body(
-                &format!("no route for {method} {path}"),
-                "invalid_request_error",
-                "not_found",
-            ),
-            &cors,
-        ),
-    }
-}
-
-/// A static file from the `ASSETS` service (`/` means `/index.html`), with its content type
-/// set from the extension (so `.wasm` streams with `application/wasm`).
-async fn serve_asset(env: &JsValue, url: &str, path: &str) -> Option<JsValue> {
-    let assets = get(env, "ASSETS");
-    let fetch = get(&assets, "fetch").dyn_into::<Function>().ok()?;
-    let (url, path) = if path.ends_with('/') {
-        let base = url.split(['?', '#']).next().unwrap_or(url);
-        (format!("{base}index.html"), format!("{path}index.html"))
-    } else {
-        (url.to_owned(), path.to_owned())
-    };
-    let promise = fetch.call1(&assets, &JsValue::from_str(&url)).ok()?;
-    let answer = JsFuture::from(Promise::resolve(&promise)).await.ok()?;
-    let status = get(&answer, "status").as_f64().unwrap_or(500.0) as u16;
-    let content_type = match path.rsplit('.').next().unwrap_or("") {
-        "html" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "json" => "application/json",
-        "wasm" => "application/wasm",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        _ => return Some(answer),
-    };
-    let headers = [
-        ("content-type", content_type.to_owned()),
-        ("cache-control", "no-cache".to_owned()),
-    ];
-    Some(response(&get(&answer, "body"), status, &headers))
-}
-
-fn env_has_assets(env: &JsValue) -> bool {
-    get(&get(env, "ASSETS"), "fetch").is_function()
-}
-
-/// Read the request body, refusing more than `limit` bytes.
-async fn read_body(request: &JsValue, limit: usize) -> Result<String, &'static str> {
-    if let Some(length) =
-        header(request, "content-length").and_then(|v| v.trim().parse::<usize>().ok())
-    {
-        if length > limit {
-            return Err("too_large");
-        }
-        // A declared length within the limit: one `arrayBuffer()` instead of a read per chunk
-        // (the runtime enforces the declared length).
-        if let Ok(array_buffer) = get(request, "arrayBuffer").dyn_into::<Function>() {
-            let promise = array_buffer.call0(request).map_err(|_| "unreadable")?;
-            let buffer = JsFuture::from(Promise::resolve(&promise))
-                .await
-                .map_err(|_| "unreadable")?;
-            let bytes = Uint8Array::new(&buffer).to_vec();
-            if bytes.len() > limit {
-                return Err("too_large");
-            }
-            return String::from_utf8(bytes).map_err(|_| "not_utf8");
-        }
-    }
-    let body = get(request, "body");
-    if body.is_null() || body.is_undefined() {
-        return Ok(String::new());
-    }
-    let reader = get(&body, "getReader")
-        .dyn_into::<Function>()
-        .ok()
-        .and_then(|f| f.call0(&body).ok())
-        .ok_or("unreadable")?;
-    let read = get(&reader, "read")
-        .dyn_into::<Function>()
-        .map_err(|_| "unreadable")?;
-    let mut bytes = Vec::new();
-    loop {
-        let promise = read.call0(&reader).map_err(|_| "unreadable")?;
-        let chunk = JsFuture::from(Promise::resolve(&promise))
-            .await
-            .map_err(|_| "unreadable")?;
-        let chunk = chunk.unchecked_into::<ReadResult>();
-        if chunk.ended(true) {
-            break;
-        }
-        if let Some(value) = chunk.value().dyn_ref::<Uint8Array>() {
-            if bytes.len() + value.length() as usize > limit {
-                if let Ok(cancel) = get(&reader, "cancel").dyn_into::<Function>() {
-                    let _ = cancel.call0(&reader);
-                }
-                return Err("too_large");
-            }
-            bytes.extend(value.to_vec());
-        }
-    }
-    String::from_utf8(bytes).map_err(|_| "not_utf8")
-}
 
 #[wasm_bindgen]
 extern "C" {
@@ -351,60 +114,86 @@ impl Downstream {
     }
 }
 
-async fn chat(
+/// Watches the answers of a generation's requests: the `Retry-After` of each 429 (converted to
+/// milliseconds), which the generation's error does not carry. A `fetch` for the generation's
+/// options that calls the global one and looks at each response's head on the way.
+fn watching_fetch(
+    retry_after_ms: Rc<RefCell<Vec<f64>>>,
+) -> Closure<dyn FnMut(JsValue, JsValue) -> Promise> {
+    Closure::new(move |input: JsValue, init: JsValue| {
+        let sent = match global_fetch(&input, &init) {
+            Ok(promise) => promise,
+            Err(thrown) => return Promise::reject(&thrown),
+        };
+        let retry_after_ms = retry_after_ms.clone();
+        future_to_promise(async move {
+            let answer = JsFuture::from(sent).await?;
+            if get(&answer, "status").as_f64() == Some(429.0) {
+                if let Some(ms) = header(&answer, "retry-after")
+                    .and_then(|value| parse_retry_after(&value, now()))
+                {
+                    retry_after_ms.borrow_mut().push(ms);
+                }
+            }
+            Ok(answer)
+        })
+    })
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch` (workerd and Workers have no `window`).
+    #[wasm_bindgen(js_name = fetch, catch)]
+    fn global_fetch(input: &JsValue, init: &JsValue) -> Result<Promise, JsValue>;
+}
+
+/// A refusal before the generation: counted under `outcome`, answered with the CORS headers.
+fn refuse(outcome: &str, refusal: &Refusal, cors: &[(&'static str, String)]) -> JsValue {
+    metrics(|m| m.request(outcome));
+    refusal_response(refusal, cors)
+}
+
+pub(super) async fn chat(
     request: JsValue,
     env: JsValue,
-    config: ProxyConfig,
+    config: &ProxyConfig,
     origin: Option<String>,
-    cors: Vec<(&'static str, String)>,
 ) -> JsValue {
+    let cors = config.cors_headers(origin.as_deref());
     let authorization = header(&request, "authorization");
     if config.authorize(authorization.as_deref(), origin.as_deref()) == Access::Denied {
-        metrics(|m| m.request("unauthorized"));
-        let body = error_body(
-            "a client token (Authorization: Bearer …) or an allowed Origin is required",
+        let refusal = Refusal::new(
+            401,
             "authentication_error",
             "unauthorized",
+            "a client token (Authorization: Bearer …) or an allowed Origin is required",
         );
-        return json_response(401, &body, &cors);
+        return refuse("unauthorized", &refusal, &cors);
     }
-    let body = match read_body(&request, config.max_body_bytes).await {
+    let body = match read_body(&request, config.max_body_bytes, config.body_ms).await {
         Ok(body) => body,
-        Err("too_large") => {
-            metrics(|m| m.request("too_large"));
-            let message = format!(
-                "the request body is larger than {} bytes",
-                config.max_body_bytes
-            );
-            return json_response(
-                413,
-                &error_body(&message, "invalid_request_error", "body_too_large"),
-                &cors,
-            );
-        }
-        Err(_) => {
-            metrics(|m| m.request("bad_request"));
-            return json_response(
-                400,
-                &error_body(
-                    "the request body could not be read as UTF-8",
-                    "invalid_request_error",
-                    "invalid_body",
-                ),
-                &cors,
-            );
+        Err(refusal) => {
+            let outcome = match refusal.status {
+                413 => "too_large",
+                408 => "body_timeout",
+                _ => "bad_request",
+            };
+            return refuse(outcome, &refusal, &cors);
         }
     };
-    let chat = match parse_chat_request(&body, &config) {
+    let chat = match parse_chat_request(&body, config) {
         Ok(chat) => chat,
-        Err(refusal) => {
-            metrics(|m| m.request("bad_request"));
-            return json_response(refusal.status, &refusal.body(), &cors);
-        }
+        Err(refusal) => return refuse("bad_request", &refusal, &cors),
     };
 
     // The guard's options: the configured chain, keys looked up by name, the client's messages.
-    let mut secrets = Vec::new();
+    // Every key (and the client's own token) is taken out of anything relayed to the client.
+    let mut secrets: Vec<String> = authorization
+        .as_deref()
+        .and_then(bearer_token)
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
     let providers: Vec<Value> = config
         .chain_for(chat.model.as_deref())
         .into_iter()
@@ -439,11 +228,21 @@ async fn chat(
         "retry": config.retry,
     });
     let Ok(options) = JSON::parse(&options_json.to_string()) else {
-        return json_response(
+        let refusal = Refusal::new(
             500,
-            &error_body("could not build the request", "server_error", "internal"),
-            &cors,
+            "server_error",
+            "internal",
+            "could not build the request",
         );
+        return refuse("internal", &refusal, &cors);
+    };
+    let retry_after_ms = Rc::new(RefCell::new(Vec::new()));
+    let fetch = watching_fetch(retry_after_ms.clone());
+    let _ = Reflect::set(&options, &"fetch".into(), fetch.as_ref());
+    let ending = Ending {
+        secrets: Rc::new(secrets),
+        retry_after_ms,
+        cors,
     };
 
     let id = format!(
@@ -478,19 +277,26 @@ async fn chat(
     // Clients that ask (`X-LSG-Events: 1`) also get the guard's events as `event: guard`,
     // each stamped with `atMs`: when it happened, in milliseconds on the worker's clock since
     // the worker took this request up, so a client can place it on its own timeline at the
-    // time it happened rather than when it arrived.
+    // time it happened rather than when it arrived. What an upstream sent as its own guard
+    // events goes out under another name; keys are taken out of all of it (the core decides).
     let relay_events =
         chat.stream && header(&request, "x-lsg-events").is_some_and(|v| v.trim() == "1");
     let began = now();
     let on_event = {
         let downstream = downstream.clone();
+        let secrets = ending.secrets.clone();
         Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
             let kind = get(&event, "type").as_string().unwrap_or_default();
             if relay_events {
                 let at_ms = JsValue::from_f64((now() - began).max(0.0));
                 let _ = Reflect::set(&event, &"atMs".into(), &at_ms);
-                if let Some(json) = JSON::stringify(&event).ok().and_then(|s| s.as_string()) {
-                    queue(&downstream, &format!("event: guard\ndata: {json}\n\n"));
+                let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                if let Some(text) = JSON::stringify(&event)
+                    .ok()
+                    .and_then(|s| s.as_string())
+                    .and_then(|json| relayed_event(&kind, &json, &secrets))
+                {
+                    queue(&downstream, &text);
                 }
             }
             match kind.as_str() {
@@ -551,8 +357,8 @@ async fn chat(
         let result = (&mut done)
             .await
             .unwrap_or_else(|_| Err(JsValue::UNDEFINED));
-        drop((on_text, on_event));
-        return finish_json(result, &id, created, &model, &secrets, &cors);
+        drop((on_text, on_event, fetch));
+        return finish_json(result, &id, created, &model, &ending);
     }
 
     // Hold the status until an upstream answers 2xx, the first heartbeat is due, or it is over.
@@ -563,8 +369,8 @@ async fn chat(
     };
     if let Some(Err(error)) = &early {
         // Nothing was sent yet: a real status and a JSON error.
-        drop((on_text, on_event));
-        return finish_error_status(error, &secrets, &cors);
+        drop((on_text, on_event, fetch));
+        return ending.failure_response(error);
     }
 
     let start = {
@@ -600,6 +406,7 @@ async fn chat(
     metrics(|m| m.active_streams(1));
 
     let (heartbeat_ms, probe_ms) = (config.heartbeat_ms, config.probe_ms);
+    let cors = ending.cors.clone();
     let downstream_task = downstream.clone();
     spawn_local(async move {
         let result = match early {
@@ -632,7 +439,7 @@ async fn chat(
             },
         };
         let mut d = downstream_task.borrow_mut();
-        let outcome = finish_stream(&mut d, &result, &secrets);
+        let outcome = finish_stream(&mut d, &result, &ending);
         d.flush();
         metrics(|m| {
             m.request(&outcome);
@@ -650,7 +457,7 @@ async fn chat(
         }
         drop(d);
         // The callbacks live until the stream is over.
-        drop((on_text, on_event, start, on_cancel, request_listener));
+        drop((on_text, on_event, fetch, start, on_cancel, request_listener));
     });
 
     let mut headers = vec![
@@ -665,13 +472,100 @@ async fn chat(
     response(&stream, 200, &headers)
 }
 
+/// What a generation's end needs: the secrets to take out of messages, the `Retry-After`s of
+/// the 429s seen, and the CORS headers.
+struct Ending {
+    secrets: Rc<Vec<String>>,
+    retry_after_ms: Rc<RefCell<Vec<f64>>>,
+    cors: Vec<(&'static str, String)>,
+}
+
+/// A `GuardError`'s `kind`, `status`, `message` and `attempts`.
+struct Failed {
+    kind: String,
+    status: Option<u16>,
+    message: String,
+    tried: Vec<Tried>,
+}
+
+impl Failed {
+    fn of(error: &JsValue) -> Failed {
+        let attempts = get(error, "attempts");
+        let tried = if Array::is_array(&attempts) {
+            Array::from(&attempts)
+                .iter()
+                .map(|attempt| Tried {
+                    provider: get(&attempt, "provider").as_string().unwrap_or_default(),
+                    outcome: get(&attempt, "outcome").as_string().unwrap_or_default(),
+                    status: get(&attempt, "status").as_f64().map(|s| s as u16),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Failed {
+            kind: get(error, "kind")
+                .as_string()
+                .unwrap_or_else(|| "network".into()),
+            status: get(error, "status").as_f64().map(|s| s as u16),
+            message: get(error, "message")
+                .as_string()
+                .unwrap_or_else(|| "the generation failed".into()),
+            tried,
+        }
+    }
+}
+
+impl Ending {
+    fn secrets(&self) -> Vec<&str> {
+        self.secrets.iter().map(String::as_str).collect()
+    }
+
+    /// The answer to a generation that failed before anything was sent. A `config` failure
+    /// (options the worker built from its configuration were refused) is logged, and the
+    /// client gets the generic 500.
+    fn failure_response(&self, error: &JsValue) -> JsValue {
+        let failed = Failed::of(error);
+        let secrets = self.secrets();
+        metrics(|m| {
+            m.request(if failed.kind == "aborted" {
+                "cancelled"
+            } else {
+                &failed.kind
+            });
+            if failed.kind == "aborted" {
+                m.cancellation();
+            }
+        });
+        if failed.kind == "config" {
+            log_refused_configuration(&failed.message, &secrets);
+        }
+        let retry_after_ms = self.retry_after_ms.borrow();
+        let refusal = final_failure(
+            &failed.kind,
+            failed.status,
+            &failed.message,
+            &failed.tried,
+            &retry_after_ms,
+            &secrets,
+        )
+        // Cancelled: the client is gone, and nobody reads this answer.
+        .unwrap_or_else(|| Refusal::new(499, "cancelled", "aborted", "cancelled"));
+        refusal_response(&refusal, &self.cors)
+    }
+}
+
+/// Logs why the guard refused the options built from the configuration (a `config` failure).
+fn log_refused_configuration(message: &str, secrets: &[&str]) {
+    log_error(&format!(
+        "the configuration was refused by the guard: {}",
+        redact(message, secrets)
+    ));
+}
+
 /// Write the end of a streamed answer; returns the outcome label for the metrics.
-fn finish_stream(
-    d: &mut Downstream,
-    result: &Result<JsValue, JsValue>,
-    secrets: &[String],
-) -> String {
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+fn finish_stream(d: &mut Downstream, result: &Result<JsValue, JsValue>, ending: &Ending) -> String {
+    let secrets = ending.secrets();
     match result {
         Ok(answer) => {
             let usage = JSON::stringify(&get(answer, "usage"))
@@ -700,53 +594,23 @@ fn finish_stream(
             }
         }
         Err(error) => {
-            let kind = get(error, "kind")
-                .as_string()
-                .unwrap_or_else(|| "network".into());
-            if kind == "aborted" {
+            let failed = Failed::of(error);
+            if failed.kind == "aborted" {
                 return "cancelled".into();
             }
-            let status = get(error, "status").as_f64().map(|s| s as u16);
-            let message = redact(
-                &get(error, "message").as_string().unwrap_or_default(),
-                &secrets,
-            );
-            let (code, _) = failure_status(&kind, status);
-            let tail = d.writer.error(code, &kind, &message);
+            let (code, _) = failure_status(&failed.kind, failed.status);
+            let message = if failed.kind == "config" {
+                // As before the status: the details are for the log, not the client.
+                log_refused_configuration(&failed.message, &secrets);
+                misconfigured().message
+            } else {
+                failure_message(&failed.message, &failed.tried, &secrets)
+            };
+            let tail = d.writer.error(code, &failed.kind, &message);
             d.write(&tail);
-            kind
+            failed.kind
         }
     }
-}
-
-fn finish_error_status(
-    error: &JsValue,
-    secrets: &[String],
-    cors: &[(&'static str, String)],
-) -> JsValue {
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let kind = get(error, "kind")
-        .as_string()
-        .unwrap_or_else(|| "network".into());
-    let status = get(error, "status").as_f64().map(|s| s as u16);
-    let (code, error_type) = failure_status(&kind, status);
-    let message = redact(
-        &get(error, "message")
-            .as_string()
-            .unwrap_or_else(|| "the generation failed".into()),
-        &secrets,
-    );
-    metrics(|m| {
-        m.request(if kind == "aborted" {
-            "cancelled"
-        } else {
-            &kind
-        });
-        if kind == "aborted" {
-            m.cancellation();
-        }
-    });
-    json_response(code, &error_body(&message, error_type, &kind), cors)
 }
 
 fn finish_json(
@@ -754,8 +618,7 @@ fn finish_json(
     id: &str,
     created: u64,
     model: &str,
-    secrets: &[String],
-    cors: &[(&'static str, String)],
+    ending: &Ending,
 ) -> JsValue {
     match result {
         Ok(answer) => {
@@ -779,10 +642,13 @@ fn finish_json(
                 .filter(Value::is_object);
             let body =
                 completion_body(id, created, &answered_model, &text, &finish, usage.as_ref());
-            let mut headers = vec![("content-type", "application/json".to_owned())];
-            headers.extend(cors.iter().cloned());
+            let mut headers = vec![
+                ("content-type", "application/json".to_owned()),
+                ("x-request-id", id.to_owned()),
+            ];
+            headers.extend(ending.cors.iter().cloned());
             response(&JsValue::from_str(&body), 200, &headers)
         }
-        Err(error) => finish_error_status(&error, secrets, cors),
+        Err(error) => ending.failure_response(&error),
     }
 }
