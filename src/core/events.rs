@@ -6,7 +6,7 @@
 //! Rust callers and tests); when logging is on, the edge prints [`GuardEvent::log_line`]. Events
 //! never carry keys, headers or URLs with queries.
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use std::fmt::Write;
 
 /// Console verbosity (`log` option).
@@ -39,6 +39,7 @@ impl LogLevel {
 /// One event of a generation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields))]
 pub enum GuardEvent {
     /// A request is being sent.
     #[serde(rename_all = "camelCase")]
@@ -162,8 +163,9 @@ pub enum GuardEvent {
         /// The provider (proxy) that relayed it.
         provider: String,
         /// The relayed event's data as sent: JSON text (normally a `GuardEvent` of the proxy),
-        /// delivered as the value it stands for, or any other text, delivered as a string.
-        #[serde(serialize_with = "relayed")]
+        /// or any other text. Serialized as this text; the writer of JavaScript objects
+        /// delivers the value it stands for (`JSON.parse`), or the text when it is not JSON.
+        #[cfg_attr(test, ts(type = "GuardEvent | Record<string, unknown> | string"))]
         event: String,
     },
     /// The generation resolved.
@@ -176,14 +178,6 @@ pub enum GuardEvent {
         /// Milliseconds since `generate()` was called.
         elapsed_ms: f64,
     },
-}
-
-/// The relayed data as the JSON value it stands for, or as a string when it is not JSON.
-fn relayed<S: Serializer>(data: &str, serializer: S) -> Result<S::Ok, S::Error> {
-    match serde_json::from_str::<serde_json::Value>(data) {
-        Ok(value) => value.serialize(serializer),
-        Err(_) => serializer.serialize_str(data),
-    }
 }
 
 /// Where [`GuardEvent::write_fields`] puts an event's fields: the edge builds a JavaScript
@@ -518,8 +512,8 @@ mod tests {
             self.0.insert(name.into(), value.into());
         }
         fn relayed(&mut self, name: &'static str, data: &str) {
-            let value = serde_json::from_str(data).unwrap_or_else(|_| data.into());
-            self.0.insert(name.into(), value);
+            // Serialized as its text (the edge parses it).
+            self.0.insert(name.into(), data.into());
         }
     }
 

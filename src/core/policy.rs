@@ -18,6 +18,7 @@ use crate::core::deadline::{Expired, Layer, Millis};
 
 /// Back-off settings (`retry` in the JavaScript options).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(rename_all = "camelCase"))]
 pub struct RetryPolicy {
     /// Retries per provider after its first attempt (default 2).
     pub max_retries: u32,
