@@ -28,7 +28,7 @@ extern "C" {
 
     /// `JSON.parse(text)`.
     #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
-    fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
+    pub(crate) fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
 
     /// `String(number)`: JavaScript's own number formatting, for messages.
     #[wasm_bindgen(js_name = String)]
