@@ -5,8 +5,8 @@
 //! A `serde::Serializer` of our own rather than `serde-wasm-bindgen`'s: the core's types need
 //! only these shapes, and `serde-wasm-bindgen` (0.6.5) weighed 6.2 KB more in the optimised
 //! wasm (2.8 KB gzipped), mostly its cache of interned field names (a hash map), for objects
-//! made a few times per call (README, section "Size"). Maps, byte strings and enum variants
-//! with data are refused (no core type has them): a refused value is written as `undefined`
+//! made a few times per call (README, section "Size"). Maps, tuples, byte strings and enum
+//! variants with data are refused (no core type has them): a refused value is written as `undefined`
 //! rather than failing the call. It must never decide anything.
 
 use js_sys::{Array, Object, Reflect};
@@ -53,12 +53,22 @@ pub(crate) struct Fields(Object);
 
 type Refused = Impossible<JsValue, Unsupported>;
 
+/// Every number type as the nearest JavaScript number (a 64-bit integer past 2^53 has no
+/// exact one).
+macro_rules! numbers {
+    ($($method:ident: $type:ty),*) => {
+        $(fn $method(self, v: $type) -> Result<JsValue, Unsupported> {
+            Ok(JsValue::from_f64(v as f64))
+        })*
+    };
+}
+
 impl ser::Serializer for Writer {
     type Ok = JsValue;
     type Error = Unsupported;
     type SerializeSeq = Items;
-    type SerializeTuple = Items;
-    type SerializeTupleStruct = Items;
+    type SerializeTuple = Refused;
+    type SerializeTupleStruct = Refused;
     type SerializeTupleVariant = Refused;
     type SerializeMap = Refused;
     type SerializeStruct = Fields;
@@ -67,38 +77,18 @@ impl ser::Serializer for Writer {
     fn serialize_bool(self, v: bool) -> Result<JsValue, Unsupported> {
         Ok(JsValue::from_bool(v))
     }
-    fn serialize_i8(self, v: i8) -> Result<JsValue, Unsupported> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<JsValue, Unsupported> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result<JsValue, Unsupported> {
-        self.serialize_f64(v.into())
-    }
-    /// The nearest number (past 2^53 JavaScript has no exact one).
-    fn serialize_i64(self, v: i64) -> Result<JsValue, Unsupported> {
-        self.serialize_f64(v as f64)
-    }
-    fn serialize_u8(self, v: u8) -> Result<JsValue, Unsupported> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<JsValue, Unsupported> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<JsValue, Unsupported> {
-        self.serialize_f64(v.into())
-    }
-    /// The nearest number (past 2^53 JavaScript has no exact one).
-    fn serialize_u64(self, v: u64) -> Result<JsValue, Unsupported> {
-        self.serialize_f64(v as f64)
-    }
-    fn serialize_f32(self, v: f32) -> Result<JsValue, Unsupported> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_f64(self, v: f64) -> Result<JsValue, Unsupported> {
-        Ok(JsValue::from_f64(v))
-    }
+    numbers!(
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_f32: f32,
+        serialize_f64: f64
+    );
     fn serialize_char(self, v: char) -> Result<JsValue, Unsupported> {
         self.serialize_str(v.encode_utf8(&mut [0; 4]))
     }
@@ -147,11 +137,11 @@ impl ser::Serializer for Writer {
     fn serialize_seq(self, _: Option<usize>) -> Result<Items, Unsupported> {
         Ok(Items(Array::new()))
     }
-    fn serialize_tuple(self, _: usize) -> Result<Items, Unsupported> {
-        Ok(Items(Array::new()))
+    fn serialize_tuple(self, _: usize) -> Result<Refused, Unsupported> {
+        Err(Unsupported)
     }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Items, Unsupported> {
-        Ok(Items(Array::new()))
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Refused, Unsupported> {
+        Err(Unsupported)
     }
     fn serialize_tuple_variant(
         self,
@@ -179,40 +169,12 @@ impl ser::Serializer for Writer {
     }
 }
 
-impl Items {
-    fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.0.push(&value.serialize(Writer(None))?);
-        Ok(())
-    }
-}
-
 impl ser::SerializeSeq for Items {
     type Ok = JsValue;
     type Error = Unsupported;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.push(value)
-    }
-    fn end(self) -> Result<JsValue, Unsupported> {
-        Ok(self.0.into())
-    }
-}
-
-impl ser::SerializeTuple for Items {
-    type Ok = JsValue;
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.push(value)
-    }
-    fn end(self) -> Result<JsValue, Unsupported> {
-        Ok(self.0.into())
-    }
-}
-
-impl ser::SerializeTupleStruct for Items {
-    type Ok = JsValue;
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.push(value)
+        self.0.push(&value.serialize(Writer(None))?);
+        Ok(())
     }
     fn end(self) -> Result<JsValue, Unsupported> {
         Ok(self.0.into())
