@@ -2204,3 +2204,48 @@ async fn relayed_events_arrive_as_values_and_absent_fields_are_absent() {
     );
     assert_eq!(field(&attempt, "status").as_f64(), Some(200.0));
 }
+
+#[wasm_bindgen_test]
+async fn a_stream_of_reads_arms_a_few_timeouts_not_one_per_read() {
+    // 300 reads of one chunk each, from a stream that needs no timer of its own; every
+    // `setTimeout` made during the call is counted (the wrapper is removed afterwards).
+    let count = js_fn(
+        "on",
+        "const g = globalThis; \
+         if (!on) { g.setTimeout = g.__lsgCountedSetTimeout; const n = g.__lsgTimeouts; \
+           delete g.__lsgCountedSetTimeout; delete g.__lsgTimeouts; return n; } \
+         const real = g.setTimeout; g.__lsgCountedSetTimeout = real; g.__lsgTimeouts = 0; \
+         g.setTimeout = (...args) => { g.__lsgTimeouts += 1; return real(...args); }; return 0;",
+    );
+    let fetch = js_fn(
+        "",
+        "return () => { let i = 0; const e = new TextEncoder(); \
+           return Promise.resolve(new Response(new ReadableStream({ pull(c) { \
+             if (i === 300) { c.enqueue(e.encode('data: [DONE]\\n\\n')); c.close(); return; } \
+             i += 1; c.enqueue(e.encode('data: ' + JSON.stringify( \
+               { choices: [{ index: 0, delta: { content: 'x' } }] }) + '\\n\\n')); } }), \
+             { headers: { 'content-type': 'text/event-stream' } })); };",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap();
+    count.call1(&JsValue::NULL, &JsValue::TRUE).unwrap();
+    let run = run(
+        opts(vec![provider("alpha", "normal", "", "unused")], roomy()),
+        Extra {
+            fetch: Some(fetch),
+            ..Extra::default()
+        },
+    )
+    .await;
+    let armed = count
+        .call1(&JsValue::NULL, &JsValue::FALSE)
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert_eq!(run.joined(), "x".repeat(300), "{}", run.everything());
+    assert!(
+        (1.0..=6.0).contains(&armed),
+        "{armed} timeouts armed for 300 reads"
+    );
+    assert_nothing_live("after the stream");
+}
