@@ -10,6 +10,45 @@
 //!
 //! Nothing here may touch a platform API.
 
+use serde::Serialize;
+
+/// What went wrong, as JavaScript branches on it (`GuardError.kind`, a partial answer's
+/// `cause.kind`, an `attempt-failed` event's `kind`): decided once, here, never re-parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum ErrorKind {
+    /// A deadline passed.
+    Timeout,
+    /// The caller (or a session, or a callback that threw) cancelled the call.
+    Aborted,
+    /// The provider answered with a non-2xx status.
+    Http,
+    /// The provider reported an error in the stream, or sent no answer at all.
+    Upstream,
+    /// The response was not what an OpenAI-compatible server sends.
+    Protocol,
+    /// The request or the body failed to transfer.
+    Network,
+    /// The options were refused; nothing was sent.
+    Config,
+}
+
+impl ErrorKind {
+    /// The name JavaScript sees (`"timeout"`, …, `"config"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Aborted => "aborted",
+            ErrorKind::Http => "http",
+            ErrorKind::Upstream => "upstream",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Network => "network",
+            ErrorKind::Config => "config",
+        }
+    }
+}
+
 /// `#[serde(with = "crate::core::contract::number")]`: a count as a JavaScript number (the
 /// nearest `f64`), as JavaScript has no 64-bit integers and a count past 2^53 must not fail the
 /// whole object.

@@ -9,6 +9,7 @@
 //! driver joined, the platform's error or the thrown value as `cause`), the error's `name`, and
 //! a relayed upstream event, delivered as the value its JSON text stands for.
 
+use crate::core::contract::ErrorKind;
 use crate::core::events::{GuardEvent, LogLevel};
 use crate::core::machine::Callback;
 use crate::core::machine::{GenerationError, GenerationResult};
@@ -35,7 +36,7 @@ pub(crate) fn event_object(event: &GuardEvent) -> JsValue {
 
 /// A `GuardError` with `kind: "config"`, for options that were refused.
 pub(crate) fn config_error(message: &str) -> JsValue {
-    let error = guard_error("config", message);
+    let error = guard_error(ErrorKind::Config, message);
     set(&error, "partialText", &JsValue::from_str(""));
     set(&error, "attempts", &Array::new());
     error
@@ -49,7 +50,7 @@ pub(crate) fn error_object(
     partial_text: &JsString,
     cause: Option<JsValue>,
 ) -> JsValue {
-    let object = guard_error(error.kind, &error.message);
+    let object = guard_error(error.failure.error_kind(), &error.message);
     write_fields(object.unchecked_ref(), error);
     set(&object, "partialText", partial_text);
     if let Some(cause) = cause {

@@ -12,6 +12,7 @@
 use crate::core::answer::ToolCall;
 use crate::core::call::AttemptRecord;
 use crate::core::chunk::Usage;
+use crate::core::contract::ErrorKind;
 use crate::core::deadline::{TimeoutOverrides, Timeouts};
 use crate::core::events::GuardEvent;
 use crate::core::machine::{GenerationError, GenerationResult, PartialCause, Stats};
@@ -396,7 +397,28 @@ fn problems(source: &str) -> Vec<String> {
     c.names("TIMEOUT_FIELDS", TIMEOUT_FIELDS, "Timeouts");
     c.names("RETRY_FIELDS", RETRY_FIELDS, "RetryOptions");
     events(&mut c);
+    literals::<ErrorKind>(&mut c, "GuardErrorKind");
     c.problems
+}
+
+/// The string literals of a union (`"a" | "b"`).
+fn literal_set(union: &str) -> BTreeSet<String> {
+    split_top(union, &['|'])
+        .into_iter()
+        .map(|member| member.trim_matches('"').to_owned())
+        .collect()
+}
+
+/// A Rust enum of names against the `.d.ts` union of string literals `name`, exactly.
+fn literals<T: TS>(c: &mut Check, name: &str) {
+    let ours = literal_set(&T::inline(&Config::default()));
+    let theirs = literal_set(c.known.aliases.get(name).map_or("", String::as_str));
+    if ours != theirs {
+        c.problems.push(format!(
+            "{} is {ours:?} but the .d.ts {name} is {theirs:?}",
+            T::ident(&Config::default())
+        ));
+    }
 }
 
 /// Every variant of `GuardEvent` against the member of the `.d.ts` union with its `type`.
@@ -546,6 +568,12 @@ fn a_changed_field_is_reported() {
             "  | UpstreamEvent\n",
             "",
             "GuardEvent `upstream-event` is not a member",
+        ),
+        // A kind the types do not list.
+        (
+            " | \"network\" | \"config\";",
+            " | \"network\";",
+            "ErrorKind is",
         ),
         // An option name the reader does not accept.
         (
