@@ -49,6 +49,22 @@ impl ErrorKind {
     }
 }
 
+/// What the module holds right now (`liveResources()`): all zeros when nothing is running.
+/// The edge counts; this is the shape JavaScript receives.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct LiveResources {
+    /// Armed timers.
+    pub timers: f64,
+    /// Response body readers held.
+    pub readers: f64,
+    /// Event listeners added to other objects.
+    pub listeners: f64,
+    /// Generations in flight.
+    pub in_flight: f64,
+}
+
 /// `#[serde(with = "crate::core::contract::number")]`: a count as a JavaScript number (the
 /// nearest `f64`), as JavaScript has no 64-bit integers and a count past 2^53 must not fail the
 /// whole object.

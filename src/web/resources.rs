@@ -7,6 +7,8 @@
 //! deadline timer ([`Alarm`]), a future over a timer ([`Sleep`]), and [`Wakeup`], a one-shot
 //! flag a future can wait on.
 
+use crate::core::contract::LiveResources;
+use crate::web::to_js::to_js;
 use gloo_timers::callback::Timeout;
 use std::cell::{Cell, RefCell};
 #[cfg(feature = "worker")]
@@ -60,22 +62,13 @@ impl Drop for Counted {
 /// `liveResources()`: `{ timers, readers, listeners, inFlight }` held by this module right now.
 #[wasm_bindgen(js_name = liveResources, skip_typescript)]
 pub fn live_resources() -> JsValue {
-    let object = js_sys::Object::new();
-    COUNTS.with(|c| {
-        for (name, kind) in [
-            ("timers", Kind::Timer),
-            ("readers", Kind::Reader),
-            ("listeners", Kind::Listener),
-            ("inFlight", Kind::InFlight),
-        ] {
-            let _ = js_sys::Reflect::set(
-                &object,
-                &name.into(),
-                &(c[kind as usize].get() as f64).into(),
-            );
-        }
-    });
-    object.into()
+    let count = |kind: Kind| COUNTS.with(|c| c[kind as usize].get() as f64);
+    to_js(&LiveResources {
+        timers: count(Kind::Timer),
+        readers: count(Kind::Reader),
+        listeners: count(Kind::Listener),
+        in_flight: count(Kind::InFlight),
+    })
 }
 
 /// A timeout that calls `callback` once, counted while this lives, cleared on drop.

@@ -12,7 +12,7 @@
 use crate::core::answer::ToolCall;
 use crate::core::call::AttemptRecord;
 use crate::core::chunk::Usage;
-use crate::core::contract::ErrorKind;
+use crate::core::contract::{ErrorKind, LiveResources};
 use crate::core::deadline::{TimeoutOverrides, Timeouts};
 use crate::core::events::GuardEvent;
 use crate::core::machine::{GenerationError, GenerationResult, PartialCause, Stats};
@@ -358,6 +358,7 @@ fn problems(source: &str) -> Vec<String> {
     check::<Usage>(&mut c, "Usage", &[], &[]);
     check::<ToolCall>(&mut c, "ToolCall", &[], &[]);
     check::<Timeouts>(&mut c, "Timeouts", &[], &[]);
+    check::<LiveResources>(&mut c, "LiveResources", &[], &[]);
     // Overrides are `Partial<Timeouts>` in the options.
     let overrides = rust_fields(&TimeoutOverrides::inline(&Config::default()));
     let mut partial_timeouts = known
