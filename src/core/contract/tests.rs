@@ -15,7 +15,9 @@ use crate::core::chunk::Usage;
 use crate::core::contract::{ErrorKind, LiveResources};
 use crate::core::deadline::{TimeoutOverrides, Timeouts};
 use crate::core::events::GuardEvent;
-use crate::core::machine::{GenerationError, GenerationResult, PartialCause, Stats};
+use crate::core::machine::{
+    GenerationError, GenerationResult, PartialCause, ProviderConfig, Stats,
+};
 use crate::core::options::{GENERATE_OPTIONS, PROVIDER_FIELDS, RETRY_FIELDS, TIMEOUT_FIELDS};
 use crate::core::policy::RetryPolicy;
 use std::collections::{BTreeMap, BTreeSet};
@@ -389,6 +391,9 @@ fn problems(source: &str) -> Vec<String> {
         false,
     );
     c.problems.append(&mut p.problems);
+    // A resolved provider against the option that sets it.
+    let provider = rust_fields(&ProviderConfig::inline(&Config::default()));
+    c.compare("ProviderConfig", &provider, "Provider", &[], &[], true);
     // The resolved retry settings against the options that set them.
     let retry = rust_fields(&RetryPolicy::inline(&Config::default()));
     c.compare("RetryPolicy", &retry, "RetryOptions", &[], &[], true);
@@ -569,6 +574,12 @@ fn a_changed_field_is_reported() {
             "  | UpstreamEvent\n",
             "",
             "GuardEvent `upstream-event` is not a member",
+        ),
+        // A provider option of another type.
+        (
+            "  /** This provider's own retry allowance, over `retry.maxRetries`. */\n  maxRetries?: number;",
+            "  maxRetries?: string;",
+            "Provider.maxRetries: Rust `number`",
         ),
         // A kind the types do not list.
         (

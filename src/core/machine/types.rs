@@ -18,8 +18,14 @@ use serde::Serialize;
 pub struct AttemptId(pub u32);
 
 /// One provider of the failover chain, as the caller's options gave it (the driver checks the
-/// options; the machine trusts them).
+/// options; the machine trusts them). Its fields are the `Provider` option's, resolved (the
+/// contract test checks their names and types against it, written as the option takes them).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    test,
+    derive(ts_rs::TS),
+    ts(rename = "Provider", rename_all = "camelCase", optional_fields)
+)]
 pub struct ProviderConfig {
     /// The provider's name, for events, messages and the attempt log.
     pub name: String,
@@ -30,8 +36,10 @@ pub struct ProviderConfig {
     /// Sent as `Authorization: Bearer <key>` and kept out of every message.
     pub api_key: Option<String>,
     /// Extra request headers, in order, sent as given.
+    #[cfg_attr(test, ts(type = "Record<string, string>"))]
     pub headers: Vec<(String, String)>,
     /// Its deadlines (the call's, with its own overrides applied).
+    #[cfg_attr(test, ts(type = "Partial<Timeouts>"))]
     pub timeouts: Timeouts,
     /// Its retry allowance.
     pub max_retries: u32,
