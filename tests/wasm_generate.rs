@@ -1807,3 +1807,142 @@ async fn an_echoed_key_never_shows_in_part_at_any_offset_around_the_cut() {
         }
     }
 }
+
+/// The own keys of `object` whose value is `undefined` (an optional field must be absent).
+fn undefined_keys(object: &JsValue) -> Vec<String> {
+    js_sys::Object::keys(wasm_bindgen::JsCast::unchecked_ref::<js_sys::Object>(
+        object,
+    ))
+    .iter()
+    .filter_map(|key| key.as_string())
+    .filter(|key| field(object, key).is_undefined())
+    .collect()
+}
+
+#[wasm_bindgen_test]
+async fn relayed_events_arrive_as_values_and_absent_fields_are_absent() {
+    let content = json!({"choices": [{"index": 0, "delta": {"content": "hi"}}]});
+    let sse = format!(
+        "event: guard\ndata: {{\"type\":\"retry\",\"attempt\":2,\"nested\":{{\"a\":[1,2.5]}}}}\n\n\
+         event: guard\ndata: not json\n\ndata: {content}\n\ndata: [DONE]\n\n"
+    );
+    let fetch = js_fn(
+        "sse",
+        "return () => Promise.resolve(new Response(new ReadableStream({ start(c) { \
+           c.enqueue(new TextEncoder().encode(sse)); c.close(); } }), \
+           { headers: { 'content-type': 'text/event-stream' } }));",
+    )
+    .call1(&JsValue::NULL, &JsValue::from_str(&sse))
+    .unwrap();
+    let raw_events: Rc<std::cell::RefCell<Vec<JsValue>>> = Rc::default();
+    let sink = raw_events.clone();
+    let on_event = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        sink.borrow_mut().push(e)
+    });
+    let on_event_fn = on_event.as_ref().clone();
+    on_event.forget();
+    let run = run(
+        opts(vec![provider("alpha", "normal", "", "unused")], roomy()),
+        Extra {
+            fetch: Some(fetch),
+            patch: Some(Box::new(move |options| {
+                Reflect::set(options, &"onEvent".into(), &on_event_fn).unwrap();
+            })),
+            ..Extra::default()
+        },
+    )
+    .await;
+    let result = run.raw.as_ref().expect("an answer");
+    assert_eq!(s(run.ok(), "text"), "hi");
+    let relayed: Vec<Value> = raw_events
+        .borrow()
+        .iter()
+        .map(to_json)
+        .filter(|e| e["type"] == "upstream-event")
+        .collect();
+    assert_eq!(
+        relayed,
+        vec![
+            json!({"type": "upstream-event", "provider": "alpha",
+                   "event": {"type": "retry", "attempt": 2, "nested": {"a": [1, 2.5]}}}),
+            json!({"type": "upstream-event", "provider": "alpha", "event": "not json"}),
+        ]
+    );
+    // No optional field is present as `undefined`: absent ones are left out.
+    for event in raw_events.borrow().iter() {
+        assert_eq!(
+            undefined_keys(event),
+            Vec::<String>::new(),
+            "{}",
+            to_json(event)
+        );
+    }
+    assert_eq!(
+        undefined_keys(result),
+        Vec::<String>::new(),
+        "{}",
+        to_json(result)
+    );
+    for absent in ["cause", "usage", "toolCalls", "finishReason"] {
+        assert!(
+            !Reflect::has(result, &absent.into()).unwrap(),
+            "{absent} in {}",
+            to_json(result)
+        );
+    }
+    let stats = field(result, "stats");
+    assert_eq!(undefined_keys(&stats), Vec::<String>::new());
+    let attempt = js_sys::Array::from(&field(result, "attempts")).get(0);
+    assert_eq!(
+        to_json(&attempt)["provider"],
+        "alpha",
+        "{}",
+        to_json(&attempt)
+    );
+    assert_eq!(field(&attempt, "status").as_f64(), Some(200.0));
+}
+
+#[wasm_bindgen_test]
+async fn a_stream_of_reads_arms_a_few_timeouts_not_one_per_read() {
+    // 300 reads of one chunk each, from a stream that needs no timer of its own; every
+    // `setTimeout` made during the call is counted (the wrapper is removed afterwards).
+    let count = js_fn(
+        "on",
+        "const g = globalThis; \
+         if (!on) { g.setTimeout = g.__lsgCountedSetTimeout; const n = g.__lsgTimeouts; \
+           delete g.__lsgCountedSetTimeout; delete g.__lsgTimeouts; return n; } \
+         const real = g.setTimeout; g.__lsgCountedSetTimeout = real; g.__lsgTimeouts = 0; \
+         g.setTimeout = (...args) => { g.__lsgTimeouts += 1; return real(...args); }; return 0;",
+    );
+    let fetch = js_fn(
+        "",
+        "return () => { let i = 0; const e = new TextEncoder(); \
+           return Promise.resolve(new Response(new ReadableStream({ pull(c) { \
+             if (i === 300) { c.enqueue(e.encode('data: [DONE]\\n\\n')); c.close(); return; } \
+             i += 1; c.enqueue(e.encode('data: ' + JSON.stringify( \
+               { choices: [{ index: 0, delta: { content: 'x' } }] }) + '\\n\\n')); } }), \
+             { headers: { 'content-type': 'text/event-stream' } })); };",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap();
+    count.call1(&JsValue::NULL, &JsValue::TRUE).unwrap();
+    let run = run(
+        opts(vec![provider("alpha", "normal", "", "unused")], roomy()),
+        Extra {
+            fetch: Some(fetch),
+            ..Extra::default()
+        },
+    )
+    .await;
+    let armed = count
+        .call1(&JsValue::NULL, &JsValue::FALSE)
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert_eq!(run.joined(), "x".repeat(300), "{}", run.everything());
+    assert!(
+        (1.0..=6.0).contains(&armed),
+        "{armed} timeouts armed for 300 reads"
+    );
+    assert_nothing_live("after the stream");
+}

@@ -67,7 +67,8 @@ pub trait AnswerSink {
 }
 
 /// A tool call assembled from its streamed fragments.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ToolCall {
     /// The call id.
     pub id: String,

@@ -23,6 +23,7 @@ pub struct ProviderLimits {
 /// One line of the attempt log (`result.attempts`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS), ts(rename = "Attempt", optional_fields))]
 pub struct AttemptRecord {
     /// Provider name.
     pub provider: String,

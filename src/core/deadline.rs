@@ -22,6 +22,7 @@ pub type Millis = f64;
 
 /// The configured limits, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(rename_all = "camelCase"))]
 pub struct Timeouts {
     /// Request sent → response headers (default 20 000).
     pub headers_ms: Millis,
@@ -49,6 +50,7 @@ impl Default for Timeouts {
 
 /// A partial set of limits: what a caller or a provider overrides.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(rename_all = "camelCase", optional_fields))]
 pub struct TimeoutOverrides {
     /// See [`Timeouts::headers_ms`].
     pub headers_ms: Option<Millis>,

@@ -1,12 +1,12 @@
 //! What a generation reports as it goes: the seed's log lines, as data.
 //!
 //! Each [`GuardEvent`] is a plain object with a `type` field (`"request-start"`,
-//! `"first-token"`, …) and camelCase fields: [`GuardEvent::write_fields`] hands them to the
-//! edge, which builds the object for `onEvent` (the `Serialize` impl gives the same fields, for
-//! Rust callers and tests); when logging is on, the edge prints [`GuardEvent::log_line`]. Events
-//! never carry keys, headers or URLs with queries.
+//! `"first-token"`, …) and camelCase fields: its `Serialize` form, which the edge's one writer
+//! turns into the object `onEvent` receives (`core::contract` checks it against the published
+//! types); when logging is on, the edge prints [`GuardEvent::log_line`]. Events never carry
+//! keys, headers or URLs with queries.
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use std::fmt::Write;
 
 /// Console verbosity (`log` option).
@@ -39,6 +39,7 @@ impl LogLevel {
 /// One event of a generation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields))]
 pub enum GuardEvent {
     /// A request is being sent.
     #[serde(rename_all = "camelCase")]
@@ -162,8 +163,9 @@ pub enum GuardEvent {
         /// The provider (proxy) that relayed it.
         provider: String,
         /// The relayed event's data as sent: JSON text (normally a `GuardEvent` of the proxy),
-        /// delivered as the value it stands for, or any other text, delivered as a string.
-        #[serde(serialize_with = "relayed")]
+        /// or any other text. Serialized as this text; the writer of JavaScript objects
+        /// delivers the value it stands for (`JSON.parse`), or the text when it is not JSON.
+        #[cfg_attr(test, ts(type = "GuardEvent | Record<string, unknown> | string"))]
         event: String,
     },
     /// The generation resolved.
@@ -176,27 +178,6 @@ pub enum GuardEvent {
         /// Milliseconds since `generate()` was called.
         elapsed_ms: f64,
     },
-}
-
-/// The relayed data as the JSON value it stands for, or as a string when it is not JSON.
-fn relayed<S: Serializer>(data: &str, serializer: S) -> Result<S::Ok, S::Error> {
-    match serde_json::from_str::<serde_json::Value>(data) {
-        Ok(value) => value.serialize(serializer),
-        Err(_) => serializer.serialize_str(data),
-    }
-}
-
-/// Where [`GuardEvent::write_fields`] puts an event's fields: the edge builds a JavaScript
-/// object with them. Names are as JavaScript sees them (`type`, camelCase).
-pub trait EventFields {
-    /// A string field.
-    fn text(&mut self, name: &'static str, value: &str);
-    /// A number field.
-    fn number(&mut self, name: &'static str, value: f64);
-    /// A boolean field.
-    fn flag(&mut self, name: &'static str, value: bool);
-    /// Relayed data: the JSON value it stands for, or the text itself when it is not JSON.
-    fn relayed(&mut self, name: &'static str, data: &str);
 }
 
 impl GuardEvent {
@@ -216,120 +197,6 @@ impl GuardEvent {
             GuardEvent::Cancelled { .. } => "cancelled",
             GuardEvent::UpstreamEvent { .. } => "upstream-event",
             GuardEvent::Done { .. } => "done",
-        }
-    }
-
-    /// Every field of the event, `type` first, in the order of the serialized form.
-    pub fn write_fields(&self, out: &mut impl EventFields) {
-        out.text("type", self.type_name());
-        match self {
-            GuardEvent::RequestStart {
-                provider,
-                model,
-                attempt,
-            } => {
-                out.text("provider", provider);
-                out.text("model", model);
-                out.number("attempt", f64::from(*attempt));
-            }
-            GuardEvent::Headers {
-                provider,
-                status,
-                elapsed_ms,
-            } => {
-                out.text("provider", provider);
-                out.number("status", f64::from(*status));
-                out.number("elapsedMs", *elapsed_ms);
-            }
-            GuardEvent::FirstToken {
-                provider,
-                first_token_ms,
-            } => {
-                out.text("provider", provider);
-                out.number("firstTokenMs", *first_token_ms);
-            }
-            GuardEvent::StreamEnd {
-                provider,
-                lines,
-                chunks,
-                elapsed_ms,
-            } => {
-                out.text("provider", provider);
-                out.number("lines", *lines);
-                out.number("chunks", *chunks);
-                out.number("elapsedMs", *elapsed_ms);
-            }
-            GuardEvent::Timeout {
-                provider,
-                layer,
-                phase,
-                lines,
-                chunks,
-                elapsed_ms,
-            } => {
-                out.text("provider", provider);
-                out.text("layer", layer);
-                out.text("phase", phase);
-                out.number("lines", *lines);
-                out.number("chunks", *chunks);
-                out.number("elapsedMs", *elapsed_ms);
-            }
-            GuardEvent::EmptyResponse { provider, lines } => {
-                out.text("provider", provider);
-                out.number("lines", *lines);
-            }
-            GuardEvent::AttemptFailed {
-                provider,
-                kind,
-                status,
-                message,
-            } => {
-                out.text("provider", provider);
-                out.text("kind", kind);
-                if let Some(status) = status {
-                    out.number("status", f64::from(*status));
-                }
-                out.text("message", message);
-            }
-            GuardEvent::Retry {
-                provider,
-                attempt,
-                delay_ms,
-                reason,
-            } => {
-                out.text("provider", provider);
-                out.number("attempt", f64::from(*attempt));
-                out.number("delayMs", *delay_ms);
-                out.text("reason", reason);
-            }
-            GuardEvent::Failover { from, to, reason } => {
-                out.text("from", from);
-                out.text("to", to);
-                out.text("reason", reason);
-            }
-            GuardEvent::Malformed {
-                provider,
-                reason,
-                bytes,
-            } => {
-                out.text("provider", provider);
-                out.text("reason", reason);
-                out.number("bytes", *bytes);
-            }
-            GuardEvent::Cancelled { reason } => out.text("reason", reason),
-            GuardEvent::UpstreamEvent { provider, event } => {
-                out.text("provider", provider);
-                out.relayed("event", event);
-            }
-            GuardEvent::Done {
-                provider,
-                partial,
-                elapsed_ms,
-            } => {
-                out.text("provider", provider);
-                out.flag("partial", *partial);
-                out.number("elapsedMs", *elapsed_ms);
-            }
         }
     }
 
@@ -504,25 +371,6 @@ pub use crate::core::secrets::redact;
 mod tests {
     use super::*;
 
-    /// Collects written fields into a JSON object, to compare with the serialized form.
-    struct JsonFields(serde_json::Map<String, serde_json::Value>);
-
-    impl EventFields for JsonFields {
-        fn text(&mut self, name: &'static str, value: &str) {
-            self.0.insert(name.into(), value.into());
-        }
-        fn number(&mut self, name: &'static str, value: f64) {
-            self.0.insert(name.into(), value.into());
-        }
-        fn flag(&mut self, name: &'static str, value: bool) {
-            self.0.insert(name.into(), value.into());
-        }
-        fn relayed(&mut self, name: &'static str, data: &str) {
-            let value = serde_json::from_str(data).unwrap_or_else(|_| data.into());
-            self.0.insert(name.into(), value);
-        }
-    }
-
     fn every_event() -> Vec<GuardEvent> {
         let p = || "p".to_owned();
         vec![
@@ -605,32 +453,11 @@ mod tests {
         ]
     }
 
-    /// Every number as an `f64`, as JavaScript sees it.
-    fn as_javascript(value: serde_json::Value) -> serde_json::Value {
-        use serde_json::Value;
-        match value {
-            Value::Number(n) => n.as_f64().map_or(Value::Null, Value::from),
-            Value::Array(items) => items.into_iter().map(as_javascript).collect(),
-            Value::Object(map) => Value::Object(
-                map.into_iter()
-                    .map(|(k, v)| (k, as_javascript(v)))
-                    .collect(),
-            ),
-            other => other,
-        }
-    }
-
     #[test]
-    fn written_fields_are_the_serialized_fields() {
+    fn every_event_serializes_its_type_name_as_type() {
         for event in every_event() {
-            let mut fields = JsonFields(serde_json::Map::new());
-            event.write_fields(&mut fields);
-            let serialized = serde_json::to_value(&event).unwrap();
-            assert_eq!(
-                as_javascript(serde_json::Value::Object(fields.0)),
-                as_javascript(serialized),
-                "{event:?}"
-            );
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(json["type"], event.type_name(), "{event:?}");
         }
     }
 

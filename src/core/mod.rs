@@ -7,6 +7,7 @@ pub mod answer;
 mod bytes;
 pub mod call;
 pub mod chunk;
+pub mod contract;
 pub mod deadline;
 pub mod events;
 pub mod machine;

@@ -14,10 +14,12 @@
 //! - **Stop** on HTTP 400, 413 and 422 (the request itself is wrong: every provider would refuse
 //!   it), on the caller's abort, and when the service deadline has passed.
 
+use crate::core::contract::ErrorKind;
 use crate::core::deadline::{Expired, Layer, Millis};
 
 /// Back-off settings (`retry` in the JavaScript options).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(rename_all = "camelCase"))]
 pub struct RetryPolicy {
     /// Retries per provider after its first attempt (default 2).
     pub max_retries: u32,
@@ -71,16 +73,22 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The kind of error this failure is (never [`ErrorKind::Config`]: options are refused
+    /// before anything is sent).
+    pub fn error_kind(&self) -> ErrorKind {
+        match self {
+            Failure::Timeout(_) => ErrorKind::Timeout,
+            Failure::Http { .. } => ErrorKind::Http,
+            Failure::Upstream | Failure::Empty => ErrorKind::Upstream,
+            Failure::Protocol => ErrorKind::Protocol,
+            Failure::Network => ErrorKind::Network,
+            Failure::Aborted => ErrorKind::Aborted,
+        }
+    }
+
     /// The `kind` JavaScript sees on a `GuardError` (or a partial result's `cause`).
     pub fn kind(&self) -> &'static str {
-        match self {
-            Failure::Timeout(_) => "timeout",
-            Failure::Http { .. } => "http",
-            Failure::Upstream | Failure::Empty => "upstream",
-            Failure::Protocol => "protocol",
-            Failure::Network => "network",
-            Failure::Aborted => "aborted",
-        }
+        self.error_kind().as_str()
     }
 
     /// Whether the same provider may be asked again (before any text arrived).

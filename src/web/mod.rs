@@ -11,6 +11,7 @@ mod options;
 mod resources;
 mod session;
 mod sse_parser;
+mod to_js;
 mod transport;
 mod typescript;
 #[cfg(feature = "worker")]

@@ -1,77 +1,44 @@
 //! The JavaScript objects a generation hands out: its events (for `onEvent`), its result
-//! (`GenerateResult`) and its error (`GuardError`), built in one place from what the machine
+//! (`GenerateResult`) and its error (`GuardError`), written in one place from what the machine
 //! decided (see `llm-stream-guard.d.ts` for every field).
 //!
-//! It must never decide: every field comes from the machine's event or outcome, and the only
-//! values that are not the machine's are the ones it points at (the answer text the driver
-//! joined, the platform's error or the thrown value as `cause`).
+//! One writer: each value is the serialized form of the core's type ([`to_js`]; the
+//! field names and which fields are left out are the types' serde attributes, checked against the
+//! `.d.ts` by `core::contract`'s test). It must never decide: the only values set here that are
+//! not serialized are the ones the machine points at and the driver holds (the answer text the
+//! driver joined, the platform's error or the thrown value as `cause`), the error's `name`, and
+//! a relayed upstream event, delivered as the value its JSON text stands for.
 
-use crate::core::call::AttemptRecord;
-use crate::core::chunk::Usage;
-use crate::core::events::{EventFields, GuardEvent, LogLevel};
+use crate::core::contract::ErrorKind;
+use crate::core::events::{GuardEvent, LogLevel};
 use crate::core::machine::Callback;
 use crate::core::machine::{GenerationError, GenerationResult};
-use js_sys::{Array, JsString, Object, Reflect};
+use crate::web::error::guard_error;
+use crate::web::options::json_parse;
+use crate::web::to_js::{to_js, write_fields};
+use js_sys::{Array, JsString, Reflect};
 use wasm_bindgen::prelude::*;
-
-#[wasm_bindgen]
-extern "C" {
-    /// `JSON.parse(text)`.
-    #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
-    fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
-}
 
 /// Sets a plain data property (on objects made here: it cannot fail).
 pub(crate) fn set(object: &JsValue, key: &str, value: &JsValue) {
     let _ = Reflect::set(object, &JsValue::from_str(key), value);
 }
 
-fn set_text(object: &JsValue, key: &str, value: &str) {
-    set(object, key, &JsValue::from_str(value));
-}
-
-/// An event's fields, set on a fresh object.
-struct JsFields(JsValue);
-
-impl EventFields for JsFields {
-    fn text(&mut self, name: &'static str, value: &str) {
-        set_text(&self.0, name, value);
-    }
-
-    fn number(&mut self, name: &'static str, value: f64) {
-        set(&self.0, name, &JsValue::from_f64(value));
-    }
-
-    fn flag(&mut self, name: &'static str, value: bool) {
-        set(&self.0, name, &JsValue::from_bool(value));
-    }
-
-    fn relayed(&mut self, name: &'static str, data: &str) {
-        let text = JsValue::from_str(data);
-        set(&self.0, name, &json_parse(&text).unwrap_or(text));
-    }
-}
-
 /// The object `onEvent` receives.
 pub(crate) fn event_object(event: &GuardEvent) -> JsValue {
-    let mut fields = JsFields(Object::new().into());
-    event.write_fields(&mut fields);
-    fields.0
+    let object = to_js(event);
+    if let GuardEvent::UpstreamEvent { event: data, .. } = event {
+        let text = JsValue::from_str(data);
+        set(&object, "event", &json_parse(&text).unwrap_or(text));
+    }
+    object
 }
 
 /// A `GuardError` with `kind: "config"`, for options that were refused.
 pub(crate) fn config_error(message: &str) -> JsValue {
-    let error = guard_error(message, "config");
-    set_text(&error, "partialText", "");
+    let error = guard_error(ErrorKind::Config, message);
+    set(&error, "partialText", &JsValue::from_str(""));
     set(&error, "attempts", &Array::new());
-    error
-}
-
-fn guard_error(message: &str, kind: &str) -> JsValue {
-    let error = js_sys::Error::new(message);
-    error.set_name("GuardError");
-    let error = JsValue::from(error);
-    set_text(&error, "kind", kind);
     error
 }
 
@@ -83,126 +50,30 @@ pub(crate) fn error_object(
     partial_text: &JsString,
     cause: Option<JsValue>,
 ) -> JsValue {
-    let object = guard_error(&error.message, error.kind);
-    if let Some(layer) = error.layer {
-        set_text(&object, "layer", layer);
-    }
-    if let Some(phase) = error.phase {
-        set_text(&object, "phase", phase);
-    }
-    if let Some(status) = error.status {
-        set(&object, "status", &JsValue::from(status));
-    }
+    let object = guard_error(error.failure.error_kind(), &error.message);
+    write_fields(object.unchecked_ref(), error);
     set(&object, "partialText", partial_text);
-    set(&object, "attempts", &attempts_array(&error.attempts));
-    set_text(&object, "provider", &error.provider);
-    if let Some(reason) = &error.reason {
-        set_text(&object, "reason", reason);
-    }
     if let Some(cause) = cause {
         set(&object, "cause", &cause);
     }
     object
 }
 
-/// The call's result (optional fields are left out when absent): `text` is what the machine's
-/// `text` points at, `cause` what its partial cause points at.
+/// The call's result: `text` is what the machine's `text` points at, `cause` what its partial
+/// cause points at.
 #[inline(never)]
 pub(crate) fn result_object(
     result: &GenerationResult,
     text: &JsString,
     cause: Option<JsValue>,
 ) -> JsValue {
-    let object = JsValue::from(Object::new());
+    let object = to_js(result);
     set(&object, "text", text);
-    set(&object, "partial", &JsValue::from_bool(result.partial));
-    if let Some(reason) = &result.finish_reason {
-        set_text(&object, "finishReason", reason);
-    }
-    set_text(&object, "provider", &result.provider);
-    set_text(&object, "model", &result.model);
-    if let Some(usage) = &result.usage {
-        set(&object, "usage", &usage_object(usage));
-    }
-    if let Some(partial) = &result.cause {
-        let why = JsValue::from(Object::new());
-        set_text(&why, "kind", partial.kind);
-        if let Some(phase) = partial.phase {
-            set_text(&why, "phase", phase);
-        }
-        set_text(&why, "message", &partial.message);
-        if let Some(cause) = cause {
+    if let Some(cause) = cause {
+        let why = Reflect::get(&object, &JsValue::from_str("cause")).unwrap_or_default();
+        if why.is_object() {
             set(&why, "cause", &cause);
         }
-        set(&object, "cause", &why);
-    }
-    if let Some(id) = &result.generation_id {
-        set_text(&object, "generationId", id);
-    }
-    if !result.tool_calls.is_empty() {
-        let calls: Array = result
-            .tool_calls
-            .iter()
-            .map(|call| {
-                let entry = JsValue::from(Object::new());
-                set_text(&entry, "id", &call.id);
-                set_text(&entry, "name", &call.name);
-                set_text(&entry, "arguments", &call.arguments);
-                entry
-            })
-            .collect();
-        set(&object, "toolCalls", &calls);
-    }
-    let stats = JsValue::from(Object::new());
-    set(
-        &stats,
-        "lines",
-        &JsValue::from_f64(result.stats.lines as f64),
-    );
-    set(
-        &stats,
-        "chunks",
-        &JsValue::from_f64(result.stats.chunks as f64),
-    );
-    if let Some(ms) = result.stats.first_token_ms {
-        set(&stats, "firstTokenMs", &JsValue::from_f64(ms));
-    }
-    set(
-        &stats,
-        "elapsedMs",
-        &JsValue::from_f64(result.stats.elapsed_ms),
-    );
-    set(&object, "stats", &stats);
-    set(&object, "attempts", &attempts_array(&result.attempts));
-    object
-}
-
-/// `attempts`: `{ provider, outcome, status?, elapsedMs }` per attempt.
-fn attempts_array(attempts: &[AttemptRecord]) -> Array {
-    attempts
-        .iter()
-        .map(|attempt| {
-            let object = JsValue::from(Object::new());
-            set_text(&object, "provider", &attempt.provider);
-            set_text(&object, "outcome", &attempt.outcome);
-            if let Some(status) = attempt.status {
-                set(&object, "status", &JsValue::from(status));
-            }
-            set(&object, "elapsedMs", &JsValue::from_f64(attempt.elapsed_ms));
-            object
-        })
-        .collect()
-}
-
-/// `usage`, with the provider's own field names.
-fn usage_object(usage: &Usage) -> JsValue {
-    let object = JsValue::from(Object::new());
-    for (name, count) in [
-        ("prompt_tokens", usage.prompt_tokens),
-        ("completion_tokens", usage.completion_tokens),
-        ("total_tokens", usage.total_tokens),
-    ] {
-        set(&object, name, &JsValue::from_f64(count as f64));
     }
     object
 }

@@ -5,14 +5,9 @@
 //!
 //! It must never decide anything about the call itself: that is the machine's.
 
-use crate::core::deadline::{InvalidTimeout, TimeoutOverrides, Timeouts};
 use crate::core::events::LogLevel;
-use crate::core::machine::{GenerationConfig, ProviderConfig};
-use crate::core::options::{
-    check_url, unknown_key, GENERATE_OPTIONS, PROVIDER_FIELDS, RETRY_FIELDS, TIMEOUT_FIELDS,
-};
-use crate::core::policy::RetryPolicy;
-use crate::core::sse::DEFAULT_MAX_EVENT_BYTES;
+use crate::core::machine::GenerationConfig;
+use crate::core::options::{check_options_object, read_options as core_read_options, OptionSource};
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -28,7 +23,7 @@ extern "C" {
 
     /// `JSON.parse(text)`.
     #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
-    fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
+    pub(crate) fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
 
     /// `String(number)`: JavaScript's own number formatting, for messages.
     #[wasm_bindgen(js_name = String)]
@@ -51,190 +46,49 @@ pub(crate) struct Options {
     pub log: LogLevel,
 }
 
-/// A field of the options' plain-data copy (see [`read_options`]): `None` when absent or
-/// `null`, as JSON has it.
-fn data(object: &JsValue, name: &str) -> Option<JsValue> {
-    let value = get(object, name);
-    (!value.is_undefined() && !value.is_null()).then_some(value)
-}
+/// A JavaScript value as the core's validator reads it (as JSON has it: `undefined` and `null`
+/// are "not set"; functions are not objects).
+struct JsSource;
 
-fn invalid(path: &str, name: &str, what: &str) -> String {
-    format!("invalid options: {path}{name} must be {what}")
-}
+impl OptionSource for JsSource {
+    type Value = JsValue;
 
-fn string_data(object: &JsValue, path: &str, name: &str) -> Result<Option<String>, String> {
-    data(object, name)
-        .map(|value| {
-            value
-                .as_string()
-                .ok_or_else(|| invalid(path, name, "a string"))
-        })
-        .transpose()
-}
-
-/// A string that must be there and not be empty.
-fn required_string(object: &JsValue, path: &str, name: &str) -> Result<String, String> {
-    string_data(object, path, name)?
-        .filter(|text| !text.is_empty())
-        .ok_or_else(|| format!("{path}{name} is required"))
-}
-
-fn number_data(object: &JsValue, path: &str, name: &str) -> Result<Option<f64>, String> {
-    data(object, name)
-        .map(|value| {
-            value
-                .as_f64()
-                .ok_or_else(|| invalid(path, name, "a number"))
-        })
-        .transpose()
-}
-
-/// A JSON object (not an array).
-fn object_data(object: &JsValue, path: &str, name: &str) -> Result<Option<JsValue>, String> {
-    data(object, name)
-        .map(|value| {
-            if value.is_object() && !Array::is_array(&value) {
-                Ok(value)
-            } else {
-                Err(invalid(path, name, "an object"))
-            }
-        })
-        .transpose()
-}
-
-/// `{ headersMs, firstTokenMs, idleMs, streamMs, serviceMs }`, each optional.
-fn timeout_data(object: &JsValue, path: &str) -> Result<TimeoutOverrides, String> {
-    let Some(timeouts) = object_data(object, path, "timeouts")? else {
-        return Ok(TimeoutOverrides::default());
-    };
-    let path = format!("{path}timeouts.");
-    let field = |name| number_data(&timeouts, &path, name);
-    Ok(TimeoutOverrides {
-        headers_ms: field("headersMs")?,
-        first_token_ms: field("firstTokenMs")?,
-        idle_ms: field("idleMs")?,
-        stream_ms: field("streamMs")?,
-        service_ms: field("serviceMs")?,
-    })
-}
-
-/// The message of a refused deadline (the core's text, with JavaScript's number formatting).
-fn invalid_timeout(error: &InvalidTimeout) -> String {
-    format!(
-        "timeouts.{} must be a positive number of milliseconds (got {})",
-        error.field,
-        number_text(error.value)
-    )
-}
-
-fn whole_count(value: f64, what: &str, max: u32) -> Result<u32, String> {
-    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= f64::from(max) {
-        Ok(value as u32)
-    } else {
-        Err(format!(
-            "{what} must be a whole number from 0 to {max} (got {})",
-            number_text(value)
-        ))
+    fn field(&self, object: &JsValue, name: &str) -> Option<JsValue> {
+        let value = get(object, name);
+        (!value.is_undefined() && !value.is_null()).then_some(value)
     }
-}
 
-fn non_negative(value: f64, what: &str) -> Result<f64, String> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(value)
-    } else {
-        Err(format!(
-            "{what} must be a non-negative number of milliseconds (got {})",
-            number_text(value)
-        ))
+    fn keys(&self, value: &JsValue) -> Option<Vec<String>> {
+        if !value.is_object() || value.is_function() || Array::is_array(value) {
+            return None;
+        }
+        let keys = Object::keys(value.unchecked_ref::<Object>());
+        Some(keys.iter().filter_map(|key| key.as_string()).collect())
+    }
+
+    fn items(&self, value: &JsValue) -> Option<Vec<JsValue>> {
+        value.dyn_ref::<Array>().map(|list| list.iter().collect())
+    }
+
+    fn string(&self, value: &JsValue) -> Option<String> {
+        value.as_string()
+    }
+
+    fn number(&self, value: &JsValue) -> Option<f64> {
+        value.as_f64()
+    }
+
+    fn boolean(&self, value: &JsValue) -> Option<bool> {
+        value.as_bool()
+    }
+
+    fn number_text(&self, number: f64) -> String {
+        number_text(number)
     }
 }
 
 fn get(options: &JsValue, name: &str) -> JsValue {
     Reflect::get(options, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
-/// The path of the first numeric option that is NaN or infinite, if any.
-fn first_non_finite_number(options: &JsValue) -> Option<String> {
-    const TIMEOUT_FIELDS: [&str; 5] = [
-        "headersMs",
-        "firstTokenMs",
-        "idleMs",
-        "streamMs",
-        "serviceMs",
-    ];
-    let bad = |value: &JsValue| value.as_f64().is_some_and(|n| !n.is_finite());
-    let in_object = |object: &JsValue, fields: &[&str], prefix: &str| -> Option<String> {
-        fields
-            .iter()
-            .find(|f| bad(&get(object, f)))
-            .map(|f| format!("{prefix}{f}"))
-    };
-    if bad(&get(options, "maxEventBytes")) {
-        return Some("maxEventBytes".into());
-    }
-    if let Some(path) = in_object(&get(options, "timeouts"), &TIMEOUT_FIELDS, "timeouts.") {
-        return Some(path);
-    }
-    if let Some(path) = in_object(
-        &get(options, "retry"),
-        &["maxRetries", "baseDelayMs", "maxDelayMs"],
-        "retry.",
-    ) {
-        return Some(path);
-    }
-    let providers = get(options, "providers");
-    if let Some(list) = providers.dyn_ref::<js_sys::Array>() {
-        for (i, provider) in list.iter().enumerate() {
-            if bad(&get(&provider, "maxRetries")) {
-                return Some(format!("providers[{i}].maxRetries"));
-            }
-            if let Some(path) = in_object(
-                &get(&provider, "timeouts"),
-                &TIMEOUT_FIELDS,
-                &format!("providers[{i}].timeouts."),
-            ) {
-                return Some(path);
-            }
-        }
-    }
-    None
-}
-
-/// Refuses a name in `object` that is not in `known` (`place` names the object in the message).
-fn check_keys(object: &JsValue, known: &[&str], place: &str) -> Result<(), String> {
-    if !object.is_object() || object.is_function() {
-        return Ok(()); // not an object: its type is refused where it is read
-    }
-    let keys: Vec<String> = Object::keys(object.unchecked_ref::<Object>())
-        .iter()
-        .filter_map(|key| key.as_string())
-        .collect();
-    match unknown_key(keys.iter().map(String::as_str), known, place) {
-        Some(message) => Err(message),
-        None => Ok(()),
-    }
-}
-
-/// Every option name, at every level that has fixed names (`params` and `headers` are the
-/// provider's own and go as given).
-fn check_option_names(options: &JsValue) -> Result<(), String> {
-    check_keys(options, GENERATE_OPTIONS, "")?;
-    check_keys(&get(options, "timeouts"), TIMEOUT_FIELDS, "timeouts")?;
-    check_keys(&get(options, "retry"), RETRY_FIELDS, "retry")?;
-    if let Some(list) = get(options, "providers").dyn_ref::<Array>() {
-        for (i, provider) in list.iter().enumerate() {
-            if Array::is_array(&provider) {
-                continue;
-            }
-            check_keys(&provider, PROVIDER_FIELDS, &format!("providers[{i}]"))?;
-            check_keys(
-                &get(&provider, "timeouts"),
-                TIMEOUT_FIELDS,
-                &format!("providers[{i}].timeouts"),
-            )?;
-        }
-    }
-    Ok(())
 }
 
 /// Whether this runtime has a base URL for relative URLs (a page's or a worker's `location`).
@@ -259,11 +113,7 @@ pub(crate) fn read_options(options: &JsValue) -> Result<Options, String> {
     if !options.is_object() {
         return Err("generate() takes an options object".into());
     }
-    check_option_names(options)?;
-    // JSON turns NaN and Infinity into null ("not set"), so numbers are checked first.
-    if let Some(path) = first_non_finite_number(options) {
-        return Err(format!("{path} must be a finite number"));
-    }
+    check_options_object(&JsSource, options)?;
     // Plain data is read from a JSON copy, as JSON sees it: own enumerable fields,
     // `toJSON()` applied, functions and `undefined` left out (functions and the signal are
     // read from the options themselves). The copy is this call's own, so the request body
@@ -273,115 +123,18 @@ pub(crate) fn read_options(options: &JsValue) -> Result<Options, String> {
         .filter(JsValue::is_string)
         .and_then(|text| json_parse(&text).ok())
         .ok_or("options must be JSON-serialisable data (plus onText, onEvent, fetch, signal)")?;
-    let options_data = &options_data;
-
-    let log = match string_data(options_data, "", "log")? {
-        None => LogLevel::Off,
-        Some(text) => LogLevel::parse(&text).ok_or_else(|| {
-            format!("log must be \"off\", \"error\", \"info\" or \"debug\" (got \"{text}\")")
-        })?,
-    };
-    let call_timeouts = Timeouts::default()
-        .with(&timeout_data(options_data, "")?)
-        .map_err(|e| invalid_timeout(&e))?;
-    let defaults = RetryPolicy::default();
-    let policy = match object_data(options_data, "", "retry")? {
-        None => defaults,
-        Some(retry) => RetryPolicy {
-            max_retries: number_data(&retry, "retry.", "maxRetries")?
-                .map(|v| whole_count(v, "retry.maxRetries", 10))
-                .transpose()?
-                .unwrap_or(defaults.max_retries),
-            base_delay_ms: number_data(&retry, "retry.", "baseDelayMs")?
-                .map(|v| non_negative(v, "retry.baseDelayMs"))
-                .transpose()?
-                .unwrap_or(defaults.base_delay_ms),
-            max_delay_ms: number_data(&retry, "retry.", "maxDelayMs")?
-                .map(|v| non_negative(v, "retry.maxDelayMs"))
-                .transpose()?
-                .unwrap_or(defaults.max_delay_ms),
-        },
-    };
-    let max_event_bytes = match number_data(options_data, "", "maxEventBytes")? {
-        None => DEFAULT_MAX_EVENT_BYTES,
-        Some(n) if n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => {
-            n as usize
-        }
-        Some(n) => {
-            return Err(format!(
-                "maxEventBytes must be a positive whole number (got {})",
-                number_text(n)
-            ))
-        }
-    };
-
-    let raw_providers = match data(options_data, "providers") {
-        None => Array::new(),
-        Some(list) => list
-            .dyn_into::<Array>()
-            .map_err(|_| invalid("", "providers", "an array"))?,
-    };
-    if raw_providers.length() == 0 {
-        return Err("providers must be a non-empty array".into());
-    }
-    let mut providers = Vec::with_capacity(raw_providers.length() as usize);
-    for (i, p) in raw_providers.iter().enumerate() {
-        if !p.is_object() || Array::is_array(&p) {
-            return Err(invalid("", &format!("providers[{i}]"), "an object"));
-        }
-        let path = format!("providers[{i}].");
-        let name = required_string(&p, &path, "name")?;
-        let url = required_string(&p, &path, "url")?;
-        check_url(&url, has_base_url()).map_err(|why| format!("providers[{i}].url {why}"))?;
-        let model = required_string(&p, &path, "model")?;
-        let api_key = string_data(&p, &path, "apiKey")?;
-        let timeouts = call_timeouts
-            .with(&timeout_data(&p, &path)?)
-            .map_err(|e| format!("providers[{i}].{}", invalid_timeout(&e)))?;
-        let max_retries = match number_data(&p, &path, "maxRetries")? {
-            Some(v) => whole_count(v, &format!("providers[{i}].maxRetries"), 10)?,
-            None => policy.max_retries,
-        };
-        let mut headers = Vec::new();
-        if let Some(object) = object_data(&p, &path, "headers")? {
-            for entry in Object::entries(object.unchecked_ref()).iter() {
-                let key = Reflect::get_u32(&entry, 0)
-                    .ok()
-                    .and_then(|k| k.as_string())
-                    .unwrap_or_default();
-                match Reflect::get_u32(&entry, 1).ok().and_then(|v| v.as_string()) {
-                    Some(text) => headers.push((key, text)),
-                    None => return Err(format!("providers[{i}].headers.{key} must be a string")),
-                }
-            }
-        }
-        providers.push(ProviderConfig {
-            name,
-            url,
-            model,
-            api_key: api_key.filter(|k| !k.is_empty()),
-            headers,
-            timeouts,
-            max_retries,
-        });
-    }
-
-    let messages = data(options_data, "messages")
-        .filter(Array::is_array)
-        .ok_or("messages must be an array of { role, content }")?;
-    let stream = match data(options_data, "stream") {
-        None => true,
-        Some(flag) => flag
-            .as_bool()
-            .ok_or_else(|| invalid("", "stream", "a boolean"))?,
-    };
+    let data = core_read_options(&JsSource, &options_data, has_base_url())?;
+    let messages = get(&options_data, "messages");
     // `{ ...params, messages, stream, model }`: params cannot replace the three fields the options
     // themselves control (set over them here; the machine adds each attempt's `model` last).
-    let body =
-        object_data(options_data, "", "params")?.map_or_else(Object::new, JsCast::unchecked_into);
+    let body = match JsSource.field(&options_data, "params") {
+        None => Object::new(),
+        Some(params) if JsSource.keys(&params).is_some() => params.unchecked_into(),
+        Some(_) => return Err("invalid options: params must be an object".into()),
+    };
     set(&body, "model", &JsValue::UNDEFINED); // left out by JSON.stringify
     set(&body, "messages", &messages);
-    set(&body, "stream", &JsValue::from_bool(stream));
+    set(&body, "stream", &JsValue::from_bool(data.stream));
     let body_without_model = json_stringify(&body)
         .ok()
         .and_then(|text| text.as_string())
@@ -400,11 +153,11 @@ pub(crate) fn read_options(options: &JsValue) -> Result<Options, String> {
     };
     Ok(Options {
         config: GenerationConfig {
-            providers,
-            policy,
-            service_ms: call_timeouts.service_ms,
-            stream,
-            max_event_bytes,
+            providers: data.providers,
+            policy: data.policy,
+            service_ms: data.service_ms,
+            stream: data.stream,
+            max_event_bytes: data.max_event_bytes,
             body_without_model,
             // Back-off stays random per call: the machine draws from this seed.
             jitter_seed: (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
@@ -413,6 +166,6 @@ pub(crate) fn read_options(options: &JsValue) -> Result<Options, String> {
         fetch: optional_function(options, "fetch")?,
         on_text: optional_function(options, "onText")?,
         on_event: optional_function(options, "onEvent")?,
-        log,
+        log: data.log,
     })
 }

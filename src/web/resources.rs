@@ -2,11 +2,14 @@
 //! module holds is counted while it lives, so tests (and apps) can check that nothing is left
 //! behind. `liveResources()` reads the counts.
 //!
-//! Also the few small primitives the edge waits with: a counted `setTimeout` ([`Timer`]) and a
-//! future over it ([`Sleep`]), both cleared on drop, and [`Wakeup`], a one-shot flag a future can
-//! wait on. (Small on purpose: the timer crates and channel combinators they replace weighed
-//! several kilobytes in the wasm module.)
+//! Also the few small primitives the edge waits with: a counted timeout ([`Timer`], gloo-timers'
+//! `Timeout`, which binds the global `setTimeout` and clears it on drop), the generation's one
+//! deadline timer ([`Alarm`]), a future over a timer ([`Sleep`]), and [`Wakeup`], a one-shot
+//! flag a future can wait on.
 
+use crate::core::contract::LiveResources;
+use crate::web::to_js::to_js;
+use gloo_timers::callback::Timeout;
 use std::cell::{Cell, RefCell};
 #[cfg(feature = "worker")]
 use std::future::Future;
@@ -17,15 +20,6 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::task::{Context, Waker};
 use wasm_bindgen::prelude::*;
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &JsValue, ms: f64) -> JsValue;
-
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(handle: &JsValue);
-}
 
 /// The kinds of resource counted.
 #[derive(Clone, Copy)]
@@ -68,48 +62,35 @@ impl Drop for Counted {
 /// `liveResources()`: `{ timers, readers, listeners, inFlight }` held by this module right now.
 #[wasm_bindgen(js_name = liveResources, skip_typescript)]
 pub fn live_resources() -> JsValue {
-    let object = js_sys::Object::new();
-    COUNTS.with(|c| {
-        for (name, kind) in [
-            ("timers", Kind::Timer),
-            ("readers", Kind::Reader),
-            ("listeners", Kind::Listener),
-            ("inFlight", Kind::InFlight),
-        ] {
-            let _ = js_sys::Reflect::set(
-                &object,
-                &name.into(),
-                &(c[kind as usize].get() as f64).into(),
-            );
-        }
-    });
-    object.into()
+    let count = |kind: Kind| COUNTS.with(|c| c[kind as usize].get() as f64);
+    to_js(&LiveResources {
+        timers: count(Kind::Timer),
+        readers: count(Kind::Reader),
+        listeners: count(Kind::Listener),
+        in_flight: count(Kind::InFlight),
+    })
 }
 
-/// A `setTimeout` that calls `callback` once, counted while this lives, cleared on drop.
+/// A timeout that calls `callback` once, counted while this lives, cleared on drop.
+#[must_use = "the timeout is cleared when this is dropped"]
 pub struct Timer {
-    handle: JsValue,
-    _callback: Closure<dyn FnMut()>,
+    _timeout: Timeout,
     _counted: Counted,
 }
 
 impl Timer {
     /// Call `callback` after `ms` milliseconds (rounded up, clamped to what `setTimeout` takes).
-    pub fn new(ms: f64, callback: impl FnMut() + 'static) -> Timer {
-        let callback = Closure::<dyn FnMut()>::new(callback);
-        let handle = set_timeout(callback.as_ref(), ms.ceil().clamp(0.0, i32::MAX as f64));
+    pub fn new(ms: f64, callback: impl FnOnce() + 'static) -> Timer {
         Timer {
-            handle,
-            _callback: callback,
+            _timeout: Timeout::new(whole_ms(ms), callback),
             _counted: Counted::new(Kind::Timer),
         }
     }
 }
 
-impl Drop for Timer {
-    fn drop(&mut self) {
-        clear_timeout(&self.handle);
-    }
+/// `ms` rounded up and clamped to what `setTimeout` takes (it fires at once past 2^31 - 1).
+fn whole_ms(ms: f64) -> u32 {
+    ms.ceil().clamp(0.0, i32::MAX as f64) as u32
 }
 
 /// A one-shot flag that wakes the future waiting on it (one waiter at a time).
@@ -143,44 +124,34 @@ impl Wakeup {
     }
 }
 
-/// One reusable deadline timer: [`Alarm::ensure`] makes sure it fires no later than a given
-/// time, re-arming only when the armed time is later than that (or has fired). Deadlines only
-/// move later as progress arrives, so a stream of reads arms it once per quiet spell instead of
-/// once per read; a wait that wakes early simply arms it again for the rest.
+/// The generation's one deadline timer: [`Alarm::ensure`] makes sure it fires no later than the
+/// machine's next deadline, arming a new timeout only when that deadline changed to an earlier
+/// time than the armed one (or the armed one has fired). Deadlines only move later as progress
+/// arrives, so a stream of reads arms one timeout per quiet spell, never one per read; a timeout
+/// that fires before the (since moved) deadline only makes the driver read the clock: the
+/// machine's `handle_timeout` decides whether anything is due, and the alarm is armed again for
+/// the rest.
+#[derive(Default)]
 pub struct Alarm {
     wake: Rc<Wakeup>,
-    callback: Closure<dyn FnMut()>,
-    armed: RefCell<Option<(JsValue, f64, Counted)>>,
-}
-
-impl Default for Alarm {
-    fn default() -> Self {
-        let wake = Rc::new(Wakeup::default());
-        let flag = wake.clone();
-        Alarm {
-            wake,
-            callback: Closure::<dyn FnMut()>::new(move || flag.fire()),
-            armed: RefCell::new(None),
-        }
-    }
+    /// The armed timeout and the deadline (a clock reading) it was armed for.
+    armed: RefCell<Option<(Timer, f64)>>,
 }
 
 impl Alarm {
     /// Fire no later than `due` (a clock reading), `now` being the current reading.
     pub fn ensure(&self, due: f64, now: f64) {
         let mut armed = self.armed.borrow_mut();
-        if let Some((_, at, _)) = &*armed {
+        if let Some((_, at)) = &*armed {
             if *at <= due && !self.wake.fired.get() {
                 return;
             }
         }
-        if let Some((handle, _, _)) = armed.take() {
-            clear_timeout(&handle);
-        }
+        // The old timeout (if any) is cleared before the new one is armed.
+        *armed = None;
         self.wake.reset();
-        let ms = (due - now).ceil().clamp(0.0, i32::MAX as f64);
-        let handle = set_timeout(self.callback.as_ref(), ms);
-        *armed = Some((handle, due, Counted::new(Kind::Timer)));
+        let flag = self.wake.clone();
+        *armed = Some((Timer::new(due - now, move || flag.fire()), due));
     }
 
     /// Whether it has fired; if not, `cx`'s task is woken when it does.
@@ -190,16 +161,8 @@ impl Alarm {
 
     /// Clear the timer.
     pub fn disarm(&self) {
-        if let Some((handle, _, _)) = self.armed.borrow_mut().take() {
-            clear_timeout(&handle);
-        }
+        self.armed.borrow_mut().take();
         self.wake.reset();
-    }
-}
-
-impl Drop for Alarm {
-    fn drop(&mut self) {
-        self.disarm();
     }
 }
 

@@ -9,6 +9,7 @@
 //! Targets are recognised by their properties, not their constructors, so the same code works
 //! with real objects and with stand-ins that behave the same.
 
+use crate::core::contract::ErrorKind;
 use crate::web::generate::run_generation;
 use crate::web::guard_error;
 use crate::web::resources::{Listener, Timer};
@@ -121,12 +122,15 @@ impl Session {
         let mut grace_ms = DEFAULT_DISCONNECT_GRACE_MS;
         if !options.is_undefined() && !options.is_null() {
             if !options.is_object() {
-                return Err(guard_error("config", "Session options must be an object"));
+                return Err(guard_error(
+                    ErrorKind::Config,
+                    "Session options must be an object",
+                ));
             }
             let page_value = prop(&options, "page");
             if !page_value.is_undefined() {
                 page = page_value.as_bool().ok_or_else(|| {
-                    guard_error("config", "Session option page must be a boolean")
+                    guard_error(ErrorKind::Config, "Session option page must be a boolean")
                 })?;
             }
             let grace_value = prop(&options, "disconnectGraceMs");
@@ -136,7 +140,7 @@ impl Session {
                     .filter(|g| g.is_finite() && *g >= 0.0)
                     .ok_or_else(|| {
                         guard_error(
-                            "config",
+                            ErrorKind::Config,
                             "Session option disconnectGraceMs must be a non-negative number",
                         )
                     })?;
@@ -174,11 +178,11 @@ impl Session {
     /// `RTCDataChannel` or `AbortSignal`) goes away. Returns a function that stops watching.
     pub fn watch(&self, target: JsValue) -> Result<Function, JsValue> {
         if self.inner.closed.get() {
-            return Err(guard_error("aborted", "the session is closed"));
+            return Err(guard_error(ErrorKind::Aborted, "the session is closed"));
         }
         let kind = kind_of(&target).ok_or_else(|| {
             guard_error(
-                "config",
+                ErrorKind::Config,
                 "watch() takes an RTCPeerConnection, WebSocket, RTCDataChannel or AbortSignal",
             )
         })?;
@@ -302,7 +306,7 @@ impl Session {
     /// Like `generate()`, tracked by this session and cancelled with it.
     pub fn generate(&self, options: JsValue) -> Promise {
         if self.inner.closed.get() {
-            let error = guard_error("aborted", "the session is closed");
+            let error = guard_error(ErrorKind::Aborted, "the session is closed");
             let _ = Reflect::set(&error, &"reason".into(), &"closed".into());
             let _ = Reflect::set(&error, &"partialText".into(), &"".into());
             let _ = Reflect::set(&error, &"attempts".into(), &js_sys::Array::new());

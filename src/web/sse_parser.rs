@@ -1,5 +1,6 @@
 //! `SseParser` for JavaScript: the core's standards-exact parser, exposed on its own.
 
+use crate::core::contract::ErrorKind;
 use crate::core::sse::{self, Event, SseSink};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -45,7 +46,7 @@ impl SseParser {
                     }
                     _ => {
                         return Err(crate::web::guard_error(
-                            "config",
+                            ErrorKind::Config,
                             "maxEventBytes must be a positive whole number of bytes",
                         ))
                     }
@@ -66,7 +67,10 @@ impl SseParser {
         let mut events = JsEvents(Array::new());
         match self.inner.push(bytes, &mut events) {
             Ok(()) => Ok(events.0),
-            Err(error) => Err(crate::web::guard_error("protocol", &error.to_string())),
+            Err(error) => Err(crate::web::guard_error(
+                ErrorKind::Protocol,
+                &error.to_string(),
+            )),
         }
     }
 

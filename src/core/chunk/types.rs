@@ -115,14 +115,22 @@ pub struct ToolCallDelta<'a> {
     pub arguments: Option<Cow<'a, str>>,
 }
 
-/// Token counts (a missing count is 0).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Token counts (a missing count is 0), serialized with the provider's own field names, as
+/// JavaScript numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Usage {
     /// Tokens in the prompt.
+    #[serde(with = "crate::core::contract::number")]
+    #[cfg_attr(test, ts(type = "number"))]
     pub prompt_tokens: u64,
     /// Tokens generated.
+    #[serde(with = "crate::core::contract::number")]
+    #[cfg_attr(test, ts(type = "number"))]
     pub completion_tokens: u64,
     /// Their sum, as the server reported it.
+    #[serde(with = "crate::core::contract::number")]
+    #[cfg_attr(test, ts(type = "number"))]
     pub total_tokens: u64,
 }
 

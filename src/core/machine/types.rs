@@ -9,6 +9,7 @@ use crate::core::chunk::Usage;
 use crate::core::deadline::{Millis, Timeouts};
 use crate::core::events::GuardEvent;
 use crate::core::policy::{Failure, RetryPolicy};
+use serde::Serialize;
 
 /// Names one attempt (one request) of a generation: 0 for the first, then 1, 2, … in the order
 /// they are sent. Every input about an attempt carries its id, so a late report about an
@@ -17,8 +18,14 @@ use crate::core::policy::{Failure, RetryPolicy};
 pub struct AttemptId(pub u32);
 
 /// One provider of the failover chain, as the caller's options gave it (the driver checks the
-/// options; the machine trusts them).
+/// options; the machine trusts them). Its fields are the `Provider` option's, resolved (the
+/// contract test checks their names and types against it, written as the option takes them).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    test,
+    derive(ts_rs::TS),
+    ts(rename = "Provider", rename_all = "camelCase", optional_fields)
+)]
 pub struct ProviderConfig {
     /// The provider's name, for events, messages and the attempt log.
     pub name: String,
@@ -29,8 +36,10 @@ pub struct ProviderConfig {
     /// Sent as `Authorization: Bearer <key>` and kept out of every message.
     pub api_key: Option<String>,
     /// Extra request headers, in order, sent as given.
+    #[cfg_attr(test, ts(type = "Record<string, string>"))]
     pub headers: Vec<(String, String)>,
     /// Its deadlines (the call's, with its own overrides applied).
+    #[cfg_attr(test, ts(type = "Partial<Timeouts>"))]
     pub timeouts: Timeouts,
     /// Its retry allowance.
     pub max_retries: u32,
@@ -190,54 +199,80 @@ pub enum CauseRef {
     Thrown,
 }
 
-/// Why a partial answer was cut short (`result.cause`).
-#[derive(Debug, Clone, PartialEq)]
+/// Why a partial answer was cut short (`result.cause`). Serialized as JavaScript sees it, but
+/// for `cause` (a platform value the driver sets).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields))]
 pub struct PartialCause {
     /// The failure itself.
+    #[serde(skip)]
     pub failure: Failure,
     /// `failure.kind()`.
     pub kind: &'static str,
     /// The timeout's phase, for a timeout.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<&'static str>,
     /// What happened.
     pub message: String,
     /// The platform's error, when a network failure cut the answer.
+    #[serde(skip)]
     pub cause: Option<CauseRef>,
 }
 
 /// `result.stats`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS), ts(rename = "GenerateStats", optional_fields))]
 pub struct Stats {
     /// SSE lines read by the answering attempt.
+    #[serde(with = "crate::core::contract::number")]
+    #[cfg_attr(test, ts(type = "number"))]
     pub lines: u64,
     /// Its chunks that carried text.
+    #[serde(with = "crate::core::contract::number")]
+    #[cfg_attr(test, ts(type = "number"))]
     pub chunks: u64,
     /// From its request to its first progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_token_ms: Option<Millis>,
     /// From the start of the call to its end.
     pub elapsed_ms: Millis,
 }
 
-/// A generation that answered (`GenerateResult`).
-#[derive(Debug, Clone, PartialEq)]
+/// A generation that answered (`GenerateResult`). Serialized as JavaScript sees it, but for
+/// `text` (the driver joined it outside the wasm memory and sets it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    test,
+    derive(ts_rs::TS),
+    ts(rename = "GenerateResult", optional_fields)
+)]
 pub struct GenerationResult {
     /// The answer text: what was handed out for the answering attempt.
+    #[serde(skip)]
     pub text: DeliveredText,
     /// Whether it was cut short (then `cause` says why).
     pub partial: bool,
     /// The finish reason, if one arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
     /// The provider that answered.
     pub provider: String,
     /// The model that answered (as the server said, else as asked).
     pub model: String,
     /// Token counts, if they arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     /// Why the answer was cut short.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<PartialCause>,
     /// `X-Generation-Id`, else the first chunk's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub generation_id: Option<String>,
-    /// Tool calls assembled from fragments.
+    /// Tool calls assembled from fragments (left out when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(test, ts(optional = nullable))]
     pub tool_calls: Vec<ToolCall>,
     /// Counts and times.
     pub stats: Stats,
@@ -245,31 +280,41 @@ pub struct GenerationResult {
     pub attempts: Vec<AttemptRecord>,
 }
 
-/// A generation that failed (`GuardError`).
-#[derive(Debug, Clone, PartialEq)]
+/// A generation that failed (`GuardError`). Serialized as the fields JavaScript sees on the
+/// error, but for `partialText` and `cause` (values the driver holds and sets).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS), ts(rename = "GuardError", optional_fields))]
 pub struct GenerationError {
     /// The error's message.
     pub message: String,
     /// The failure itself (for typed checks; the fields below are derived from it).
+    #[serde(skip)]
     pub failure: Failure,
     /// `"timeout"`, `"aborted"`, `"http"`, `"upstream"`, `"protocol"` or `"network"`.
     pub kind: &'static str,
     /// `"provider"` or `"service"`, for a timeout.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<&'static str>,
     /// `"headers"`, `"first-token"`, `"idle"` or `"stream"`, for a timeout.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<&'static str>,
     /// The HTTP status, for an `http` failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// The text the caller was given before the call failed: what was handed out for the last
     /// attempt that received text (`None`: no text, `""`).
+    #[serde(skip)]
     pub partial_text: Option<DeliveredText>,
     /// One entry per attempt.
     pub attempts: Vec<AttemptRecord>,
     /// The provider the call was at.
     pub provider: String,
     /// Who cancelled it, for an `aborted` failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Where the driver finds the error's `cause`.
+    #[serde(skip)]
     pub cause: Option<CauseRef>,
 }
 

@@ -11,6 +11,9 @@
 
 use crate::core::secrets::url_has_credentials;
 
+mod read;
+pub use read::{check_options_object, read_options, OptionSource, OptionsData};
+
 /// The top-level options of `generate()` and `Session.generate()`.
 pub const GENERATE_OPTIONS: &[&str] = &[
     "providers",

@@ -1,0 +1,528 @@
+//! `generate()`'s options as data: read through an [`OptionSource`] (a JavaScript object's
+//! plain-data copy on the edge, a JSON document in tests; worker bindings can be one too),
+//! checked (unknown names with the nearest known one, types, ranges, URLs) and turned into what
+//! the machine is configured with. One validator, whatever the options came from.
+//!
+//! What is not data stays with the edge: callbacks, the signal, an injected `fetch`, and the
+//! request body (`params` and `messages` go to the provider as given). Messages name the
+//! option's path (`providers[0].timeouts.idleMs`); numbers in them are formatted by the source
+//! (JavaScript's own formatting on the edge: float formatting would weigh 14 KB in the wasm).
+
+use super::{
+    check_url, unknown_key, GENERATE_OPTIONS, PROVIDER_FIELDS, RETRY_FIELDS, TIMEOUT_FIELDS,
+};
+use crate::core::deadline::{InvalidTimeout, Millis, TimeoutOverrides, Timeouts};
+use crate::core::events::LogLevel;
+use crate::core::machine::ProviderConfig;
+use crate::core::policy::RetryPolicy;
+use crate::core::sse::DEFAULT_MAX_EVENT_BYTES;
+
+/// Where option values come from. Values are read as JSON has them: an absent field and
+/// `null` are both "not set".
+pub trait OptionSource {
+    /// A value of the source (an object, an array, a string, a number, …).
+    type Value;
+
+    /// The field `name` of `object`, unless it is absent or `null` (or `object` is no object).
+    fn field(&self, object: &Self::Value, name: &str) -> Option<Self::Value>;
+    /// The field names of `value`, if it is an object (not an array), in order.
+    fn keys(&self, value: &Self::Value) -> Option<Vec<String>>;
+    /// The items of `value`, if it is an array.
+    fn items(&self, value: &Self::Value) -> Option<Vec<Self::Value>>;
+    /// `value` as a string, if it is one.
+    fn string(&self, value: &Self::Value) -> Option<String>;
+    /// `value` as a number, if it is one.
+    fn number(&self, value: &Self::Value) -> Option<f64>;
+    /// `value` as a boolean, if it is one.
+    fn boolean(&self, value: &Self::Value) -> Option<bool>;
+    /// A number as the caller's language writes it, for messages.
+    fn number_text(&self, number: f64) -> String;
+}
+
+/// The data part of the options, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptionsData {
+    /// The failover chain (at least one provider).
+    pub providers: Vec<ProviderConfig>,
+    /// Back-off settings.
+    pub policy: RetryPolicy,
+    /// The whole call's deadline.
+    pub service_ms: Millis,
+    /// Whether a stream is asked for.
+    pub stream: bool,
+    /// The bound on one SSE event.
+    pub max_event_bytes: usize,
+    /// Console verbosity.
+    pub log: LogLevel,
+}
+
+/// Reads and checks every data option of `options`. `has_base_url` says whether the runtime
+/// can resolve a relative provider URL (a page's or a worker's `location`).
+pub fn read_options<S: OptionSource>(
+    source: &S,
+    options: &S::Value,
+    has_base_url: bool,
+) -> Result<OptionsData, String> {
+    let r = Reader(source);
+    let log = match r.string(options, "", "log")? {
+        None => LogLevel::Off,
+        Some(text) => LogLevel::parse(&text).ok_or_else(|| {
+            format!("log must be \"off\", \"error\", \"info\" or \"debug\" (got \"{text}\")")
+        })?,
+    };
+    let call_timeouts = Timeouts::default()
+        .with(&r.timeouts(options, "")?)
+        .map_err(|e| r.invalid_timeout(&e))?;
+    let policy = r.policy(options)?;
+    let max_event_bytes = match r.number(options, "", "maxEventBytes")? {
+        None => DEFAULT_MAX_EVENT_BYTES,
+        Some(n) if n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => {
+            n as usize
+        }
+        Some(n) => {
+            return Err(format!(
+                "maxEventBytes must be a positive whole number (got {})",
+                source.number_text(n)
+            ))
+        }
+    };
+    let list = match source.field(options, "providers") {
+        None => Vec::new(),
+        Some(list) => source
+            .items(&list)
+            .ok_or_else(|| invalid("", "providers", "an array"))?,
+    };
+    if list.is_empty() {
+        return Err("providers must be a non-empty array".into());
+    }
+    let mut providers = Vec::with_capacity(list.len());
+    for (i, p) in list.iter().enumerate() {
+        providers.push(r.provider(i, p, &call_timeouts, &policy, has_base_url)?);
+    }
+    if source
+        .field(options, "messages")
+        .and_then(|list| source.items(&list))
+        .is_none()
+    {
+        return Err("messages must be an array of { role, content }".into());
+    }
+    let stream = match source.field(options, "stream") {
+        None => true,
+        Some(flag) => source
+            .boolean(&flag)
+            .ok_or_else(|| invalid("", "stream", "a boolean"))?,
+    };
+    Ok(OptionsData {
+        providers,
+        policy,
+        service_ms: call_timeouts.service_ms,
+        stream,
+        max_event_bytes,
+        log,
+    })
+}
+
+fn invalid(path: &str, name: &str, what: &str) -> String {
+    format!("invalid options: {path}{name} must be {what}")
+}
+
+/// The readers of typed fields, over one source.
+struct Reader<'a, S>(&'a S);
+
+impl<S: OptionSource> Reader<'_, S> {
+    fn string(&self, object: &S::Value, path: &str, name: &str) -> Result<Option<String>, String> {
+        self.0
+            .field(object, name)
+            .map(|value| {
+                self.0
+                    .string(&value)
+                    .ok_or_else(|| invalid(path, name, "a string"))
+            })
+            .transpose()
+    }
+
+    /// A string that must be there and not be empty.
+    fn required_string(&self, object: &S::Value, path: &str, name: &str) -> Result<String, String> {
+        self.string(object, path, name)?
+            .filter(|text| !text.is_empty())
+            .ok_or_else(|| format!("{path}{name} is required"))
+    }
+
+    fn number(&self, object: &S::Value, path: &str, name: &str) -> Result<Option<f64>, String> {
+        self.0
+            .field(object, name)
+            .map(|value| {
+                self.0
+                    .number(&value)
+                    .ok_or_else(|| invalid(path, name, "a number"))
+            })
+            .transpose()
+    }
+
+    /// An object (not an array).
+    fn object(
+        &self,
+        object: &S::Value,
+        path: &str,
+        name: &str,
+    ) -> Result<Option<S::Value>, String> {
+        match self.0.field(object, name) {
+            None => Ok(None),
+            Some(value) if self.0.keys(&value).is_some() => Ok(Some(value)),
+            Some(_) => Err(invalid(path, name, "an object")),
+        }
+    }
+
+    /// `{ headersMs, firstTokenMs, idleMs, streamMs, serviceMs }`, each optional.
+    fn timeouts(&self, object: &S::Value, path: &str) -> Result<TimeoutOverrides, String> {
+        let Some(timeouts) = self.object(object, path, "timeouts")? else {
+            return Ok(TimeoutOverrides::default());
+        };
+        let path = format!("{path}timeouts.");
+        let field = |name| self.number(&timeouts, &path, name);
+        Ok(TimeoutOverrides {
+            headers_ms: field("headersMs")?,
+            first_token_ms: field("firstTokenMs")?,
+            idle_ms: field("idleMs")?,
+            stream_ms: field("streamMs")?,
+            service_ms: field("serviceMs")?,
+        })
+    }
+
+    /// The message of a refused deadline.
+    fn invalid_timeout(&self, error: &InvalidTimeout) -> String {
+        format!(
+            "timeouts.{} must be a positive number of milliseconds (got {})",
+            error.field,
+            self.0.number_text(error.value)
+        )
+    }
+
+    fn whole_count(&self, value: f64, what: &str, max: u32) -> Result<u32, String> {
+        if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= f64::from(max) {
+            Ok(value as u32)
+        } else {
+            Err(format!(
+                "{what} must be a whole number from 0 to {max} (got {})",
+                self.0.number_text(value)
+            ))
+        }
+    }
+
+    fn non_negative(&self, value: f64, what: &str) -> Result<f64, String> {
+        if value.is_finite() && value >= 0.0 {
+            Ok(value)
+        } else {
+            Err(format!(
+                "{what} must be a non-negative number of milliseconds (got {})",
+                self.0.number_text(value)
+            ))
+        }
+    }
+
+    /// `retry`, over the defaults.
+    fn policy(&self, options: &S::Value) -> Result<RetryPolicy, String> {
+        let defaults = RetryPolicy::default();
+        let Some(retry) = self.object(options, "", "retry")? else {
+            return Ok(defaults);
+        };
+        let field = |name| self.number(&retry, "retry.", name);
+        Ok(RetryPolicy {
+            max_retries: field("maxRetries")?
+                .map(|v| self.whole_count(v, "retry.maxRetries", 10))
+                .transpose()?
+                .unwrap_or(defaults.max_retries),
+            base_delay_ms: field("baseDelayMs")?
+                .map(|v| self.non_negative(v, "retry.baseDelayMs"))
+                .transpose()?
+                .unwrap_or(defaults.base_delay_ms),
+            max_delay_ms: field("maxDelayMs")?
+                .map(|v| self.non_negative(v, "retry.maxDelayMs"))
+                .transpose()?
+                .unwrap_or(defaults.max_delay_ms),
+        })
+    }
+
+    /// `providers[i]`.
+    fn provider(
+        &self,
+        i: usize,
+        p: &S::Value,
+        call_timeouts: &Timeouts,
+        policy: &RetryPolicy,
+        has_base_url: bool,
+    ) -> Result<ProviderConfig, String> {
+        if self.0.keys(p).is_none() {
+            return Err(invalid("", &format!("providers[{i}]"), "an object"));
+        }
+        let path = format!("providers[{i}].");
+        let name = self.required_string(p, &path, "name")?;
+        let url = self.required_string(p, &path, "url")?;
+        check_url(&url, has_base_url).map_err(|why| format!("providers[{i}].url {why}"))?;
+        let model = self.required_string(p, &path, "model")?;
+        let api_key = self.string(p, &path, "apiKey")?;
+        let timeouts = call_timeouts
+            .with(&self.timeouts(p, &path)?)
+            .map_err(|e| format!("providers[{i}].{}", self.invalid_timeout(&e)))?;
+        let max_retries = match self.number(p, &path, "maxRetries")? {
+            Some(v) => self.whole_count(v, &format!("providers[{i}].maxRetries"), 10)?,
+            None => policy.max_retries,
+        };
+        let mut headers = Vec::new();
+        if let Some(object) = self.object(p, &path, "headers")? {
+            for key in self.0.keys(&object).unwrap_or_default() {
+                let value = self.0.field(&object, &key);
+                match value.and_then(|v| self.0.string(&v)) {
+                    Some(text) => headers.push((key, text)),
+                    None => return Err(format!("providers[{i}].headers.{key} must be a string")),
+                }
+            }
+        }
+        Ok(ProviderConfig {
+            name,
+            url,
+            model,
+            api_key: api_key.filter(|k| !k.is_empty()),
+            headers,
+            timeouts,
+            max_retries,
+        })
+    }
+
+    /// Refuses a name in `object` that is not in `known` (`place` names the object).
+    fn check_keys(
+        &self,
+        object: Option<&S::Value>,
+        known: &[&str],
+        place: &str,
+    ) -> Result<(), String> {
+        let Some(keys) = object.and_then(|o| self.0.keys(o)) else {
+            return Ok(()); // not an object: its type is refused where it is read
+        };
+        match unknown_key(keys.iter().map(String::as_str), known, place) {
+            Some(message) => Err(message),
+            None => Ok(()),
+        }
+    }
+
+    /// `object.name` if it is a number that is NaN or infinite.
+    fn non_finite(&self, object: Option<&S::Value>, name: &str) -> bool {
+        object
+            .and_then(|o| self.0.field(o, name))
+            .and_then(|value| self.0.number(&value))
+            .is_some_and(|n| !n.is_finite())
+    }
+
+    /// The path of the first field of `object` among `fields` that is NaN or infinite.
+    fn non_finite_in(
+        &self,
+        object: Option<&S::Value>,
+        fields: &[&str],
+        prefix: &str,
+    ) -> Option<String> {
+        fields
+            .iter()
+            .find(|name| self.non_finite(object, name))
+            .map(|name| format!("{prefix}{name}"))
+    }
+}
+
+/// The checks on the caller's own options object (not a plain-data copy, which would have
+/// dropped functions and turned NaN and Infinity into `null`): every option name at every level
+/// with fixed names (`params` and `headers` are the provider's own and go as given), then every
+/// numeric option that is NaN or infinite.
+pub fn check_options_object<S: OptionSource>(source: &S, options: &S::Value) -> Result<(), String> {
+    let r = Reader(source);
+    let timeouts = source.field(options, "timeouts");
+    let retry = source.field(options, "retry");
+    let providers = source
+        .field(options, "providers")
+        .and_then(|list| source.items(&list))
+        .unwrap_or_default();
+    r.check_keys(Some(options), GENERATE_OPTIONS, "")?;
+    r.check_keys(timeouts.as_ref(), TIMEOUT_FIELDS, "timeouts")?;
+    r.check_keys(retry.as_ref(), RETRY_FIELDS, "retry")?;
+    for (i, provider) in providers.iter().enumerate() {
+        r.check_keys(Some(provider), PROVIDER_FIELDS, &format!("providers[{i}]"))?;
+        let timeouts = source.field(provider, "timeouts");
+        r.check_keys(
+            timeouts.as_ref(),
+            TIMEOUT_FIELDS,
+            &format!("providers[{i}].timeouts"),
+        )?;
+    }
+    // A plain-data copy turns NaN and Infinity into null ("not set"), so they are refused here.
+    let non_finite = r
+        .non_finite_in(Some(options), &["maxEventBytes"], "")
+        .or_else(|| r.non_finite_in(timeouts.as_ref(), TIMEOUT_FIELDS, "timeouts."))
+        .or_else(|| r.non_finite_in(retry.as_ref(), RETRY_FIELDS, "retry."))
+        .or_else(|| {
+            providers.iter().enumerate().find_map(|(i, provider)| {
+                r.non_finite_in(Some(provider), &["maxRetries"], &format!("providers[{i}]."))
+                    .or_else(|| {
+                        let timeouts = source.field(provider, "timeouts");
+                        r.non_finite_in(
+                            timeouts.as_ref(),
+                            TIMEOUT_FIELDS,
+                            &format!("providers[{i}].timeouts."),
+                        )
+                    })
+            })
+        });
+    match non_finite {
+        Some(path) => Err(format!("{path} must be a finite number")),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// Options as a JSON document: how tests (and any JSON configuration) feed the validator.
+    struct Json;
+
+    impl OptionSource for Json {
+        type Value = Value;
+        fn field(&self, object: &Value, name: &str) -> Option<Value> {
+            object.get(name).filter(|v| !v.is_null()).cloned()
+        }
+        fn keys(&self, value: &Value) -> Option<Vec<String>> {
+            value.as_object().map(|o| o.keys().cloned().collect())
+        }
+        fn items(&self, value: &Value) -> Option<Vec<Value>> {
+            value.as_array().cloned()
+        }
+        fn string(&self, value: &Value) -> Option<String> {
+            value.as_str().map(str::to_owned)
+        }
+        fn number(&self, value: &Value) -> Option<f64> {
+            value.as_f64()
+        }
+        fn boolean(&self, value: &Value) -> Option<bool> {
+            value.as_bool()
+        }
+        fn number_text(&self, number: f64) -> String {
+            format!("{number}")
+        }
+    }
+
+    fn options(change: impl FnOnce(&mut Value)) -> Value {
+        let mut options = json!({
+            "providers": [
+                {"name": "a", "url": "https://a.example/v1/chat/completions", "model": "m"},
+                {"name": "b", "url": "http://127.0.0.1:1/v1", "model": "n", "apiKey": "k",
+                 "maxRetries": 0, "timeouts": {"idleMs": 5}, "headers": {"X-Title": "t"}}
+            ],
+            "messages": [{"role": "user", "content": "hi"}],
+        });
+        change(&mut options);
+        options
+    }
+
+    fn read(options: &Value) -> Result<OptionsData, String> {
+        check_options_object(&Json, options)?;
+        read_options(&Json, options, false)
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let data = read(&options(|o| {
+            o["timeouts"] = json!({"idleMs": 7, "serviceMs": 9})
+        }))
+        .unwrap();
+        assert_eq!(data.policy, RetryPolicy::default());
+        assert!(data.stream);
+        assert_eq!(data.log, LogLevel::Off);
+        assert_eq!(data.max_event_bytes, DEFAULT_MAX_EVENT_BYTES);
+        assert_eq!(data.service_ms, 9.0);
+        let (a, b) = (&data.providers[0], &data.providers[1]);
+        assert_eq!((a.timeouts.idle_ms, a.timeouts.headers_ms), (7.0, 20_000.0));
+        assert_eq!((a.max_retries, a.api_key.as_deref()), (2, None));
+        assert_eq!((b.timeouts.idle_ms, b.timeouts.service_ms), (5.0, 9.0));
+        assert_eq!((b.max_retries, b.api_key.as_deref()), (0, Some("k")));
+        assert_eq!(b.headers, vec![("X-Title".to_owned(), "t".to_owned())]);
+    }
+
+    #[test]
+    fn unknown_names_at_every_level_name_the_nearest_one() {
+        for (change, expected) in [
+            (
+                json!({"timeout": {}}),
+                "unknown option `timeout`; did you mean `timeouts`?",
+            ),
+            (
+                json!({"retry": {"maxRetires": 1}}),
+                "unknown option `maxRetires` in retry; did you mean `maxRetries`?",
+            ),
+        ] {
+            let o = options(|o| {
+                for (k, v) in change.as_object().unwrap() {
+                    o[k] = v.clone();
+                }
+            });
+            assert_eq!(read(&o).unwrap_err(), expected);
+        }
+        let o = options(|o| o["providers"][1]["apikey"] = json!("k"));
+        assert_eq!(
+            read(&o).unwrap_err(),
+            "unknown option `apikey` in providers[1]; did you mean `apiKey`?"
+        );
+        let o = options(|o| o["providers"][0]["timeouts"] = json!({"firstTokenMS": 1}));
+        assert_eq!(
+            read(&o).unwrap_err(),
+            "unknown option `firstTokenMS` in providers[0].timeouts; did you mean `firstTokenMs`?"
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_ranges_are_refused_with_their_path() {
+        type Case = (fn(&mut Value), &'static str);
+        let cases: [Case; 9] = [
+            (
+                |o| o["providers"][0]["maxRetries"] = json!("3"),
+                "invalid options: providers[0].maxRetries must be a number",
+            ),
+            (
+                |o| o["stream"] = json!("yes"),
+                "invalid options: stream must be a boolean",
+            ),
+            (
+                |o| o["retry"] = json!({"maxRetries": 11}),
+                "retry.maxRetries must be a whole number from 0 to 10 (got 11)",
+            ),
+            (
+                |o| o["timeouts"] = json!({"idleMs": 0}),
+                "timeouts.idleMs must be a positive number of milliseconds (got 0)",
+            ),
+            (
+                |o| o["providers"][1]["timeouts"] = json!({"headersMs": -1}),
+                "providers[1].timeouts.headersMs must be a positive number of milliseconds (got -1)",
+            ),
+            (
+                |o| o["maxEventBytes"] = json!(0.5),
+                "maxEventBytes must be a positive whole number (got 0.5)",
+            ),
+            (
+                |o| o["providers"][1]["headers"] = json!({"X-N": 1}),
+                "providers[1].headers.X-N must be a string",
+            ),
+            (
+                |o| o["providers"][0]["url"] = json!("/v1/chat/completions"),
+                "providers[0].url must be an absolute http(s) URL",
+            ),
+            (|o| o["messages"] = json!("hi"), "messages must be an array"),
+        ];
+        for (change, expected) in cases {
+            let error = read(&options(change)).unwrap_err();
+            assert!(error.starts_with(expected), "{error:?} vs {expected:?}");
+        }
+        let error = read(&options(|o| o["providers"] = json!([]))).unwrap_err();
+        assert_eq!(error, "providers must be a non-empty array");
+        let error = read(&options(|o| o["providers"][0]["model"] = json!(""))).unwrap_err();
+        assert_eq!(error, "providers[0].model is required");
+        let error = read(&options(|o| o["log"] = json!("loud"))).unwrap_err();
+        assert!(error.starts_with("log must be"), "{error}");
+    }
+}
