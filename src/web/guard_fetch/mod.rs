@@ -1,0 +1,568 @@
+//! `guardFetch(options)`: the guard as a drop-in `fetch` for SDKs (openai, the AI SDK,
+//! Anthropic's, any that takes a `fetch` option), a thin driver of [`Relay`].
+//!
+//! Each call `(input, init)` reads the request as `fetch` would (`new Request(input, init)`:
+//! a URL string, a `URL` or a `Request`), hands it to the relay machine, performs what the
+//! machine asks (send with an `AbortController` of its own, release an attempt), reports what
+//! the platform did (heads, reads, ends, errors, the clock, aborts), and answers with a
+//! `Response`: the committed attempt's status and headers over a body it fills as the SDK
+//! pulls, or the machine's own failure response. The SDK's signal rejects the promise (or
+//! errors the body) with the signal's reason, as `fetch` does; the options' `signal` and
+//! `session` with an `AbortError`. Nothing is ever left to reject unhandled.
+//!
+//! It must never decide: no deadline, retry, failover, status or byte is chosen here.
+
+mod body;
+mod options;
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::AbortSignal;
+
+use crate::core::machine::{AttemptId, BodyError};
+use crate::core::relay::{
+    CutError, Outgoing, Relay, RelayAction, RelayConfig, RelayDelivery, SdkRequest,
+};
+use crate::web::objects::{config_error, event_object, log_event, set};
+use crate::web::resources::{Alarm, Counted, Kind, Listener, Wakeup};
+use crate::web::transport::{js_error_message, ReadResult, Transport};
+use body::BodyStream;
+use options::GuardOptions;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+
+    #[wasm_bindgen(js_name = Request)]
+    type JsRequest;
+    #[wasm_bindgen(constructor, js_class = "Request", catch)]
+    fn new(input: &JsValue, init: &JsValue) -> Result<JsRequest, JsValue>;
+
+    #[wasm_bindgen(js_name = Response)]
+    type JsResponse;
+    #[wasm_bindgen(constructor, js_class = "Response", catch)]
+    fn new(body: &JsValue, init: &JsValue) -> Result<JsResponse, JsValue>;
+
+    #[wasm_bindgen(js_name = Headers)]
+    type JsHeaders;
+    #[wasm_bindgen(constructor, js_class = "Headers", catch)]
+    fn new(init: &JsValue) -> Result<JsHeaders, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = delete)]
+    fn remove(this: &JsHeaders, name: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = set)]
+    fn put(this: &JsHeaders, name: &str, value: &str) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(js_name = DOMException)]
+    type DomException;
+    #[wasm_bindgen(constructor, js_class = "DOMException", catch)]
+    fn new(message: &str, name: &str) -> Result<DomException, JsValue>;
+}
+
+/// `guardFetch(options?)`: a `fetch` that guards every request it is given. Throws a
+/// `GuardError` of kind `"config"` for invalid options.
+#[wasm_bindgen(js_name = guardFetch, skip_typescript)]
+pub fn guard_fetch(options: JsValue) -> Result<JsValue, JsValue> {
+    let options = Rc::new(options::read(&options).map_err(|m| config_error(&m))?);
+    let fetch = Closure::<dyn FnMut(JsValue, JsValue) -> Promise>::new(
+        move |input: JsValue, init: JsValue| relay_call(options.clone(), input, init),
+    );
+    Ok(fetch.into_js_value())
+}
+
+/// One call of the guarded `fetch`.
+fn relay_call(options: Rc<GuardOptions>, input: JsValue, init: JsValue) -> Promise {
+    let mut settle = None;
+    let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+    if let Some((resolve, reject)) = settle {
+        spawn_local(async move {
+            let answer = Answer {
+                resolve: Some(resolve),
+                reject,
+            };
+            run(options, input, init, answer).await;
+        });
+    }
+    promise
+}
+
+/// The SDK's promise, settled once.
+struct Answer {
+    resolve: Option<Function>,
+    reject: Function,
+}
+
+impl Answer {
+    fn pending(&self) -> bool {
+        self.resolve.is_some()
+    }
+
+    fn resolve(&mut self, value: &JsValue) {
+        if let Some(resolve) = self.resolve.take() {
+            let _ = resolve.call1(&JsValue::UNDEFINED, value);
+        }
+    }
+
+    fn reject(&mut self, error: &JsValue) {
+        if self.resolve.take().is_some() {
+            let _ = self.reject.call1(&JsValue::UNDEFINED, error);
+        }
+    }
+}
+
+fn get(object: &JsValue, name: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// An `AbortError` as `fetch` rejects with when nothing better is at hand.
+fn abort_error(message: &str) -> JsValue {
+    DomException::new(message, "AbortError")
+        .map(JsValue::from)
+        .unwrap_or_else(|_| js_sys::Error::new(message).into())
+}
+
+/// The request as `fetch` reads it: method, URL, headers, and its body as text when it is text
+/// (the value to send as the SDK's own body comes back too).
+async fn read_request(
+    input: &JsValue,
+    init: &JsValue,
+) -> Result<(SdkRequest, JsValue, AbortSignal), JsValue> {
+    let request: JsValue = JsRequest::new(input, init)?.into();
+    let method = get(&request, "method").as_string().unwrap_or_default();
+    let url = get(&request, "url").as_string().unwrap_or_default();
+    let mut headers = Vec::new();
+    if let Ok(Some(entries)) = js_sys::try_iter(&get(&request, "headers")) {
+        for entry in entries.flatten() {
+            let name = Reflect::get_u32(&entry, 0).ok().and_then(|v| v.as_string());
+            let value = Reflect::get_u32(&entry, 1).ok().and_then(|v| v.as_string());
+            if let (Some(name), Some(value)) = (name, value) {
+                headers.push((name, value));
+            }
+        }
+    }
+    let signal: AbortSignal = get(&request, "signal").unchecked_into();
+    let given = match init.is_object() {
+        true => get(init, "body"),
+        false => JsValue::UNDEFINED,
+    };
+    let (text, original) = if let Some(text) = given.as_string() {
+        (Some(text), given)
+    } else if !given.is_undefined() && !given.is_null() {
+        (None, given)
+    } else if get(&request, "body").is_null() {
+        (None, JsValue::UNDEFINED)
+    } else {
+        // A `Request` with a body: read once; sent as text when it is text, else as bytes.
+        let read = get(&request, "arrayBuffer").dyn_into::<Function>()?;
+        let buffer = JsFuture::from(Promise::resolve(&read.call0(&request)?)).await?;
+        let bytes = Uint8Array::new(&buffer).to_vec();
+        match String::from_utf8(bytes) {
+            Ok(text) => (Some(text.clone()), JsValue::from_str(&text)),
+            Err(e) => (None, Uint8Array::from(e.as_bytes()).into()),
+        }
+    };
+    let sdk = SdkRequest {
+        method,
+        url,
+        headers,
+        body: text,
+    };
+    Ok((sdk, original, signal))
+}
+
+/// What cancels a request, noted by listeners and read by the driver.
+struct Cancels {
+    /// The SDK's signal (its reason is what the promise rejects with).
+    sdk: AbortSignal,
+    /// The options' signal, and the session's (its reason names what happened).
+    guard: Vec<(AbortSignal, &'static str)>,
+}
+
+impl Cancels {
+    /// The first cancel that happened: the machine's reason and the error the SDK gets.
+    fn check(&self) -> Option<(String, JsValue)> {
+        if self.sdk.aborted() {
+            let reason = self.sdk.reason();
+            let error = match reason.is_undefined() {
+                true => abort_error("This operation was aborted"),
+                false => reason,
+            };
+            return Some(("signal".into(), error));
+        }
+        self.guard
+            .iter()
+            .find(|(s, _)| s.aborted())
+            .map(|(s, what)| {
+                let reason = match *what {
+                    "session" => s.reason().as_string().unwrap_or_else(|| "cancel".into()),
+                    other => other.to_owned(),
+                };
+                let message = format!("llm-stream-guard: cancelled ({reason})");
+                (reason, abort_error(&message))
+            })
+    }
+}
+
+/// The request, from its reading to its last byte.
+async fn run(options: Rc<GuardOptions>, input: JsValue, init: JsValue, mut answer: Answer) {
+    let _in_flight = Counted::new(Kind::InFlight);
+    let (request, original_body, sdk_signal) = match read_request(&input, &init).await {
+        Ok(read) => read,
+        Err(error) => return answer.reject(&error),
+    };
+    // The session tracks this request until it is over.
+    let mut untrack = None;
+    let mut guard_signals = Vec::new();
+    if let Some(signal) = options.signal.clone() {
+        guard_signals.push((signal, "signal"));
+    }
+    if let Some(session) = &options.session {
+        let track = get(session, "trackRequest").unchecked_into::<Function>();
+        match track.call0(session) {
+            Ok(pair) => {
+                let pair: Array = pair.unchecked_into();
+                guard_signals.push((pair.get(0).unchecked_into(), "session"));
+                untrack = Some(pair.get(1).unchecked_into::<Function>());
+            }
+            Err(_) => {
+                return answer.reject(&abort_error("llm-stream-guard: the session is closed"))
+            }
+        }
+    }
+    let nudge = Rc::new(Wakeup::default());
+    let cancels = Cancels {
+        sdk: sdk_signal,
+        guard: guard_signals,
+    };
+    let _listeners: Vec<Listener> = std::iter::once(&cancels.sdk)
+        .chain(cancels.guard.iter().map(|(s, _)| s))
+        .map(|signal| {
+            let nudge = nudge.clone();
+            Listener::new(signal, "abort", move |_| nudge.fire())
+        })
+        .collect();
+    let config = RelayConfig {
+        request,
+        timeouts: options.timeouts,
+        max_retries: options.policy.max_retries,
+        fallbacks: options.fallbacks.clone(),
+        policy: options.policy,
+        max_event_bytes: options.max_event_bytes,
+        on_cut: options.on_cut,
+        jitter_seed: (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
+    };
+    let mut driver = Driver {
+        relay: Relay::new(config),
+        options,
+        original_body,
+        answer,
+        cancels,
+        nudge,
+        alarm: Alarm::default(),
+        transports: Vec::new(),
+        responses: Vec::new(),
+        body: None,
+        committed: None,
+        buffer: Vec::new(),
+    };
+    driver.run().await;
+    if let Some(untrack) = untrack {
+        let _ = untrack.call0(&JsValue::UNDEFINED);
+    }
+}
+
+/// What ended a wait.
+enum Woke {
+    Settled(AttemptId, Result<JsValue, JsValue>),
+    Alarm,
+    Nudged,
+}
+
+struct Driver {
+    relay: Relay,
+    options: Rc<GuardOptions>,
+    /// The SDK's own body, as given (sent to its own endpoint).
+    original_body: JsValue,
+    answer: Answer,
+    cancels: Cancels,
+    /// Woken by a signal's abort, the body's pull or its cancel.
+    nudge: Rc<Wakeup>,
+    alarm: Alarm,
+    transports: Vec<Transport>,
+    /// Each attempt's `Response`, once it arrived (its status text and headers are the SDK's
+    /// if it is committed).
+    responses: Vec<(AttemptId, JsValue)>,
+    body: Option<BodyStream>,
+    committed: Option<AttemptId>,
+    buffer: Vec<u8>,
+}
+
+impl Driver {
+    async fn run(&mut self) {
+        self.relay.start(performance_now());
+        loop {
+            self.nudge.reset();
+            self.check_cancels();
+            self.drain();
+            if self.relay.is_settled() {
+                break;
+            }
+            let wants = self.body.as_ref().is_none_or(BodyStream::wants);
+            // Nothing is read while the SDK does not ask, so nothing can be judged meanwhile.
+            match self.relay.poll_timeout().filter(|_| wants) {
+                Some(due) => self.alarm.ensure(due, performance_now()),
+                None => self.alarm.disarm(),
+            }
+            let committed = self.committed;
+            for transport in &mut self.transports {
+                if Some(transport.attempt) != committed || wants {
+                    transport.start_read();
+                }
+            }
+            match self.wait().await {
+                Woke::Settled(attempt, result) => self.report(attempt, result),
+                Woke::Alarm => self.relay.handle_timeout(performance_now()),
+                Woke::Nudged => {}
+            }
+        }
+        self.transports.clear();
+    }
+
+    /// A cancel from the SDK's signal, the guard's signal or session, or the body's reader.
+    fn check_cancels(&mut self) {
+        if self.relay.is_settled() {
+            return;
+        }
+        let (reason, error) = match self.cancels.check() {
+            Some(found) => found,
+            None if self.body.as_ref().is_some_and(BodyStream::cancelled) => {
+                ("body-cancel".to_owned(), JsValue::UNDEFINED)
+            }
+            None => return,
+        };
+        self.relay.cancel(performance_now(), &reason);
+        self.drain();
+        if self.answer.pending() {
+            self.answer.reject(&error);
+        } else if let Some(body) = &self.body {
+            body.error(&error);
+        }
+    }
+
+    fn drain(&mut self) {
+        loop {
+            if let Some(action) = self.relay.poll_action() {
+                match action {
+                    RelayAction::Send(out) => self.send(out),
+                    RelayAction::Cancel { attempt } => {
+                        self.transports.retain(|t| t.attempt != attempt)
+                    }
+                }
+            } else if let Some(delivery) = self.relay.poll_delivery() {
+                self.deliver(delivery);
+            } else {
+                return;
+            }
+        }
+    }
+
+    fn send(&mut self, out: Outgoing) {
+        let headers = JsValue::from(Object::new());
+        for (name, value) in &out.headers {
+            set(&headers, name, &JsValue::from_str(value));
+        }
+        let init = JsValue::from(Object::new());
+        set(&init, "method", &JsValue::from_str(&out.method));
+        set(&init, "headers", &headers);
+        let body = match &out.body {
+            Some(text) => JsValue::from_str(text),
+            None => self.original_body.clone(),
+        };
+        if !body.is_undefined() {
+            set(&init, "body", &body);
+        }
+        let url = JsValue::from_str(&out.url);
+        let attempt = out.attempt;
+        match Transport::send_init(attempt, &url, &init, self.options.fetch.as_ref()) {
+            Ok(transport) => self.transports.push(transport),
+            Err(error) => {
+                let message = js_error_message(&error);
+                self.relay
+                    .request_error(attempt, performance_now(), &message);
+            }
+        }
+    }
+
+    fn deliver(&mut self, delivery: RelayDelivery) {
+        match delivery {
+            RelayDelivery::Event(event) => {
+                log_event(self.options.log, &event);
+                if let Some(on_event) = &self.options.on_event {
+                    // A throwing `onEvent` does not stop the request (the SDK owns it).
+                    let _ = on_event.call1(&JsValue::UNDEFINED, &event_object(&event));
+                }
+            }
+            RelayDelivery::Commit { attempt, status } => self.commit(attempt, status),
+            RelayDelivery::Respond { status, body } => {
+                let headers = JsValue::from(Object::new());
+                set(&headers, "content-type", &"application/json".into());
+                set(&headers, "x-should-retry", &"false".into());
+                let init = JsValue::from(Object::new());
+                set(&init, "status", &JsValue::from_f64(f64::from(status)));
+                set(&init, "headers", &headers);
+                match JsResponse::new(&JsValue::from_str(&body), &init) {
+                    Ok(response) => self.answer.resolve(&response),
+                    Err(error) => self.answer.reject(&error),
+                }
+            }
+            RelayDelivery::Bytes(bytes) => {
+                if let Some(body) = &self.body {
+                    body.enqueue(&bytes);
+                }
+            }
+            RelayDelivery::Close => {
+                if let Some(body) = &self.body {
+                    body.close();
+                }
+            }
+            RelayDelivery::Fail(cut) => {
+                if let Some(body) = &self.body {
+                    body.error(&cut_error(&cut));
+                }
+            }
+        }
+    }
+
+    /// The SDK's `Response`: the attempt's status, status text and headers, over a body the
+    /// driver fills (the platform already decoded the upstream's bytes, so the length and
+    /// encoding headers no longer describe them).
+    fn commit(&mut self, attempt: AttemptId, status: u16) {
+        self.committed = Some(attempt);
+        let upstream = self
+            .responses
+            .iter()
+            .find(|(id, _)| *id == attempt)
+            .map(|(_, r)| r.clone())
+            .unwrap_or(JsValue::UNDEFINED);
+        let headers = match JsHeaders::new(&get(&upstream, "headers")) {
+            Ok(headers) => headers,
+            Err(error) => return self.answer.reject(&error),
+        };
+        let _ = headers.remove("content-length");
+        let _ = headers.remove("content-encoding");
+        if status >= 400 {
+            let _ = headers.put("x-should-retry", "false");
+        }
+        let init = JsValue::from(Object::new());
+        set(&init, "status", &JsValue::from_f64(f64::from(status)));
+        set(&init, "statusText", &get(&upstream, "statusText"));
+        set(&init, "headers", &headers);
+        let null_body = matches!(status, 101 | 103 | 204 | 205 | 304);
+        let body = match null_body {
+            true => JsValue::NULL,
+            false => match BodyStream::new(self.nudge.clone()) {
+                Ok(stream) => {
+                    let value = stream.stream().clone();
+                    self.body = Some(stream);
+                    value
+                }
+                Err(error) => return self.answer.reject(&error),
+            },
+        };
+        match JsResponse::new(&body, &init) {
+            Ok(response) => self.answer.resolve(&response),
+            Err(error) => self.answer.reject(&error),
+        }
+    }
+
+    async fn wait(&mut self) -> Woke {
+        let (transports, alarm, nudge) = (&mut self.transports, &self.alarm, &self.nudge);
+        poll_fn(|cx| {
+            for transport in transports.iter_mut() {
+                let Some(pending) = transport.pending.as_mut() else {
+                    continue;
+                };
+                if let Poll::Ready(result) = Pin::new(pending).poll(cx) {
+                    transport.pending = None;
+                    return Poll::Ready(Woke::Settled(transport.attempt, result));
+                }
+            }
+            if nudge.poll_fired(cx) {
+                Poll::Ready(Woke::Nudged)
+            } else if alarm.poll_fired(cx) {
+                Poll::Ready(Woke::Alarm)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Tells the machine what a `fetch` or a read of `attempt` gave.
+    fn report(&mut self, attempt: AttemptId, result: Result<JsValue, JsValue>) {
+        let now = performance_now();
+        let Some(index) = self.transports.iter().position(|t| t.attempt == attempt) else {
+            return;
+        };
+        let awaiting_head = self.transports[index].reader.is_none()
+            && !self.responses.iter().any(|(id, _)| *id == attempt);
+        let ends = match result {
+            Err(error) => {
+                let message = js_error_message(&error);
+                match awaiting_head {
+                    true => self.relay.request_error(attempt, now, &message),
+                    false => self
+                        .relay
+                        .body_error(attempt, now, BodyError::Read(message)),
+                }
+                true
+            }
+            Ok(response) if awaiting_head => {
+                let head = self.transports[index].head(&response);
+                let ends = !head.has_body;
+                self.responses.push((attempt, response));
+                self.relay.head(attempt, now, head);
+                ends
+            }
+            Ok(chunk) => {
+                let chunk = chunk.unchecked_into::<ReadResult>();
+                if chunk.ended(false) {
+                    self.relay.body_end(attempt, now);
+                    true
+                } else if let Some(bytes) = chunk.value().dyn_ref::<Uint8Array>() {
+                    self.buffer.resize(bytes.length() as usize, 0);
+                    bytes.copy_to(&mut self.buffer);
+                    self.relay.body_bytes(attempt, now, &self.buffer);
+                    false
+                } else {
+                    self.relay.body_error(attempt, now, BodyError::NotBytes);
+                    false
+                }
+            }
+        };
+        if ends {
+            self.transports.retain(|t| t.attempt != attempt);
+        }
+    }
+}
+
+/// The `GuardError` a cut body errors with (`onCut: "error"`).
+fn cut_error(cut: &CutError) -> JsValue {
+    let error = crate::web::guard_error(cut.kind, &cut.message);
+    set(&error, "partial", &JsValue::TRUE);
+    set(&error, "provider", &JsValue::from_str(&cut.provider));
+    if let Some(layer) = cut.layer {
+        set(&error, "layer", &JsValue::from_str(layer));
+    }
+    if let Some(phase) = cut.phase {
+        set(&error, "phase", &JsValue::from_str(phase));
+    }
+    error
+}
