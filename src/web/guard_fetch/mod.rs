@@ -186,15 +186,19 @@ struct Cancels {
 }
 
 impl Cancels {
-    /// The first cancel that happened: the machine's reason and the error the SDK gets.
-    fn check(&self) -> Option<(String, JsValue)> {
+    /// The first cancel that happened: the machine's reason, and the error the SDK gets before
+    /// its `Response` and after it. The SDK's own signal gives its reason both times, as
+    /// `fetch` does. The guard's signal or session gives an `AbortError` before the `Response`
+    /// (SDKs do not retry one) and a `GuardError` of kind `"aborted"` after it (SDKs end a
+    /// stream quietly on an `AbortError`, which would pass a cut answer off as whole).
+    fn check(&self) -> Option<(String, JsValue, JsValue)> {
         if self.sdk.aborted() {
             let reason = self.sdk.reason();
             let error = match reason.is_undefined() {
                 true => abort_error("This operation was aborted"),
                 false => reason,
             };
-            return Some(("signal".into(), error));
+            return Some(("signal".into(), error.clone(), error));
         }
         self.guard
             .iter()
@@ -205,7 +209,10 @@ impl Cancels {
                     other => other.to_owned(),
                 };
                 let message = format!("llm-stream-guard: cancelled ({reason})");
-                (reason, abort_error(&message))
+                let after = crate::web::guard_error("aborted", &message);
+                set(&after, "reason", &JsValue::from_str(&reason));
+                set(&after, "partial", &JsValue::TRUE);
+                (reason, abort_error(&message), after)
             })
     }
 }
@@ -340,19 +347,21 @@ impl Driver {
         if self.relay.is_settled() {
             return;
         }
-        let (reason, error) = match self.cancels.check() {
+        let (reason, before, after) = match self.cancels.check() {
             Some(found) => found,
-            None if self.body.as_ref().is_some_and(BodyStream::cancelled) => {
-                ("body-cancel".to_owned(), JsValue::UNDEFINED)
-            }
+            None if self.body.as_ref().is_some_and(BodyStream::cancelled) => (
+                "body-cancel".to_owned(),
+                JsValue::UNDEFINED,
+                JsValue::UNDEFINED,
+            ),
             None => return,
         };
         self.relay.cancel(performance_now(), &reason);
         self.drain();
         if self.answer.pending() {
-            self.answer.reject(&error);
+            self.answer.reject(&before);
         } else if let Some(body) = &self.body {
-            body.error(&error);
+            body.error(&after);
         }
     }
 
