@@ -576,3 +576,17 @@ fn a_cancel_releases_at_once_and_hands_out_nothing_more() {
     drain(&mut relay, &mut seen);
     assert_eq!(seen.body.len(), before, "a late read is ignored");
 }
+
+#[test]
+fn a_cancel_before_the_request_went_out_sends_nothing() {
+    let mut relay = chat_relay(OnCut::Error, 0);
+    let mut seen = Seen::default();
+    relay.start(0.0);
+    relay.cancel(0.0, "signal");
+    drain(&mut relay, &mut seen);
+    assert!(
+        seen.sent.is_empty() && seen.cancelled.is_empty(),
+        "{seen:?}"
+    );
+    assert!(relay.is_settled());
+}

@@ -372,7 +372,13 @@ impl Relay {
         }
         self.deliveries.clear();
         if let Some(mut attempt) = self.attempt.take() {
-            attempt.release(&mut self.actions);
+            // A request not sent yet is never sent (nothing to release then).
+            let unsent = self.actions.len();
+            self.actions
+                .retain(|a| !matches!(a, RelayAction::Send(out) if out.attempt == attempt.id));
+            if self.actions.len() == unsent {
+                attempt.release(&mut self.actions);
+            }
         }
         self.event(GuardEvent::Cancelled {
             reason: reason.to_owned(),
