@@ -590,3 +590,32 @@ fn a_cancel_before_the_request_went_out_sends_nothing() {
     );
     assert!(relay.is_settled());
 }
+
+#[test]
+fn a_late_report_about_a_released_attempt_changes_nothing() {
+    let mut relay = chat_relay(OnCut::Error, 0);
+    let mut seen = Seen::default();
+    relay.start(0.0);
+    drain(&mut relay, &mut seen);
+    let own = first(&seen);
+    relay.handle_timeout(100.0); // no headers: fail over
+    drain(&mut relay, &mut seen);
+    let fallback = seen.sent[1].attempt;
+    relay.head(own, 101.0, sse_head(200));
+    relay.body_bytes(own, 102.0, TEXT.as_bytes());
+    relay.body_end(own, 103.0);
+    drain(&mut relay, &mut seen);
+    assert!(
+        seen.commits.is_empty(),
+        "the released attempt's late bytes are ignored"
+    );
+    relay.head(fallback, 110.0, sse_head(200));
+    relay.body_bytes(fallback, 120.0, [TEXT, DONE].concat().as_bytes());
+    drain(&mut relay, &mut seen);
+    assert_eq!(
+        seen.commits,
+        [(fallback, 200)],
+        "the fallback is still the current attempt"
+    );
+    assert_eq!(seen.body, [TEXT, DONE].concat().as_bytes());
+}

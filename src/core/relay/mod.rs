@@ -492,7 +492,10 @@ impl Relay {
         if matches!(self.state, State::Settled | State::Idle) {
             return;
         }
-        let Some(mut attempt) = self.attempt.take().filter(|a| a.id == id) else {
+        if self.attempt.as_ref().is_none_or(|a| a.id != id) {
+            return; // an attempt that is over: a late report
+        }
+        let Some(mut attempt) = self.attempt.take() else {
             return;
         };
         let mut cx = self.ctx(attempt.target);
