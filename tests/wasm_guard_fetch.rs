@@ -31,6 +31,19 @@ fn serde_wasm_options(options: &Value) -> JsValue {
     js_sys::JSON::parse(&options.to_string()).expect("JSON")
 }
 
+/// Nothing is left held (timers, readers, listeners, requests in flight) once a request is over.
+fn assert_nothing_held(what: &str) {
+    let live = llm_stream_guard::web::live_resources();
+    let counts: Vec<f64> = ["timers", "readers", "listeners", "inFlight"]
+        .iter()
+        .map(|k| Reflect::get(&live, &(*k).into()).unwrap().as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        counts, [0.0; 4],
+        "{what}: liveResources() timers, readers, listeners, inFlight"
+    );
+}
+
 /// `init` for a chat POST with `body`.
 fn post(body: &Value, signal: Option<&web_sys::AbortSignal>) -> JsValue {
     let init = serde_wasm_options(&json!({
@@ -138,6 +151,7 @@ async fn everything_failing_answers_502_with_a_json_error_the_sdks_do_not_retry(
     assert!(!message.contains("sk-own-0123456789abcdef"), "{message}");
     assert_eq!(body["error"]["attempts"].as_array().map(Vec::len), Some(2));
     assert_eq!(assert_closed(&tag, "fail").await.posts().len(), 2);
+    assert_nothing_held("fail");
 }
 
 #[wasm_bindgen_test]
@@ -161,6 +175,7 @@ async fn cancelling_the_body_closes_the_upstream_at_once() {
         "closed {} ms after the cancel",
         closed - at
     );
+    assert_nothing_held("body cancel");
 }
 
 #[wasm_bindgen_test]
@@ -223,6 +238,7 @@ async fn the_callers_signal_rejects_with_its_reason_and_nothing_is_left_open() {
         Some("AbortError")
     );
     assert_closed(&tag, "aborted while held").await;
+    assert_nothing_held("aborted while held");
 }
 
 #[wasm_bindgen_test]
