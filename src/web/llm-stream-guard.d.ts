@@ -129,7 +129,7 @@ export interface GuardFetchOptions {
   timeouts?: Partial<Timeouts>;
   /** Retries per endpoint before failing over (`maxRetries` also applies to the SDK's own). */
   retry?: RetryOptions;
-  /** The largest SSE line or event accepted, in bytes (default 1 MiB); past it only the service deadline watches. */
+  /** The largest SSE event watched, in bytes (default 1 MiB): a bigger one fails the attempt before the first progress; after it, only the service deadline watches. */
   maxEventBytes?: number;
   /** A session whose `cancel()` and `close()` cancel every request in flight. */
   session?: Session;

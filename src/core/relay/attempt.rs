@@ -127,10 +127,12 @@ impl Attempt {
     /// Nothing could be sent (a fallback needs a JSON body to put its model in).
     pub fn refuse(&mut self, now: Millis, cx: &mut Ctx<'_>) {
         self.open = false;
-        let message = format!(
-            "the request body is not a JSON object, so {} cannot be given its model",
-            cx.name
-        );
+        let message = [
+            "the request body is not a JSON object, so ",
+            cx.name,
+            " cannot be given its model",
+        ]
+        .concat();
         self.fail(now, Failure::Protocol, message);
     }
 
@@ -165,6 +167,7 @@ impl Attempt {
         }
     }
 
+    #[inline(never)]
     fn fail(&mut self, now: Millis, failure: Failure, message: String) {
         self.failure = Some((failure, message));
         self.phase_before_over = self.phase;
@@ -178,7 +181,7 @@ impl Attempt {
             return;
         }
         self.open = false;
-        let message = cx.redact(&format!("request to {} failed: {message}", cx.name));
+        let message = cx.redact(&["request to ", cx.name, " failed: ", message].concat());
         self.fail(now, Failure::Network, message);
     }
 
@@ -287,6 +290,7 @@ impl Attempt {
 
     /// After a committed read: the stream's end or the upstream's own error ends it (the SDK
     /// has every byte of it); an oversized event ends the watch, not the stream.
+    #[inline(never)]
     fn after_committed_read(&mut self, now: Millis, report: Report, cx: &mut Ctx<'_>) {
         if report.end.is_some() || report.upstream_error {
             self.finish(now, cx);
@@ -296,6 +300,7 @@ impl Attempt {
     }
 
     /// A stream over before any progress: why, in words.
+    #[inline(never)]
     fn fail_unanswered(&mut self, now: Millis, report: Report, cx: &mut Ctx<'_>) {
         let name = cx.name;
         let (failure, message) = if report.upstream_error {
@@ -305,8 +310,8 @@ impl Attempt {
                 .and_then(|w| w.error())
                 .map(|e| (e.code.clone(), e.message.clone()))
                 .unwrap_or_default();
-            let code = code.map(|c| format!(" {c}")).unwrap_or_default();
-            let message = format!("{name} reported an error{code}: {}", cx.excerpt(&text));
+            let code = code.map(|c| [" ", &c].concat()).unwrap_or_default();
+            let message = [name, " reported an error", &code, ": ", &cx.excerpt(&text)].concat();
             (Failure::Upstream, message)
         } else if report.too_large {
             let message = format!(
@@ -315,7 +320,7 @@ impl Attempt {
             );
             (Failure::Protocol, message)
         } else {
-            let message = format!("{name} ended its stream without any answer");
+            let message = [name, " ended its stream without any answer"].concat();
             (Failure::Empty, message)
         };
         self.fail(now, failure, message);
@@ -336,7 +341,7 @@ impl Attempt {
                 match ending {
                     Ending::Cut => {
                         let message =
-                            format!("the stream from {} ended before any answer", cx.name);
+                            ["the stream from ", cx.name, " ended before any answer"].concat();
                         self.fail(now, Failure::Network, message);
                     }
                     _ => self.fail_unanswered(now, report, cx),
@@ -349,7 +354,7 @@ impl Attempt {
                 };
                 if cut {
                     let message =
-                        format!("the stream from {} ended before its end marker", cx.name);
+                        ["the stream from ", cx.name, " ended before its end marker"].concat();
                     self.cut(now, Failure::Network, message, cx);
                 } else {
                     self.finish(now, cx);
@@ -371,7 +376,7 @@ impl Attempt {
         let (failure, message) = match error {
             BodyError::Read(message) => (
                 Failure::Network,
-                cx.redact(&format!("reading from {} failed: {message}", cx.name)),
+                cx.redact(&["reading from ", cx.name, " failed: ", &message].concat()),
             ),
             BodyError::NotBytes => (
                 Failure::Protocol,
@@ -420,6 +425,7 @@ impl Attempt {
     }
 
     /// The refusal's body is held (or as much as came): the attempt fails with its status.
+    #[inline(never)]
     fn finish_error_body(&mut self, now: Millis, cx: &mut Ctx<'_>) {
         let status = self.status.unwrap_or(0);
         let text = String::from_utf8_lossy(&self.held);
@@ -434,6 +440,7 @@ impl Attempt {
     }
 
     /// This attempt's response becomes the SDK's: its head, then what was held.
+    #[inline(never)]
     fn commit(&mut self, now: Millis, service_only: bool, cx: &mut Ctx<'_>) {
         self.phase = Phase::Committed;
         self.service_only = service_only;
@@ -459,6 +466,7 @@ impl Attempt {
     }
 
     /// The committed body is over: the SDK's body closes, the upstream is released.
+    #[inline(never)]
     fn finish(&mut self, now: Millis, cx: &mut Ctx<'_>) {
         self.phase = Phase::Finished;
         self.over_at = now;
@@ -467,6 +475,7 @@ impl Attempt {
     }
 
     /// The committed body was cut: it ends as `onCut` says.
+    #[inline(never)]
     fn cut(&mut self, now: Millis, failure: Failure, message: String, cx: &mut Ctx<'_>) {
         self.phase = Phase::Finished;
         self.over_at = now;

@@ -322,27 +322,37 @@ impl Relay {
 
     /// The response head of `attempt` arrived.
     pub fn head(&mut self, attempt: AttemptId, now: Millis, head: Head) {
-        self.with(attempt, |a, cx| a.head(now, head, cx));
+        let mut head = Some(head);
+        self.with(attempt, &mut |a, cx| {
+            if let Some(head) = head.take() {
+                a.head(now, head, cx)
+            }
+        });
     }
 
     /// Body bytes of `attempt` arrived.
     pub fn body_bytes(&mut self, attempt: AttemptId, now: Millis, bytes: &[u8]) {
-        self.with(attempt, |a, cx| a.bytes(now, bytes, cx));
+        self.with(attempt, &mut |a, cx| a.bytes(now, bytes, cx));
     }
 
     /// The body of `attempt` ended.
     pub fn body_end(&mut self, attempt: AttemptId, now: Millis) {
-        self.with(attempt, |a, cx| a.end(now, cx));
+        self.with(attempt, &mut |a, cx| a.end(now, cx));
     }
 
     /// Reading the body of `attempt` failed.
     pub fn body_error(&mut self, attempt: AttemptId, now: Millis, error: BodyError) {
-        self.with(attempt, |a, cx| a.body_error(now, error, cx));
+        let mut error = Some(error);
+        self.with(attempt, &mut |a, cx| {
+            if let Some(error) = error.take() {
+                a.body_error(now, error, cx)
+            }
+        });
     }
 
     /// The request of `attempt` failed before any response.
     pub fn request_error(&mut self, attempt: AttemptId, now: Millis, message: &str) {
-        self.with(attempt, |a, cx| a.request_error(now, message, cx));
+        self.with(attempt, &mut |a, cx| a.request_error(now, message, cx));
     }
 
     /// The clock read `now`: whatever is due happens; nothing else does.
@@ -357,7 +367,7 @@ impl Relay {
             }
             State::Running | State::Committed => {
                 if let Some(id) = self.attempt.as_ref().map(|a| a.id) {
-                    self.with(id, |a, cx| a.timeout(now, cx));
+                    self.with(id, &mut |a, cx| a.timeout(now, cx));
                 }
             }
         }
@@ -426,11 +436,13 @@ impl Relay {
 
     // ------------------------------------------------------------------ the steps
 
+    #[inline(never)]
     fn event(&mut self, event: GuardEvent) {
         self.deliveries.push_back(RelayDelivery::Event(event));
     }
 
     /// Ask the current target, unless the service deadline has passed.
+    #[inline(never)]
     fn begin(&mut self, now: Millis) {
         let index = self.plan.provider_index();
         if let Some(expired) = self.plan.service_expired(now) {
@@ -488,7 +500,8 @@ impl Relay {
 
     /// Hands an input to the current attempt `id` (reports about any other are ignored), then
     /// acts on where it left the relay.
-    fn with(&mut self, id: AttemptId, input: impl FnOnce(&mut Attempt, &mut Ctx<'_>)) {
+    #[inline(never)]
+    fn with(&mut self, id: AttemptId, input: &mut dyn FnMut(&mut Attempt, &mut Ctx<'_>)) {
         if matches!(self.state, State::Settled | State::Idle) {
             return;
         }
@@ -506,6 +519,7 @@ impl Relay {
 
     /// After an input: a commit moves the relay on; an attempt that is over is judged; a
     /// committed body that ended settles the relay.
+    #[inline(never)]
     fn after_input(&mut self) {
         let Some(attempt) = self.attempt.as_mut() else {
             return;
@@ -541,6 +555,7 @@ impl Relay {
 
     /// An attempt before the commit is over: report its failure, then retry, fail over, pass a
     /// refusal through or answer with the guard's own failure response.
+    #[inline(never)]
     fn judge(&mut self, mut attempt: Attempt) {
         let at = attempt.over_at;
         let (failure, message) = attempt.failure.clone().expect("an attempt over has failed");
@@ -607,6 +622,7 @@ impl Relay {
     }
 
     /// Everything failed before the commit: the guard's own response.
+    #[inline(never)]
     fn respond(&mut self, failure: &Failure) {
         let status = match failure {
             Failure::Timeout(_) => 504,

@@ -162,7 +162,7 @@ pub fn fallback_headers(
             .any(|(n, _)| n.eq_ignore_ascii_case("x-api-key"));
         match anthropic {
             true => headers.push(("x-api-key".into(), key.into())),
-            false => headers.push(("Authorization".into(), format!("Bearer {key}"))),
+            false => headers.push(("Authorization".into(), ["Bearer ", key].concat())),
         }
     }
     headers

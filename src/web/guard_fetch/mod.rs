@@ -134,6 +134,27 @@ async fn read_request(
     input: &JsValue,
     init: &JsValue,
 ) -> Result<(SdkRequest, JsValue, AbortSignal), JsValue> {
+    let (request, mut sdk, given) = request_parts(input, init)?;
+    let original = if sdk.body.is_some() || !given.is_undefined() {
+        given
+    } else {
+        // A `Request` with a body: read once; sent as text when it is text, else as bytes.
+        let read = get(&request, "arrayBuffer").dyn_into::<Function>()?;
+        let buffer = JsFuture::from(Promise::resolve(&read.call0(&request)?)).await?;
+        body_of(&mut sdk, Uint8Array::new(&buffer).to_vec())
+    };
+    let signal: AbortSignal = get(&request, "signal").unchecked_into();
+    Ok((sdk, original, signal))
+}
+
+/// `new Request(input, init)` and what can be read of it at once: the request, its parts, and
+/// the body `init` gave (`undefined` when it gave none, or when a `Request`'s own body is still
+/// to be read: then `sdk.body` is `None` too).
+#[inline(never)]
+fn request_parts(
+    input: &JsValue,
+    init: &JsValue,
+) -> Result<(JsValue, SdkRequest, JsValue), JsValue> {
     let request: JsValue = JsRequest::new(input, init)?.into();
     let method = get(&request, "method").as_string().unwrap_or_default();
     let url = get(&request, "url").as_string().unwrap_or_default();
@@ -147,34 +168,41 @@ async fn read_request(
             }
         }
     }
-    let signal: AbortSignal = get(&request, "signal").unchecked_into();
     let given = match init.is_object() {
         true => get(init, "body"),
         false => JsValue::UNDEFINED,
     };
-    let (text, original) = if let Some(text) = given.as_string() {
-        (Some(text), given)
-    } else if !given.is_undefined() && !given.is_null() {
-        (None, given)
-    } else if get(&request, "body").is_null() {
-        (None, JsValue::UNDEFINED)
-    } else {
-        // A `Request` with a body: read once; sent as text when it is text, else as bytes.
-        let read = get(&request, "arrayBuffer").dyn_into::<Function>()?;
-        let buffer = JsFuture::from(Promise::resolve(&read.call0(&request)?)).await?;
-        let bytes = Uint8Array::new(&buffer).to_vec();
-        match String::from_utf8(bytes) {
-            Ok(text) => (Some(text.clone()), JsValue::from_str(&text)),
-            Err(e) => (None, Uint8Array::from(e.as_bytes()).into()),
-        }
+    let given = match given.is_null() {
+        true => JsValue::UNDEFINED,
+        false => given,
     };
+    // No body at all: nothing to read either.
+    let nothing = given.is_undefined() && get(&request, "body").is_null();
+    let body = given.as_string().or_else(|| nothing.then(String::new));
     let sdk = SdkRequest {
         method,
         url,
         headers,
-        body: text,
+        body: body.filter(|text| !(nothing && text.is_empty())),
     };
-    Ok((sdk, original, signal))
+    let given = match nothing {
+        true => JsValue::NULL,
+        false => given,
+    };
+    Ok((request, sdk, given))
+}
+
+/// A `Request`'s own body, read: text when it is UTF-8, else the bytes as they are.
+#[inline(never)]
+fn body_of(sdk: &mut SdkRequest, bytes: Vec<u8>) -> JsValue {
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            let value = JsValue::from_str(&text);
+            sdk.body = Some(text);
+            value
+        }
+        Err(e) => Uint8Array::from(e.as_bytes()).into(),
+    }
 }
 
 /// What cancels a request, noted by listeners and read by the driver.
@@ -208,7 +236,7 @@ impl Cancels {
                     "session" => s.reason().as_string().unwrap_or_else(|| "cancel".into()),
                     other => other.to_owned(),
                 };
-                let message = format!("llm-stream-guard: cancelled ({reason})");
+                let message = ["llm-stream-guard: cancelled (", &reason, ")"].concat();
                 let after = crate::web::guard_error("aborted", &message);
                 set(&after, "reason", &JsValue::from_str(&reason));
                 set(&after, "partial", &JsValue::TRUE);
@@ -217,72 +245,24 @@ impl Cancels {
     }
 }
 
-/// The request, from its reading to its last byte.
+/// The request, from its reading to its last byte. (The steps between the waits are plain
+/// functions: an `async` body holds every value alive across an `await` in its state, and
+/// the smaller it is, the smaller the module.)
 async fn run(options: Rc<GuardOptions>, input: JsValue, init: JsValue, mut answer: Answer) {
     let _in_flight = Counted::new(Kind::InFlight);
-    let (request, original_body, sdk_signal) = match read_request(&input, &init).await {
+    let read = match read_request(&input, &init).await {
         Ok(read) => read,
         Err(error) => return answer.reject(&error),
     };
-    // The session tracks this request until it is over.
-    let mut untrack = None;
-    let mut guard_signals = Vec::new();
-    if let Some(signal) = options.signal.clone() {
-        guard_signals.push((signal, "signal"));
-    }
-    if let Some(session) = &options.session {
-        let track = get(session, "trackRequest").unchecked_into::<Function>();
-        match track.call0(session) {
-            Ok(pair) => {
-                let pair: Array = pair.unchecked_into();
-                guard_signals.push((pair.get(0).unchecked_into(), "session"));
-                untrack = Some(pair.get(1).unchecked_into::<Function>());
-            }
-            Err(_) => {
-                return answer.reject(&abort_error("llm-stream-guard: the session is closed"))
-            }
-        }
-    }
-    let nudge = Rc::new(Wakeup::default());
-    let cancels = Cancels {
-        sdk: sdk_signal,
-        guard: guard_signals,
+    let Some(mut driver) = Driver::new(options, read, answer) else {
+        return;
     };
-    let _listeners: Vec<Listener> = std::iter::once(&cancels.sdk)
-        .chain(cancels.guard.iter().map(|(s, _)| s))
-        .map(|signal| {
-            let nudge = nudge.clone();
-            Listener::new(signal, "abort", move |_| nudge.fire())
-        })
-        .collect();
-    let config = RelayConfig {
-        request,
-        timeouts: options.timeouts,
-        max_retries: options.policy.max_retries,
-        fallbacks: options.fallbacks.clone(),
-        policy: options.policy,
-        max_event_bytes: options.max_event_bytes,
-        on_cut: options.on_cut,
-        jitter_seed: (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
-    };
-    let mut driver = Driver {
-        relay: Relay::new(config),
-        options,
-        original_body,
-        answer,
-        cancels,
-        nudge,
-        alarm: Alarm::default(),
-        transports: Vec::new(),
-        responses: Vec::new(),
-        body: None,
-        committed: None,
-        buffer: Vec::new(),
-    };
-    driver.run().await;
-    if let Some(untrack) = untrack {
-        let _ = untrack.call0(&JsValue::UNDEFINED);
+    driver.relay.start(performance_now());
+    while driver.step() {
+        let woke = driver.wait().await;
+        driver.woke(woke);
     }
+    driver.end();
 }
 
 /// What ended a wait.
@@ -309,40 +289,126 @@ struct Driver {
     body: Option<BodyStream>,
     committed: Option<AttemptId>,
     buffer: Vec<u8>,
+    /// Ends the session's tracking of this request.
+    untrack: Option<Function>,
+    /// The abort listeners on the signals, while the request runs.
+    _listeners: Vec<Listener>,
 }
 
 impl Driver {
-    async fn run(&mut self) {
-        self.relay.start(performance_now());
-        loop {
-            self.nudge.reset();
-            self.check_cancels();
-            self.drain();
-            if self.relay.is_settled() {
-                break;
-            }
-            let wants = self.body.as_ref().is_none_or(BodyStream::wants);
-            // Nothing is read while the SDK does not ask, so nothing can be judged meanwhile.
-            match self.relay.poll_timeout().filter(|_| wants) {
-                Some(due) => self.alarm.ensure(due, performance_now()),
-                None => self.alarm.disarm(),
-            }
-            let committed = self.committed;
-            for transport in &mut self.transports {
-                if Some(transport.attempt) != committed || wants {
-                    transport.start_read();
+    /// The driver of a request read, tracked by the session when there is one (`None`: the
+    /// session is closed, and the SDK's promise rejected).
+    #[inline(never)]
+    fn new(
+        options: Rc<GuardOptions>,
+        (request, original_body, sdk_signal): (SdkRequest, JsValue, AbortSignal),
+        mut answer: Answer,
+    ) -> Option<Driver> {
+        let mut untrack = None;
+        let mut guard_signals = Vec::new();
+        if let Some(signal) = options.signal.clone() {
+            guard_signals.push((signal, "signal"));
+        }
+        if let Some(session) = &options.session {
+            let track = get(session, "trackRequest").unchecked_into::<Function>();
+            match track.call0(session) {
+                Ok(pair) => {
+                    let pair: Array = pair.unchecked_into();
+                    guard_signals.push((pair.get(0).unchecked_into(), "session"));
+                    untrack = Some(pair.get(1).unchecked_into::<Function>());
+                }
+                Err(_) => {
+                    answer.reject(&abort_error("llm-stream-guard: the session is closed"));
+                    return None;
                 }
             }
-            match self.wait().await {
-                Woke::Settled(attempt, result) => self.report(attempt, result),
-                Woke::Alarm => self.relay.handle_timeout(performance_now()),
-                Woke::Nudged => {}
+        }
+        let nudge = Rc::new(Wakeup::default());
+        let cancels = Cancels {
+            sdk: sdk_signal,
+            guard: guard_signals,
+        };
+        let listeners: Vec<Listener> = std::iter::once(&cancels.sdk)
+            .chain(cancels.guard.iter().map(|(s, _)| s))
+            .map(|signal| {
+                let nudge = nudge.clone();
+                Listener::new(signal, "abort", move |_| nudge.fire())
+            })
+            .collect();
+        let config = RelayConfig {
+            request,
+            timeouts: options.timeouts,
+            max_retries: options.policy.max_retries,
+            fallbacks: options.fallbacks.clone(),
+            policy: options.policy,
+            max_event_bytes: options.max_event_bytes,
+            on_cut: options.on_cut,
+            jitter_seed: (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
+        };
+        Some(Driver {
+            relay: Relay::new(config),
+            options,
+            original_body,
+            answer,
+            cancels,
+            nudge,
+            alarm: Alarm::default(),
+            transports: Vec::new(),
+            responses: Vec::new(),
+            body: None,
+            committed: None,
+            buffer: Vec::new(),
+            untrack,
+            _listeners: listeners,
+        })
+    }
+
+    /// Acts on everything that happened; `false` once the request is over. Otherwise arms the
+    /// alarm and puts the reads in flight for the next wait.
+    #[inline(never)]
+    fn step(&mut self) -> bool {
+        self.nudge.reset();
+        self.check_cancels();
+        self.drain();
+        if self.relay.is_settled() {
+            return false;
+        }
+        let wants = self.body.as_ref().is_none_or(BodyStream::wants);
+        // Nothing is read while the SDK does not ask, so nothing can be judged meanwhile.
+        match self.relay.poll_timeout().filter(|_| wants) {
+            Some(due) => self.alarm.ensure(due, performance_now()),
+            None => self.alarm.disarm(),
+        }
+        let committed = self.committed;
+        for transport in &mut self.transports {
+            if Some(transport.attempt) != committed || wants {
+                transport.start_read();
             }
         }
+        true
+    }
+
+    /// Tells the machine what ended the wait.
+    #[inline(never)]
+    fn woke(&mut self, woke: Woke) {
+        match woke {
+            Woke::Settled(attempt, result) => self.report(attempt, result),
+            Woke::Alarm => self.relay.handle_timeout(performance_now()),
+            Woke::Nudged => {}
+        }
+    }
+
+    /// The request is over: every upstream released, the session's tracking ended.
+    #[inline(never)]
+    fn end(&mut self) {
         self.transports.clear();
+        if let Some(untrack) = self.untrack.take() {
+            let _ = untrack.call0(&JsValue::UNDEFINED);
+        }
     }
 
     /// A cancel from the SDK's signal, the guard's signal or session, or the body's reader.
+    #[inline(never)]
     fn check_cancels(&mut self) {
         if self.relay.is_settled() {
             return;
@@ -365,6 +431,7 @@ impl Driver {
         }
     }
 
+    #[inline(never)]
     fn drain(&mut self) {
         loop {
             if let Some(action) = self.relay.poll_action() {
@@ -382,6 +449,7 @@ impl Driver {
         }
     }
 
+    #[inline(never)]
     fn send(&mut self, out: Outgoing) {
         let headers = JsValue::from(Object::new());
         for (name, value) in &out.headers {
@@ -394,7 +462,7 @@ impl Driver {
             Some(text) => JsValue::from_str(text),
             None => self.original_body.clone(),
         };
-        if !body.is_undefined() {
+        if !body.is_undefined() && !body.is_null() {
             set(&init, "body", &body);
         }
         let url = JsValue::from_str(&out.url);
@@ -409,6 +477,7 @@ impl Driver {
         }
     }
 
+    #[inline(never)]
     fn deliver(&mut self, delivery: RelayDelivery) {
         match delivery {
             RelayDelivery::Event(event) => {
@@ -452,6 +521,7 @@ impl Driver {
     /// The SDK's `Response`: the attempt's status, status text and headers, over a body the
     /// driver fills (the platform already decoded the upstream's bytes, so the length and
     /// encoding headers no longer describe them).
+    #[inline(never)]
     fn commit(&mut self, attempt: AttemptId, status: u16) {
         self.committed = Some(attempt);
         let upstream = self
@@ -515,6 +585,7 @@ impl Driver {
     }
 
     /// Tells the machine what a `fetch` or a read of `attempt` gave.
+    #[inline(never)]
     fn report(&mut self, attempt: AttemptId, result: Result<JsValue, JsValue>) {
         let now = performance_now();
         let Some(index) = self.transports.iter().position(|t| t.attempt == attempt) else {
