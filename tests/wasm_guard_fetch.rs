@@ -250,8 +250,45 @@ async fn other_requests_pass_through() {
     let response = call(&fetch, &format!("{}/", mock()), &init)
         .await
         .expect("a response");
-    assert_eq!(response.status(), 200);
-    assert!(text(&response).await.contains("scenario"));
+    let status = response.status();
+    let body = text(&response).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("scenario"));
+}
+
+#[wasm_bindgen_test]
+async fn a_request_object_is_read_as_fetch_reads_it() {
+    let tag = tag("gf-request");
+    let fetch = guarded(json!({
+        "timeouts": { "firstTokenMs": 300 },
+        "providers": [{ "name": "fb", "url": scenario_url("normal", "", &tag), "model": "fb-model" }],
+    }));
+    let url = scenario_url("headers-then-silence", "", &tag);
+    let constructor: Function = Reflect::get(&js_sys::global(), &"Request".into())
+        .unwrap()
+        .unchecked_into();
+    let args = js_sys::Array::of2(&url.into(), &post(&chat_body(true), None));
+    let request = Reflect::construct(&constructor, &args).expect("a Request");
+    let promise: Promise = fetch
+        .call1(&JsValue::UNDEFINED, &request)
+        .unwrap()
+        .unchecked_into();
+    let response: web_sys::Response = settle_within(promise, 8_000)
+        .await
+        .expect("settles")
+        .expect("a response")
+        .unchecked_into();
+    assert_eq!(content(&text(&response).await), DEFAULT_TEXT);
+    let view = assert_closed(&tag, "Request input").await;
+    let posts = view.posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(
+        posts[0].body,
+        chat_body(true).to_string(),
+        "the SDK's own body, as sent"
+    );
+    assert_eq!(posts[1].body_json()["model"], "fb-model");
+    assert_nothing_held("Request input");
 }
 
 #[wasm_bindgen_test]

@@ -176,8 +176,13 @@ fn request_parts(
         true => JsValue::UNDEFINED,
         false => given,
     };
-    // No body at all: nothing to read either.
-    let nothing = given.is_undefined() && get(&request, "body").is_null();
+    // No body given: there is none unless `input` is a `Request` that may carry one (read by
+    // the caller; Firefox has no `Request.body` to tell, so a `Request` is read unless its
+    // method cannot have a body).
+    let may_carry = input.is_object()
+        && get(input, "arrayBuffer").is_function()
+        && !matches!(method.as_str(), "GET" | "HEAD");
+    let nothing = given.is_undefined() && !may_carry;
     let body = given.as_string().or_else(|| nothing.then(String::new));
     let sdk = SdkRequest {
         method,
@@ -195,6 +200,9 @@ fn request_parts(
 /// A `Request`'s own body, read: text when it is UTF-8, else the bytes as they are.
 #[inline(never)]
 fn body_of(sdk: &mut SdkRequest, bytes: Vec<u8>) -> JsValue {
+    if bytes.is_empty() {
+        return JsValue::NULL; // no body after all (a GET must not be sent one)
+    }
     match String::from_utf8(bytes) {
         Ok(text) => {
             let value = JsValue::from_str(&text);
