@@ -16,5 +16,6 @@ pub mod options;
 pub mod policy;
 pub mod progress;
 pub mod proxy;
+pub mod relay;
 pub mod secrets;
 pub mod sse;

@@ -86,6 +86,71 @@ export interface GenerateOptions {
 }
 
 /**
+ * A `fetch` that guards every request an SDK sends through it: pass it as the `fetch` option of
+ * `openai`, the AI SDK's providers, `@anthropic-ai/sdk` or any SDK that takes one.
+ *
+ * - A streaming request (a JSON `POST` with `"stream": true`) gets every deadline layer. Its
+ *   `Response` is held until the first progress (chat-completion chunks, Responses API
+ *   `response.*.delta` events, Anthropic `content_block_delta`; keepalives and pings are not
+ *   progress), so a failover before the first token is invisible. Its body is then the
+ *   upstream's bytes, unchanged; a stream cut after text ends as `onCut` says.
+ * - A non-streaming JSON `POST` gets the headers and service deadlines, retries and failover.
+ * - Any other request (a models list, a file) is passed through once, with the headers and
+ *   service deadlines.
+ * - When everything fails before the `Response`: status 504 (a timeout) or 502, an
+ *   OpenAI-style JSON error naming every attempt, and `x-should-retry: false` (so SDKs do not
+ *   retry what the guard already retried); or the upstream's own 4xx when it refused the request.
+ *
+ * The request's own endpoint is attempt 0, exactly as the SDK sent it; each of `providers` is
+ * tried after it with the body's `model` replaced (nothing else in the body changes) and its own
+ * URL and key. Throws a {@link GuardError} of kind `"config"` for invalid options.
+ *
+ * @example
+ * const client = new OpenAI({ baseURL, apiKey, fetch: guardFetch({
+ *   timeouts: { firstTokenMs: 15000 },
+ *   providers: [{ name: "local", url: "http://127.0.0.1:11434/v1/chat/completions", model: "llama3.2" }],
+ * }) });
+ */
+export function guardFetch(options?: GuardFetchOptions): FetchFunction;
+
+/** `fetch` as the program's libraries declare it (the DOM's, `@types/node`'s), else {@link FetchLike}. */
+export type FetchFunction = typeof globalThis extends { fetch: infer F } ? F : FetchLike;
+
+/** The options of {@link guardFetch}; all optional. */
+export interface GuardFetchOptions {
+  /**
+   * Fallbacks, tried in order after the request's own endpoint (streaming and JSON `POST`s
+   * only). `url` is the full endpoint the request goes to (of the same API as the SDK's: chat
+   * completions, responses or messages); `model` replaces the body's; `apiKey` goes in the
+   * header the SDK used for its own key (`Authorization: Bearer`, or `x-api-key`).
+   */
+  providers?: Provider[];
+  /** Deadlines; the request's own endpoint uses these, each provider may override them. */
+  timeouts?: Partial<Timeouts>;
+  /** Retries per endpoint before failing over (`maxRetries` also applies to the SDK's own). */
+  retry?: RetryOptions;
+  /** The largest SSE event watched, in bytes (default 1 MiB): a bigger one fails the attempt before the first progress; after it, only the service deadline watches. */
+  maxEventBytes?: number;
+  /** A session whose `cancel()` and `close()` cancel every request in flight. */
+  session?: Session;
+  /** Aborting it cancels every request in flight and every later one. */
+  signal?: GlobalType<"AbortSignal", AbortSignalLike>;
+  /**
+   * A stream cut after its first progress (a deadline, a reset): `"error"` (the default) errors
+   * the body with a {@link GuardError} (`partial: true`), so the SDK throws; `"finish"` ends it
+   * with the format's own error event (chat: a chunk with `finish_reason: "error"` and an
+   * `error` object, then `[DONE]`; Responses and Anthropic: an `error` event).
+   */
+  onCut?: "error" | "finish";
+  /** Every {@link GuardEvent} of every request, in order. A throw from it is ignored. */
+  onEvent?: (event: GuardEvent) => void;
+  /** Console lines about each request (default `"off"`); never keys or headers. */
+  log?: LogLevel;
+  /** The `fetch` it wraps (default: the global one). */
+  fetch?: FetchFunction;
+}
+
+/**
  * One message of the conversation, as OpenAI's chat-completions API defines it (a union
  * discriminated by `role`). It is sent unchanged, so OpenAI-compatible servers receive exactly
  * these fields.

@@ -329,6 +329,29 @@ impl Session {
         })
     }
 
+    /// For `guardFetch({ session })`: one request tracked like a generation. Returns
+    /// `[signal, untrack]`: the session aborts `signal` (its reason says why) when it cancels;
+    /// `untrack()` ends the tracking when the request is over. Throws once the session is closed.
+    #[wasm_bindgen(js_name = trackRequest, skip_typescript)]
+    pub fn track_request(&self) -> Result<js_sys::Array, JsValue> {
+        if self.inner.closed.get() {
+            return Err(guard_error("aborted", "the session is closed"));
+        }
+        let controller = AbortController::new()?;
+        let id = next_id(&self.inner);
+        self.inner
+            .in_flight
+            .borrow_mut()
+            .push((id, controller.clone()));
+        let weak = Rc::downgrade(&self.inner);
+        let untrack = Closure::once_into_js(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.in_flight.borrow_mut().retain(|(g, _)| *g != id);
+            }
+        });
+        Ok(js_sys::Array::of2(&controller.signal(), &untrack))
+    }
+
     /// Cancel everything in flight (reason `"cancel"` unless given); the session stays usable.
     pub fn cancel(&self, reason: Option<String>) {
         self.inner.cancel(reason.as_deref().unwrap_or("cancel"));

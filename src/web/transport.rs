@@ -75,7 +75,7 @@ thread_local! {
 
 /// Lets `value` (a promise, a thenable or anything else) settle with nobody waiting, without
 /// an unhandled rejection if it rejects.
-fn ignore_settlement(value: &JsValue) {
+pub(crate) fn ignore_settlement(value: &JsValue) {
     IGNORE.with(|ignore| {
         let _ = Promise::resolve(value).catch(ignore);
     });
@@ -85,7 +85,6 @@ impl Transport {
     /// Sends `request` with `fetch` (the injected one, else the global one); what the platform
     /// threw if it could not even make the request's `AbortController`.
     pub fn send(request: Request, fetch: Option<&Function>) -> Result<Transport, JsValue> {
-        let controller = AbortController::new()?;
         let headers = JsValue::from(Object::new());
         for (name, value) in &request.headers {
             set(&headers, name, &JsValue::from_str(value));
@@ -94,11 +93,23 @@ impl Transport {
         set(&init, "method", &JsValue::from_str("POST"));
         set(&init, "body", &JsValue::from_str(&request.body));
         set(&init, "headers", &headers);
-        set(&init, "signal", &controller.signal());
         let url = JsValue::from_str(&request.url);
+        Transport::send_init(request.attempt, &url, &init, fetch)
+    }
+
+    /// Sends `url` with `init` (its `signal` set to the transport's own) with `fetch` (the
+    /// injected one, else the global one).
+    pub fn send_init(
+        attempt: AttemptId,
+        url: &JsValue,
+        init: &JsValue,
+        fetch: Option<&Function>,
+    ) -> Result<Transport, JsValue> {
+        let controller = AbortController::new()?;
+        set(init, "signal", &controller.signal());
         let sent = match fetch {
-            Some(fetch) => fetch.call2(&JsValue::UNDEFINED, &url, &init),
-            None => Ok(global_fetch(&url, &init).into()),
+            Some(fetch) => fetch.call2(&JsValue::UNDEFINED, url, init),
+            None => Ok(global_fetch(url, init).into()),
         };
         // A `fetch` that throws is a `fetch` that rejects: one path for both.
         let promise = match sent {
@@ -106,7 +117,7 @@ impl Transport {
             Err(thrown) => Promise::reject(&thrown),
         };
         Ok(Transport {
-            attempt: request.attempt,
+            attempt,
             controller,
             reader: None,
             pending: Some(JsFuture::from(promise)),

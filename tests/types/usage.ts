@@ -5,6 +5,7 @@
 
 import init, {
   generate,
+  guardFetch,
   liveResources,
   Session,
   SseParser,
@@ -17,6 +18,7 @@ import init, {
   type UserContentPart,
   type GenerateOptions,
   type GenerateResult,
+  type GuardFetchOptions,
   type GuardError,
   type GuardErrorKind,
   type GuardEvent,
@@ -353,7 +355,32 @@ function wrongMessages(): ChatMessage[] {
   return [a, b, c, d, e, f, g, h, i, j, { role: "assistant", content: null, tool_calls: [k] }];
 }
 
+/** guardFetch() as an SDK's `fetch` option takes it: the global `fetch`'s type. */
+async function guardedFetch(session: Session): Promise<string> {
+  const options: GuardFetchOptions = {
+    providers: [{ name: "local", url: "http://127.0.0.1:11434/v1/chat/completions", model: "llama3.2", apiKey: "k" }],
+    timeouts: { firstTokenMs: 15000 },
+    retry: { maxRetries: 1 },
+    session,
+    signal: new AbortController().signal,
+    onCut: "finish",
+    onEvent: (event) => void event.type,
+    log: "info",
+    fetch,
+  };
+  const guarded: typeof fetch = guardFetch(options);
+  const sdkOptions: { fetch: typeof fetch } = { fetch: guardFetch() };
+  // @ts-expect-error onCut is "error" or "finish"
+  guardFetch({ onCut: "ignore" });
+  // @ts-expect-error the fallbacks are providers, with a model
+  guardFetch({ providers: [{ name: "x", url: "http://h/v1/chat/completions" }] });
+  const response: Response = await guarded("http://127.0.0.1:8/v1/models", { method: "GET" });
+  void sdkOptions;
+  return response.statusText;
+}
+
 export {
+  guardedFetch,
   everyOption,
   readResult,
   catchGuardError,

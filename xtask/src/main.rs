@@ -37,6 +37,8 @@ cargo xtask <task>
                           Node ESM and a Node CJS project, a Vite app without wasm plugin
                           (built, and under the dev server), a webpack 5 app, a static page
                           and a workerd worker, each running the first example (tests/install)
+             sdk          guardFetch() inside the real SDKs pinned in package.json (openai,
+                          the AI SDK, @anthropic-ai/sdk) against the mock upstream (tests/sdk)
              e2e          the demo stack driven in headless Chromium by playwright-core
                           (tests/e2e): answer, fallback, Cancel, Drop connection, accessibility
              bench-quick  `cargo xtask bench --quick`: every benchmark row on small inputs

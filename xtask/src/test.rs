@@ -6,8 +6,9 @@
 //! `MOCK_UPSTREAM_URL`), then the published TypeScript contract (`types`: `tsc` on
 //! `tests/types/` against the built npm package), the edge worker in workerd, the npm package as
 //! users install it (`install`: the packed tarball in Node ESM and CommonJS projects, a Vite app,
-//! a static page and a workerd worker, each against the mock upstream), the demo end to end and
-//! a quick benchmark run. `--only <suite>` runs one suite.
+//! a static page and a workerd worker, each against the mock upstream), `guardFetch()` inside the
+//! real SDKs (`sdk`: openai, the AI SDK, Anthropic's, against the mock upstream), the demo end to
+//! end and a quick benchmark run. `--only <suite>` runs one suite.
 
 use crate::process::{target_dir, MockUpstream};
 use crate::setup::cargo_bin;
@@ -194,6 +195,15 @@ fn node_suites() -> Vec<Suite> {
         },
         Suite {
             report: Report::NodeTap,
+            prepare: Some(prepare_sdk),
+            ..Suite::tests(
+                "sdk",
+                "node",
+                &["--test", "--test-reporter=tap", "tests/sdk/"],
+            )
+        },
+        Suite {
+            report: Report::NodeTap,
             prepare: Some(prepare_e2e),
             ..Suite::tests(
                 "e2e",
@@ -238,6 +248,20 @@ fn prepare_install() -> Result<Prepared, String> {
                 "LSG_PACKAGE_TARBALL".into(),
                 package.tarball.display().to_string(),
             ),
+            ("LSG_PACKAGE_DIR".into(), package.dir.display().to_string()),
+            ("MOCK_URL".into(), mock.url().to_owned()),
+        ],
+        _keep: vec![Box::new(mock)],
+    })
+}
+
+/// The SDK tests (`guardFetch()` inside openai, the AI SDK and Anthropic's SDK, the versions
+/// pinned in package.json) import the built package and get a mock upstream of their own.
+fn prepare_sdk() -> Result<Prepared, String> {
+    let package = crate::build::build_package()?;
+    let mock = MockUpstream::start("0")?;
+    Ok(Prepared {
+        env: vec![
             ("LSG_PACKAGE_DIR".into(), package.dir.display().to_string()),
             ("MOCK_URL".into(), mock.url().to_owned()),
         ],
@@ -438,7 +462,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), all.len());
-        for name in ["types", "install"] {
+        for name in ["types", "install", "sdk"] {
             let suite = all.iter().find(|s| s.name == name).expect(name);
             assert_eq!(suite.report, Report::NodeTap, "{name}");
             assert!(suite.prepare.is_some(), "{name}");

@@ -49,6 +49,7 @@ mod types;
 
 use std::collections::VecDeque;
 
+pub(crate) use request::push_json_string;
 pub use request::{body_with_model, request_headers, Jitter};
 pub use types::*;
 

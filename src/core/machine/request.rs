@@ -26,7 +26,7 @@ pub fn body_with_model(body_without_model: &str, model: &str) -> Result<String, 
 
 /// `text` as a JSON string literal (RFC 8259 §7: quote, backslash and control characters
 /// escaped; everything else as is). Runs without escapes are copied whole.
-fn push_json_string(out: &mut String, text: &str) {
+pub(crate) fn push_json_string(out: &mut String, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
     let mut copied = 0;

@@ -4,6 +4,12 @@ use std::borrow::Cow;
 /// The raw text of the value of `key` in the object `json` (its own fields only, not those
 /// of nested objects). `None` when `json` is not an object, has no such field, or is cut.
 pub(super) fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    field_span(json, key).map(|span| &json[span])
+}
+
+/// Where the value of `key` in the object `json` lies (its own fields only): the byte range of
+/// its raw text, for a caller that replaces the value in place without touching the rest.
+pub(crate) fn field_span(json: &str, key: &str) -> Option<std::ops::Range<usize>> {
     let b = json.as_bytes();
     let mut at = skip_space(b, 0);
     if b.get(at) != Some(&b'{') {
@@ -26,7 +32,7 @@ pub(super) fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
         at = skip_space(b, at + 1);
         let value_end = value_end(b, at)?;
         if name == key {
-            return Some(&json[at..value_end]);
+            return Some(at..value_end);
         }
         at = skip_space(b, value_end);
         match b.get(at) {
@@ -43,7 +49,7 @@ pub(super) fn path<'a>(json: &'a str, keys: &[&str]) -> Option<&'a str> {
 
 /// The value of a raw JSON string (`"…"`), escapes decoded; `None` for any other value.
 /// A bad escape or a lone surrogate becomes U+FFFD.
-pub(super) fn string(raw: &str) -> Option<Cow<'_, str>> {
+pub(crate) fn string(raw: &str) -> Option<Cow<'_, str>> {
     let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
     if !inner.contains('\\') {
         return Some(Cow::Borrowed(inner));

@@ -650,7 +650,7 @@ fn error_of(data: &str) -> ReportedError {
 /// does not look for (strings eight bytes at a time), with no recursion and no allocation
 /// unless a string it returns has escapes. Data that is not JSON yields `None` somewhere, never
 /// a panic. Keys are compared as sent: a key spelled with escapes does not match.
-mod json;
+pub(crate) mod json;
 
 #[cfg(test)]
 mod tests;

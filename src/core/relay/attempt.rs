@@ -1,0 +1,514 @@
+//! One attempt of a relayed request: one request to one target, from the moment it is sent
+//! until its response is committed and read to its end, or until it fails before the commit.
+//!
+//! It never decides what follows a failure (retry, fail over, answer with a failure): that is
+//! the relay's business, in the parent module. Every message it makes is redacted.
+
+use std::collections::VecDeque;
+
+use super::request::{cut_tail, first_chunk_id, RequestKind};
+use super::{watcher, CutError, OnCut, RelayAction, RelayDelivery};
+use crate::core::answer::{classify_response, error_body_message, BodyKind};
+use crate::core::deadline::{AttemptDeadlines, Due, Expired, Layer, Millis};
+use crate::core::events::{whole, GuardEvent};
+use crate::core::machine::{AttemptId, BodyError, Head};
+use crate::core::policy::{parse_retry_after, Failure};
+use crate::core::progress::{Ending, ProgressWatcher, Report};
+use crate::core::secrets::{excerpt, redact};
+
+/// How much of a refusal's body is held (for its message, and to pass it through) before the
+/// attempt is judged anyway.
+const ERROR_BODY_BYTES: usize = 16 * 1024;
+
+/// Where an attempt is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// The request is out; no head yet.
+    AwaitingHead,
+    /// A 2xx SSE head arrived: bytes are held until the first progress.
+    Holding,
+    /// A non-2xx head arrived: its body is held for its message (and to pass it through).
+    ErrorBody,
+    /// Its response is the SDK's: every read is handed out as it comes.
+    Committed,
+    /// Failed before the commit; waits to be judged.
+    Over,
+    /// Committed and ended (whole, or cut as `onCut` says).
+    Finished,
+}
+
+/// Borrowed parts of the relay an attempt reports into.
+pub(super) struct Ctx<'a> {
+    pub kind: RequestKind,
+    pub name: &'a str,
+    pub model: &'a str,
+    pub url: &'a str,
+    pub secrets: &'a [String],
+    pub max_event_bytes: usize,
+    pub on_cut: OnCut,
+    pub service_deadline: Millis,
+    pub deliveries: &'a mut VecDeque<RelayDelivery>,
+    pub actions: &'a mut VecDeque<RelayAction>,
+}
+
+impl Ctx<'_> {
+    fn event(&mut self, event: GuardEvent) {
+        self.deliveries.push_back(RelayDelivery::Event(event));
+    }
+
+    fn redact(&self, text: &str) -> String {
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        redact(text, &secrets)
+    }
+
+    fn excerpt(&self, text: &str) -> String {
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        excerpt(text, &secrets)
+    }
+}
+
+/// One attempt.
+#[derive(Debug)]
+pub(super) struct Attempt {
+    pub id: AttemptId,
+    /// Its target (index into the chain).
+    pub target: usize,
+    pub deadlines: AttemptDeadlines,
+    pub phase: Phase,
+    /// The phase it failed in (a refusal is passed through only from `ErrorBody`).
+    pub phase_before_over: Phase,
+    pub status: Option<u16>,
+    /// When it went over or finished.
+    pub over_at: Millis,
+    /// Why it failed before the commit, and the message.
+    pub failure: Option<(Failure, String)>,
+    /// Why its committed body was cut.
+    pub cut: Option<Failure>,
+    /// Its transport may still be open.
+    open: bool,
+    /// The body ended (or failed): nothing more will be read.
+    body_ended: bool,
+    /// After the commit, only the service deadline applies (a JSON body, a passed-through
+    /// refusal, a stream whose watch is over).
+    service_only: bool,
+    watcher: Option<ProgressWatcher>,
+    held: Vec<u8>,
+    retry_after_ms: Option<Millis>,
+    /// The first chat chunk's id, for the last chunk of a cut.
+    chunk_id: String,
+    /// The last byte handed out was not a line break: a cut falls inside a line.
+    inside_line: bool,
+}
+
+impl Attempt {
+    /// An attempt whose request was sent when `deadlines` started.
+    pub fn sent(id: AttemptId, target: usize, deadlines: AttemptDeadlines) -> Attempt {
+        Attempt {
+            id,
+            target,
+            over_at: deadlines.started(),
+            deadlines,
+            phase: Phase::AwaitingHead,
+            phase_before_over: Phase::AwaitingHead,
+            status: None,
+            failure: None,
+            cut: None,
+            open: true,
+            body_ended: false,
+            service_only: false,
+            watcher: None,
+            held: Vec::new(),
+            retry_after_ms: None,
+            chunk_id: String::new(),
+            inside_line: false,
+        }
+    }
+
+    /// Nothing could be sent (a fallback needs a JSON body to put its model in).
+    pub fn refuse(&mut self, now: Millis, cx: &mut Ctx<'_>) {
+        self.open = false;
+        let message = [
+            "the request body is not a JSON object, so ",
+            cx.name,
+            " cannot be given its model",
+        ]
+        .concat();
+        self.fail(now, Failure::Protocol, message);
+    }
+
+    /// Releases its transport, if it may still be open.
+    pub fn release(&mut self, actions: &mut VecDeque<RelayAction>) {
+        if std::mem::take(&mut self.open) {
+            actions.push_back(RelayAction::Cancel { attempt: self.id });
+        }
+    }
+
+    /// Whether it waits on the platform or the clock.
+    pub fn is_waiting(&self) -> bool {
+        !matches!(self.phase, Phase::Over | Phase::Finished)
+    }
+
+    /// Its next deadline.
+    pub fn due(&self, service_deadline: Millis) -> Millis {
+        match self.service_only {
+            true => service_deadline,
+            false => self.deadlines.due(),
+        }
+    }
+
+    fn expired(&self, now: Millis, service_deadline: Millis) -> Option<Expired> {
+        match self.service_only {
+            true => (now >= service_deadline).then(|| Expired {
+                layer: Layer::Service,
+                phase: self.deadlines.phase(),
+                due: service_deadline,
+            }),
+            false => self.deadlines.check(now),
+        }
+    }
+
+    #[inline(never)]
+    fn fail(&mut self, now: Millis, failure: Failure, message: String) {
+        self.failure = Some((failure, message));
+        self.phase_before_over = self.phase;
+        self.phase = Phase::Over;
+        self.over_at = now;
+    }
+
+    /// The request failed before any response.
+    pub fn request_error(&mut self, now: Millis, message: &str, cx: &mut Ctx<'_>) {
+        if self.phase != Phase::AwaitingHead {
+            return;
+        }
+        self.open = false;
+        let message = cx.redact(&["request to ", cx.name, " failed: ", message].concat());
+        self.fail(now, Failure::Network, message);
+    }
+
+    /// The response head arrived.
+    pub fn head(&mut self, now: Millis, head: Head, cx: &mut Ctx<'_>) {
+        if self.phase != Phase::AwaitingHead {
+            return;
+        }
+        self.deadlines.on_headers(now);
+        let status = head.status;
+        cx.event(GuardEvent::Headers {
+            provider: cx.name.to_owned(),
+            status,
+            elapsed_ms: now - self.deadlines.started(),
+        });
+        self.status = Some(status);
+        if !head.has_body {
+            self.open = false;
+            self.body_ended = true;
+        }
+        if cx.kind == RequestKind::Other {
+            return self.commit(now, true, cx);
+        }
+        let retry_after = head
+            .retry_after
+            .as_deref()
+            .and_then(|value| parse_retry_after(value, head.unix_ms));
+        match classify_response(status, head.content_type.as_deref(), retry_after) {
+            Err(Failure::Http { retry_after_ms, .. }) => {
+                self.retry_after_ms = retry_after_ms;
+                self.phase = Phase::ErrorBody;
+                if self.body_ended {
+                    self.finish_error_body(now, cx);
+                }
+            }
+            Err(failure) => {
+                let message = format!(
+                    "{} answered {status} with content type {}, not SSE or JSON",
+                    cx.name,
+                    head.content_type.as_deref().unwrap_or("(none)")
+                );
+                self.fail(now, failure, message);
+            }
+            // A JSON request, or a stream answered with JSON: the SDK reads it as it is.
+            Ok(BodyKind::Json) => self.commit(now, true, cx),
+            Ok(_) if cx.kind == RequestKind::Json => self.commit(now, true, cx),
+            Ok(BodyKind::EventStream) if self.body_ended => {
+                let message = format!("{} answered {status} without a body", cx.name);
+                self.fail(now, Failure::Network, message);
+            }
+            Ok(BodyKind::EventStream) => {
+                self.watcher = Some(watcher(cx.url, cx.max_event_bytes));
+                self.phase = Phase::Holding;
+            }
+        }
+    }
+
+    /// Body bytes arrived.
+    pub fn bytes(&mut self, now: Millis, bytes: &[u8], cx: &mut Ctx<'_>) {
+        match self.phase {
+            Phase::ErrorBody => {
+                self.held.extend_from_slice(bytes);
+                if self.held.len() >= ERROR_BODY_BYTES {
+                    self.finish_error_body(now, cx);
+                }
+            }
+            Phase::Holding => {
+                self.held.extend_from_slice(bytes);
+                let Some(report) = self.watcher.as_mut().map(|w| w.push(bytes)) else {
+                    return;
+                };
+                if report.progressed() {
+                    self.deadlines.on_progress(now);
+                    let first_token_ms = self.deadlines.first_token_ms().unwrap_or_default();
+                    cx.event(GuardEvent::FirstToken {
+                        provider: cx.name.to_owned(),
+                        first_token_ms,
+                    });
+                    self.chunk_id = first_chunk_id(&self.held);
+                    self.commit(now, false, cx);
+                    self.after_committed_read(now, report, cx);
+                } else if report.is_over() {
+                    self.fail_unanswered(now, report, cx);
+                }
+            }
+            Phase::Committed => {
+                if bytes.is_empty() {
+                    return;
+                }
+                self.inside_line = bytes.last() != Some(&b'\n');
+                cx.deliveries
+                    .push_back(RelayDelivery::Bytes(bytes.to_vec()));
+                if self.service_only {
+                    return;
+                }
+                if let Some(report) = self.watcher.as_mut().map(|w| w.push(bytes)) {
+                    if report.progressed() {
+                        self.deadlines.on_progress(now);
+                    }
+                    self.after_committed_read(now, report, cx);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// After a committed read: the stream's end or the upstream's own error ends it (the SDK
+    /// has every byte of it); an oversized event ends the watch, not the stream.
+    #[inline(never)]
+    fn after_committed_read(&mut self, now: Millis, report: Report, cx: &mut Ctx<'_>) {
+        if report.end.is_some() || report.upstream_error {
+            self.finish(now, cx);
+        } else if report.too_large {
+            self.service_only = true;
+        }
+    }
+
+    /// A stream over before any progress: why, in words.
+    #[inline(never)]
+    fn fail_unanswered(&mut self, now: Millis, report: Report, cx: &mut Ctx<'_>) {
+        let name = cx.name;
+        let (failure, message) = if report.upstream_error {
+            let (code, text) = self
+                .watcher
+                .as_ref()
+                .and_then(|w| w.error())
+                .map(|e| (e.code.clone(), e.message.clone()))
+                .unwrap_or_default();
+            let code = code.map(|c| [" ", &c].concat()).unwrap_or_default();
+            let message = [name, " reported an error", &code, ": ", &cx.excerpt(&text)].concat();
+            (Failure::Upstream, message)
+        } else if report.too_large {
+            let message = format!(
+                "{name} sent an event larger than maxEventBytes ({} bytes)",
+                cx.max_event_bytes
+            );
+            (Failure::Protocol, message)
+        } else {
+            let message = [name, " ended its stream without any answer"].concat();
+            (Failure::Empty, message)
+        };
+        self.fail(now, failure, message);
+    }
+
+    /// The body ended.
+    pub fn end(&mut self, now: Millis, cx: &mut Ctx<'_>) {
+        self.open = false;
+        self.body_ended = true;
+        match self.phase {
+            Phase::ErrorBody => self.finish_error_body(now, cx),
+            Phase::Holding => {
+                let Some(watcher) = self.watcher.as_mut() else {
+                    return;
+                };
+                let ending = watcher.end_of_body();
+                let report = watcher.report();
+                match ending {
+                    Ending::Cut => {
+                        let message =
+                            ["the stream from ", cx.name, " ended before any answer"].concat();
+                        self.fail(now, Failure::Network, message);
+                    }
+                    _ => self.fail_unanswered(now, report, cx),
+                }
+            }
+            Phase::Committed => {
+                let cut = match self.watcher.as_mut().filter(|_| !self.service_only) {
+                    Some(watcher) => watcher.end_of_body() == Ending::Cut && !watcher.finished(),
+                    None => false,
+                };
+                if cut {
+                    let message =
+                        ["the stream from ", cx.name, " ended before its end marker"].concat();
+                    self.cut(now, Failure::Network, message, cx);
+                } else {
+                    self.finish(now, cx);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Reading the body failed.
+    pub fn body_error(&mut self, now: Millis, error: BodyError, cx: &mut Ctx<'_>) {
+        if self.phase == Phase::AwaitingHead {
+            return;
+        }
+        if matches!(error, BodyError::Read(_)) {
+            self.open = false;
+        }
+        self.body_ended = true;
+        let (failure, message) = match error {
+            BodyError::Read(message) => (
+                Failure::Network,
+                cx.redact(&["reading from ", cx.name, " failed: ", &message].concat()),
+            ),
+            BodyError::NotBytes => (
+                Failure::Protocol,
+                "the body yielded a non-byte chunk".to_owned(),
+            ),
+        };
+        match self.phase {
+            Phase::ErrorBody => self.finish_error_body(now, cx),
+            Phase::Holding => self.fail(now, failure, message),
+            Phase::Committed => self.cut(now, failure, message, cx),
+            _ => {}
+        }
+    }
+
+    /// A clock reading: act on a deadline that has passed.
+    pub fn timeout(&mut self, now: Millis, cx: &mut Ctx<'_>) {
+        let Some(expired) = self.expired(now, cx.service_deadline) else {
+            return;
+        };
+        match self.phase {
+            Phase::ErrorBody => self.finish_error_body(now, cx),
+            Phase::AwaitingHead | Phase::Holding | Phase::Committed => {
+                let elapsed = now - self.deadlines.started();
+                let progress = self.watcher.as_ref().map_or(0, |w| w.progress_events());
+                let (layer, phase) = (expired.layer.as_str(), expired.phase.as_str());
+                cx.event(GuardEvent::Timeout {
+                    provider: cx.name.to_owned(),
+                    layer,
+                    phase,
+                    lines: 0.0,
+                    chunks: progress as f64,
+                    elapsed_ms: elapsed,
+                });
+                let message = format!(
+                    "{layer} {phase} timeout: {} after {} ms ({progress} progress events)",
+                    cx.name,
+                    whole(elapsed),
+                );
+                match self.phase {
+                    Phase::Committed => self.cut(now, Failure::Timeout(expired), message, cx),
+                    _ => self.fail(now, Failure::Timeout(expired), message),
+                }
+            }
+            Phase::Over | Phase::Finished => {}
+        }
+    }
+
+    /// The refusal's body is held (or as much as came): the attempt fails with its status.
+    #[inline(never)]
+    fn finish_error_body(&mut self, now: Millis, cx: &mut Ctx<'_>) {
+        let status = self.status.unwrap_or(0);
+        let text = String::from_utf8_lossy(&self.held);
+        let secrets: Vec<&str> = cx.secrets.iter().map(String::as_str).collect();
+        let detail = error_body_message(&text, &secrets);
+        let message = format!("HTTP {status} from {}: {detail}", cx.name);
+        let failure = Failure::Http {
+            status,
+            retry_after_ms: self.retry_after_ms,
+        };
+        self.fail(now, failure, message);
+    }
+
+    /// This attempt's response becomes the SDK's: its head, then what was held.
+    #[inline(never)]
+    fn commit(&mut self, now: Millis, service_only: bool, cx: &mut Ctx<'_>) {
+        self.phase = Phase::Committed;
+        self.service_only = service_only;
+        cx.deliveries.push_back(RelayDelivery::Commit {
+            attempt: self.id,
+            status: self.status.unwrap_or(0),
+        });
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            self.inside_line = held.last() != Some(&b'\n');
+            cx.deliveries.push_back(RelayDelivery::Bytes(held));
+        }
+        if self.body_ended {
+            self.finish(now, cx);
+        }
+    }
+
+    /// The last attempt was refused (a 4xx): its own response goes to the SDK, as it came.
+    pub fn commit_refusal(&mut self, cx: &mut Ctx<'_>) {
+        self.failure = None;
+        let now = self.over_at;
+        self.commit(now, true, cx);
+    }
+
+    /// The committed body is over: the SDK's body closes, the upstream is released.
+    #[inline(never)]
+    fn finish(&mut self, now: Millis, cx: &mut Ctx<'_>) {
+        self.phase = Phase::Finished;
+        self.over_at = now;
+        self.release(cx.actions);
+        cx.deliveries.push_back(RelayDelivery::Close);
+    }
+
+    /// The committed body was cut: it ends as `onCut` says.
+    #[inline(never)]
+    fn cut(&mut self, now: Millis, failure: Failure, message: String, cx: &mut Ctx<'_>) {
+        self.phase = Phase::Finished;
+        self.over_at = now;
+        self.release(cx.actions);
+        let kind = failure.kind();
+        match cx.on_cut {
+            OnCut::Error => {
+                let (layer, phase) = match &failure {
+                    Failure::Timeout(e) => (Some(e.layer.as_str()), Some(e.phase.as_str())),
+                    _ => (None, None),
+                };
+                cx.deliveries.push_back(RelayDelivery::Fail(CutError {
+                    kind,
+                    layer,
+                    phase,
+                    message,
+                    provider: cx.name.to_owned(),
+                }));
+            }
+            OnCut::Finish => {
+                let format = self.watcher.as_ref().and_then(|w| w.format());
+                let tail = cut_tail(
+                    format,
+                    &self.chunk_id,
+                    cx.model,
+                    kind,
+                    &message,
+                    self.inside_line,
+                );
+                cx.deliveries.push_back(RelayDelivery::Bytes(tail));
+                cx.deliveries.push_back(RelayDelivery::Close);
+            }
+        }
+        self.cut = Some(failure);
+    }
+}

@@ -1,0 +1,128 @@
+//! The body of a guarded `Response`: a `ReadableStream` the driver fills, pulled by the SDK.
+//!
+//! Its high-water mark is 0, so the stream asks (`pull`) only when its reader waits for a
+//! chunk: the driver reads the upstream only as fast as the SDK reads. A `cancel` from the
+//! reader (the SDK aborting its stream) is noted and the driver woken, which releases the
+//! upstream at once. It must never decide: it moves bytes and says what the reader did.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Object, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+use crate::web::objects::set;
+use crate::web::resources::Wakeup;
+
+#[wasm_bindgen]
+extern "C" {
+    /// A `ReadableStreamDefaultController`; every method may throw (a stream already closed).
+    type StreamController;
+    #[wasm_bindgen(method, catch)]
+    fn enqueue(this: &StreamController, chunk: &JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn close(this: &StreamController) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn error(this: &StreamController, error: &JsValue) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(js_name = ReadableStream)]
+    type JsReadableStream;
+    #[wasm_bindgen(constructor, js_class = "ReadableStream", catch)]
+    fn new(source: &JsValue, strategy: &JsValue) -> Result<JsReadableStream, JsValue>;
+}
+
+/// What the stream's reader did, shared with the stream's callbacks.
+#[derive(Default)]
+struct Shared {
+    controller: RefCell<Option<JsValue>>,
+    /// The reader waits for a chunk.
+    wants: Cell<bool>,
+    /// The reader cancelled the stream.
+    cancelled: Cell<bool>,
+}
+
+/// One response body. Dropping it is safe once it was closed or errored (the stream calls
+/// nothing after that).
+pub(crate) struct BodyStream {
+    stream: JsValue,
+    shared: Rc<Shared>,
+    _pull: Closure<dyn FnMut(JsValue)>,
+    _cancel: Closure<dyn FnMut(JsValue)>,
+}
+
+impl BodyStream {
+    /// A stream whose pulls and cancel wake `nudge`.
+    pub fn new(nudge: Rc<Wakeup>) -> Result<BodyStream, JsValue> {
+        let shared = Rc::new(Shared::default());
+        let (at_start, at_pull, at_cancel) = (shared.clone(), shared.clone(), shared.clone());
+        let (pull_nudge, cancel_nudge) = (nudge.clone(), nudge);
+        let start = Closure::once_into_js(move |controller: JsValue| {
+            *at_start.controller.borrow_mut() = Some(controller);
+        });
+        let pull = Closure::<dyn FnMut(JsValue)>::new(move |_controller: JsValue| {
+            at_pull.wants.set(true);
+            pull_nudge.fire();
+        });
+        let cancel = Closure::<dyn FnMut(JsValue)>::new(move |_reason: JsValue| {
+            at_cancel.cancelled.set(true);
+            cancel_nudge.fire();
+        });
+        let source = JsValue::from(Object::new());
+        set(&source, "start", &start);
+        set(&source, "pull", pull.as_ref());
+        set(&source, "cancel", cancel.as_ref());
+        let strategy = JsValue::from(Object::new());
+        set(&strategy, "highWaterMark", &JsValue::from_f64(0.0));
+        let stream = JsReadableStream::new(&source, &strategy)?;
+        Ok(BodyStream {
+            stream: stream.into(),
+            shared,
+            _pull: pull,
+            _cancel: cancel,
+        })
+    }
+
+    /// The `ReadableStream`.
+    pub fn stream(&self) -> &JsValue {
+        &self.stream
+    }
+
+    /// Whether the reader waits for a chunk.
+    pub fn wants(&self) -> bool {
+        self.shared.wants.get()
+    }
+
+    /// Whether the reader cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.shared.cancelled.get()
+    }
+
+    fn with(&self, act: impl FnOnce(&StreamController)) {
+        if let Some(controller) = self.shared.controller.borrow().as_ref() {
+            act(controller.unchecked_ref());
+        }
+    }
+
+    /// Hands `bytes` to the reader.
+    pub fn enqueue(&self, bytes: &[u8]) {
+        self.shared.wants.set(false);
+        let chunk = Uint8Array::from(bytes);
+        self.with(|c| {
+            let _ = c.enqueue(&chunk);
+        });
+    }
+
+    /// Ends the body.
+    pub fn close(&self) {
+        self.with(|c| {
+            let _ = c.close();
+        });
+    }
+
+    /// Errors the body with `error`.
+    pub fn error(&self, error: &JsValue) {
+        self.with(|c| {
+            let _ = c.error(error);
+        });
+    }
+}

@@ -1,0 +1,656 @@
+//! `guardFetch(options)`: the guard as a drop-in `fetch` for SDKs (openai, the AI SDK,
+//! Anthropic's, any that takes a `fetch` option), a thin driver of [`Relay`].
+//!
+//! Each call `(input, init)` reads the request as `fetch` would (`new Request(input, init)`:
+//! a URL string, a `URL` or a `Request`), hands it to the relay machine, performs what the
+//! machine asks (send with an `AbortController` of its own, release an attempt), reports what
+//! the platform did (heads, reads, ends, errors, the clock, aborts), and answers with a
+//! `Response`: the committed attempt's status and headers over a body it fills as the SDK
+//! pulls, or the machine's own failure response. The SDK's signal rejects the promise (or
+//! errors the body) with the signal's reason, as `fetch` does; the options' `signal` and
+//! `session` with an `AbortError`. Nothing is ever left to reject unhandled.
+//!
+//! It must never decide: no deadline, retry, failover, status or byte is chosen here.
+
+mod body;
+mod options;
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::AbortSignal;
+
+use crate::core::machine::{AttemptId, BodyError};
+use crate::core::relay::{
+    CutError, Outgoing, Relay, RelayAction, RelayConfig, RelayDelivery, SdkRequest,
+};
+use crate::web::objects::{config_error, event_object, log_event, set};
+use crate::web::resources::{Alarm, Counted, Kind, Listener, Wakeup};
+use crate::web::transport::{js_error_message, ReadResult, Transport};
+use body::BodyStream;
+use options::GuardOptions;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+
+    #[wasm_bindgen(js_name = Request)]
+    type JsRequest;
+    #[wasm_bindgen(constructor, js_class = "Request", catch)]
+    fn new(input: &JsValue, init: &JsValue) -> Result<JsRequest, JsValue>;
+
+    #[wasm_bindgen(js_name = Response)]
+    type JsResponse;
+    #[wasm_bindgen(constructor, js_class = "Response", catch)]
+    fn new(body: &JsValue, init: &JsValue) -> Result<JsResponse, JsValue>;
+
+    #[wasm_bindgen(js_name = Headers)]
+    type JsHeaders;
+    #[wasm_bindgen(constructor, js_class = "Headers", catch)]
+    fn new(init: &JsValue) -> Result<JsHeaders, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = delete)]
+    fn remove(this: &JsHeaders, name: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = set)]
+    fn put(this: &JsHeaders, name: &str, value: &str) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(js_name = DOMException)]
+    type DomException;
+    #[wasm_bindgen(constructor, js_class = "DOMException", catch)]
+    fn new(message: &str, name: &str) -> Result<DomException, JsValue>;
+}
+
+/// `guardFetch(options?)`: a `fetch` that guards every request it is given. Throws a
+/// `GuardError` of kind `"config"` for invalid options.
+#[wasm_bindgen(js_name = guardFetch, skip_typescript)]
+pub fn guard_fetch(options: JsValue) -> Result<JsValue, JsValue> {
+    let options = Rc::new(options::read(&options).map_err(|m| config_error(&m))?);
+    let fetch = Closure::<dyn FnMut(JsValue, JsValue) -> Promise>::new(
+        move |input: JsValue, init: JsValue| relay_call(options.clone(), input, init),
+    );
+    Ok(fetch.into_js_value())
+}
+
+/// One call of the guarded `fetch`.
+fn relay_call(options: Rc<GuardOptions>, input: JsValue, init: JsValue) -> Promise {
+    let mut settle = None;
+    let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+    if let Some((resolve, reject)) = settle {
+        spawn_local(async move {
+            let answer = Answer {
+                resolve: Some(resolve),
+                reject,
+            };
+            run(options, input, init, answer).await;
+        });
+    }
+    promise
+}
+
+/// The SDK's promise, settled once.
+struct Answer {
+    resolve: Option<Function>,
+    reject: Function,
+}
+
+impl Answer {
+    fn pending(&self) -> bool {
+        self.resolve.is_some()
+    }
+
+    fn resolve(&mut self, value: &JsValue) {
+        if let Some(resolve) = self.resolve.take() {
+            let _ = resolve.call1(&JsValue::UNDEFINED, value);
+        }
+    }
+
+    fn reject(&mut self, error: &JsValue) {
+        if self.resolve.take().is_some() {
+            let _ = self.reject.call1(&JsValue::UNDEFINED, error);
+        }
+    }
+}
+
+fn get(object: &JsValue, name: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// An `AbortError` as `fetch` rejects with when nothing better is at hand.
+fn abort_error(message: &str) -> JsValue {
+    DomException::new(message, "AbortError")
+        .map(JsValue::from)
+        .unwrap_or_else(|_| js_sys::Error::new(message).into())
+}
+
+/// The request as `fetch` reads it: method, URL, headers, and its body as text when it is text
+/// (the value to send as the SDK's own body comes back too).
+async fn read_request(
+    input: &JsValue,
+    init: &JsValue,
+) -> Result<(SdkRequest, JsValue, AbortSignal), JsValue> {
+    let (request, mut sdk, given) = request_parts(input, init)?;
+    let original = if sdk.body.is_some() || !given.is_undefined() {
+        given
+    } else {
+        // A `Request` with a body: read once; sent as text when it is text, else as bytes.
+        let read = get(&request, "arrayBuffer").dyn_into::<Function>()?;
+        let buffer = JsFuture::from(Promise::resolve(&read.call0(&request)?)).await?;
+        body_of(&mut sdk, Uint8Array::new(&buffer).to_vec())
+    };
+    let signal: AbortSignal = get(&request, "signal").unchecked_into();
+    Ok((sdk, original, signal))
+}
+
+/// `new Request(input, init)` and what can be read of it at once: the request, its parts, and
+/// the body `init` gave (`undefined` when it gave none, or when a `Request`'s own body is still
+/// to be read: then `sdk.body` is `None` too).
+#[inline(never)]
+fn request_parts(
+    input: &JsValue,
+    init: &JsValue,
+) -> Result<(JsValue, SdkRequest, JsValue), JsValue> {
+    let request: JsValue = JsRequest::new(input, init)?.into();
+    let method = get(&request, "method").as_string().unwrap_or_default();
+    let url = get(&request, "url").as_string().unwrap_or_default();
+    let mut headers = Vec::new();
+    if let Ok(Some(entries)) = js_sys::try_iter(&get(&request, "headers")) {
+        for entry in entries.flatten() {
+            let name = Reflect::get_u32(&entry, 0).ok().and_then(|v| v.as_string());
+            let value = Reflect::get_u32(&entry, 1).ok().and_then(|v| v.as_string());
+            if let (Some(name), Some(value)) = (name, value) {
+                headers.push((name, value));
+            }
+        }
+    }
+    let given = match init.is_object() {
+        true => get(init, "body"),
+        false => JsValue::UNDEFINED,
+    };
+    let given = match given.is_null() {
+        true => JsValue::UNDEFINED,
+        false => given,
+    };
+    // No body given: there is none unless `input` is a `Request` that may carry one (read by
+    // the caller; Firefox has no `Request.body` to tell, so a `Request` is read unless its
+    // method cannot have a body).
+    let may_carry = input.is_object()
+        && get(input, "arrayBuffer").is_function()
+        && !matches!(method.as_str(), "GET" | "HEAD");
+    let nothing = given.is_undefined() && !may_carry;
+    let body = given.as_string().or_else(|| nothing.then(String::new));
+    let sdk = SdkRequest {
+        method,
+        url,
+        headers,
+        body: body.filter(|text| !(nothing && text.is_empty())),
+    };
+    let given = match nothing {
+        true => JsValue::NULL,
+        false => given,
+    };
+    Ok((request, sdk, given))
+}
+
+/// A `Request`'s own body, read: text when it is UTF-8, else the bytes as they are.
+#[inline(never)]
+fn body_of(sdk: &mut SdkRequest, bytes: Vec<u8>) -> JsValue {
+    if bytes.is_empty() {
+        return JsValue::NULL; // no body after all (a GET must not be sent one)
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            let value = JsValue::from_str(&text);
+            sdk.body = Some(text);
+            value
+        }
+        Err(e) => Uint8Array::from(e.as_bytes()).into(),
+    }
+}
+
+/// What cancels a request, noted by listeners and read by the driver.
+struct Cancels {
+    /// The SDK's signal (its reason is what the promise rejects with).
+    sdk: AbortSignal,
+    /// The options' signal, and the session's (its reason names what happened).
+    guard: Vec<(AbortSignal, &'static str)>,
+}
+
+impl Cancels {
+    /// The first cancel that happened: the machine's reason, and the error the SDK gets before
+    /// its `Response` and after it. The SDK's own signal gives its reason both times, as
+    /// `fetch` does. The guard's signal or session gives an `AbortError` before the `Response`
+    /// (SDKs do not retry one) and a `GuardError` of kind `"aborted"` after it (SDKs end a
+    /// stream quietly on an `AbortError`, which would pass a cut answer off as whole).
+    fn check(&self) -> Option<(String, JsValue, JsValue)> {
+        if self.sdk.aborted() {
+            let reason = self.sdk.reason();
+            let error = match reason.is_undefined() {
+                true => abort_error("This operation was aborted"),
+                false => reason,
+            };
+            return Some(("signal".into(), error.clone(), error));
+        }
+        self.guard
+            .iter()
+            .find(|(s, _)| s.aborted())
+            .map(|(s, what)| {
+                let reason = match *what {
+                    "session" => s.reason().as_string().unwrap_or_else(|| "cancel".into()),
+                    other => other.to_owned(),
+                };
+                let message = ["llm-stream-guard: cancelled (", &reason, ")"].concat();
+                let after = crate::web::guard_error("aborted", &message);
+                set(&after, "reason", &JsValue::from_str(&reason));
+                set(&after, "partial", &JsValue::TRUE);
+                (reason, abort_error(&message), after)
+            })
+    }
+}
+
+/// The request, from its reading to its last byte. (The steps between the waits are plain
+/// functions: an `async` body holds every value alive across an `await` in its state, and
+/// the smaller it is, the smaller the module.)
+async fn run(options: Rc<GuardOptions>, input: JsValue, init: JsValue, mut answer: Answer) {
+    let _in_flight = Counted::new(Kind::InFlight);
+    let read = match read_request(&input, &init).await {
+        Ok(read) => read,
+        Err(error) => return answer.reject(&error),
+    };
+    let Some(mut driver) = Driver::new(options, read, answer) else {
+        return;
+    };
+    driver.relay.start(performance_now());
+    while driver.step() {
+        let woke = driver.wait().await;
+        driver.woke(woke);
+    }
+    driver.end();
+}
+
+/// What ended a wait.
+enum Woke {
+    Settled(AttemptId, Result<JsValue, JsValue>),
+    Alarm,
+    Nudged,
+}
+
+struct Driver {
+    relay: Relay,
+    options: Rc<GuardOptions>,
+    /// The SDK's own body, as given (sent to its own endpoint).
+    original_body: JsValue,
+    answer: Answer,
+    cancels: Cancels,
+    /// Woken by a signal's abort, the body's pull or its cancel.
+    nudge: Rc<Wakeup>,
+    alarm: Alarm,
+    transports: Vec<Transport>,
+    /// Each attempt's `Response`, once it arrived (its status text and headers are the SDK's
+    /// if it is committed).
+    responses: Vec<(AttemptId, JsValue)>,
+    body: Option<BodyStream>,
+    committed: Option<AttemptId>,
+    buffer: Vec<u8>,
+    /// Ends the session's tracking of this request.
+    untrack: Option<Function>,
+    /// The abort listeners on the signals, while the request runs.
+    _listeners: Vec<Listener>,
+}
+
+impl Driver {
+    /// The driver of a request read, tracked by the session when there is one (`None`: the
+    /// session is closed, and the SDK's promise rejected).
+    #[inline(never)]
+    fn new(
+        options: Rc<GuardOptions>,
+        (request, original_body, sdk_signal): (SdkRequest, JsValue, AbortSignal),
+        mut answer: Answer,
+    ) -> Option<Driver> {
+        let mut untrack = None;
+        let mut guard_signals = Vec::new();
+        if let Some(signal) = options.signal.clone() {
+            guard_signals.push((signal, "signal"));
+        }
+        if let Some(session) = &options.session {
+            let track = get(session, "trackRequest").unchecked_into::<Function>();
+            match track.call0(session) {
+                Ok(pair) => {
+                    let pair: Array = pair.unchecked_into();
+                    guard_signals.push((pair.get(0).unchecked_into(), "session"));
+                    untrack = Some(pair.get(1).unchecked_into::<Function>());
+                }
+                Err(_) => {
+                    answer.reject(&abort_error("llm-stream-guard: the session is closed"));
+                    return None;
+                }
+            }
+        }
+        let nudge = Rc::new(Wakeup::default());
+        let cancels = Cancels {
+            sdk: sdk_signal,
+            guard: guard_signals,
+        };
+        let listeners: Vec<Listener> = std::iter::once(&cancels.sdk)
+            .chain(cancels.guard.iter().map(|(s, _)| s))
+            .map(|signal| {
+                let nudge = nudge.clone();
+                Listener::new(signal, "abort", move |_| nudge.fire())
+            })
+            .collect();
+        let config = RelayConfig {
+            request,
+            timeouts: options.timeouts,
+            max_retries: options.policy.max_retries,
+            fallbacks: options.fallbacks.clone(),
+            policy: options.policy,
+            max_event_bytes: options.max_event_bytes,
+            on_cut: options.on_cut,
+            jitter_seed: (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
+        };
+        Some(Driver {
+            relay: Relay::new(config),
+            options,
+            original_body,
+            answer,
+            cancels,
+            nudge,
+            alarm: Alarm::default(),
+            transports: Vec::new(),
+            responses: Vec::new(),
+            body: None,
+            committed: None,
+            buffer: Vec::new(),
+            untrack,
+            _listeners: listeners,
+        })
+    }
+
+    /// Acts on everything that happened; `false` once the request is over. Otherwise arms the
+    /// alarm and puts the reads in flight for the next wait.
+    #[inline(never)]
+    fn step(&mut self) -> bool {
+        self.nudge.reset();
+        self.check_cancels();
+        self.drain();
+        if self.relay.is_settled() {
+            return false;
+        }
+        let wants = self.body.as_ref().is_none_or(BodyStream::wants);
+        // Nothing is read while the SDK does not ask, so nothing can be judged meanwhile.
+        match self.relay.poll_timeout().filter(|_| wants) {
+            Some(due) => self.alarm.ensure(due, performance_now()),
+            None => self.alarm.disarm(),
+        }
+        let committed = self.committed;
+        for transport in &mut self.transports {
+            if Some(transport.attempt) != committed || wants {
+                transport.start_read();
+            }
+        }
+        true
+    }
+
+    /// Tells the machine what ended the wait.
+    #[inline(never)]
+    fn woke(&mut self, woke: Woke) {
+        match woke {
+            Woke::Settled(attempt, result) => self.report(attempt, result),
+            Woke::Alarm => self.relay.handle_timeout(performance_now()),
+            Woke::Nudged => {}
+        }
+    }
+
+    /// The request is over: every upstream released, the session's tracking ended.
+    #[inline(never)]
+    fn end(&mut self) {
+        self.transports.clear();
+        if let Some(untrack) = self.untrack.take() {
+            let _ = untrack.call0(&JsValue::UNDEFINED);
+        }
+    }
+
+    /// A cancel from the SDK's signal, the guard's signal or session, or the body's reader.
+    #[inline(never)]
+    fn check_cancels(&mut self) {
+        if self.relay.is_settled() {
+            return;
+        }
+        let (reason, before, after) = match self.cancels.check() {
+            Some(found) => found,
+            None if self.body.as_ref().is_some_and(BodyStream::cancelled) => (
+                "body-cancel".to_owned(),
+                JsValue::UNDEFINED,
+                JsValue::UNDEFINED,
+            ),
+            None => return,
+        };
+        self.relay.cancel(performance_now(), &reason);
+        self.drain();
+        if self.answer.pending() {
+            self.answer.reject(&before);
+        } else if let Some(body) = &self.body {
+            body.error(&after);
+        }
+    }
+
+    #[inline(never)]
+    fn drain(&mut self) {
+        loop {
+            if let Some(action) = self.relay.poll_action() {
+                match action {
+                    RelayAction::Send(out) => self.send(out),
+                    RelayAction::Cancel { attempt } => {
+                        self.transports.retain(|t| t.attempt != attempt)
+                    }
+                }
+            } else if let Some(delivery) = self.relay.poll_delivery() {
+                self.deliver(delivery);
+            } else {
+                return;
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn send(&mut self, out: Outgoing) {
+        let headers = JsValue::from(Object::new());
+        for (name, value) in &out.headers {
+            set(&headers, name, &JsValue::from_str(value));
+        }
+        let init = JsValue::from(Object::new());
+        set(&init, "method", &JsValue::from_str(&out.method));
+        set(&init, "headers", &headers);
+        let body = match &out.body {
+            Some(text) => JsValue::from_str(text),
+            None => self.original_body.clone(),
+        };
+        if !body.is_undefined() && !body.is_null() {
+            set(&init, "body", &body);
+        }
+        let url = JsValue::from_str(&out.url);
+        let attempt = out.attempt;
+        match Transport::send_init(attempt, &url, &init, self.options.fetch.as_ref()) {
+            Ok(transport) => self.transports.push(transport),
+            Err(error) => {
+                let message = js_error_message(&error);
+                self.relay
+                    .request_error(attempt, performance_now(), &message);
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn deliver(&mut self, delivery: RelayDelivery) {
+        match delivery {
+            RelayDelivery::Event(event) => {
+                log_event(self.options.log, &event);
+                if let Some(on_event) = &self.options.on_event {
+                    // A throwing `onEvent` does not stop the request (the SDK owns it).
+                    let _ = on_event.call1(&JsValue::UNDEFINED, &event_object(&event));
+                }
+            }
+            RelayDelivery::Commit { attempt, status } => self.commit(attempt, status),
+            RelayDelivery::Respond { status, body } => {
+                let headers = JsValue::from(Object::new());
+                set(&headers, "content-type", &"application/json".into());
+                set(&headers, "x-should-retry", &"false".into());
+                let init = JsValue::from(Object::new());
+                set(&init, "status", &JsValue::from_f64(f64::from(status)));
+                set(&init, "headers", &headers);
+                match JsResponse::new(&JsValue::from_str(&body), &init) {
+                    Ok(response) => self.answer.resolve(&response),
+                    Err(error) => self.answer.reject(&error),
+                }
+            }
+            RelayDelivery::Bytes(bytes) => {
+                if let Some(body) = &self.body {
+                    body.enqueue(&bytes);
+                }
+            }
+            RelayDelivery::Close => {
+                if let Some(body) = &self.body {
+                    body.close();
+                }
+            }
+            RelayDelivery::Fail(cut) => {
+                if let Some(body) = &self.body {
+                    body.error(&cut_error(&cut));
+                }
+            }
+        }
+    }
+
+    /// The SDK's `Response`: the attempt's status, status text and headers, over a body the
+    /// driver fills (the platform already decoded the upstream's bytes, so the length and
+    /// encoding headers no longer describe them).
+    #[inline(never)]
+    fn commit(&mut self, attempt: AttemptId, status: u16) {
+        self.committed = Some(attempt);
+        let upstream = self
+            .responses
+            .iter()
+            .find(|(id, _)| *id == attempt)
+            .map(|(_, r)| r.clone())
+            .unwrap_or(JsValue::UNDEFINED);
+        let headers = match JsHeaders::new(&get(&upstream, "headers")) {
+            Ok(headers) => headers,
+            Err(error) => return self.answer.reject(&error),
+        };
+        let _ = headers.remove("content-length");
+        let _ = headers.remove("content-encoding");
+        if status >= 400 {
+            let _ = headers.put("x-should-retry", "false");
+        }
+        let init = JsValue::from(Object::new());
+        set(&init, "status", &JsValue::from_f64(f64::from(status)));
+        set(&init, "statusText", &get(&upstream, "statusText"));
+        set(&init, "headers", &headers);
+        let null_body = matches!(status, 101 | 103 | 204 | 205 | 304);
+        let body = match null_body {
+            true => JsValue::NULL,
+            false => match BodyStream::new(self.nudge.clone()) {
+                Ok(stream) => {
+                    let value = stream.stream().clone();
+                    self.body = Some(stream);
+                    value
+                }
+                Err(error) => return self.answer.reject(&error),
+            },
+        };
+        match JsResponse::new(&body, &init) {
+            Ok(response) => self.answer.resolve(&response),
+            Err(error) => self.answer.reject(&error),
+        }
+    }
+
+    async fn wait(&mut self) -> Woke {
+        let (transports, alarm, nudge) = (&mut self.transports, &self.alarm, &self.nudge);
+        poll_fn(|cx| {
+            for transport in transports.iter_mut() {
+                let Some(pending) = transport.pending.as_mut() else {
+                    continue;
+                };
+                if let Poll::Ready(result) = Pin::new(pending).poll(cx) {
+                    transport.pending = None;
+                    return Poll::Ready(Woke::Settled(transport.attempt, result));
+                }
+            }
+            if nudge.poll_fired(cx) {
+                Poll::Ready(Woke::Nudged)
+            } else if alarm.poll_fired(cx) {
+                Poll::Ready(Woke::Alarm)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Tells the machine what a `fetch` or a read of `attempt` gave.
+    #[inline(never)]
+    fn report(&mut self, attempt: AttemptId, result: Result<JsValue, JsValue>) {
+        let now = performance_now();
+        let Some(index) = self.transports.iter().position(|t| t.attempt == attempt) else {
+            return;
+        };
+        let awaiting_head = self.transports[index].reader.is_none()
+            && !self.responses.iter().any(|(id, _)| *id == attempt);
+        let ends = match result {
+            Err(error) => {
+                let message = js_error_message(&error);
+                match awaiting_head {
+                    true => self.relay.request_error(attempt, now, &message),
+                    false => self
+                        .relay
+                        .body_error(attempt, now, BodyError::Read(message)),
+                }
+                true
+            }
+            Ok(response) if awaiting_head => {
+                let head = self.transports[index].head(&response);
+                let ends = !head.has_body;
+                self.responses.push((attempt, response));
+                self.relay.head(attempt, now, head);
+                ends
+            }
+            Ok(chunk) => {
+                let chunk = chunk.unchecked_into::<ReadResult>();
+                if chunk.ended(false) {
+                    self.relay.body_end(attempt, now);
+                    true
+                } else if let Some(bytes) = chunk.value().dyn_ref::<Uint8Array>() {
+                    self.buffer.resize(bytes.length() as usize, 0);
+                    bytes.copy_to(&mut self.buffer);
+                    self.relay.body_bytes(attempt, now, &self.buffer);
+                    false
+                } else {
+                    self.relay.body_error(attempt, now, BodyError::NotBytes);
+                    false
+                }
+            }
+        };
+        if ends {
+            self.transports.retain(|t| t.attempt != attempt);
+        }
+    }
+}
+
+/// The `GuardError` a cut body errors with (`onCut: "error"`).
+fn cut_error(cut: &CutError) -> JsValue {
+    let error = crate::web::guard_error(cut.kind, &cut.message);
+    set(&error, "partial", &JsValue::TRUE);
+    set(&error, "provider", &JsValue::from_str(&cut.provider));
+    if let Some(layer) = cut.layer {
+        set(&error, "layer", &JsValue::from_str(layer));
+    }
+    if let Some(phase) = cut.phase {
+        set(&error, "phase", &JsValue::from_str(phase));
+    }
+    error
+}
