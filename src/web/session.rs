@@ -335,7 +335,7 @@ impl Session {
     #[wasm_bindgen(js_name = trackRequest, skip_typescript)]
     pub fn track_request(&self) -> Result<js_sys::Array, JsValue> {
         if self.inner.closed.get() {
-            return Err(guard_error("aborted", "the session is closed"));
+            return Err(guard_error(ErrorKind::Aborted, "the session is closed"));
         }
         let controller = AbortController::new()?;
         let id = next_id(&self.inner);

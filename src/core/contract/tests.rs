@@ -589,8 +589,8 @@ fn a_changed_field_is_reported() {
         ),
         // An option name the reader does not accept.
         (
-            "  retry?: RetryOptions;",
-            "  retry?: RetryOptions;\n  retries?: number;",
+            "  /** Retries of the same provider before failing over to the next one. */\n  retry?: RetryOptions;",
+            "  /** Retries of the same provider before failing over to the next one. */\n  retry?: RetryOptions;\n  retries?: number;",
             "GENERATE_OPTIONS accepts",
         ),
     ];

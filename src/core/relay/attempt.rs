@@ -488,7 +488,7 @@ impl Attempt {
                     _ => (None, None),
                 };
                 cx.deliveries.push_back(RelayDelivery::Fail(CutError {
-                    kind,
+                    kind: failure.error_kind(),
                     layer,
                     phase,
                     message,

@@ -151,8 +151,8 @@ pub enum RelayAction {
 /// Why a committed body errors (`onCut: "error"`): a `GuardError`'s fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CutError {
-    /// `failure.kind()`.
-    pub kind: &'static str,
+    /// `failure.error_kind()`.
+    pub kind: crate::core::contract::ErrorKind,
     /// `"provider"` or `"service"`, for a timeout.
     pub layer: Option<&'static str>,
     /// The timeout's phase.

@@ -245,7 +245,8 @@ impl Cancels {
                     other => other.to_owned(),
                 };
                 let message = ["llm-stream-guard: cancelled (", &reason, ")"].concat();
-                let after = crate::web::guard_error("aborted", &message);
+                let after =
+                    crate::web::guard_error(crate::core::contract::ErrorKind::Aborted, &message);
                 set(&after, "reason", &JsValue::from_str(&reason));
                 set(&after, "partial", &JsValue::TRUE);
                 (reason, abort_error(&message), after)
