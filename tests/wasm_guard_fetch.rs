@@ -61,12 +61,26 @@ fn chat_body(stream: bool) -> Value {
     json!({ "model": "own-model", "messages": messages(), "stream": stream })
 }
 
-async fn call(fetch: &Function, url: &str, init: &JsValue) -> Result<web_sys::Response, JsValue> {
-    let promise: Promise = fetch
+/// The guarded fetch's promise for `url` with `init`.
+fn send(fetch: &Function, url: &str, init: &JsValue) -> Promise {
+    fetch
         .call2(&JsValue::UNDEFINED, &url.into(), init)
         .expect("the guarded fetch returns")
-        .unchecked_into();
-    settle_within(promise, 8_000)
+        .unchecked_into()
+}
+
+/// `promise` rejects, within 2 s, with an `AbortError`, as `fetch` does for an aborted signal.
+async fn assert_abort_error(promise: Promise) {
+    let error = settle_within(promise, 2_000)
+        .await
+        .expect("settles")
+        .expect_err("rejects");
+    let name = Reflect::get(&error, &"name".into()).unwrap().as_string();
+    assert_eq!(name.as_deref(), Some("AbortError"));
+}
+
+async fn call(fetch: &Function, url: &str, init: &JsValue) -> Result<web_sys::Response, JsValue> {
+    settle_within(send(fetch, url, init), 8_000)
         .await
         .expect("the guarded fetch settles")
         .map(JsCast::unchecked_into)
@@ -184,26 +198,13 @@ async fn the_callers_signal_rejects_with_its_reason_and_nothing_is_left_open() {
     let fetch = guarded(json!({}));
     let controller = web_sys::AbortController::new().unwrap();
     let url = scenario_url("headers-then-silence", "", &tag);
-    let promise: Promise = fetch
-        .call2(
-            &JsValue::UNDEFINED,
-            &url.clone().into(),
-            &post(&chat_body(true), Some(&controller.signal())),
-        )
-        .unwrap()
-        .unchecked_into();
-    controller.abort();
-    let error = settle_within(promise, 2_000)
-        .await
-        .expect("settles")
-        .expect_err("rejects");
-    assert_eq!(
-        Reflect::get(&error, &"name".into())
-            .unwrap()
-            .as_string()
-            .as_deref(),
-        Some("AbortError")
+    let promise = send(
+        &fetch,
+        &url,
+        &post(&chat_body(true), Some(&controller.signal())),
     );
+    controller.abort();
+    assert_abort_error(promise).await;
     assert_untouched(&tag, "aborted before it was sent").await;
 
     // Aborted while the response is held: the upstream is released.
@@ -211,14 +212,11 @@ async fn the_callers_signal_rejects_with_its_reason_and_nothing_is_left_open() {
     let fetch = guarded(json!({}));
     let controller = web_sys::AbortController::new().unwrap();
     let url = scenario_url("stall-after-chunks", "first_delay_ms=5000", &tag);
-    let promise: Promise = fetch
-        .call2(
-            &JsValue::UNDEFINED,
-            &url.into(),
-            &post(&chat_body(true), Some(&controller.signal())),
-        )
-        .unwrap()
-        .unchecked_into();
+    let promise = send(
+        &fetch,
+        &url,
+        &post(&chat_body(true), Some(&controller.signal())),
+    );
     // Abort once the mock has the request (its ledger says so), never on a timer.
     loop {
         if !ledger_now(&tag).await.posts().is_empty() {
@@ -226,17 +224,7 @@ async fn the_callers_signal_rejects_with_its_reason_and_nothing_is_left_open() {
         }
     }
     controller.abort();
-    let error = settle_within(promise, 2_000)
-        .await
-        .expect("settles")
-        .expect_err("rejects");
-    assert_eq!(
-        Reflect::get(&error, &"name".into())
-            .unwrap()
-            .as_string()
-            .as_deref(),
-        Some("AbortError")
-    );
+    assert_abort_error(promise).await;
     assert_closed(&tag, "aborted while held").await;
     assert_nothing_held("aborted while held");
 }
