@@ -18,7 +18,10 @@ use crate::core::events::GuardEvent;
 use crate::core::machine::{
     GenerationError, GenerationResult, PartialCause, ProviderConfig, Stats,
 };
-use crate::core::options::{GENERATE_OPTIONS, PROVIDER_FIELDS, RETRY_FIELDS, TIMEOUT_FIELDS};
+use crate::core::options::{
+    GENERATE_OPTIONS, GUARD_FETCH_OPTIONS, ON_CUT_NAMES, PROVIDER_FIELDS, RETRY_FIELDS,
+    TIMEOUT_FIELDS,
+};
 use crate::core::policy::RetryPolicy;
 use std::collections::{BTreeMap, BTreeSet};
 use ts_rs::{Config, TS};
@@ -402,9 +405,32 @@ fn problems(source: &str) -> Vec<String> {
     c.names("PROVIDER_FIELDS", PROVIDER_FIELDS, "Provider");
     c.names("TIMEOUT_FIELDS", TIMEOUT_FIELDS, "Timeouts");
     c.names("RETRY_FIELDS", RETRY_FIELDS, "RetryOptions");
+    c.names(
+        "GUARD_FETCH_OPTIONS",
+        GUARD_FETCH_OPTIONS,
+        "GuardFetchOptions",
+    );
+    on_cut_names(&mut c);
     events(&mut c);
     literals::<ErrorKind>(&mut c, "GuardErrorKind");
     c.problems
+}
+
+/// The values `guardFetch()` reads for `onCut` against the field's union in the `.d.ts`.
+fn on_cut_names(c: &mut Check) {
+    let ours: BTreeSet<String> = ON_CUT_NAMES.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let declared = c
+        .known
+        .interfaces
+        .get("GuardFetchOptions")
+        .and_then(|fields| fields.get("onCut"))
+        .map(|field| literal_set(&field.ty))
+        .unwrap_or_default();
+    if ours != declared {
+        c.problems.push(format!(
+            "ON_CUT_NAMES is {ours:?} but the .d.ts GuardFetchOptions.onCut is {declared:?}"
+        ));
+    }
 }
 
 /// The string literals of a union (`"a" | "b"`).
@@ -505,6 +531,7 @@ fn the_reader_sees_every_declaration_it_checks() {
     let known = declarations(DTS);
     for name in [
         "GenerateOptions",
+        "GuardFetchOptions",
         "Provider",
         "Timeouts",
         "RetryOptions",
@@ -592,6 +619,17 @@ fn a_changed_field_is_reported() {
             "  /** Retries of the same provider before failing over to the next one. */\n  retry?: RetryOptions;",
             "  /** Retries of the same provider before failing over to the next one. */\n  retry?: RetryOptions;\n  retries?: number;",
             "GENERATE_OPTIONS accepts",
+        ),
+        // A guardFetch() option the reader does not accept, and an onCut it does not know.
+        (
+            "  onCut?: \"error\" | \"finish\";",
+            "  onCut?: \"error\" | \"finish\";\n  onStall?: \"error\";",
+            "GUARD_FETCH_OPTIONS accepts",
+        ),
+        (
+            "  onCut?: \"error\" | \"finish\";",
+            "  onCut?: \"error\" | \"finish\" | \"ignore\";",
+            "GuardFetchOptions.onCut is",
         ),
     ];
     for (from, to, expected) in cases {

@@ -9,6 +9,7 @@
 //!
 //! Pure functions over strings; nothing here may touch a platform API.
 
+use crate::core::relay::OnCut;
 use crate::core::secrets::url_has_credentials;
 
 mod read;
@@ -29,6 +30,31 @@ pub const GENERATE_OPTIONS: &[&str] = &[
     "log",
     "fetch",
 ];
+
+/// The options of `guardFetch()`.
+pub const GUARD_FETCH_OPTIONS: &[&str] = &[
+    "providers",
+    "timeouts",
+    "retry",
+    "maxEventBytes",
+    "session",
+    "signal",
+    "onCut",
+    "onEvent",
+    "log",
+    "fetch",
+];
+
+/// The values of `guardFetch()`'s `onCut`, each with what it means.
+pub const ON_CUT_NAMES: &[(&str, OnCut)] = &[("error", OnCut::Error), ("finish", OnCut::Finish)];
+
+/// `onCut` from its name (`None`: not one of [`ON_CUT_NAMES`]).
+pub fn on_cut(name: &str) -> Option<OnCut> {
+    ON_CUT_NAMES
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, on_cut)| *on_cut)
+}
 
 /// The fields of one provider.
 pub const PROVIDER_FIELDS: &[&str] = &[

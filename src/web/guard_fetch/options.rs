@@ -12,7 +12,7 @@
 
 use crate::core::deadline::Timeouts;
 use crate::core::events::LogLevel;
-use crate::core::options::unknown_key;
+use crate::core::options::{on_cut, unknown_key, GUARD_FETCH_OPTIONS};
 use crate::core::policy::RetryPolicy;
 use crate::core::relay::{OnCut, RelayProvider};
 use js_sys::{Array, Function, Object, Reflect};
@@ -22,20 +22,6 @@ use web_sys::AbortSignal;
 
 use crate::web::objects::set;
 use crate::web::options::read_options;
-
-/// The names `guardFetch()` knows.
-const OPTIONS: &[&str] = &[
-    "providers",
-    "timeouts",
-    "retry",
-    "maxEventBytes",
-    "session",
-    "signal",
-    "onCut",
-    "onEvent",
-    "log",
-    "fetch",
-];
 
 /// What `guardFetch(options)` was asked for.
 pub(crate) struct GuardOptions {
@@ -67,7 +53,7 @@ pub(crate) fn read(options: &JsValue) -> Result<GuardOptions, String> {
         .iter()
         .filter_map(|key| key.as_string())
         .collect();
-    if let Some(message) = unknown_key(keys.iter().map(String::as_str), OPTIONS, "") {
+    if let Some(message) = unknown_key(keys.iter().map(String::as_str), GUARD_FETCH_OPTIONS, "") {
         return Err(message);
     }
     // generate()'s options: the shared ones, `messages`, and the own endpoint's stand-in last.
@@ -95,11 +81,13 @@ pub(crate) fn read(options: &JsValue) -> Result<GuardOptions, String> {
     let read = read_options(&shared)?;
     let mut chain = read.config.providers;
     let own = chain.pop().ok_or("providers must be an array")?;
-    let on_cut = match get(&options, "onCut").as_string().as_deref() {
-        None if get(&options, "onCut").is_undefined() => OnCut::Error,
-        Some("error") => OnCut::Error,
-        Some("finish") => OnCut::Finish,
-        _ => return Err("onCut must be \"error\" or \"finish\"".into()),
+    let given = get(&options, "onCut");
+    let on_cut = match given.as_string() {
+        None if given.is_undefined() => OnCut::default(),
+        name => name
+            .as_deref()
+            .and_then(on_cut)
+            .ok_or("onCut must be \"error\" or \"finish\"")?,
     };
     let session = get(&options, "session");
     let session = match session.is_undefined() || session.is_null() {
