@@ -11,7 +11,7 @@ use llm_stream_guard::core::machine::{AttemptId, Head};
 use llm_stream_guard::core::policy::RetryPolicy;
 use llm_stream_guard::core::relay::{
     asks_usage, OnCut, Outgoing, ProxyMode, Relay, RelayAction, RelayConfig, RelayDelivery,
-    RelayProvider, SdkRequest, HEARTBEAT,
+    RelayProvider, SdkRequest, HEARTBEAT, PROBE,
 };
 
 const KEY_A: &str = "sk-x7Qa-0123456789";
@@ -53,6 +53,7 @@ fn mode(heartbeat_ms: Option<f64>, strip_usage: bool, client_events: bool) -> Pr
         stream_id: "chatcmpl-lsg-1".into(),
         created: 1_700_000_000,
         client_idle_ms: 150.0,
+        probe_ms: None,
     }
 }
 
@@ -468,5 +469,43 @@ fn a_client_that_asked_gets_the_workers_events_at_boundaries_and_no_secret() {
     assert!(
         blocks.last().unwrap().contains("\"type\":\"done\""),
         "{body}"
+    );
+}
+
+#[test]
+fn probes_go_out_only_while_the_status_is_out_the_client_reads_and_nothing_else_does() {
+    let mut with_probes = mode(Some(1_000.0), true, false);
+    with_probes.probe_ms = Some(25.0);
+    let mut relay = relay_of(STREAM_BODY, with_probes);
+    let mut seen = Seen::default();
+    relay.start(0.0);
+    drain(&mut relay, &mut seen);
+    let a = seen.sent[0].attempt;
+    relay.head(a, 5.0, sse_head(200));
+    relay.client_reading(5.0, true);
+    assert_eq!(
+        relay.poll_timeout(),
+        Some(200.0),
+        "no probe before the status: the first-token deadline"
+    );
+    relay.body_bytes(a, 10.0, [ROLE, TEXT].concat().as_bytes());
+    drain(&mut relay, &mut seen);
+    assert_eq!(
+        relay.poll_timeout(),
+        Some(35.0),
+        "25 ms after the last write"
+    );
+    relay.handle_timeout(35.0);
+    drain(&mut relay, &mut seen);
+    assert_eq!(
+        text(&seen),
+        [ROLE, TEXT, std::str::from_utf8(PROBE).unwrap()].concat()
+    );
+    assert_eq!(relay.poll_timeout(), Some(60.0));
+    relay.client_reading(40.0, false);
+    assert_eq!(
+        relay.poll_timeout(),
+        Some(190.0),
+        "a client that does not read is not probed"
     );
 }

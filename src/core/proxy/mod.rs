@@ -25,6 +25,7 @@
 mod access;
 mod chunks;
 mod config;
+mod forward;
 mod outcome;
 mod request;
 
@@ -37,6 +38,7 @@ pub use config::{
     ConfigError, ProviderConfig, ProxyConfig, DEFAULT_BODY_MS, DEFAULT_HEARTBEAT_MS,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_PROBE_MS, PROVIDER_CONFIG_FIELDS,
 };
+pub use forward::{endpoint, forward, Api, Forward};
 pub use outcome::{
     failure_message, failure_status, final_failure, misconfigured, relayed_event,
     smallest_retry_after_seconds, tried_summary, Tried, UPSTREAM_EVENT, WORKER_EVENT,

@@ -57,7 +57,7 @@ use crate::core::policy::{Failure, RetryPolicy};
 use crate::core::progress::ProgressWatcher;
 use attempt::{Attempt, Ctx, Phase};
 use proxy::ProxyState;
-pub use proxy::{asks_usage, with_usage, worker_tail, ProxyMode, HEARTBEAT};
+pub use proxy::{asks_usage, with_usage, worker_tail, ProxyMode, HEARTBEAT, PROBE};
 pub use request::RequestKind;
 use request::{failure_body, fallback_headers, host_name, model_of, request_keys, with_model};
 

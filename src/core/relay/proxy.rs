@@ -28,6 +28,10 @@ use crate::core::proxy::{
 /// The SSE comment a heartbeat is.
 pub const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
+/// A liveness probe: one line break between events (an empty line, which SSE parsers ignore
+/// when no event is pending).
+pub const PROBE: &[u8] = b"\n";
+
 /// The edge worker's relay settings (see the module documentation).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyMode {
@@ -49,6 +53,10 @@ pub struct ProxyMode {
     pub created: u64,
     /// A client that has not read for this long is gone.
     pub client_idle_ms: Millis,
+    /// While the status is out and nothing else is, a [`PROBE`] this often (`None`: never).
+    /// workerd tells a worker that its client left a response it is streaming only when it
+    /// writes to it (its request signal does not fire once the response is returned).
+    pub probe_ms: Option<Millis>,
 }
 
 /// A relay's proxy state.
@@ -74,6 +82,8 @@ pub(super) struct ProxyState {
     pub heartbeat_at: Millis,
     /// Since when the client has not asked for bytes.
     pub stalled_since: Option<Millis>,
+    /// When the last probe went out.
+    pub last_probe: Millis,
     /// The failure the relay answered with, and its message.
     pub last_failure: Option<(Failure, String)>,
     /// The `Retry-After`s of the 429s seen.
@@ -241,6 +251,7 @@ impl Relay {
             now: 0.0,
             heartbeat_at: 0.0,
             stalled_since: None,
+            last_probe: 0.0,
             last_failure: None,
             retry_after_ms: Vec::new(),
         }));
@@ -287,6 +298,15 @@ impl Relay {
             &proxy.retry_after_ms,
             &secrets,
         )
+    }
+
+    /// The kind of the failure the worker's relay answered with (`None`: it did not fail).
+    pub fn failure_kind(&self) -> Option<&'static str> {
+        let proxy = self.proxy.as_ref()?;
+        proxy
+            .last_failure
+            .as_ref()
+            .map(|(failure, _)| failure.kind())
     }
 
     fn tried_list(&self) -> Vec<Tried> {
@@ -337,8 +357,15 @@ impl Relay {
         if let Some(since) = proxy.stalled_since.filter(|_| proxy.opened) {
             return Some(since + proxy.mode.client_idle_ms);
         }
-        let every = proxy.mode.heartbeat_ms?;
-        Some(proxy.heartbeat_at.max(proxy.shaper.last_write + every))
+        let heartbeat = proxy
+            .mode
+            .heartbeat_ms
+            .map(|every| proxy.heartbeat_at.max(proxy.shaper.last_write + every));
+        let probe = probe_due(proxy);
+        match (heartbeat, probe) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The clock read `now`: a client stalled too long is gone (`true`: the relay is over);
@@ -354,6 +381,11 @@ impl Relay {
                 return true;
             }
             return false;
+        }
+        if probe_due(proxy).is_some_and(|due| now >= due) {
+            proxy.last_probe = now;
+            self.deliveries
+                .push_back(RelayDelivery::Bytes(PROBE.to_vec()));
         }
         let Some(every) = proxy.mode.heartbeat_ms else {
             return false;
@@ -481,6 +513,14 @@ impl Relay {
             proxy.retry_after_ms.push(*ms);
         }
     }
+}
+
+/// When the next probe is due: the status is out, the client waits for bytes, and what went
+/// out last ends an event.
+fn probe_due(proxy: &ProxyState) -> Option<Millis> {
+    let every = proxy.mode.probe_ms.filter(|ms| *ms > 0.0)?;
+    let ready = proxy.opened && proxy.stalled_since.is_none() && proxy.shaper.at_boundary;
+    ready.then(|| proxy.last_probe.max(proxy.shaper.last_write) + every)
 }
 
 /// One guard event as the client that asked for them gets it: `event: guard`, its JSON with
