@@ -204,7 +204,12 @@ impl Relay {
         relay.secrets = request_keys(&request.headers);
         for provider in &mode.targets {
             let spliced = with_model(body, &provider.model);
-            let body = match (kind, mode.include_usage) {
+            // `stream_options` is chat's: the other formats end with their usage anyway.
+            let chat = matches!(
+                super::format_of(&provider.url),
+                None | Some(Format::ChatCompletions)
+            );
+            let body = match (kind, mode.include_usage && chat) {
                 (RequestKind::Stream, true) => spliced.map(|b| with_usage(&b)),
                 _ => spliced,
             };
@@ -239,6 +244,7 @@ impl Relay {
                 targets: Vec::new(),
                 client_events: stream && mode.client_events,
                 heartbeat_ms: mode.heartbeat_ms.filter(|_| stream),
+                probe_ms: mode.probe_ms.filter(|_| stream),
                 ..mode
             },
             shaper,
@@ -377,7 +383,9 @@ impl Relay {
         proxy.now = now;
         if let Some(since) = proxy.stalled_since.filter(|_| proxy.opened) {
             if now >= since + proxy.mode.client_idle_ms {
+                // Released like a cancel; the stream it no longer reads is ended.
                 self.cancel(now, "client-stalled");
+                self.deliveries.push_back(RelayDelivery::Close);
                 return true;
             }
             return false;

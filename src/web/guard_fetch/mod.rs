@@ -524,6 +524,11 @@ impl Driver {
     #[inline(never)]
     fn end(&mut self) {
         self.transports.clear();
+        if let Some(body) = &self.body {
+            // Its stream calls nothing more once the driver is gone: ended, if the relay did
+            // not end it (on a body already over this does nothing).
+            body.close();
+        }
         self.host.settled(&self.relay);
         if let Some(untrack) = self.untrack.take() {
             let _ = untrack.call0(&JsValue::UNDEFINED);
