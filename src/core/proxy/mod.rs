@@ -19,8 +19,10 @@
 //! - `LSG_FORWARD_FIELDS`: comma-separated [`GATED_FIELDS`] passed on anyway (default none).
 //! - `LSG_MAX_TOKENS`: the largest `max_tokens` / `max_completion_tokens` accepted, and the
 //!   `max_tokens` sent when a request names neither (default: no cap).
-//! - `LSG_PROBE_MS`: while nothing else is sent, a single LF every this many milliseconds
-//!   (default 25; 0 turns probes off), so a vanished client is noticed promptly.
+//! - `LSG_PROBE_MS`: once the status is out, while nothing else is sent and the client reads, a
+//!   single LF between events every this many milliseconds (default 25; 0 turns probes off), so
+//!   a client that closed its connection in order is noticed promptly (workerd learns of it only
+//!   when it writes).
 
 mod access;
 mod chunks;

@@ -364,6 +364,8 @@ pub(crate) struct Driver {
     host: Box<dyn Host>,
     /// The `fetch` to send with (`None`: the global one).
     fetch: Option<Function>,
+    /// How many bytes the caller's body holds before it waits for its reader (0: none).
+    pub buffer_bytes: f64,
     /// The SDK's own body, as given (sent to its own endpoint).
     original_body: JsValue,
     answer: Answer,
@@ -451,6 +453,7 @@ impl Driver {
             relay,
             host,
             fetch,
+            buffer_bytes: 0.0,
             original_body: JsValue::NULL,
             answer,
             cancels,
@@ -490,6 +493,9 @@ impl Driver {
             return false;
         }
         let wants = self.body.as_ref().is_none_or(BodyStream::wants);
+        if let Some(body) = self.body.as_ref().filter(|_| !wants) {
+            body.wait_for_pull();
+        }
         let watched = self.relay.watches_client();
         if watched {
             self.relay.client_reading(performance_now(), wants);
@@ -654,7 +660,7 @@ impl Driver {
         let null_body = matches!(status, 101 | 103 | 204 | 205 | 304);
         let body = match null_body {
             true => JsValue::NULL,
-            false => match BodyStream::new(self.nudge.clone()) {
+            false => match BodyStream::new(self.nudge.clone(), self.buffer_bytes) {
                 Ok(stream) => {
                     let value = stream.stream().clone();
                     self.body = Some(stream);

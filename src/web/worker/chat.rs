@@ -27,8 +27,12 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, AbortSignal};
 
-/// The bound on one SSE event the worker holds, and so on what it buffers per stream.
+/// The bound on one SSE event the worker holds (a longer one goes out as it is).
 const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// What the response body queues for a client that reads slowly (the upstream is read no
+/// further meanwhile): room for the next upstream read while workerd writes the last one.
+const BODY_BUFFER_BYTES: f64 = 64.0 * 1024.0;
 
 /// A refusal before the relay: counted under `outcome`, answered with the CORS headers.
 fn refuse(outcome: &str, refusal: &Refusal, cors: &[(&'static str, String)]) -> JsValue {
@@ -145,6 +149,7 @@ pub(super) async fn chat(
         guard: Vec::new(),
     };
     let mut driver = Driver::with_relay(relay, Box::new(host), None, answer, cancels);
+    driver.buffer_bytes = BODY_BUFFER_BYTES;
     driver.listen();
     spawn_local(drive(driver));
     match JsFuture::from(promise).await {
