@@ -191,8 +191,21 @@ impl Shaper {
     }
 }
 
+/// Whether `needle` (non-empty) occurs in `haystack`: a scan for its first byte, compared
+/// there (every read's bytes go through this, so it avoids comparing a window at every byte).
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut at = 0;
+    while let Some(found) = haystack[at..].iter().position(|&b| b == first) {
+        let start = at + found + 1;
+        if haystack[start..].starts_with(rest) {
+            return true;
+        }
+        at = start;
+    }
+    false
 }
 
 /// The fields of one event: `(name, value)` per line, the value without its one leading space.
@@ -332,6 +345,15 @@ mod tests {
         assert!(out.starts_with("event: guard-upstream\ndata: {\"type\":\"upstream-event\",\"event\":{\"type\":\"timeout\""), "{out}");
         assert!(!out.contains("sk-secret-1"), "{out}");
         assert!(out.ends_with("data: {\"choices\":[]}\n\n"), "{out}");
+    }
+
+    #[test]
+    fn contains_finds_a_needle_anywhere_and_nothing_else() {
+        assert!(contains(b"ab\"usage\"", b"\"usage\""));
+        assert!(contains(b"\"\"usage\"x", b"\"usage\""));
+        assert!(!contains(b"\"usag\"", b"\"usage\""));
+        assert!(!contains(b"", b"guard"));
+        assert!(contains(b"event: guard", b"guard"));
     }
 
     #[test]
