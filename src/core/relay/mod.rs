@@ -469,9 +469,18 @@ impl Relay {
 
     #[inline(never)]
     fn event(&mut self, event: GuardEvent) {
-        if self.proxy.is_some() && matches!(self.deliveries.back(), Some(RelayDelivery::Close)) {
-            // The worker's client gets its events in the stream: this one before its end.
-            let at = self.deliveries.len() - 1;
+        if let (Some(proxy), Some(RelayDelivery::Close)) = (&self.proxy, self.deliveries.back()) {
+            // The worker's client gets its events in the stream: this one before its end, and
+            // before the read that ended it (a client stops at `[DONE]` or an error chunk).
+            let close = self.deliveries.len() - 1;
+            let at = match proxy.mode.client_events {
+                true => self
+                    .deliveries
+                    .iter()
+                    .rposition(|d| matches!(d, RelayDelivery::Bytes(_)))
+                    .unwrap_or(close),
+                false => close,
+            };
             return self.deliveries.insert(at, RelayDelivery::Event(event));
         }
         self.deliveries.push_back(RelayDelivery::Event(event));
