@@ -512,3 +512,31 @@ fn probes_go_out_only_while_the_status_is_out_the_client_reads_and_nothing_else_
         "a client that does not read is not probed"
     );
 }
+
+#[test]
+fn an_upstreams_own_error_after_text_passes_as_sent_and_counts_as_partial() {
+    let mut relay = relay_of(STREAM_BODY, mode(None, true, false));
+    let mut seen = Seen::default();
+    relay.start(0.0);
+    drain(&mut relay, &mut seen);
+    let a = seen.sent[0].attempt;
+    relay.head(a, 5.0, sse_head(200));
+    relay.client_reading(5.0, true);
+    let error = "data: {\"id\":\"c-1\",\"object\":\"chat.completion.chunk\",\"error\":{\"code\":502,\"message\":\"Provider returned error\"},\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"error\"}]}\n\n";
+    relay.body_bytes(a, 10.0, [ROLE, TEXT, error].concat().as_bytes());
+    drain(&mut relay, &mut seen);
+    assert_eq!(
+        text(&seen),
+        [ROLE, TEXT, error].concat(),
+        "as the upstream sent it"
+    );
+    assert!(seen.closed && relay.is_settled());
+    assert!(
+        matches!(
+            seen.events.last(),
+            Some(GuardEvent::Done { partial: true, .. })
+        ),
+        "{:?}",
+        seen.events
+    );
+}

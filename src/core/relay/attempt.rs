@@ -313,6 +313,11 @@ impl Attempt {
     /// has every byte of it); an oversized event ends the watch, not the stream.
     #[inline(never)]
     fn after_committed_read(&mut self, now: Millis, report: Report, cx: &mut Ctx<'_>) {
+        if report.upstream_error && cx.proxy.is_some() {
+            // The upstream's own error event ended an answer after text: the worker's client
+            // has it as sent, and the worker counts the answer as partial.
+            self.cut = Some(Failure::Upstream);
+        }
         if report.end.is_some() || report.upstream_error {
             self.finish(now, cx);
         } else if report.too_large {
