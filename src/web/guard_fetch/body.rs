@@ -144,10 +144,15 @@ impl BodyStream {
 
     /// Hands `bytes` to the reader.
     pub fn enqueue(&self, bytes: &[u8]) {
+        self.enqueue_chunk(&Uint8Array::from(bytes));
+    }
+
+    /// Hands the reader a chunk that holds exactly the bytes to hand out (an upstream read
+    /// passed on whole: no copy made).
+    pub fn enqueue_chunk(&self, chunk: &Uint8Array) {
         self.shared.wants.set(false);
-        let chunk = Uint8Array::from(bytes);
         self.with(|c| {
-            let _ = c.enqueue(&chunk);
+            let _ = c.enqueue(chunk);
         });
     }
 

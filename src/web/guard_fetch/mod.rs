@@ -380,6 +380,9 @@ pub(crate) struct Driver {
     body: Option<BodyStream>,
     committed: Option<AttemptId>,
     buffer: Vec<u8>,
+    /// The platform's chunk of the last read, whose bytes `buffer` holds: handed out as it is
+    /// when the relay passes that read on whole (most reads), instead of a copy.
+    last_chunk: Option<Uint8Array>,
     /// Ends the session's tracking of this request.
     untrack: Option<Function>,
     /// The abort listeners on the signals, while the request runs.
@@ -464,6 +467,7 @@ impl Driver {
             body: None,
             committed: None,
             buffer: Vec::new(),
+            last_chunk: None,
             untrack: None,
             _listeners: Vec::new(),
         }
@@ -578,6 +582,8 @@ impl Driver {
             } else if let Some(delivery) = self.relay.poll_delivery() {
                 self.deliver(delivery);
             } else {
+                // A later delivery never stands for this read's chunk.
+                self.last_chunk = None;
                 return;
             }
         }
@@ -624,8 +630,15 @@ impl Driver {
                 }
             }
             RelayDelivery::Bytes(bytes) => {
+                let whole = match self.last_chunk {
+                    Some(_) if bytes == self.buffer => self.last_chunk.take(),
+                    _ => None,
+                };
                 if let Some(body) = &self.body {
-                    body.enqueue(&bytes);
+                    match &whole {
+                        Some(chunk) => body.enqueue_chunk(chunk),
+                        None => body.enqueue(&bytes),
+                    }
                 }
             }
             RelayDelivery::Close => {
@@ -737,6 +750,7 @@ impl Driver {
                 } else if let Some(bytes) = chunk.value().dyn_ref::<Uint8Array>() {
                     self.buffer.resize(bytes.length() as usize, 0);
                     bytes.copy_to(&mut self.buffer);
+                    self.last_chunk = Some(bytes.clone());
                     self.relay.body_bytes(attempt, now, &self.buffer);
                     false
                 } else {
