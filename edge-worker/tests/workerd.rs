@@ -7,7 +7,9 @@
 //! `LSG_*` variables) and stops both when it ends, panics included; an unhandled rejection or
 //! uncaught exception workerd reports meanwhile fails the test. Upstream URLs carry a tag per
 //! test, so the mock's connection ledger shows what each test made the worker do upstream.
-//! Nothing sleeps: tests wait on the response stream, on the ledger's long-poll, or on deadlines.
+//! Nothing sleeps to synchronise: tests wait on the response stream, on the ledger's long-poll,
+//! on an upstream's own counts, or on deadlines (two measurements read the process over a fixed
+//! window: the memory test's least RSS over a second, and the ignored probe-cost measurement).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
