@@ -1,6 +1,9 @@
 //! The edge worker's decisions: configuration, routes, access control, request checks, provider
-//! order, what a failure answers, and the OpenAI-compatible bytes it answers with. Pure: strings
-//! in, strings and decisions out; nothing here may touch a platform API.
+//! order, the body it forwards ([`forward`]) and what a failure answers (the relay machine,
+//! [`crate::core::relay`], decides the rest in the worker's mode). Pure: strings in, strings
+//! and decisions out; nothing here may touch a platform API. ([`ChunkWriter`] and
+//! [`completion_body`], the re-encoding of the worker before it relayed bytes, are no longer
+//! used by it.)
 //!
 //! Configuration comes from bindings / environment variables with these names (read once per
 //! isolate, on its first request: workerd hands a module worker its `env` only with a request):

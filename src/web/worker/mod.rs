@@ -2,9 +2,9 @@
 //! Cloudflare Workers: an OpenAI-compatible, guarded proxy.
 //!
 //! Every decision (configuration, routes, access, request checks, provider order, statuses,
-//! the bytes of each chunk, metrics) is the core's ([`crate::core::proxy`],
-//! [`crate::core::metrics`]); this module moves requests, bodies and timers, and [`chat`] runs
-//! one generation. No client ever sees a configuration problem's details: the configuration
+//! every byte written, metrics) is the core's ([`crate::core::proxy`], the relay machine in
+//! [`crate::core::relay`], [`crate::core::metrics`]); this module moves requests, bodies and
+//! timers, and [`chat`] hands one request to `guardFetch()`'s driver. No client ever sees a configuration problem's details: the configuration
 //! is read once per isolate (on its first request: a module worker gets `env` only with a
 //! request), each problem is logged to the console naming its variable, and clients get a
 //! generic 500.
