@@ -22,7 +22,7 @@
 //!   itself, passed through.
 //!
 //! It reuses the core's parts: [`CallPlan`] decides between attempts (the same retry and
-//! failover rules as `generate()`), [`AttemptDeadlines`] times each attempt, [`GuardEvent`]s
+//! failover rules as `generate()`), [`AttemptDeadlines`](crate::core::deadline::AttemptDeadlines) times each attempt, [`GuardEvent`]s
 //! report what happens, [`crate::core::secrets`] keeps keys (the fallbacks' and the SDK's own)
 //! out of every message. It is a machine of its own rather than a mode of
 //! [`crate::core::machine::Generation`] because what it does with an answer is different in
