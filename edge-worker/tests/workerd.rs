@@ -109,6 +109,21 @@ fn chat(stream: Option<bool>) -> Value {
     body
 }
 
+/// Who may run now: tests share the machine, but a load test (its latencies, its memory, its
+/// CPU) runs alone, while no other test of this file runs beside it (tests of one file run in
+/// parallel; the files run one after another).
+static TURNS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// A turn beside the other ordinary tests.
+async fn shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    TURNS.read().await
+}
+
+/// A turn alone.
+async fn alone() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    TURNS.write().await
+}
+
 async fn within<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
     match tokio::time::timeout(limit, fut).await {
         Ok(v) => v,
@@ -662,6 +677,7 @@ async fn an_unhandled_rejection_or_uncaught_exception_in_the_worker_fails_the_te
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn normal_stream_carries_the_exact_text_and_never_forwards_the_client_token() {
+    let _turn = shared().await;
     let tag = "normal-stream";
     let mock = mock().await;
     let mut p = provider(&mock, "mock", "normal", tag, "");
@@ -744,6 +760,7 @@ async fn normal_stream_carries_the_exact_text_and_never_forwards_the_client_toke
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn first_token_timeout_fails_over_to_the_next_provider() {
+    let _turn = shared().await;
     let tag = "failover";
     let mock = mock().await;
     let mut silent = provider(&mock, "silent", "keepalive-forever", tag, "keepalive_ms=50");
@@ -803,6 +820,7 @@ async fn first_token_timeout_fails_over_to_the_next_provider() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn partial_answer_ends_with_an_error_chunk_and_done() {
+    let _turn = shared().await;
     let (tag, backup_tag) = ("partial", "partial-backup");
     let mock = mock().await;
     let worker = worker(&[
@@ -850,6 +868,7 @@ async fn partial_answer_ends_with_an_error_chunk_and_done() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn all_providers_timing_out_get_504_json() {
+    let _turn = shared().await;
     let mock = mock().await;
     let worker = worker(&[
         (
@@ -887,6 +906,7 @@ async fn all_providers_timing_out_get_504_json() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn all_providers_answering_500_get_502_json_after_retries() {
+    let _turn = shared().await;
     let mock = mock().await;
     let worker = worker(&[
         (
@@ -924,6 +944,7 @@ async fn all_providers_answering_500_get_502_json_after_retries() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn all_providers_erroring_before_content_get_502_json() {
+    let _turn = shared().await;
     let mock = mock().await;
     let worker = worker(&[
         (
@@ -962,6 +983,7 @@ async fn all_providers_erroring_before_content_get_502_json() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn upstream_refusing_the_request_gets_400_without_failover() {
+    let _turn = shared().await;
     let mock = mock().await;
     let worker = worker(&[
         (
@@ -994,6 +1016,7 @@ async fn upstream_refusing_the_request_gets_400_without_failover() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn heartbeats_flow_while_the_upstream_is_silent() {
+    let _turn = shared().await;
     let tag = "heartbeat";
     let mock = mock().await;
     let worker = worker(&[
@@ -1151,6 +1174,7 @@ async fn disconnect_latencies(
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn client_disconnect_mid_stream_closes_the_upstream_within_100_ms() {
+    let _turn = shared().await;
     let tag = "disconnect";
     let mock = mock().await;
     let worker = worker(&[
@@ -1170,6 +1194,7 @@ async fn client_disconnect_mid_stream_closes_the_upstream_within_100_ms() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn client_disconnect_while_the_upstream_is_silent_closes_it_within_100_ms() {
+    let _turn = shared().await;
     let tag = "disconnect-silent";
     let mock = mock().await;
     let worker = worker(&[
@@ -1192,6 +1217,7 @@ async fn client_disconnect_while_the_upstream_is_silent_closes_it_within_100_ms(
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn a_stream_without_any_text_still_starts_with_the_assistant_role() {
+    let _turn = shared().await;
     let tag = "role";
     let mock = mock().await;
     let worker = worker(&[
@@ -1224,6 +1250,7 @@ async fn a_stream_without_any_text_still_starts_with_the_assistant_role() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn refused_requests_never_reach_the_upstream() {
+    let _turn = shared().await;
     let tag = "refused";
     let mock = mock().await;
     let worker = worker(&[
@@ -1348,6 +1375,7 @@ async fn refused_requests_never_reach_the_upstream() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn allowed_origin_gets_cors_headers_and_preflight() {
+    let _turn = shared().await;
     let tag = "cors";
     let mock = mock().await;
     // Whole answers come from a provider that answers them whole (the mock's `json`).
@@ -1451,6 +1479,7 @@ async fn allowed_origin_gets_cors_headers_and_preflight() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn metrics_counters_move_with_requests() {
+    let _turn = shared().await;
     let mock = mock().await;
     let worker = worker(&[
         (
@@ -1531,6 +1560,7 @@ async fn metrics_counters_move_with_requests() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn non_streaming_request_gets_one_completion() {
+    let _turn = shared().await;
     let tag = "json";
     let mock = mock().await;
     // The upstream's completion, relayed as it sent it (the mock's `json` scenario answers as a
@@ -1576,6 +1606,7 @@ async fn non_streaming_request_gets_one_completion() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn two_hundred_concurrent_streams_each_get_the_exact_text() {
+    let _turn = alone().await;
     let tag = "load";
     let streams = 200;
     let mock = mock().await;
@@ -1772,6 +1803,7 @@ fn raw_head(addr: SocketAddr, content_length: Option<&str>) -> String {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn a_declared_length_of_4_gib_or_more_is_413_and_a_stalled_body_408() {
+    let _turn = shared().await;
     let tag = "body-policy";
     let mock = mock().await;
     let worker = worker(&[
@@ -1835,6 +1867,7 @@ async fn a_declared_length_of_4_gib_or_more_is_413_and_a_stalled_body_408() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
+    let _turn = shared().await;
     let tag = "methods";
     let mock = mock().await;
     let worker = worker(&[
@@ -1887,6 +1920,7 @@ async fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn the_bearer_scheme_is_case_insensitive() {
+    let _turn = shared().await;
     let tag = "bearer-case";
     let mock = mock().await;
     let worker = worker(&[
@@ -1965,6 +1999,7 @@ async fn answers_of_a_misconfigured_worker(env: &[(&str, String)]) -> (Workerd, 
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn a_wildcard_origin_is_refused_at_start_up_and_logged() {
+    let _turn = shared().await;
     let tag = "wildcard";
     let mock = mock().await;
     let (worker, seen) = answers_of_a_misconfigured_worker(&[
@@ -2010,6 +2045,7 @@ async fn a_wildcard_origin_is_refused_at_start_up_and_logged() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn no_configuration_value_reaches_a_client_or_the_log() {
+    let _turn = shared().await;
     let mock = mock().await;
     let marker = "sk-config-MARKER-5550123";
     let header_of_wrong_type = json!([{
@@ -2084,6 +2120,7 @@ async fn no_configuration_value_reaches_a_client_or_the_log() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn every_provider_rate_limited_gets_429_with_the_smallest_retry_after() {
+    let _turn = shared().await;
     let mock = mock().await;
     let worker = worker(&[
         (
@@ -2141,6 +2178,7 @@ async fn every_provider_rate_limited_gets_429_with_the_smallest_retry_after() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn final_failures_say_not_to_retry_and_name_every_provider() {
+    let _turn = shared().await;
     let mock = mock().await;
     let worker = worker(&[
         (
@@ -2178,6 +2216,7 @@ async fn final_failures_say_not_to_retry_and_name_every_provider() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn preflight_echoes_the_requested_headers_of_an_sdk_in_a_page() {
+    let _turn = shared().await;
     let tag = "preflight-echo";
     let mock = mock().await;
     let worker = worker(&[
@@ -2257,6 +2296,7 @@ async fn preflight_echoes_the_requested_headers_of_an_sdk_in_a_page() {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn fields_that_pick_providers_are_refused_unless_forwarded_and_max_tokens_is_capped() {
+    let _turn = shared().await;
     let mock = mock().await;
     let strict = worker(&[
         (
@@ -2400,6 +2440,7 @@ async fn echoing_guard_upstream() -> (String, JoinHandle<()>) {
     ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
 )]
 async fn an_upstreams_guard_events_are_relayed_apart_and_without_keys() {
+    let _turn = shared().await;
     let (url, upstream) = echoing_guard_upstream().await;
     let worker = worker(&[
         (
@@ -2463,16 +2504,26 @@ async fn an_upstreams_guard_events_are_relayed_apart_and_without_keys() {
 // The transparent proxy (issue 14): the client's body and the upstream's bytes pass unchanged,
 // usage only when asked, /v1/responses, a client leaving in every phase, backpressure, load.
 
-/// The attribute pair of every test here, once.
+/// The attribute pair of every test here, once, and its turn: `alone` for a load test (it
+/// runs while no other test of this file does), shared for the others.
 macro_rules! workerd_test {
     ($(#[$meta:meta])* async fn $name:ident() $body:block) => {
+        workerd_test!(@turn shared $(#[$meta])* async fn $name() $body);
+    };
+    (alone $(#[$meta:meta])* async fn $name:ident() $body:block) => {
+        workerd_test!(@turn alone $(#[$meta])* async fn $name() $body);
+    };
+    (@turn $turn:ident $(#[$meta:meta])* async fn $name:ident() $body:block) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         #[cfg_attr(
             lsg_skip,
             ignore = "cannot run here: edge-worker's build warning says what is missing (workerd, or the tools to build the worker); `cargo xtask test --only workerd` sets it up and runs it"
         )]
         $(#[$meta])*
-        async fn $name() $body
+        async fn $name() {
+            let _turn = $turn().await;
+            $body
+        }
     };
 }
 
@@ -2917,6 +2968,7 @@ async fn never_reading_clients(worker: &Workerd, n: usize) -> Vec<TcpStream> {
 }
 
 workerd_test! {
+    alone
     async fn a_client_that_does_not_read_holds_the_upstream_back_and_is_gone_after_the_idle_deadline() {
         let (url, counts, upstream) = counting_upstream(0, 200).await;
         let worker = worker(&[
@@ -2959,6 +3011,7 @@ fn rss_bytes(pid: u32) -> u64 {
 }
 
 workerd_test! {
+    alone
     async fn fifty_never_reading_clients_of_a_long_answer_add_under_50_mb() {
         let (url, counts, upstream) = counting_upstream(40_000, 300).await;
         let worker = worker(&[
@@ -3001,7 +3054,7 @@ workerd_test! {
 }
 
 workerd_test! {
-    #[ignore = "the goal is not met yet: on 2 shared cores, with workerd's one isolate thread busy relaying 200 streams, p99 was 125 to 290 ms (p50 about the same: every departure waits in the same queue); 20 streams 35 ms, 100 streams 96 ms. Run it with --ignored to measure"]
+    alone
     async fn two_hundred_streams_with_half_the_clients_leaving_close_their_upstreams_within_100_ms_at_p99() {
         let tag = "load-leave";
         // LSG_LOAD_STREAMS: fewer streams, to tell load from the rest when this fails.
@@ -3108,6 +3161,7 @@ fn cpu_ms(pid: u32) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check (about 20 s, with 2-second windows): cargo test -p edge-worker --test workerd -- --ignored --nocapture probe_cost"]
 async fn probe_cost_of_200_streams_waiting_on_a_silent_upstream() {
+    let _turn = alone().await;
     let streams = 200;
     let window = Duration::from_secs(2);
     let mut report = Vec::new();
