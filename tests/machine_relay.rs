@@ -121,6 +121,7 @@ fn drain(relay: &mut Relay, seen: &mut Seen) {
                     seen.order.push("fail");
                     seen.failed = Some(error)
                 }
+                RelayDelivery::Open => seen.order.push("open"),
             }
         } else {
             return;

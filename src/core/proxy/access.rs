@@ -9,7 +9,7 @@ use super::request::Refusal;
 
 /// The chat completions path.
 pub const CHAT_PATH: &str = "/v1/chat/completions";
-/// The Responses API path: routed, not served yet (see [`Route::Responses`]).
+/// The Responses API path (served like the chat path, see [`Route::Responses`]).
 pub const RESPONSES_PATH: &str = "/v1/responses";
 
 /// The response headers a page's script may read: the request id the SDKs report, and the
@@ -34,7 +34,7 @@ pub enum Route {
     /// `POST /v1/chat/completions`.
     Chat,
     /// `POST /v1/responses`: answered 404 with a clear message, until the worker relays the
-    /// Responses API (the chat path cannot serve it: its request and event shapes differ).
+    /// The Responses API: relayed like chat, to each provider's `/responses` endpoint.
     Responses,
     /// `OPTIONS`: a CORS preflight.
     Preflight,
@@ -79,12 +79,6 @@ pub fn route_refusal(route: Route, method: &str, path: &str) -> Option<Refusal> 
             )
             .header("allow", allow),
         ),
-        Route::Responses => Some(Refusal::new(
-            404,
-            "invalid_request_error",
-            "unsupported_endpoint",
-            format!("{RESPONSES_PATH} is not served by this worker yet; use {CHAT_PATH}"),
-        )),
         Route::NotFound => Some(Refusal::new(
             404,
             "invalid_request_error",

@@ -1,6 +1,9 @@
 //! The edge worker's decisions: configuration, routes, access control, request checks, provider
-//! order, what a failure answers, and the OpenAI-compatible bytes it answers with. Pure: strings
-//! in, strings and decisions out; nothing here may touch a platform API.
+//! order, the body it forwards ([`forward`]) and what a failure answers (the relay machine,
+//! [`crate::core::relay`], decides the rest in the worker's mode). Pure: strings in, strings
+//! and decisions out; nothing here may touch a platform API. ([`ChunkWriter`] and
+//! [`completion_body`], the re-encoding of the worker before it relayed bytes, are no longer
+//! used by it.)
 //!
 //! Configuration comes from bindings / environment variables with these names (read once per
 //! isolate, on its first request: workerd hands a module worker its `env` only with a request):
@@ -19,12 +22,15 @@
 //! - `LSG_FORWARD_FIELDS`: comma-separated [`GATED_FIELDS`] passed on anyway (default none).
 //! - `LSG_MAX_TOKENS`: the largest `max_tokens` / `max_completion_tokens` accepted, and the
 //!   `max_tokens` sent when a request names neither (default: no cap).
-//! - `LSG_PROBE_MS`: while nothing else is sent, a single LF every this many milliseconds
-//!   (default 25; 0 turns probes off), so a vanished client is noticed promptly.
+//! - `LSG_PROBE_MS`: once the status is out, while nothing else is sent and the client reads, a
+//!   single LF between events every this many milliseconds (default 25; 0 turns probes off), so
+//!   a client that closed its connection in order is noticed promptly (workerd learns of it only
+//!   when it writes).
 
 mod access;
 mod chunks;
 mod config;
+mod forward;
 mod outcome;
 mod request;
 
@@ -37,6 +43,7 @@ pub use config::{
     ConfigError, ProviderConfig, ProxyConfig, DEFAULT_BODY_MS, DEFAULT_HEARTBEAT_MS,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_PROBE_MS, PROVIDER_CONFIG_FIELDS,
 };
+pub use forward::{endpoint, forward, Api, Forward};
 pub use outcome::{
     failure_message, failure_status, final_failure, misconfigured, relayed_event,
     smallest_retry_after_seconds, tried_summary, Tried, UPSTREAM_EVENT, WORKER_EVENT,

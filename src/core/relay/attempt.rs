@@ -6,7 +6,9 @@
 
 use std::collections::VecDeque;
 
+use super::proxy::{worker_tail, ProxyMode};
 use super::request::{cut_tail, first_chunk_id, RequestKind};
+use super::shape::Shaper;
 use super::{watcher, CutError, OnCut, RelayAction, RelayDelivery};
 use crate::core::answer::{classify_response, error_body_message, BodyKind};
 use crate::core::deadline::{AttemptDeadlines, Due, Expired, Layer, Millis};
@@ -49,11 +51,31 @@ pub(super) struct Ctx<'a> {
     pub service_deadline: Millis,
     pub deliveries: &'a mut VecDeque<RelayDelivery>,
     pub actions: &'a mut VecDeque<RelayAction>,
+    /// The edge worker's relay: how its stream's bytes go out, and its settings.
+    pub proxy: Option<(&'a mut Shaper, &'a ProxyMode)>,
 }
 
 impl Ctx<'_> {
     fn event(&mut self, event: GuardEvent) {
         self.deliveries.push_back(RelayDelivery::Event(event));
+    }
+
+    /// Committed upstream bytes on their way out (an event stream's through the worker's
+    /// shaper, when there is one).
+    fn pass(&mut self, now: Millis, bytes: &[u8], event_stream: bool) {
+        match self.proxy.as_mut().filter(|_| event_stream) {
+            Some((shaper, _)) => shaper.feed(now, bytes, self.deliveries),
+            None => self
+                .deliveries
+                .push_back(RelayDelivery::Bytes(bytes.to_vec())),
+        }
+    }
+
+    /// The committed stream ends: what the shaper still holds goes out. Returns whether it
+    /// ended inside a line (`None`: not the worker's relay).
+    fn flush(&mut self, now: Millis) -> Option<bool> {
+        let (shaper, _) = self.proxy.as_mut()?;
+        Some(shaper.flush(now, self.deliveries))
     }
 
     fn redact(&self, text: &str) -> String {
@@ -272,8 +294,7 @@ impl Attempt {
                     return;
                 }
                 self.inside_line = bytes.last() != Some(&b'\n');
-                cx.deliveries
-                    .push_back(RelayDelivery::Bytes(bytes.to_vec()));
+                cx.pass(now, bytes, self.watcher.is_some());
                 if self.service_only {
                     return;
                 }
@@ -292,6 +313,11 @@ impl Attempt {
     /// has every byte of it); an oversized event ends the watch, not the stream.
     #[inline(never)]
     fn after_committed_read(&mut self, now: Millis, report: Report, cx: &mut Ctx<'_>) {
+        if report.upstream_error && cx.proxy.is_some() {
+            // The upstream's own error event ended an answer after text: the worker's client
+            // has it as sent, and the worker counts the answer as partial.
+            self.cut = Some(Failure::Upstream);
+        }
         if report.end.is_some() || report.upstream_error {
             self.finish(now, cx);
         } else if report.too_large {
@@ -451,7 +477,7 @@ impl Attempt {
         if !self.held.is_empty() {
             let held = std::mem::take(&mut self.held);
             self.inside_line = held.last() != Some(&b'\n');
-            cx.deliveries.push_back(RelayDelivery::Bytes(held));
+            cx.pass(now, &held, self.watcher.is_some());
         }
         if self.body_ended {
             self.finish(now, cx);
@@ -471,6 +497,7 @@ impl Attempt {
         self.phase = Phase::Finished;
         self.over_at = now;
         self.release(cx.actions);
+        cx.flush(now);
         cx.deliveries.push_back(RelayDelivery::Close);
     }
 
@@ -494,6 +521,31 @@ impl Attempt {
                     message,
                     provider: cx.name.to_owned(),
                 }));
+            }
+            OnCut::Finish if cx.proxy.is_some() => {
+                let inside_line = cx.flush(now).unwrap_or(self.inside_line);
+                let format = self.watcher.as_ref().and_then(|w| w.format());
+                let (code, _) = crate::core::proxy::failure_status(kind, None);
+                let Some((_, mode)) = cx.proxy.as_ref() else {
+                    return;
+                };
+                let id = match self.chunk_id.is_empty() {
+                    true => mode.stream_id.as_str(),
+                    false => self.chunk_id.as_str(),
+                };
+                let tail = worker_tail(
+                    format,
+                    id,
+                    mode.created,
+                    cx.model,
+                    kind,
+                    code,
+                    &message,
+                    self.chunk_id.is_empty(),
+                    inside_line,
+                );
+                cx.deliveries.push_back(RelayDelivery::Bytes(tail));
+                cx.deliveries.push_back(RelayDelivery::Close);
             }
             OnCut::Finish => {
                 let format = self.watcher.as_ref().and_then(|w| w.format());

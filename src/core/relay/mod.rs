@@ -22,7 +22,7 @@
 //!   itself, passed through.
 //!
 //! It reuses the core's parts: [`CallPlan`] decides between attempts (the same retry and
-//! failover rules as `generate()`), [`AttemptDeadlines`] times each attempt, [`GuardEvent`]s
+//! failover rules as `generate()`), [`AttemptDeadlines`](crate::core::deadline::AttemptDeadlines) times each attempt, [`GuardEvent`]s
 //! report what happens, [`crate::core::secrets`] keeps keys (the fallbacks' and the SDK's own)
 //! out of every message. It is a machine of its own rather than a mode of
 //! [`crate::core::machine::Generation`] because what it does with an answer is different in
@@ -42,7 +42,9 @@
 //!    After the commit, a driver reads the committed body only as fast as its reader asks.
 
 mod attempt;
+mod proxy;
 pub mod request;
+mod shape;
 
 use std::collections::VecDeque;
 
@@ -54,6 +56,8 @@ use crate::core::machine::{AttemptId, BodyError, Head, Jitter};
 use crate::core::policy::{Failure, RetryPolicy};
 use crate::core::progress::ProgressWatcher;
 use attempt::{Attempt, Ctx, Phase};
+use proxy::ProxyState;
+pub use proxy::{asks_usage, with_usage, worker_tail, ProxyMode, HEARTBEAT, PROBE};
 pub use request::RequestKind;
 use request::{failure_body, fallback_headers, host_name, model_of, request_keys, with_model};
 
@@ -189,6 +193,10 @@ pub enum RelayDelivery {
     Close,
     /// The committed body errors with this (`onCut: "error"`).
     Fail(CutError),
+    /// The edge worker's relay only ([`ProxyMode`]): answer 200 as an event stream now (the
+    /// first heartbeat came due before any progress); its body follows as
+    /// [`RelayDelivery::Bytes`], and no [`RelayDelivery::Commit`] comes after it.
+    Open,
 }
 
 /// Where the relay is.
@@ -234,6 +242,8 @@ pub struct Relay {
     tried: Vec<(String, String)>,
     deliveries: VecDeque<RelayDelivery>,
     actions: VecDeque<RelayAction>,
+    /// The edge worker's settings and state ([`Relay::with_proxy`]).
+    proxy: Option<Box<ProxyState>>,
 }
 
 impl Relay {
@@ -299,6 +309,7 @@ impl Relay {
             tried: Vec::new(),
             deliveries: VecDeque::new(),
             actions: VecDeque::new(),
+            proxy: None,
         }
     }
 
@@ -317,13 +328,14 @@ impl Relay {
         self.started = now;
         self.plan = CallPlan::new(now, self.limits.clone(), self.policy, self.service_ms);
         self.state = State::Running;
+        self.proxy_start(now);
         self.begin(now);
     }
 
     /// The response head of `attempt` arrived.
     pub fn head(&mut self, attempt: AttemptId, now: Millis, head: Head) {
         let mut head = Some(head);
-        self.with(attempt, &mut |a, cx| {
+        self.with(attempt, now, &mut |a, cx| {
             if let Some(head) = head.take() {
                 a.head(now, head, cx)
             }
@@ -332,18 +344,18 @@ impl Relay {
 
     /// Body bytes of `attempt` arrived.
     pub fn body_bytes(&mut self, attempt: AttemptId, now: Millis, bytes: &[u8]) {
-        self.with(attempt, &mut |a, cx| a.bytes(now, bytes, cx));
+        self.with(attempt, now, &mut |a, cx| a.bytes(now, bytes, cx));
     }
 
     /// The body of `attempt` ended.
     pub fn body_end(&mut self, attempt: AttemptId, now: Millis) {
-        self.with(attempt, &mut |a, cx| a.end(now, cx));
+        self.with(attempt, now, &mut |a, cx| a.end(now, cx));
     }
 
     /// Reading the body of `attempt` failed.
     pub fn body_error(&mut self, attempt: AttemptId, now: Millis, error: BodyError) {
         let mut error = Some(error);
-        self.with(attempt, &mut |a, cx| {
+        self.with(attempt, now, &mut |a, cx| {
             if let Some(error) = error.take() {
                 a.body_error(now, error, cx)
             }
@@ -352,11 +364,17 @@ impl Relay {
 
     /// The request of `attempt` failed before any response.
     pub fn request_error(&mut self, attempt: AttemptId, now: Millis, message: &str) {
-        self.with(attempt, &mut |a, cx| a.request_error(now, message, cx));
+        self.with(attempt, now, &mut |a, cx| a.request_error(now, message, cx));
     }
 
     /// The clock read `now`: whatever is due happens; nothing else does.
     pub fn handle_timeout(&mut self, now: Millis) {
+        if self.proxy_timeout(now) {
+            return;
+        }
+        if self.paused() {
+            return;
+        }
         match self.state {
             State::Idle | State::Settled => {}
             State::BackingOff(until) => {
@@ -367,7 +385,7 @@ impl Relay {
             }
             State::Running | State::Committed => {
                 if let Some(id) = self.attempt.as_ref().map(|a| a.id) {
-                    self.with(id, &mut |a, cx| a.timeout(now, cx));
+                    self.with(id, now, &mut |a, cx| a.timeout(now, cx));
                 }
             }
         }
@@ -405,12 +423,21 @@ impl Relay {
 
     /// The next thing for the SDK.
     pub fn poll_delivery(&mut self) -> Option<RelayDelivery> {
-        self.deliveries.pop_front()
+        loop {
+            let delivery = self.deliveries.pop_front()?;
+            if self.proxy_outgoing(&delivery) {
+                return Some(delivery);
+            }
+        }
     }
 
     /// When [`Relay::handle_timeout`] is wanted; `None` when nothing waits on the clock.
     pub fn poll_timeout(&self) -> Option<Millis> {
-        match self.state {
+        let own = self.proxy_due();
+        if self.paused() {
+            return own;
+        }
+        let due = match self.state {
             State::BackingOff(until) => Some(until.due()),
             State::Running | State::Committed => self
                 .attempt
@@ -418,6 +445,10 @@ impl Relay {
                 .filter(|a| a.is_waiting())
                 .map(|a| a.due(self.plan.service_deadline())),
             State::Idle | State::Settled => None,
+        };
+        match (due, own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -438,6 +469,20 @@ impl Relay {
 
     #[inline(never)]
     fn event(&mut self, event: GuardEvent) {
+        if let (Some(proxy), Some(RelayDelivery::Close)) = (&self.proxy, self.deliveries.back()) {
+            // The worker's client gets its events in the stream: this one before its end, and
+            // before the read that ended it (a client stops at `[DONE]` or an error chunk).
+            let close = self.deliveries.len() - 1;
+            let at = match proxy.mode.client_events {
+                true => self
+                    .deliveries
+                    .iter()
+                    .rposition(|d| matches!(d, RelayDelivery::Bytes(_)))
+                    .unwrap_or(close),
+                false => close,
+            };
+            return self.deliveries.insert(at, RelayDelivery::Event(event));
+        }
         self.deliveries.push_back(RelayDelivery::Event(event));
     }
 
@@ -495,16 +540,23 @@ impl Relay {
             service_deadline: self.plan.service_deadline(),
             deliveries: &mut self.deliveries,
             actions: &mut self.actions,
+            proxy: self.proxy.as_deref_mut().map(|p| (&mut p.shaper, &p.mode)),
         }
     }
 
     /// Hands an input to the current attempt `id` (reports about any other are ignored), then
     /// acts on where it left the relay.
     #[inline(never)]
-    fn with(&mut self, id: AttemptId, input: &mut dyn FnMut(&mut Attempt, &mut Ctx<'_>)) {
+    fn with(
+        &mut self,
+        id: AttemptId,
+        now: Millis,
+        input: &mut dyn FnMut(&mut Attempt, &mut Ctx<'_>),
+    ) {
         if matches!(self.state, State::Settled | State::Idle) {
             return;
         }
+        self.proxy_input(now);
         if self.attempt.as_ref().is_none_or(|a| a.id != id) {
             return; // an attempt that is over: a late report
         }
@@ -521,6 +573,12 @@ impl Relay {
     /// committed body that ended settles the relay.
     #[inline(never)]
     fn after_input(&mut self) {
+        let Some(attempt) = self.attempt.as_mut() else {
+            return;
+        };
+        if matches!(attempt.phase, Phase::Committed | Phase::Finished) {
+            self.proxy_committed();
+        }
         let Some(attempt) = self.attempt.as_mut() else {
             return;
         };
@@ -576,6 +634,7 @@ impl Relay {
             message: message.clone(),
         });
         self.tried.push((name.clone(), message));
+        self.proxy_judged(&failure);
         let started = attempt.deadlines.started();
         let jitter = self.jitter.draw();
         let outcome = Outcome::Failed(failure.clone());
@@ -603,9 +662,12 @@ impl Relay {
                 self.begin(at);
             }
             Next::Reject(_) | Next::Resolve { .. } => {
-                if let Failure::Http {
-                    status: 400..=499, ..
-                } = failure
+                if let (
+                    Failure::Http {
+                        status: 400..=499, ..
+                    },
+                    None,
+                ) = (&failure, &self.proxy)
                 {
                     if attempt.phase_before_over == Phase::ErrorBody {
                         // The upstream refused the request: its own answer goes to the SDK.
@@ -624,6 +686,9 @@ impl Relay {
     /// Everything failed before the commit: the guard's own response.
     #[inline(never)]
     fn respond(&mut self, failure: &Failure) {
+        if self.proxy_respond(failure) {
+            return;
+        }
         let status = match failure {
             Failure::Timeout(_) => 504,
             _ => 502,
@@ -670,10 +735,12 @@ fn limit(kind: RequestKind, timeouts: Timeouts) -> Timeouts {
 
 /// A watcher for a stream sent to `url`.
 fn watcher(url: &str, max_event_bytes: usize) -> ProgressWatcher {
+    ProgressWatcher::new(format_of(url), max_event_bytes)
+}
+
+/// The stream format of an endpoint, by its path.
+fn format_of(url: &str) -> Option<crate::core::progress::Format> {
     let path = url.split_once("://").map_or(url, |(_, rest)| rest);
     let path = path.find('/').map_or("", |at| &path[at..]);
-    ProgressWatcher::new(
-        crate::core::progress::Format::from_path(path),
-        max_event_bytes,
-    )
+    crate::core::progress::Format::from_path(path)
 }

@@ -1,7 +1,10 @@
 //! The body of a guarded `Response`: a `ReadableStream` the driver fills, pulled by the SDK.
 //!
-//! Its high-water mark is 0, so the stream asks (`pull`) only when its reader waits for a
-//! chunk: the driver reads the upstream only as fast as the SDK reads. A `cancel` from the
+//! For `guardFetch()` its high-water mark is 0, so the stream asks (`pull`) only when its
+//! reader waits for a chunk: the driver reads the upstream only as fast as the SDK reads. The
+//! edge worker's holds up to a bounded number of bytes ([`BodyStream::new`]'s
+//! `buffer_bytes`), so that the next upstream read is already under way while workerd writes
+//! the last one to the client, and still no faster than the client reads. A `cancel` from the
 //! reader (the SDK aborting its stream) is noted and the driver woken, which releases the
 //! upstream at once. It must never decide: it moves bytes and says what the reader did.
 
@@ -24,6 +27,15 @@ extern "C" {
     fn close(this: &StreamController) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch)]
     fn error(this: &StreamController, error: &JsValue) -> Result<(), JsValue>;
+    /// How many more bytes (or chunks) the queue takes; `null` once the stream errored.
+    #[wasm_bindgen(method, getter, js_name = desiredSize)]
+    fn desired_size(this: &StreamController) -> Option<f64>;
+
+    /// `new ByteLengthQueuingStrategy({ highWaterMark })`.
+    #[wasm_bindgen(js_name = ByteLengthQueuingStrategy)]
+    type ByteStrategy;
+    #[wasm_bindgen(constructor, js_class = "ByteLengthQueuingStrategy", catch)]
+    fn new(init: &JsValue) -> Result<ByteStrategy, JsValue>;
 
     #[wasm_bindgen(js_name = ReadableStream)]
     type JsReadableStream;
@@ -39,6 +51,8 @@ struct Shared {
     wants: Cell<bool>,
     /// The reader cancelled the stream.
     cancelled: Cell<bool>,
+    /// The driver waits for a pull (only then does a pull wake it).
+    idle: Cell<bool>,
 }
 
 /// One response body. Dropping it is safe once it was closed or errored (the stream calls
@@ -51,8 +65,9 @@ pub(crate) struct BodyStream {
 }
 
 impl BodyStream {
-    /// A stream whose pulls and cancel wake `nudge`.
-    pub fn new(nudge: Rc<Wakeup>) -> Result<BodyStream, JsValue> {
+    /// A stream whose pulls (while the driver waits for one) and cancel wake `nudge`, holding
+    /// up to `buffer_bytes` (0: nothing; it asks only when its reader waits).
+    pub fn new(nudge: Rc<Wakeup>, buffer_bytes: f64) -> Result<BodyStream, JsValue> {
         let shared = Rc::new(Shared::default());
         let (at_start, at_pull, at_cancel) = (shared.clone(), shared.clone(), shared.clone());
         let (pull_nudge, cancel_nudge) = (nudge.clone(), nudge);
@@ -61,7 +76,9 @@ impl BodyStream {
         });
         let pull = Closure::<dyn FnMut(JsValue)>::new(move |_controller: JsValue| {
             at_pull.wants.set(true);
-            pull_nudge.fire();
+            if at_pull.idle.replace(false) {
+                pull_nudge.fire();
+            }
         });
         let cancel = Closure::<dyn FnMut(JsValue)>::new(move |_reason: JsValue| {
             at_cancel.cancelled.set(true);
@@ -72,7 +89,17 @@ impl BodyStream {
         set(&source, "pull", pull.as_ref());
         set(&source, "cancel", cancel.as_ref());
         let strategy = JsValue::from(Object::new());
-        set(&strategy, "highWaterMark", &JsValue::from_f64(0.0));
+        set(&strategy, "highWaterMark", &JsValue::from_f64(buffer_bytes));
+        let strategy = match buffer_bytes > 0.0 {
+            true => ByteStrategy::new(&strategy)
+                .map(JsValue::from)
+                .unwrap_or_else(|_| {
+                    let none = JsValue::from(Object::new());
+                    set(&none, "highWaterMark", &JsValue::from_f64(0.0));
+                    none
+                }),
+            false => strategy,
+        };
         let stream = JsReadableStream::new(&source, &strategy)?;
         Ok(BodyStream {
             stream: stream.into(),
@@ -87,9 +114,21 @@ impl BodyStream {
         &self.stream
     }
 
-    /// Whether the reader waits for a chunk.
+    /// Whether the reader waits for a chunk, or the buffer has room.
     pub fn wants(&self) -> bool {
-        self.shared.wants.get()
+        if self.shared.wants.get() {
+            return true;
+        }
+        let controller = self.shared.controller.borrow();
+        controller
+            .as_ref()
+            .and_then(|c| c.unchecked_ref::<StreamController>().desired_size())
+            .is_some_and(|room| room > 0.0)
+    }
+
+    /// The driver waits for the reader: its next pull wakes the driver.
+    pub fn wait_for_pull(&self) {
+        self.shared.idle.set(true);
     }
 
     /// Whether the reader cancelled.
@@ -105,10 +144,15 @@ impl BodyStream {
 
     /// Hands `bytes` to the reader.
     pub fn enqueue(&self, bytes: &[u8]) {
+        self.enqueue_chunk(&Uint8Array::from(bytes));
+    }
+
+    /// Hands the reader a chunk that holds exactly the bytes to hand out (an upstream read
+    /// passed on whole: no copy made).
+    pub fn enqueue_chunk(&self, chunk: &Uint8Array) {
         self.shared.wants.set(false);
-        let chunk = Uint8Array::from(bytes);
         self.with(|c| {
-            let _ = c.enqueue(&chunk);
+            let _ = c.enqueue(chunk);
         });
     }
 

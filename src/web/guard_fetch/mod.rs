@@ -26,6 +26,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::AbortSignal;
 
+use crate::core::events::GuardEvent;
 use crate::core::machine::{AttemptId, BodyError};
 use crate::core::relay::{
     CutError, Outgoing, Relay, RelayAction, RelayConfig, RelayDelivery, SdkRequest,
@@ -33,8 +34,76 @@ use crate::core::relay::{
 use crate::web::objects::{config_error, event_object, log_event, set};
 use crate::web::resources::{Alarm, Counted, Kind, Listener, Wakeup};
 use crate::web::transport::{js_error_message, ReadResult, Transport};
-use body::BodyStream;
+pub(crate) use body::BodyStream;
 use options::GuardOptions;
+
+/// What the driver's caller makes of the relay's deliveries: `guardFetch()` (the SDK's
+/// `Response`, its `onEvent` and log) or the edge worker (its client's `Response`, its
+/// metrics). It never decides: it builds what the machine said.
+pub(crate) trait Host {
+    /// An event happened.
+    fn event(&mut self, event: &GuardEvent);
+    /// The `Response` of a commit: `status`, the attempt's upstream `Response` (its headers),
+    /// over `body` (`null` for a status without one).
+    fn commit(
+        &mut self,
+        status: u16,
+        upstream: &JsValue,
+        body: &JsValue,
+    ) -> Result<JsValue, JsValue>;
+    /// The `Response` of an early status (the worker's first heartbeat) over `body`.
+    fn open(&mut self, body: &JsValue) -> Result<JsValue, JsValue> {
+        self.commit(200, &JsValue::UNDEFINED, body)
+    }
+    /// The `Response` of the relay's own failure answer.
+    fn respond(&mut self, relay: &Relay, status: u16, body: &str) -> Result<JsValue, JsValue>;
+    /// The request is over (after every delivery).
+    fn settled(&mut self, _relay: &Relay) {}
+}
+
+/// `guardFetch()`'s host: the SDK's `Response`, `onEvent`, the log.
+struct SdkHost(Rc<GuardOptions>);
+
+impl Host for SdkHost {
+    fn event(&mut self, event: &GuardEvent) {
+        log_event(self.0.log, event);
+        if let Some(on_event) = &self.0.on_event {
+            // A throwing `onEvent` does not stop the request (the SDK owns it).
+            let _ = on_event.call1(&JsValue::UNDEFINED, &event_object(event));
+        }
+    }
+
+    /// The attempt's status, status text and headers (the platform already decoded the
+    /// upstream's bytes, so the length and encoding headers no longer describe them).
+    fn commit(
+        &mut self,
+        status: u16,
+        upstream: &JsValue,
+        body: &JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let headers = JsHeaders::new(&get(upstream, "headers"))?;
+        let _ = headers.remove("content-length");
+        let _ = headers.remove("content-encoding");
+        if status >= 400 {
+            let _ = headers.put("x-should-retry", "false");
+        }
+        let init = JsValue::from(Object::new());
+        set(&init, "status", &JsValue::from_f64(f64::from(status)));
+        set(&init, "statusText", &get(upstream, "statusText"));
+        set(&init, "headers", &headers);
+        JsResponse::new(body, &init).map(JsValue::from)
+    }
+
+    fn respond(&mut self, _relay: &Relay, status: u16, body: &str) -> Result<JsValue, JsValue> {
+        let headers = JsValue::from(Object::new());
+        set(&headers, "content-type", &"application/json".into());
+        set(&headers, "x-should-retry", &"false".into());
+        let init = JsValue::from(Object::new());
+        set(&init, "status", &JsValue::from_f64(f64::from(status)));
+        set(&init, "headers", &headers);
+        JsResponse::new(&JsValue::from_str(body), &init).map(JsValue::from)
+    }
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -79,27 +148,31 @@ pub fn guard_fetch(options: JsValue) -> Result<JsValue, JsValue> {
 
 /// One call of the guarded `fetch`.
 fn relay_call(options: Rc<GuardOptions>, input: JsValue, init: JsValue) -> Promise {
-    let mut settle = None;
-    let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
-    if let Some((resolve, reject)) = settle {
-        spawn_local(async move {
-            let answer = Answer {
-                resolve: Some(resolve),
-                reject,
-            };
-            run(options, input, init, answer).await;
-        });
+    let (promise, answer) = Answer::new();
+    if let Some(answer) = answer {
+        spawn_local(run(options, input, init, answer));
     }
     promise
 }
 
-/// The SDK's promise, settled once.
-struct Answer {
+/// The caller's promise, settled once.
+pub(crate) struct Answer {
     resolve: Option<Function>,
     reject: Function,
 }
 
 impl Answer {
+    /// The promise and its answer.
+    pub(crate) fn new() -> (Promise, Option<Answer>) {
+        let mut settle = None;
+        let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+        let answer = settle.map(|(resolve, reject)| Answer {
+            resolve: Some(resolve),
+            reject,
+        });
+        (promise, answer)
+    }
+
     fn pending(&self) -> bool {
         self.resolve.is_some()
     }
@@ -214,11 +287,11 @@ fn body_of(sdk: &mut SdkRequest, bytes: Vec<u8>) -> JsValue {
 }
 
 /// What cancels a request, noted by listeners and read by the driver.
-struct Cancels {
-    /// The SDK's signal (its reason is what the promise rejects with).
-    sdk: AbortSignal,
+pub(crate) struct Cancels {
+    /// The SDK's signal (its reason is what the promise rejects with; the worker's request's).
+    pub sdk: AbortSignal,
     /// The options' signal, and the session's (its reason names what happened).
-    guard: Vec<(AbortSignal, &'static str)>,
+    pub guard: Vec<(AbortSignal, &'static str)>,
 }
 
 impl Cancels {
@@ -263,9 +336,14 @@ async fn run(options: Rc<GuardOptions>, input: JsValue, init: JsValue, mut answe
         Ok(read) => read,
         Err(error) => return answer.reject(&error),
     };
-    let Some(mut driver) = Driver::new(options, read, answer) else {
+    let Some(driver) = Driver::new(options, read, answer) else {
         return;
     };
+    drive(driver).await;
+}
+
+/// Runs a request's driver to its end.
+pub(crate) async fn drive(mut driver: Driver) {
     driver.relay.start(performance_now());
     while driver.step() {
         let woke = driver.wait().await;
@@ -281,9 +359,13 @@ enum Woke {
     Nudged,
 }
 
-struct Driver {
+pub(crate) struct Driver {
     relay: Relay,
-    options: Rc<GuardOptions>,
+    host: Box<dyn Host>,
+    /// The `fetch` to send with (`None`: the global one).
+    fetch: Option<Function>,
+    /// How many bytes the caller's body holds before it waits for its reader (0: none).
+    pub buffer_bytes: f64,
     /// The SDK's own body, as given (sent to its own endpoint).
     original_body: JsValue,
     answer: Answer,
@@ -298,6 +380,9 @@ struct Driver {
     body: Option<BodyStream>,
     committed: Option<AttemptId>,
     buffer: Vec<u8>,
+    /// The platform's chunk of the last read, whose bytes `buffer` holds: handed out as it is
+    /// when the relay passes that read on whole (most reads), instead of a copy.
+    last_chunk: Option<Uint8Array>,
     /// Ends the session's tracking of this request.
     untrack: Option<Function>,
     /// The abort listeners on the signals, while the request runs.
@@ -332,18 +417,10 @@ impl Driver {
                 }
             }
         }
-        let nudge = Rc::new(Wakeup::default());
         let cancels = Cancels {
             sdk: sdk_signal,
             guard: guard_signals,
         };
-        let listeners: Vec<Listener> = std::iter::once(&cancels.sdk)
-            .chain(cancels.guard.iter().map(|(s, _)| s))
-            .map(|signal| {
-                let nudge = nudge.clone();
-                Listener::new(signal, "abort", move |_| nudge.fire())
-            })
-            .collect();
         let config = RelayConfig {
             request,
             timeouts: options.timeouts,
@@ -352,24 +429,61 @@ impl Driver {
             policy: options.policy,
             max_event_bytes: options.max_event_bytes,
             on_cut: options.on_cut,
-            jitter_seed: (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
+            jitter_seed: jitter_seed(),
         };
-        Some(Driver {
-            relay: Relay::new(config),
-            options,
-            original_body,
+        let mut driver = Driver::with_relay(
+            Relay::new(config),
+            Box::new(SdkHost(options.clone())),
+            options.fetch.clone(),
             answer,
             cancels,
-            nudge,
+        );
+        driver.original_body = original_body;
+        driver.untrack = untrack;
+        driver.listen();
+        Some(driver)
+    }
+
+    /// A driver of `relay` for `host`, cancelled by `cancels` (see [`Driver::listen`]).
+    pub(crate) fn with_relay(
+        relay: Relay,
+        host: Box<dyn Host>,
+        fetch: Option<Function>,
+        answer: Answer,
+        cancels: Cancels,
+    ) -> Driver {
+        Driver {
+            relay,
+            host,
+            fetch,
+            buffer_bytes: 0.0,
+            original_body: JsValue::NULL,
+            answer,
+            cancels,
+            nudge: Rc::new(Wakeup::default()),
             alarm: Alarm::default(),
             transports: Vec::new(),
             responses: Vec::new(),
             body: None,
             committed: None,
             buffer: Vec::new(),
-            untrack,
-            _listeners: listeners,
-        })
+            last_chunk: None,
+            untrack: None,
+            _listeners: Vec::new(),
+        }
+    }
+
+    /// Listens to the cancels' signals (the worker's: its request's signal).
+    pub(crate) fn listen(&mut self) {
+        let nudge = self.nudge.clone();
+        let listeners = std::iter::once(&self.cancels.sdk)
+            .chain(self.cancels.guard.iter().map(|(s, _)| s))
+            .map(|signal| {
+                let nudge = nudge.clone();
+                Listener::new(signal, "abort", move |_| nudge.fire())
+            })
+            .collect::<Vec<_>>();
+        self._listeners.extend(listeners);
     }
 
     /// Acts on everything that happened; `false` once the request is over. Otherwise arms the
@@ -383,8 +497,17 @@ impl Driver {
             return false;
         }
         let wants = self.body.as_ref().is_none_or(BodyStream::wants);
-        // Nothing is read while the SDK does not ask, so nothing can be judged meanwhile.
-        match self.relay.poll_timeout().filter(|_| wants) {
+        if let Some(body) = self.body.as_ref().filter(|_| !wants) {
+            body.wait_for_pull();
+        }
+        let watched = self.relay.watches_client();
+        if watched {
+            self.relay.client_reading(performance_now(), wants);
+            self.drain();
+        }
+        // Nothing is read while the SDK does not ask, so nothing can be judged meanwhile (the
+        // worker's relay judges that itself: a client that stops reading is gone after a while).
+        match self.relay.poll_timeout().filter(|_| wants || watched) {
             Some(due) => self.alarm.ensure(due, performance_now()),
             None => self.alarm.disarm(),
         }
@@ -411,6 +534,12 @@ impl Driver {
     #[inline(never)]
     fn end(&mut self) {
         self.transports.clear();
+        if let Some(body) = &self.body {
+            // Its stream calls nothing more once the driver is gone: ended, if the relay did
+            // not end it (on a body already over this does nothing).
+            body.close();
+        }
+        self.host.settled(&self.relay);
         if let Some(untrack) = self.untrack.take() {
             let _ = untrack.call0(&JsValue::UNDEFINED);
         }
@@ -453,6 +582,8 @@ impl Driver {
             } else if let Some(delivery) = self.relay.poll_delivery() {
                 self.deliver(delivery);
             } else {
+                // A later delivery never stands for this read's chunk.
+                self.last_chunk = None;
                 return;
             }
         }
@@ -476,7 +607,7 @@ impl Driver {
         }
         let url = JsValue::from_str(&out.url);
         let attempt = out.attempt;
-        match Transport::send_init(attempt, &url, &init, self.options.fetch.as_ref()) {
+        match Transport::send_init(attempt, &url, &init, self.fetch.as_ref()) {
             Ok(transport) => self.transports.push(transport),
             Err(error) => {
                 let message = js_error_message(&error);
@@ -489,29 +620,25 @@ impl Driver {
     #[inline(never)]
     fn deliver(&mut self, delivery: RelayDelivery) {
         match delivery {
-            RelayDelivery::Event(event) => {
-                log_event(self.options.log, &event);
-                if let Some(on_event) = &self.options.on_event {
-                    // A throwing `onEvent` does not stop the request (the SDK owns it).
-                    let _ = on_event.call1(&JsValue::UNDEFINED, &event_object(&event));
-                }
-            }
-            RelayDelivery::Commit { attempt, status } => self.commit(attempt, status),
+            RelayDelivery::Event(event) => self.host.event(&event),
+            RelayDelivery::Commit { attempt, status } => self.commit(Some(attempt), status),
+            RelayDelivery::Open => self.commit(None, 200),
             RelayDelivery::Respond { status, body } => {
-                let headers = JsValue::from(Object::new());
-                set(&headers, "content-type", &"application/json".into());
-                set(&headers, "x-should-retry", &"false".into());
-                let init = JsValue::from(Object::new());
-                set(&init, "status", &JsValue::from_f64(f64::from(status)));
-                set(&init, "headers", &headers);
-                match JsResponse::new(&JsValue::from_str(&body), &init) {
+                match self.host.respond(&self.relay, status, &body) {
                     Ok(response) => self.answer.resolve(&response),
                     Err(error) => self.answer.reject(&error),
                 }
             }
             RelayDelivery::Bytes(bytes) => {
+                let whole = match self.last_chunk {
+                    Some(_) if bytes == self.buffer => self.last_chunk.take(),
+                    _ => None,
+                };
                 if let Some(body) = &self.body {
-                    body.enqueue(&bytes);
+                    match &whole {
+                        Some(chunk) => body.enqueue_chunk(chunk),
+                        None => body.enqueue(&bytes),
+                    }
                 }
             }
             RelayDelivery::Close => {
@@ -527,35 +654,26 @@ impl Driver {
         }
     }
 
-    /// The SDK's `Response`: the attempt's status, status text and headers, over a body the
-    /// driver fills (the platform already decoded the upstream's bytes, so the length and
-    /// encoding headers no longer describe them).
+    /// The caller's `Response` (the host builds it) over a body the driver fills: `attempt`'s
+    /// commit, or (`None`) an early status. A commit after an early status has its body already.
     #[inline(never)]
-    fn commit(&mut self, attempt: AttemptId, status: u16) {
-        self.committed = Some(attempt);
+    fn commit(&mut self, attempt: Option<AttemptId>, status: u16) {
+        if attempt.is_some() {
+            self.committed = attempt;
+        }
+        if self.body.is_some() {
+            return;
+        }
         let upstream = self
             .responses
             .iter()
-            .find(|(id, _)| *id == attempt)
+            .find(|(id, _)| Some(*id) == attempt)
             .map(|(_, r)| r.clone())
             .unwrap_or(JsValue::UNDEFINED);
-        let headers = match JsHeaders::new(&get(&upstream, "headers")) {
-            Ok(headers) => headers,
-            Err(error) => return self.answer.reject(&error),
-        };
-        let _ = headers.remove("content-length");
-        let _ = headers.remove("content-encoding");
-        if status >= 400 {
-            let _ = headers.put("x-should-retry", "false");
-        }
-        let init = JsValue::from(Object::new());
-        set(&init, "status", &JsValue::from_f64(f64::from(status)));
-        set(&init, "statusText", &get(&upstream, "statusText"));
-        set(&init, "headers", &headers);
         let null_body = matches!(status, 101 | 103 | 204 | 205 | 304);
         let body = match null_body {
             true => JsValue::NULL,
-            false => match BodyStream::new(self.nudge.clone()) {
+            false => match BodyStream::new(self.nudge.clone(), self.buffer_bytes) {
                 Ok(stream) => {
                     let value = stream.stream().clone();
                     self.body = Some(stream);
@@ -564,7 +682,11 @@ impl Driver {
                 Err(error) => return self.answer.reject(&error),
             },
         };
-        match JsResponse::new(&body, &init) {
+        let response = match attempt {
+            Some(_) => self.host.commit(status, &upstream, &body),
+            None => self.host.open(&body),
+        };
+        match response {
             Ok(response) => self.answer.resolve(&response),
             Err(error) => self.answer.reject(&error),
         }
@@ -628,6 +750,7 @@ impl Driver {
                 } else if let Some(bytes) = chunk.value().dyn_ref::<Uint8Array>() {
                     self.buffer.resize(bytes.length() as usize, 0);
                     bytes.copy_to(&mut self.buffer);
+                    self.last_chunk = Some(bytes.clone());
                     self.relay.body_bytes(attempt, now, &self.buffer);
                     false
                 } else {
@@ -640,6 +763,11 @@ impl Driver {
             self.transports.retain(|t| t.attempt != attempt);
         }
     }
+}
+
+/// A seed for the back-off jitter.
+pub(crate) fn jitter_seed() -> u64 {
+    (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
 }
 
 /// The `GuardError` a cut body errors with (`onCut: "error"`).

@@ -2,9 +2,9 @@
 //! Cloudflare Workers: an OpenAI-compatible, guarded proxy.
 //!
 //! Every decision (configuration, routes, access, request checks, provider order, statuses,
-//! the bytes of each chunk, metrics) is the core's ([`crate::core::proxy`],
-//! [`crate::core::metrics`]); this module moves requests, bodies and timers, and [`chat`] runs
-//! one generation. No client ever sees a configuration problem's details: the configuration
+//! every byte written, metrics) is the core's ([`crate::core::proxy`], the relay machine in
+//! [`crate::core::relay`], [`crate::core::metrics`]); this module moves requests, bodies and
+//! timers, and [`chat`] hands one request to `guardFetch()`'s driver. No client ever sees a configuration problem's details: the configuration
 //! is read once per isolate (on its first request: a module worker gets `env` only with a
 //! request), each problem is logged to the console naming its variable, and clients get a
 //! generic 500.
@@ -14,7 +14,7 @@ mod chat;
 use crate::core::metrics::Metrics;
 use crate::core::proxy::{
     body_timeout_refusal, check_content_length, misconfigured, route, route_refusal,
-    too_large_refusal, ConfigError, ProxyConfig, Refusal, Route,
+    too_large_refusal, Api, ConfigError, ProxyConfig, Refusal, Route,
 };
 use crate::web::resources::Sleep;
 use crate::web::transport::ReadResult;
@@ -49,10 +49,6 @@ fn header(message: &JsValue, name: &str) -> Option<String> {
         .call1(&headers, &JsValue::from_str(name))
         .ok()?
         .as_string()
-}
-
-fn now() -> f64 {
-    js_sys::Date::now()
 }
 
 /// A line for the operator (the worker's console log), never for a client.
@@ -154,14 +150,16 @@ async fn handle(request: JsValue, env: JsValue) -> JsValue {
                 )
             })
         }
-        Route::Preflight | Route::Chat => {
+        Route::Preflight | Route::Chat | Route::Responses => {
             let config = config(&env);
             let Ok(config) = config.as_ref() else {
                 metrics(|m| m.request("misconfigured"));
                 return refusal_response(&misconfigured(), &[]);
             };
             if route == Route::Chat {
-                chat::chat(request, env, config, origin).await
+                chat::chat(request, env, config, origin, Api::Chat).await
+            } else if route == Route::Responses {
+                chat::chat(request, env, config, origin, Api::Responses).await
             } else {
                 let requested = header(&request, "access-control-request-headers");
                 match config.preflight(origin.as_deref(), requested.as_deref()) {
@@ -170,7 +168,7 @@ async fn handle(request: JsValue, env: JsValue) -> JsValue {
                 }
             }
         }
-        Route::Responses | Route::MethodNotAllowed { .. } | Route::NotFound => {
+        Route::MethodNotAllowed { .. } | Route::NotFound => {
             let cors = match config(&env).as_ref() {
                 Ok(config) => config.cors_headers(origin.as_deref()),
                 Err(_) => Vec::new(),

@@ -1,0 +1,277 @@
+//! What the worker forwards: the client's body as it sent it (after the request checks, with
+//! `max_tokens` added when the cap applies and the request names no limit), and the relay's
+//! settings from the configuration (the chain with each provider's key, headers, deadlines and
+//! retries; the call's retry policy). The relay splices each provider's `model` in, and asks
+//! for usage on streams.
+//!
+//! It must never re-encode the client's body: what the checks read is a parsed copy.
+
+use super::config::ProxyConfig;
+use super::request::{parse_chat_request, Refusal};
+use crate::core::deadline::{TimeoutOverrides, Timeouts};
+use crate::core::policy::RetryPolicy;
+use crate::core::progress::json::field_span;
+use crate::core::relay::{asks_usage, RelayProvider};
+use serde_json::{Map, Value};
+
+/// The API a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `POST /v1/chat/completions`.
+    Chat,
+    /// `POST /v1/responses` (OpenAI's Responses API).
+    Responses,
+}
+
+/// A client's request, checked, as it goes upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forward {
+    /// The body every provider gets (with its own `model`).
+    pub body: String,
+    /// The model asked for, if any (on the allowlist).
+    pub model: Option<String>,
+    /// Whether it asks for a stream.
+    pub stream: bool,
+    /// Whether it asks for the usage chunk.
+    pub asks_usage: bool,
+}
+
+/// Checks `body` against the configuration (the same checks for both APIs: a JSON object, a
+/// model on the allowlist, `stream` a boolean, gated fields, the token cap; chat also needs
+/// `messages`, the Responses API `input`).
+pub fn forward(body: &str, config: &ProxyConfig, api: Api) -> Result<Forward, Refusal> {
+    let checked = match api {
+        Api::Chat => parse_chat_request(body, config)?,
+        Api::Responses => {
+            // The Responses API's input takes the place of messages for the shared checks;
+            // its token limit is `max_output_tokens`.
+            let mut object = match serde_json::from_str::<Value>(body) {
+                Ok(Value::Object(object)) => object,
+                _ => parse_chat_request(body, config).map(|_| Map::new())?,
+            };
+            let input = object.remove("input").filter(|v| !v.is_null());
+            let Some(input) = input else {
+                return Err(Refusal::new(
+                    400,
+                    "invalid_request_error",
+                    "invalid_input",
+                    "input is required",
+                ));
+            };
+            if let Some(limit) = object.remove("max_output_tokens") {
+                object.insert("max_tokens".into(), limit);
+            }
+            object.insert("messages".into(), Value::Array(vec![input]));
+            let text = Value::Object(object).to_string();
+            parse_chat_request(&text, config)?
+        }
+    };
+    let token_field = match api {
+        Api::Chat => "max_tokens",
+        Api::Responses => "max_output_tokens",
+    };
+    let names_limit = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
+        .iter()
+        .any(|f| field_span(body, f).is_some_and(|span| body[span].trim() != "null"));
+    let body = match (config.max_tokens, names_limit) {
+        (Some(cap), false) => with_field(body, token_field, &cap.to_string()),
+        _ => body.to_owned(),
+    };
+    Ok(Forward {
+        asks_usage: asks_usage(&body),
+        body,
+        model: checked.model,
+        stream: checked.stream,
+    })
+}
+
+/// `body` with `"name":value` added as its first field, every other byte unchanged.
+fn with_field(body: &str, name: &str, value: &str) -> String {
+    let Some(open) = body.find('{') else {
+        return body.to_owned();
+    };
+    let rest = body[open + 1..].trim_start();
+    let separator = if rest.starts_with('}') { "" } else { "," };
+    [
+        &body[..open + 1],
+        "\"",
+        name,
+        "\":",
+        value,
+        separator,
+        &body[open + 1..],
+    ]
+    .concat()
+}
+
+/// Deadline overrides from a configuration object (`LSG_TIMEOUTS`, a provider's `timeouts`),
+/// already checked when the configuration was read.
+fn overrides(map: &Map<String, Value>) -> TimeoutOverrides {
+    let n = |key: &str| map.get(key).and_then(Value::as_f64);
+    TimeoutOverrides {
+        headers_ms: n("headersMs"),
+        first_token_ms: n("firstTokenMs"),
+        idle_ms: n("idleMs"),
+        stream_ms: n("streamMs"),
+        service_ms: n("serviceMs"),
+    }
+}
+
+/// A provider's URL for `api`: the configured chat completions URL, or its `/responses`
+/// sibling (the query kept).
+pub fn endpoint(url: &str, api: Api) -> String {
+    if api == Api::Chat {
+        return url.to_owned();
+    }
+    let (path, query) = match url.find(['?', '#']) {
+        Some(at) => url.split_at(at),
+        None => (url, ""),
+    };
+    let path = path.strip_suffix('/').unwrap_or(path);
+    match path.strip_suffix("/chat/completions") {
+        Some(base) => [base, "/responses", query].concat(),
+        None => url.to_owned(),
+    }
+}
+
+impl ProxyConfig {
+    /// The call's deadlines (`LSG_TIMEOUTS` over the guard's defaults).
+    pub fn call_timeouts(&self) -> Result<Timeouts, String> {
+        Timeouts::default()
+            .with(&overrides(&self.timeouts))
+            .map_err(|e| format!("LSG_TIMEOUTS: {e:?}"))
+    }
+
+    /// The retry policy (`LSG_RETRY` over the guard's defaults).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        let base = RetryPolicy::default();
+        let n = |key: &str| self.retry.get(key).and_then(Value::as_f64);
+        RetryPolicy {
+            max_retries: self
+                .retry
+                .get("maxRetries")
+                .and_then(Value::as_u64)
+                .map_or(base.max_retries, |n| n as u32),
+            base_delay_ms: n("baseDelayMs").unwrap_or(base.base_delay_ms),
+            max_delay_ms: n("maxDelayMs").unwrap_or(base.max_delay_ms),
+        }
+    }
+
+    /// The relay's chain for a request naming `model` (see [`ProxyConfig::chain_for`]), each
+    /// provider with its key (looked up by `key`), headers, deadlines and retry allowance.
+    pub fn targets(
+        &self,
+        model: Option<&str>,
+        api: Api,
+        key: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<RelayProvider>, String> {
+        let call = self.call_timeouts()?;
+        let policy = self.retry_policy();
+        self.chain_for(model)
+            .into_iter()
+            .map(|p| {
+                let timeouts = match &p.timeouts {
+                    Some(map) => call
+                        .with(&overrides(map))
+                        .map_err(|e| format!("{}.timeouts: {e:?}", p.name))?,
+                    None => call,
+                };
+                let headers = p
+                    .headers
+                    .iter()
+                    .flatten()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect();
+                Ok(RelayProvider {
+                    name: p.name.clone(),
+                    url: endpoint(&p.url, api),
+                    model: p.model.clone(),
+                    api_key: p.api_key_env.as_deref().and_then(&key),
+                    headers,
+                    timeouts,
+                    max_retries: p.max_retries.unwrap_or(policy.max_retries),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(env: &[(&str, &str)]) -> ProxyConfig {
+        let providers = r#"[{"name":"a","url":"http://127.0.0.1:9/v1/chat/completions?tag=x","model":"m","apiKeyEnv":"KEY","timeouts":{"idleMs":50}},{"name":"b","url":"http://127.0.0.1:9/b/v1/chat/completions","model":"n","maxRetries":0}]"#;
+        ProxyConfig::from_env(|name| match name {
+            "LSG_PROVIDERS" => Some(providers.to_owned()),
+            _ => env
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string()),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_body_goes_on_as_sent_with_the_cap_added_only_when_no_limit_is_named() {
+        let body = "{ \"model\":\"m\", \"messages\":[{\"role\":\"user\",\"content\":\"x\"}], \"tools\":[{\"type\":\"function\"}], \"stream\":true, \"stream_options\":{\"include_usage\":true} }";
+        let out = forward(body, &config(&[]), Api::Chat).unwrap();
+        assert_eq!(out.body, body);
+        assert!(out.stream && out.asks_usage);
+        assert_eq!(out.model.as_deref(), Some("m"));
+        let capped = forward(body, &config(&[("LSG_MAX_TOKENS", "64")]), Api::Chat).unwrap();
+        assert_eq!(capped.body, body.replacen('{', "{\"max_tokens\":64,", 1));
+        let named = body.replace("\"stream\":true", "\"max_tokens\":10,\"stream\":true");
+        let out = forward(&named, &config(&[("LSG_MAX_TOKENS", "64")]), Api::Chat).unwrap();
+        assert_eq!(out.body, named);
+        assert!(forward("{\"messages\":[]}", &config(&[]), Api::Chat).is_err());
+        assert!(forward(
+            "{\"messages\":[1],\"provider\":{}}",
+            &config(&[]),
+            Api::Chat
+        )
+        .is_err_and(|r| r.param.as_deref() == Some("provider")));
+    }
+
+    #[test]
+    fn a_responses_request_needs_input_and_is_checked_alike() {
+        let body = "{\"model\":\"m\",\"input\":\"hi\",\"stream\":true}";
+        let out = forward(body, &config(&[("LSG_MAX_TOKENS", "9")]), Api::Responses).unwrap();
+        assert_eq!(
+            out.body,
+            "{\"max_output_tokens\":9,\"model\":\"m\",\"input\":\"hi\",\"stream\":true}"
+        );
+        assert!(forward("{\"model\":\"m\"}", &config(&[]), Api::Responses).is_err());
+        assert!(forward(
+            "{\"model\":\"zz\",\"input\":\"x\"}",
+            &config(&[]),
+            Api::Responses
+        )
+        .is_err());
+        assert!(forward(
+            "{\"input\":\"x\",\"max_output_tokens\":99}",
+            &config(&[("LSG_MAX_TOKENS", "9")]),
+            Api::Responses
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn targets_carry_keys_deadlines_retries_and_the_apis_endpoint() {
+        let config = config(&[
+            ("LSG_TIMEOUTS", "{\"headersMs\":70}"),
+            ("LSG_RETRY", "{\"maxRetries\":1}"),
+        ]);
+        let key = |name: &str| (name == "KEY").then(|| "sk-1".to_owned());
+        let chain = config.targets(Some("n"), Api::Chat, key).unwrap();
+        assert_eq!(chain[0].name, "b", "the model's providers first");
+        assert_eq!(chain[0].max_retries, 0);
+        assert_eq!(chain[1].max_retries, 1);
+        assert_eq!(chain[1].api_key.as_deref(), Some("sk-1"));
+        assert_eq!(chain[1].timeouts.idle_ms, 50.0);
+        assert_eq!(chain[1].timeouts.headers_ms, 70.0);
+        let responses = config.targets(None, Api::Responses, key).unwrap();
+        assert_eq!(responses[0].url, "http://127.0.0.1:9/v1/responses?tag=x");
+        assert_eq!(config.retry_policy().max_retries, 1);
+    }
+}
