@@ -54,12 +54,12 @@ export function provider(name, scenario, tag, { query = "", model = `mock/${name
 }
 
 /**
- * A test with workers: `body(start)` may call `start(providers, env)` for a worker (a chain of
+ * A test with workers: `body(start, t)` may call `start(providers, env)` for a worker (a chain of
  * those providers, a client token, no retries unless `env` says otherwise), which is stopped
  * by its pid when the test ends; the test fails on any unhandled rejection, here or in workerd.
  */
 export function check(name, body, { timeout = 60_000 } = {}) {
-  test(name, { timeout }, async () => {
+  test(name, { timeout }, async (t) => {
     assert.ok(MOCK, "MOCK_URL is not set");
     const workers = [];
     const start = async (providers, env = {}) => {
@@ -74,7 +74,7 @@ export function check(name, body, { timeout = 60_000 } = {}) {
       return worker;
     };
     try {
-      await body(start);
+      await body(start, t);
     } finally {
       const problems = (await Promise.all(workers.map((w) => w.stop()))).flat();
       assert.deepEqual(problems, [], "workerd reported unhandled errors");
