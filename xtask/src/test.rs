@@ -7,8 +7,9 @@
 //! `tests/types/` against the built npm package), the edge worker in workerd, the npm package as
 //! users install it (`install`: the packed tarball in Node ESM and CommonJS projects, a Vite app,
 //! a static page and a workerd worker, each against the mock upstream), `guardFetch()` inside the
-//! real SDKs (`sdk`: openai, the AI SDK, Anthropic's, against the mock upstream), the demo end to
-//! end and a quick benchmark run. `--only <suite>` runs one suite.
+//! real SDKs and the same SDKs (with the Python `openai`) against the edge worker, plus the
+//! users' `npx wrangler` commands (`sdk`, against the mock upstream), the demo end to end and a
+//! quick benchmark run. `--only <suite>` runs one suite.
 
 use crate::process::{target_dir, MockUpstream};
 use crate::setup::cargo_bin;
