@@ -1,0 +1,81 @@
+//! The request that asks a provider to continue a cut answer.
+//!
+//! The original messages, then the text so far as a trailing assistant message. Where the
+//! provider continues a trailing assistant message by itself (prefill), that is all; elsewhere a
+//! user message follows that asks it to continue exactly where the text stops. The body is
+//! edited as text (the original's fields stay byte for byte): no JSON library on this path.
+
+use crate::core::machine::push_json_string;
+use crate::core::progress::json::field_span;
+
+/// The words that ask for a continuation where prefill is not available.
+pub const INSTRUCTION: &str = "Your previous message above was cut off. Continue it exactly \
+where it stops, even in the middle of a word or sentence. Do not repeat any of it, do not \
+comment, and do not start over: write only the text that comes next.";
+
+/// How a provider is asked to continue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContinuationMode {
+    /// The text so far as a trailing assistant message, which the model continues.
+    Prefill,
+    /// The text so far as an assistant message, then [`INSTRUCTION`] as a user message.
+    Instruction,
+}
+
+impl ContinuationMode {
+    /// `"prefill"` or `"instruction"` (the result's `continuation.mode`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContinuationMode::Prefill => "prefill",
+            ContinuationMode::Instruction => "instruction",
+        }
+    }
+
+    /// The mode for a provider at `url` serving `model`: prefill for Anthropic's models (their
+    /// API, and OpenRouter's `anthropic/…` models, continue a trailing assistant message),
+    /// the instruction for every other one (an OpenAI-style model answers a trailing assistant
+    /// message with a new message instead).
+    pub fn for_provider(url: &str, model: &str) -> ContinuationMode {
+        let model = model.to_ascii_lowercase();
+        if model.starts_with("anthropic/")
+            || model.contains("claude")
+            || url.contains("anthropic.com")
+        {
+            ContinuationMode::Prefill
+        } else {
+            ContinuationMode::Instruction
+        }
+    }
+}
+
+/// `body` (a chat-completions request body's JSON text, with a `messages` array) asking to
+/// continue `text_so_far` in `mode`. Refused when `body` has no `messages` array.
+pub fn continuation_body(
+    body: &str,
+    text_so_far: &str,
+    mode: ContinuationMode,
+) -> Result<String, String> {
+    let span = field_span(body, "messages")
+        .filter(|span| body[span.clone()].starts_with('['))
+        .ok_or("the request body has no messages array to continue")?;
+    let array = &body[span.clone()];
+    let inner = array[1..array.len() - 1].trim();
+    let mut out = String::with_capacity(body.len() + text_so_far.len() + INSTRUCTION.len() + 64);
+    out.push_str(&body[..span.start]);
+    out.push('[');
+    out.push_str(inner);
+    if !inner.is_empty() {
+        out.push(',');
+    }
+    out.push_str("{\"role\":\"assistant\",\"content\":");
+    push_json_string(&mut out, text_so_far);
+    out.push('}');
+    if mode == ContinuationMode::Instruction {
+        out.push_str(",{\"role\":\"user\",\"content\":");
+        push_json_string(&mut out, INSTRUCTION);
+        out.push('}');
+    }
+    out.push(']');
+    out.push_str(&body[span.end..]);
+    Ok(out)
+}
