@@ -397,6 +397,18 @@ export interface GenerateResult {
   stats: GenerateStats;
   /** Every attempt of the call, in order, the answering one last. */
   attempts: Attempt[];
+  /** Set when the text was continued on another provider after a cut: from whom and where. */
+  continuation?: Continuation;
+}
+
+/** How a cut answer was continued (`GenerateResult.continuation`). */
+export interface Continuation {
+  /** The provider whose answer was cut. */
+  from: string;
+  /** The characters (code points) of the text at the cut; the continuation follows them. */
+  chars: number;
+  /** The cut text sent as a trailing assistant message, or followed by a request to continue. */
+  mode: "prefill" | "instruction";
 }
 
 /** Token counts as the provider reported them (its own field names). */
@@ -447,7 +459,7 @@ export interface GenerateStats {
 export interface Attempt {
   /** The provider asked. */
   provider: string;
-  /** `"complete"`, `"partial"`, or the kind of failure that ended the attempt. */
+  /** `"complete"`, `"partial"`, or the failure kind that ended it (a hedged attempt that lost: `"aborted"`). */
   outcome: "complete" | "partial" | GuardErrorKind;
   /** The HTTP status, when headers arrived. */
   status?: number;
@@ -536,6 +548,8 @@ export type GuardEvent =
   | MalformedEvent
   | CancelledEvent
   | UpstreamEvent
+  | HedgeEvent
+  | ContinuationEvent
   | DoneEvent;
 
 /** A request is being sent. */
@@ -686,6 +700,32 @@ export interface UpstreamEvent {
   provider: string;
   /** The relayed event as the proxy sent it (normally one of its own `GuardEvent`s). */
   event: GuardEvent | Record<string, unknown> | string;
+}
+
+/** No progress after `hedge.afterMs`: the next provider is asked in parallel, the first to progress wins. */
+export interface HedgeEvent {
+  /** The discriminant. */
+  type: "hedge";
+  /** The provider that showed no progress. */
+  provider: string;
+  /** The provider asked in parallel. */
+  to: string;
+  /** The wait that passed, in milliseconds. */
+  afterMs: number;
+}
+
+/** An answer cut after text will be continued by the next provider (`continuation: true`). */
+export interface ContinuationEvent {
+  /** The discriminant. */
+  type: "continuation";
+  /** The provider whose answer was cut. */
+  from: string;
+  /** The provider asked to continue it. */
+  to: string;
+  /** The characters of the text so far. */
+  chars: number;
+  /** The kind of failure that cut it. */
+  reason: string;
 }
 
 /** The call resolved (the last event of a successful call). */

@@ -50,6 +50,8 @@ pub fn config(providers: Vec<ProviderConfig>) -> GenerationConfig {
         max_event_bytes: 1 << 20,
         body_without_model: r#"{"messages":[{"role":"user","content":"hi"}],"stream":true}"#.into(),
         jitter_seed: 42,
+        hedge_after_ms: None,
+        continuation: false,
     }
 }
 

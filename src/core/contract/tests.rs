@@ -16,7 +16,7 @@ use crate::core::contract::{ErrorKind, LiveResources};
 use crate::core::deadline::{TimeoutOverrides, Timeouts};
 use crate::core::events::GuardEvent;
 use crate::core::machine::{
-    GenerationError, GenerationResult, PartialCause, ProviderConfig, Stats,
+    ContinuationInfo, GenerationError, GenerationResult, PartialCause, ProviderConfig, Stats,
 };
 use crate::core::options::{GENERATE_OPTIONS, PROVIDER_FIELDS, RETRY_FIELDS, TIMEOUT_FIELDS};
 use crate::core::policy::RetryPolicy;
@@ -355,6 +355,7 @@ fn problems(source: &str) -> Vec<String> {
     );
     check::<GenerationResult>(&mut c, "GenerateResult", &["text"], &[]);
     check::<PartialCause>(&mut c, "PartialCause", &["cause"], &[]);
+    check::<ContinuationInfo>(&mut c, "Continuation", &[], &[]);
     check::<AttemptRecord>(&mut c, "Attempt", &[], &[]);
     check::<Stats>(&mut c, "GenerateStats", &[], &[]);
     check::<Usage>(&mut c, "Usage", &[], &[]);
@@ -521,7 +522,7 @@ fn the_reader_sees_every_declaration_it_checks() {
     }
     assert_eq!(
         split_top(&known.aliases["GuardEvent"], &['|']).len(),
-        13,
+        15,
         "{:?}",
         known.aliases["GuardEvent"]
     );

@@ -40,10 +40,14 @@
 //! [`GuardEvent::log_line`] when logging is on; building the result and error objects.
 //!
 //! Attempts carry ids ([`AttemptId`]); reports about an attempt that is over are ignored, so a
-//! read still in flight when its attempt was cancelled does no harm. Today one attempt runs at a
-//! time; the machine keeps a list of them so that a hedged second request can come later.
+//! read still in flight when its attempt was cancelled does no harm. One attempt runs at a time,
+//! but for a hedge ([`GenerationConfig::hedge_after_ms`], in `hedge.rs`): then two do, until
+//! one shows progress. A cut answer may be continued on the next provider
+//! ([`GenerationConfig::continuation`], in `continuing.rs`).
 
 mod attempt;
+mod continuing;
+mod hedge;
 mod request;
 mod types;
 
@@ -55,7 +59,7 @@ pub use types::*;
 
 use crate::core::answer::Outcome;
 use crate::core::call::{CallPlan, Next, ProviderLimits};
-use crate::core::deadline::{Due, Millis, WakeAt};
+use crate::core::deadline::{AttemptDeadlines, Due, Millis, WakeAt};
 use crate::core::events::{whole, GuardEvent};
 use crate::core::policy::Failure;
 use attempt::{Attempt, Ctx, Phase};
@@ -80,6 +84,10 @@ enum Step {
     AfterRead(AttemptId),
     /// An attempt is over: judge it, then resolve, retry, fail over or reject.
     Judge(AttemptId),
+    /// The hedge is due: announce it, then ask the next provider in parallel.
+    Hedge { at: Millis },
+    /// Send the hedged request that `request-start` announced, to this provider.
+    SendHedge { at: Millis, provider: usize },
 }
 
 /// Where the call is.
@@ -112,6 +120,12 @@ pub struct Generation {
     /// The text handed out by the last attempt that received some: a rejection's `partialText`.
     partial_text: Option<DeliveredText>,
     outcome: Option<Finished>,
+    /// A hedge was started in this call (there is at most one).
+    hedged: bool,
+    /// With continuation on: the text handed out for one attempt id, kept to be continued.
+    kept: Option<(AttemptId, String)>,
+    /// A cut answer being continued.
+    continuing: Option<continuing::Continuing>,
 }
 
 impl Generation {
@@ -143,6 +157,9 @@ impl Generation {
             actions: VecDeque::new(),
             partial_text: None,
             outcome: None,
+            hedged: false,
+            kept: None,
+            continuing: None,
         }
     }
 
@@ -202,6 +219,7 @@ impl Generation {
                 self.steps.push_back(Step::Begin { at: now });
             }
         }
+        self.hedge_if_due(now);
         self.run_steps();
     }
 
@@ -229,7 +247,10 @@ impl Generation {
             }
             let started = attempt.deadlines.started();
             self.plan
-                .finish_attempt(&outcome, attempt.status, started, at, 0.0);
+                .record(attempt.provider, &outcome, attempt.status, started, at);
+        }
+        if let Some(text) = self.continued_text() {
+            self.partial_text = Some(text);
         }
         self.queue(GuardEvent::Cancelled {
             reason: reason.as_str().to_owned(),
@@ -266,6 +287,9 @@ impl Generation {
                 if let Some(a) = self.attempts.iter_mut().find(|a| a.id == attempt) {
                     a.delivered += text.len();
                 }
+                if self.config.continuation {
+                    self.keep(attempt, &text);
+                }
                 Delivery::Text { attempt, text }
             }
             Queued::Event(event) => Delivery::Event(event),
@@ -285,6 +309,7 @@ impl Generation {
             .filter(|a| a.is_waiting())
             .map(|a| a.deadlines.due())
             .chain(backoff)
+            .chain(self.hedge_due())
             .reduce(Millis::min)
     }
 
@@ -316,7 +341,18 @@ impl Generation {
                 Step::Begin { at } => self.begin(at),
                 Step::Send { at } => self.send(at),
                 Step::AfterRead(id) => self.with_attempt_unsettled(id, Input::AfterRead),
+                Step::Judge(id) if self.flush_continuation(id) => {
+                    // What the continuation held back goes out before it is judged.
+                    self.steps.push_front(Step::Judge(id));
+                }
                 Step::Judge(id) => self.judge(id),
+                Step::Hedge { at } => self.hedge(at),
+                Step::SendHedge { at, provider } => {
+                    let timeouts = self.config.providers[provider].timeouts;
+                    let deadlines =
+                        AttemptDeadlines::start(at, timeouts, self.plan.service_deadline());
+                    self.send_to(provider, deadlines);
+                }
             }
         }
     }
@@ -326,6 +362,11 @@ impl Generation {
         let index = self.plan.provider_index();
         let provider = &self.config.providers[index];
         if let Some(expired) = self.plan.service_expired(at) {
+            if self.continuing.is_some() {
+                // The cut answer stands: nothing is lost to a continuation that ran out of time.
+                self.resolve_cut(at);
+                return;
+            }
             let message = format!(
                 "service timeout: {} ms passed before {} could be asked",
                 whole(self.config.service_ms),
@@ -347,11 +388,22 @@ impl Generation {
     /// Send the announced request.
     fn send(&mut self, at: Millis) {
         let index = self.plan.provider_index();
+        let deadlines = self.plan.begin_attempt(at);
+        self.send_to(index, deadlines);
+    }
+
+    /// Send a request to provider `index` with `deadlines` (the continuation request while an
+    /// answer is being continued).
+    fn send_to(&mut self, index: usize, deadlines: AttemptDeadlines) {
         let id = AttemptId(self.next_attempt);
         self.next_attempt += 1;
-        let deadlines = self.plan.begin_attempt(at);
+        let body = self.continuation_body(id, index);
         let provider = &self.config.providers[index];
-        match body_with_model(&self.config.body_without_model, &provider.model) {
+        let body = body.and_then(|body| {
+            let body = body.as_deref().unwrap_or(&self.config.body_without_model);
+            body_with_model(body, &provider.model)
+        });
+        match body {
             Ok(body) => {
                 self.actions.push_back(Action::Send(Request {
                     attempt: id,
@@ -396,6 +448,9 @@ impl Generation {
             _ => message.to_owned(),
         };
         let cause = platform_cause.then_some(CauseRef::Platform(attempt.id));
+        if let Some(text) = self.continued_text() {
+            self.partial_text = Some(text);
+        }
         if let Outcome::Failed(failure) = &outcome {
             if *failure == Failure::Empty {
                 let lines = attempt.counts().0 as f64;
@@ -415,6 +470,14 @@ impl Generation {
             });
         }
         let started = attempt.deadlines.started();
+        if let (Outcome::Failed(_), Some(other)) = (&outcome, self.attempts.first()) {
+            // One of two hedged attempts failed while the other runs: that one carries on.
+            let other = other.provider;
+            self.plan
+                .record(attempt.provider, &outcome, attempt.status, started, at);
+            self.plan.switch_to(other);
+            return;
+        }
         let jitter = self.jitter.draw();
         let next = self
             .plan
@@ -432,7 +495,7 @@ impl Generation {
                     cause,
                     failure,
                 });
-                self.resolve(attempt, partial, at);
+                self.resolve_or_continue(attempt, partial, at);
             }
             Next::Retry { delay_ms } => {
                 self.queue(GuardEvent::Retry {
@@ -451,6 +514,7 @@ impl Generation {
                 });
                 self.steps.push_back(Step::Begin { at });
             }
+            Next::Reject(_) if self.continuing.is_some() => self.resolve_cut(at),
             Next::Reject(failure) => {
                 let error = self.error(&failure, message, attempt.provider, None, cause);
                 self.settle(Err(error));
@@ -459,17 +523,33 @@ impl Generation {
     }
 
     /// The call answered with `attempt`'s answer (cut short when `cause` is set).
-    fn resolve(&mut self, mut attempt: Attempt, cause: Option<PartialCause>, at: Millis) {
+    fn resolve(&mut self, attempt: Attempt, cause: Option<PartialCause>, at: Millis) {
+        let result = self.result_of(attempt, cause, at);
+        self.answer(result);
+    }
+
+    /// The call answers with `result`: the `done` event, and the outcome.
+    fn answer(&mut self, result: GenerationResult) {
+        self.queue(GuardEvent::Done {
+            provider: result.provider.clone(),
+            partial: result.partial,
+            elapsed_ms: result.stats.elapsed_ms,
+        });
+        self.settle(Ok(result));
+    }
+
+    /// The result `attempt`'s answer makes at `at` (cut short when `cause` is set).
+    fn result_of(
+        &self,
+        mut attempt: Attempt,
+        cause: Option<PartialCause>,
+        at: Millis,
+    ) -> GenerationResult {
         let provider = &self.config.providers[attempt.provider];
         let elapsed_ms = at - self.started;
-        let event = GuardEvent::Done {
-            provider: provider.name.clone(),
-            partial: cause.is_some(),
-            elapsed_ms,
-        };
         let (lines, chunks) = attempt.counts();
         let answer = attempt.reader.take().map(|r| r.answer).unwrap_or_default();
-        let result = GenerationResult {
+        GenerationResult {
             text: DeliveredText {
                 attempt: attempt.id,
                 bytes: attempt.delivered,
@@ -489,9 +569,8 @@ impl Generation {
                 elapsed_ms,
             },
             attempts: self.plan.attempts().to_vec(),
-        };
-        self.queue(event);
-        self.settle(Ok(result));
+            continuation: None,
+        }
     }
 
     /// The error the call rejects with.
@@ -550,6 +629,8 @@ impl Generation {
     /// that the module carries one copy of what they share).
     #[inline(never)]
     fn with_attempt_unsettled(&mut self, id: AttemptId, input: Input<'_>) {
+        let before = self.deliveries.len();
+        let is_bytes = matches!(input, Input::Bytes(..));
         let Some(attempt) = self.attempts.iter_mut().find(|a| a.id == id) else {
             return;
         };
@@ -571,6 +652,10 @@ impl Generation {
             Input::Timeout(now) => attempt.timeout(now, cx),
             Input::AfterRead => attempt.after_read(cx),
         }
+        if is_bytes {
+            self.hedge_won_by(id);
+        }
+        self.filter_continuation(id, before);
     }
 }
 
