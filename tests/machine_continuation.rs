@@ -1,0 +1,326 @@
+//! Continuation in the generation machine, on a fake clock: an answer cut after text is
+//! continued by the next provider (prefill or instruction), what the continuation repeats is
+//! never handed out, the result is whole and says where it was continued, nothing is lost when
+//! the continuation fails, never after a tool-call fragment, and every deadline still holds.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+mod machine_support;
+
+use llm_stream_guard::core::events::GuardEvent;
+use llm_stream_guard::core::guard::continuation::INSTRUCTION;
+use llm_stream_guard::core::machine::{AttemptId, CancelReason, Delivery, ProviderConfig};
+use machine_support::*;
+
+const CUT: &str = "The cat sat on the";
+
+fn continuing(providers: Vec<ProviderConfig>) -> Driver {
+    let mut c = config(providers);
+    c.continuation = true;
+    let mut d = Driver::new(c);
+    d.start(0.0);
+    d.head(10.0, sse_head());
+    d
+}
+
+/// `a` sends [`CUT`] and then goes quiet until its idle deadline (200 ms): the cut.
+fn cut_by_idle(names: &[&str]) -> Driver {
+    let mut d = continuing(names.iter().map(|n| provider(n)).collect());
+    d.bytes(20.0, &(content("The cat ") + &content("sat on the")));
+    assert_eq!(d.wake(), 220.0, "the idle deadline");
+    d
+}
+
+fn messages(body: &str) -> Vec<serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap();
+    value["messages"].as_array().unwrap().clone()
+}
+
+/// Every piece of text handed out, in order.
+fn pieces(d: &Driver) -> Vec<String> {
+    d.heard
+        .iter()
+        .filter_map(|h| match h {
+            Delivery::Text { text, .. } => Some(text.clone()),
+            Delivery::Event(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_idle_cut_is_continued_by_the_next_provider_without_the_repeat() {
+    let mut d = cut_by_idle(&["a", "b"]);
+    assert_eq!(d.sent.len(), 2, "b is asked to continue");
+    let request = &d.sent[1];
+    assert_eq!(request.provider, 1);
+    let m = messages(&request.body);
+    assert_eq!(m.len(), 3);
+    assert_eq!(m[0]["content"], "hi");
+    assert_eq!(
+        (m[1]["role"].as_str(), m[1]["content"].as_str()),
+        (Some("assistant"), Some(CUT))
+    );
+    assert_eq!(m[2]["role"], "user");
+    assert_eq!(m[2]["content"], INSTRUCTION);
+    let event = d
+        .events()
+        .into_iter()
+        .find(|e| e.type_name() == "continuation")
+        .cloned();
+    assert_eq!(
+        event,
+        Some(GuardEvent::Continuation {
+            from: "a".into(),
+            to: "b".into(),
+            chars: CUT.chars().count() as f64,
+            reason: "timeout".into()
+        })
+    );
+    d.head(230.0, sse_head());
+    d.bytes(240.0, &content(" on"));
+    d.bytes(250.0, &content(" the"));
+    assert_eq!(pieces(&d).concat(), CUT, "a possible repeat is held back");
+    d.bytes(
+        260.0,
+        &(content(" mat") + &content(".") + &finish("stop") + DONE),
+    );
+    let result = d.result();
+    assert_eq!(d.result_text(), "The cat sat on the mat.");
+    assert!(!result.partial && result.cause.is_none());
+    assert_eq!(result.provider, "b");
+    assert_eq!(
+        result.text.attempt,
+        AttemptId(0),
+        "every piece under a's id"
+    );
+    let continuation = result.continuation.clone().unwrap();
+    assert_eq!(
+        (
+            continuation.from.as_str(),
+            continuation.chars,
+            continuation.mode
+        ),
+        ("a", 18, "instruction")
+    );
+    assert_eq!(
+        pieces(&d),
+        ["The cat ", "sat on the", " mat", "."],
+        "no repeated piece is handed out"
+    );
+    let log: Vec<_> = result
+        .attempts
+        .iter()
+        .map(|a| (a.provider.as_str(), a.outcome.as_str()))
+        .collect();
+    assert_eq!(log, [("a", "partial"), ("b", "complete")]);
+    assert_eq!(d.types().last(), Some(&"done"));
+    d.assert_over_and_released();
+}
+
+#[test]
+fn a_provider_that_continues_an_assistant_message_gets_the_text_as_prefill() {
+    let mut claude = provider("b");
+    claude.model = "anthropic/claude-sonnet-4".into();
+    let mut d = continuing(vec![provider("a"), claude]);
+    d.bytes(20.0, &content("Grüße aus Köln"));
+    d.read_error(30.0, "connection reset");
+    let m = messages(&d.sent[1].body);
+    assert_eq!(m.len(), 2, "no instruction: {m:?}");
+    assert_eq!(m[1]["role"], "assistant");
+    assert_eq!(m[1]["content"], "Grüße aus Köln");
+    d.head(40.0, sse_head());
+    d.bytes(50.0, &(content("aus Köln") + &content(" und Bonn") + DONE));
+    assert_eq!(d.result_text(), "Grüße aus Köln und Bonn");
+    let c = d.result().continuation.clone().unwrap();
+    assert_eq!((c.chars, c.mode), (14, "prefill"));
+    assert!(pieces(&d).iter().all(|p| !p.contains("aus Köln und")));
+}
+
+#[test]
+fn every_kind_of_cut_after_text_is_continued() {
+    type Cut = fn(&mut Driver);
+    let cuts: [(&str, Cut); 4] = [
+        ("network", |d| d.read_error(30.0, "reset")),
+        ("network", |d| d.end(30.0)),
+        ("upstream", |d| {
+            d.bytes(30.0, &upstream_error(502, "overloaded"))
+        }),
+        ("timeout", |d| {
+            // The stream limit (2 000 ms) while it keeps sending.
+            let mut t = 100.0;
+            while !d.sent.iter().any(|r| r.provider == 1) {
+                d.bytes(t, &content("."));
+                t += 150.0;
+                d.wake_at(t.min(2_000.0));
+            }
+        }),
+    ];
+    for (kind, cut) in cuts {
+        let mut d = continuing(vec![provider("a"), provider("b")]);
+        d.bytes(20.0, &content("Once upon"));
+        cut(&mut d);
+        assert_eq!(d.sent.len(), 2, "{kind}: continued");
+        let reason = d.events().into_iter().find_map(|e| match e {
+            GuardEvent::Continuation { reason, .. } => Some(reason.clone()),
+            _ => None,
+        });
+        assert_eq!(reason.as_deref(), Some(kind));
+        let now = d.now;
+        d.head(now + 1.0, sse_head());
+        d.bytes(now + 2.0, &(content(" a time") + DONE));
+        assert!(d.result_text().ends_with(" a time"), "{kind}");
+        assert!(d.result_text().starts_with("Once upon"), "{kind}");
+        assert!(!d.result().partial, "{kind}");
+    }
+}
+
+#[test]
+fn never_after_a_tool_call_fragment() {
+    let mut d = continuing(vec![provider("a"), provider("b")]);
+    let fragment = format!(
+        "data: {}\n\n",
+        serde_json::json!({"id": "x", "choices": [{"index": 0, "delta": {
+            "content": "Let me look.",
+            "tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                            "function": {"name": "search", "arguments": "{\"q\":"}}]
+        }, "finish_reason": null}]})
+    );
+    d.bytes(20.0, &fragment);
+    d.read_error(30.0, "reset");
+    assert_eq!(d.sent.len(), 1, "no continuation");
+    let result = d.result();
+    assert!(result.partial);
+    assert_eq!(d.result_text(), "Let me look.");
+    assert_eq!(result.tool_calls.len(), 1);
+    assert!(result.continuation.is_none());
+    assert!(!d.types().contains(&"continuation"));
+}
+
+#[test]
+fn without_the_option_a_cut_answer_resolves_partial_as_before() {
+    let mut d = Driver::started(&["a", "b"]);
+    d.head(10.0, sse_head());
+    d.bytes(20.0, &content("half"));
+    d.read_error(30.0, "reset");
+    assert_eq!(d.sent.len(), 1);
+    assert!(d.result().partial && d.result().continuation.is_none());
+}
+
+#[test]
+fn a_failed_continuation_loses_nothing() {
+    let mut b = provider("b");
+    b.max_retries = 0;
+    let mut d = continuing(vec![provider("a"), b]);
+    d.bytes(20.0, &content("Half an answer"));
+    d.read_error(30.0, "reset");
+    d.head(40.0, head(503, "application/json"));
+    d.bytes(41.0, r#"{"error":{"message":"busy"}}"#);
+    d.end(42.0);
+    let result = d.result();
+    assert!(result.partial);
+    assert_eq!(d.result_text(), "Half an answer");
+    assert_eq!(result.provider, "a");
+    assert_eq!(result.cause.as_ref().unwrap().kind, "network");
+    assert!(result.continuation.is_none(), "nothing was added");
+    let log: Vec<_> = result.attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(log, ["partial", "http"]);
+    assert_eq!(
+        d.events().last(),
+        Some(&&GuardEvent::Done {
+            provider: "a".into(),
+            partial: true,
+            elapsed_ms: 42.0
+        })
+    );
+}
+
+#[test]
+fn a_cut_continuation_is_continued_again_by_the_provider_after_it() {
+    let mut d = continuing(vec![provider("a"), provider("b"), provider("c")]);
+    d.bytes(20.0, &content("One, two,"));
+    d.read_error(30.0, "reset");
+    d.head(40.0, sse_head());
+    d.bytes(50.0, &content(" two, three,"));
+    d.read_error(60.0, "reset");
+    assert_eq!(d.sent.len(), 3);
+    let m = messages(&d.sent[2].body);
+    assert_eq!(m[1]["content"], "One, two, three,", "the whole text so far");
+    d.head(70.0, sse_head());
+    d.bytes(80.0, &(content(" three, four.") + DONE));
+    assert_eq!(d.result_text(), "One, two, three, four.");
+    let c = d.result().continuation.clone().unwrap();
+    assert_eq!(
+        (c.from.as_str(), c.chars),
+        ("a", 9),
+        "where it was first cut"
+    );
+    assert_eq!(d.result().provider, "c");
+}
+
+#[test]
+fn the_service_deadline_holds_across_the_continuation() {
+    let mut c = config(vec![provider("a"), provider("b")]);
+    c.continuation = true;
+    c.service_ms = 400.0;
+    let mut d = Driver::new(c);
+    d.start(0.0);
+    d.head(10.0, sse_head());
+    d.bytes(20.0, &content("Some"));
+    d.read_error(30.0, "reset");
+    d.head(40.0, sse_head());
+    d.bytes(50.0, &content(" more"));
+    // b goes quiet; its idle deadline (250) comes first, but there is no one left: the cut
+    // answer with what b added resolves partial.
+    let at = d.wake();
+    assert!(at <= 400.0);
+    let result = d.result();
+    assert!(result.partial);
+    assert_eq!(d.result_text(), "Some more");
+    assert!(result.stats.elapsed_ms <= 400.0);
+    assert!(result.continuation.is_some(), "b added text");
+    d.assert_over_and_released();
+
+    // The service deadline itself cuts the continuation.
+    let mut c = config(vec![provider("a"), provider("b")]);
+    c.continuation = true;
+    c.service_ms = 150.0;
+    let mut d = Driver::new(c);
+    d.start(0.0);
+    d.head(10.0, sse_head());
+    d.bytes(20.0, &content("Some"));
+    d.read_error(30.0, "reset");
+    assert_eq!(d.sent.len(), 2);
+    assert_eq!(
+        d.wake(),
+        130.0,
+        "b's headers deadline (30 + 100) is inside the service's"
+    );
+    let result = d.result();
+    assert!(result.partial);
+    assert_eq!(d.result_text(), "Some");
+    assert!(result.stats.elapsed_ms <= 150.0);
+}
+
+#[test]
+fn a_cancel_during_the_continuation_keeps_the_whole_text_as_partial_text() {
+    let mut d = continuing(vec![provider("a"), provider("b")]);
+    d.bytes(20.0, &content("Hello wor"));
+    d.read_error(30.0, "reset");
+    d.head(40.0, sse_head());
+    d.bytes(50.0, &content("ld and"));
+    d.cancel(60.0, CancelReason::Signal);
+    assert_eq!(d.error().kind, "aborted");
+    assert_eq!(d.partial_text(), "Hello world and");
+    d.assert_over_and_released();
+}
+
+#[test]
+fn a_continuation_that_only_repeats_completes_the_answer() {
+    let mut d = cut_by_idle(&["a", "b"]);
+    d.head(230.0, sse_head());
+    d.bytes(240.0, &(content("on the") + &finish("stop") + DONE));
+    assert_eq!(d.result_text(), CUT);
+    assert!(!d.result().partial);
+    assert!(d.result().continuation.is_some());
+    assert_eq!(pieces(&d), ["The cat ", "sat on the"]);
+}
