@@ -13,7 +13,7 @@ use llm_stream_guard::core::guard::continuation::{
     continuation_body, ContinuationMode, INSTRUCTION,
 };
 use llm_stream_guard::core::guard::learned::{Adaptive, LearnedDeadlines};
-use llm_stream_guard::core::guard::overlap::{overlap, OverlapFilter, MAX_OVERLAP_CHARS};
+use llm_stream_guard::core::guard::overlap::{junction, overlap, OverlapFilter, MAX_OVERLAP_CHARS};
 use llm_stream_guard::core::guard::sketch::{QuantileSketch, MAX_BUCKETS, RELATIVE_ACCURACY};
 use llm_stream_guard::core::policy::Failure;
 use proptest::prelude::*;
@@ -366,6 +366,22 @@ fn filtered(previous: &str, pieces: &[&str]) -> String {
 }
 
 #[test]
+fn whitespace_at_the_junction_is_not_doubled() {
+    // A prefill is sent trimmed; the model writes the space again.
+    assert_eq!(junction("Hello from ", " the mock"), 1);
+    assert_eq!(
+        junction("line one\n", "\n\nline two"),
+        1,
+        "one newline was delivered"
+    );
+    assert_eq!(junction("Hello from", " the mock"), 0);
+    assert_eq!(junction("Hello from ", "the mock"), 0);
+    // A repeat takes precedence.
+    assert_eq!(junction("Hello from ", "from the"), "from ".len());
+    assert_eq!(filtered("Hello from ", &[" ", "the", " mock"]), "the mock");
+}
+
+#[test]
 fn the_filter_holds_back_a_possible_repeat_until_it_can_decide() {
     let mut f = OverlapFilter::new("The cat sat on the");
     assert_eq!(f.push(" o"), "", "could be ` on the`");
@@ -391,11 +407,11 @@ fn the_filter_holds_back_a_possible_repeat_until_it_can_decide() {
 proptest! {
     #[test]
     fn the_filter_gives_the_same_text_for_any_split(
-        previous in "[ab ü日]{0,12}",
-        next in "[ab ü日.]{0,12}",
+        previous in "[ab ü日\n]{0,12}",
+        next in "[ab ü日.\n]{0,12}",
         cuts in prop::collection::vec(0usize..13, 0..4),
     ) {
-        let whole = next[overlap(&previous, &next)..].to_owned();
+        let whole = next[junction(&previous, &next)..].to_owned();
         let mut bounds: Vec<usize> = cuts
             .into_iter()
             .map(|c| c.min(next.len()))
@@ -438,10 +454,9 @@ fn a_continuation_request_carries_the_text_as_prefill_or_with_an_instruction() {
     let instruction = continuation_body(body, text, ContinuationMode::Instruction).unwrap();
     let value: serde_json::Value = serde_json::from_str(&instruction).unwrap();
     let messages = value["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 4);
-    assert_eq!(messages[2]["content"], text);
-    assert_eq!(messages[3]["role"], "user");
-    assert_eq!(messages[3]["content"], INSTRUCTION);
+    assert_eq!(messages.len(), 3);
+    assert_eq!(messages[2]["role"], "user");
+    assert_eq!(messages[2]["content"], format!("{INSTRUCTION}\n\n{text}"));
 
     let empty = continuation_body(
         r#"{"messages":[ ],"stream":true}"#,

@@ -9,6 +9,7 @@ mod machine_support;
 
 use llm_stream_guard::core::events::GuardEvent;
 use llm_stream_guard::core::guard::continuation::INSTRUCTION;
+use llm_stream_guard::core::guard::overlap::MIN_OVERLAP_CHARS;
 use llm_stream_guard::core::machine::{AttemptId, CancelReason, Delivery, ProviderConfig};
 use machine_support::*;
 
@@ -54,14 +55,10 @@ fn an_idle_cut_is_continued_by_the_next_provider_without_the_repeat() {
     let request = &d.sent[1];
     assert_eq!(request.provider, 1);
     let m = messages(&request.body);
-    assert_eq!(m.len(), 3);
+    assert_eq!(m.len(), 2);
     assert_eq!(m[0]["content"], "hi");
-    assert_eq!(
-        (m[1]["role"].as_str(), m[1]["content"].as_str()),
-        (Some("assistant"), Some(CUT))
-    );
-    assert_eq!(m[2]["role"], "user");
-    assert_eq!(m[2]["content"], INSTRUCTION);
+    assert_eq!(m[1]["role"], "user");
+    assert_eq!(m[1]["content"], format!("{INSTRUCTION}\n\n{CUT}"));
     let event = d
         .events()
         .into_iter()
@@ -244,7 +241,11 @@ fn a_cut_continuation_is_continued_again_by_the_provider_after_it() {
     d.read_error(60.0, "reset");
     assert_eq!(d.sent.len(), 3);
     let m = messages(&d.sent[2].body);
-    assert_eq!(m[1]["content"], "One, two, three,", "the whole text so far");
+    assert_eq!(
+        m[1]["content"],
+        format!("{INSTRUCTION}\n\nOne, two, three,"),
+        "the whole text so far"
+    );
     d.head(70.0, sse_head());
     d.bytes(80.0, &(content(" three, four.") + DONE));
     assert_eq!(d.result_text(), "One, two, three, four.");
@@ -323,4 +324,64 @@ fn a_continuation_that_only_repeats_completes_the_answer() {
     assert!(!d.result().partial);
     assert!(d.result().continuation.is_some());
     assert_eq!(pieces(&d), ["The cat ", "sat on the"]);
+}
+
+/// The mock upstream's `continue` scenario (its own reading of a continuation request) answers
+/// the requests the machine sends: for every cut between pieces of the mock's texts, in both
+/// modes, with 0 to 3 words restated, the continued text is the mock's whole answer.
+#[test]
+fn the_mock_continues_what_the_machine_asks_and_the_joined_text_is_whole() {
+    use mock_upstream::{continuation_of, pieces as words, DEFAULT_TEXT, MULTIBYTE_TEXT};
+    let (mut checked, mut short) = (0, 0);
+    for text in [DEFAULT_TEXT, MULTIBYTE_TEXT] {
+        let all = words(text);
+        for cut in 1..all.len() {
+            let given: String = all[..cut].concat();
+            if given.chars().count() < mock_upstream::MIN_GIVEN_CHARS {
+                continue; // the mock needs that much quoted to find its place
+            }
+            for (model, expected_mode) in [
+                ("openai/gpt-4o-mini", "instruction"),
+                ("anthropic/claude-sonnet-4", "prefill"),
+            ] {
+                for restate in 0..=3 {
+                    let mut b = provider("b");
+                    b.model = model.into();
+                    let mut d = continuing(vec![provider("a"), b]);
+                    let sent: String = all[..cut].iter().map(|w| content(w)).collect();
+                    d.bytes(20.0, &sent);
+                    d.read_error(30.0, "reset");
+                    let body: serde_json::Value = serde_json::from_str(&d.sent[1].body).unwrap();
+                    let (mode, answer) = continuation_of(&body["messages"], text, restate);
+                    assert_eq!(mode, expected_mode, "{given:?}");
+                    d.head(40.0, sse_head());
+                    let chunks: String = words(&answer).iter().map(|w| content(w)).collect();
+                    d.bytes(50.0, &(chunks + &finish("stop") + DONE));
+                    // What the mock restated before the rest of its answer.
+                    let at = match mode.as_str() {
+                        "prefill" => given.trim_end().len(),
+                        _ => given.len(),
+                    };
+                    // It repeats that, and the whitespace a prefill was sent without.
+                    let restated = &answer[..answer.len() - (text.len() - at)];
+                    let repeat = restated.chars().count() + text[at..given.len()].chars().count();
+                    let expected = if !restated.is_empty() && repeat < MIN_OVERLAP_CHARS {
+                        // A restatement shorter than the rule's minimum is kept (documented).
+                        short += 1;
+                        format!("{given}{answer}")
+                    } else {
+                        text.to_owned()
+                    };
+                    assert_eq!(
+                        d.result_text(),
+                        expected,
+                        "cut after {given:?}, {mode}, {restate} restated: {answer:?}"
+                    );
+                    assert!(!d.result().partial);
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 50 && short < checked / 10, "{checked} {short}");
 }

@@ -262,3 +262,32 @@ fn a_cancel_during_the_race_releases_both() {
         Some(Delivery::Event(GuardEvent::Cancelled { .. }))
     ));
 }
+
+#[test]
+fn a_json_answer_wins_the_race_at_its_end() {
+    let mut c = config(vec![provider("a"), provider("b")]);
+    c.hedge_after_ms = Some(150.0);
+    c.stream = false;
+    c.body_without_model = r#"{"messages":[{"role":"user","content":"hi"}],"stream":false}"#.into();
+    let mut d = Driver::new(c);
+    d.start(0.0);
+    d.feed(A, 10.0, Input::Head(head(200, "application/json")));
+    d.wake_at(150.0);
+    assert_eq!(d.sent.len(), 2);
+    let json = serde_json::json!({
+        "id": "gen-1", "object": "chat.completion", "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "whole"},
+                     "finish_reason": "stop"}]
+    })
+    .to_string();
+    d.feed(A, 200.0, bytes(&json));
+    assert!(
+        d.cancelled.is_empty(),
+        "a JSON body shows progress only once it is whole"
+    );
+    d.feed(A, 210.0, Input::End);
+    assert!(d.cancelled.contains(&B), "the hedge is released");
+    assert_eq!(d.result_text(), "whole");
+    assert_eq!(log(&d), [pair("b", "aborted"), pair("a", "complete")]);
+    d.assert_over_and_released();
+}

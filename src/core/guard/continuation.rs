@@ -1,24 +1,27 @@
 //! The request that asks a provider to continue a cut answer.
 //!
-//! The original messages, then the text so far as a trailing assistant message. Where the
-//! provider continues a trailing assistant message by itself (prefill), that is all; elsewhere a
-//! user message follows that asks it to continue exactly where the text stops. The body is
+//! The original messages, then either the text so far as a trailing assistant message, where
+//! the provider continues such a message by itself (prefill), or a user message asking to
+//! continue exactly where the text stops, with the text quoted after the request (instruction;
+//! quoted once, not also as an assistant message, so the text is not sent twice). The body is
 //! edited as text (the original's fields stay byte for byte): no JSON library on this path.
 
 use crate::core::machine::push_json_string;
 use crate::core::progress::json::field_span;
 
-/// The words that ask for a continuation where prefill is not available.
-pub const INSTRUCTION: &str = "Your previous message above was cut off. Continue it exactly \
-where it stops, even in the middle of a word or sentence. Do not repeat any of it, do not \
-comment, and do not start over: write only the text that comes next.";
+/// The words that ask for a continuation where prefill is not available; the text so far
+/// follows them after a blank line.
+pub const INSTRUCTION: &str = "Your answer was cut off. Continue it exactly where it stops, \
+even in the middle of a word or sentence. Do not repeat any of it, do not comment, and do not \
+start over: write only the text that comes next. Your answer so far:";
 
 /// How a provider is asked to continue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContinuationMode {
-    /// The text so far as a trailing assistant message, which the model continues.
+    /// The text so far (without trailing whitespace) as a trailing assistant message, which
+    /// the model continues.
     Prefill,
-    /// The text so far as an assistant message, then [`INSTRUCTION`] as a user message.
+    /// A user message: [`INSTRUCTION`], a blank line, and the text so far.
     Instruction,
 }
 
@@ -67,15 +70,19 @@ pub fn continuation_body(
     if !inner.is_empty() {
         out.push(',');
     }
-    out.push_str("{\"role\":\"assistant\",\"content\":");
-    push_json_string(&mut out, text_so_far);
-    out.push('}');
-    if mode == ContinuationMode::Instruction {
-        out.push_str(",{\"role\":\"user\",\"content\":");
-        push_json_string(&mut out, INSTRUCTION);
-        out.push('}');
+    match mode {
+        ContinuationMode::Prefill => {
+            // Anthropic refuses a final assistant message that ends with whitespace; the model
+            // writes it again, and the overlap rule drops it once.
+            out.push_str("{\"role\":\"assistant\",\"content\":");
+            push_json_string(&mut out, text_so_far.trim_end());
+        }
+        ContinuationMode::Instruction => {
+            out.push_str("{\"role\":\"user\",\"content\":");
+            push_json_string(&mut out, &format!("{INSTRUCTION}\n\n{text_so_far}"));
+        }
     }
-    out.push(']');
+    out.push_str("}]");
     out.push_str(&body[span.end..]);
     Ok(out)
 }

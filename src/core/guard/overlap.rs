@@ -12,6 +12,10 @@
 //! - it is at most [`MAX_OVERLAP_CHARS`] characters long (only that much of the text is
 //!   compared, so the memory and the work stay bounded).
 //!
+//! When nothing is repeated and the text so far ends with whitespace that the continuation
+//! also starts with, that whitespace is dropped once: a prefill is sent without its trailing
+//! whitespace (Anthropic refuses it), so the model writes it again (`Hello ` then ` world`).
+//!
 //! Everything is measured in characters and cut on character boundaries: multibyte text is
 //! never split. [`OverlapFilter`] applies the rule to a continuation arriving in pieces: it holds
 //! back text while it could still be part of a repeat, so no repeated piece is ever handed out,
@@ -56,6 +60,23 @@ pub fn overlap(previous: &str, next: &str) -> usize {
         }
     }
     best
+}
+
+/// The bytes of `next` to drop where it joins `previous`: the repeat ([`overlap`]), or, when
+/// there is none, the trailing whitespace of `previous` that `next` starts with (see the module
+/// documentation). `next` is taken as complete.
+pub fn junction(previous: &str, next: &str) -> usize {
+    match overlap(previous, next) {
+        0 => {
+            let space = &previous[previous.trim_end().len()..];
+            if !space.is_empty() && next.starts_with(space) {
+                space.len()
+            } else {
+                0
+            }
+        }
+        repeat => repeat,
+    }
 }
 
 /// The last [`MAX_OVERLAP_CHARS`] characters of `text`.
@@ -136,7 +157,7 @@ impl OverlapFilter {
 
     fn decide(&mut self) -> String {
         self.decided = true;
-        let cut = overlap(&self.previous, &self.held);
+        let cut = junction(&self.previous, &self.held);
         self.dropped = cut;
         let rest = self.held.split_off(cut);
         self.held.clear();

@@ -630,7 +630,8 @@ impl Generation {
     #[inline(never)]
     fn with_attempt_unsettled(&mut self, id: AttemptId, input: Input<'_>) {
         let before = self.deliveries.len();
-        let is_bytes = matches!(input, Input::Bytes(..));
+        // A stream shows progress in a read; a JSON answer at its end.
+        let may_progress = matches!(input, Input::Bytes(..) | Input::End(_));
         let Some(attempt) = self.attempts.iter_mut().find(|a| a.id == id) else {
             return;
         };
@@ -652,7 +653,7 @@ impl Generation {
             Input::Timeout(now) => attempt.timeout(now, cx),
             Input::AfterRead => attempt.after_read(cx),
         }
-        if is_bytes {
+        if may_progress {
             self.hedge_won_by(id);
         }
         self.filter_continuation(id, before);
