@@ -22,6 +22,22 @@
  */
 export function generate(options: GenerateOptions): Promise<GenerateResult>;
 
+/**
+ * Like {@link generate}, as an async iterable of text deltas: `for await (const delta of s)`.
+ * The deltas joined equal `result.text`. A failure reaches the loop once (it throws the
+ * `GuardError`); `result` is never an unhandled rejection. `cancel()`, or leaving the loop
+ * early, releases the upstream at once and rejects `result` as `aborted`.
+ */
+export function stream(options: GenerateOptions): GenerationStream;
+
+/** What {@link stream} returns. */
+export interface GenerationStream extends AsyncIterable<string> {
+  /** Settles as `generate()` would have. */
+  readonly result: Promise<GenerateResult>;
+  /** Ends the call now (`result` rejects as `aborted`, reason `"cancel"` unless given). */
+  cancel(reason?: string): void;
+}
+
 /** The options of one {@link generate} call. Only `providers` and `messages` are required. */
 export interface GenerateOptions {
   /**
