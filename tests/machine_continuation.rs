@@ -194,6 +194,21 @@ fn never_after_a_tool_call_fragment() {
 }
 
 #[test]
+fn a_request_without_messages_is_not_continued() {
+    let mut c = config(vec![provider("a"), provider("b")]);
+    c.continuation = true;
+    c.body_without_model = r#"{"prompt":"hi","stream":true}"#.into();
+    let mut d = Driver::new(c);
+    d.start(0.0);
+    d.head(10.0, sse_head());
+    d.bytes(20.0, &content("half"));
+    d.read_error(30.0, "reset");
+    assert_eq!(d.sent.len(), 1);
+    assert!(d.result().partial);
+    assert_eq!(d.result_text(), "half");
+}
+
+#[test]
 fn without_the_option_a_cut_answer_resolves_partial_as_before() {
     let mut d = Driver::started(&["a", "b"]);
     d.head(10.0, sse_head());

@@ -11,7 +11,8 @@
 //! under the one id the result points at. A continuation that is itself cut after text is
 //! continued again by the provider after it; when no provider is left, the time is up, or the
 //! continuation fails, the cut answer (with whatever was added to it) resolves partial, as it
-//! would have without continuation: nothing is lost. Never after a tool-call fragment.
+//! would have without continuation: nothing is lost. Never after a tool-call fragment, nor for
+//! a request without a `messages` array (nothing to append the text to).
 //!
 //! With continuation on, the machine keeps the text it hands out (for the request and the
 //! overlap); without it, it keeps only lengths, as always.
@@ -24,6 +25,7 @@ use crate::core::events::GuardEvent;
 use crate::core::guard::continuation::{continuation_body, ContinuationMode};
 use crate::core::guard::overlap::OverlapFilter;
 use crate::core::policy::Failure;
+use crate::core::progress::json::field_span;
 
 /// A cut answer being continued.
 #[derive(Debug)]
@@ -211,7 +213,10 @@ impl Generation {
             .reader
             .as_ref()
             .is_some_and(|reader| reader.answer.tool_calls.is_empty());
+        let has_messages = field_span(&self.config.body_without_model, "messages")
+            .is_some_and(|span| self.config.body_without_model[span].starts_with('['));
         self.config.continuation
+            && has_messages
             && cause.failure != Failure::Aborted
             && no_tool_call
             && !self.kept_text(answer).is_empty()
