@@ -24,6 +24,9 @@ use crate::web::generate::{run_generation_tapped, TextTap};
 use crate::web::objects::set;
 use crate::web::transport::ignore_settlement;
 
+#[wasm_bindgen(typescript_custom_section)]
+const TS: &'static str = include_str!("stream.d.ts");
+
 /// The reason `cancel()` gives when called without one (and `return()` gives).
 const DEFAULT_REASON: &str = "cancel";
 

@@ -23,7 +23,10 @@ use crate::core::policy::RetryPolicy;
 use std::collections::{BTreeMap, BTreeSet};
 use ts_rs::{Config, TS};
 
-const DTS: &str = include_str!("../../web/llm-stream-guard.d.ts");
+const DTS: &str = concat!(
+    include_str!("../../web/llm-stream-guard.d.ts"),
+    include_str!("../../web/stream.d.ts")
+);
 
 /// One field of an object type.
 #[derive(Debug, Clone, PartialEq)]
