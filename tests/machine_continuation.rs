@@ -400,3 +400,41 @@ fn the_mock_continues_what_the_machine_asks_and_the_joined_text_is_whole() {
     }
     assert!(checked > 50 && short < checked / 10, "{checked} {short}");
 }
+
+#[test]
+fn a_hedge_winner_cut_after_text_is_continued_by_the_provider_after_it() {
+    let mut c = config(vec![provider("a"), provider("b"), provider("c")]);
+    c.continuation = true;
+    c.hedge_after_ms = Some(150.0);
+    let mut d = Driver::new(c);
+    d.start(0.0);
+    let (a, b) = (AttemptId(0), AttemptId(1));
+    d.feed(a, 10.0, Input::Head(sse_head()));
+    d.wake_at(150.0);
+    d.feed(b, 160.0, Input::Head(sse_head()));
+    d.feed(b, 170.0, Input::Bytes(content("Once upon a").into_bytes()));
+    assert_eq!(d.cancelled, [a], "b won");
+    d.feed(b, 180.0, Input::ReadError("reset".into()));
+    assert_eq!(d.sent.len(), 3);
+    assert_eq!(d.sent[2].provider, 2, "c continues b's answer");
+    let id = d.last();
+    d.feed(id, 190.0, Input::Head(sse_head()));
+    d.feed(
+        id,
+        200.0,
+        Input::Bytes((content("upon a time.") + DONE).into_bytes()),
+    );
+    assert_eq!(d.result_text(), "Once upon a time.");
+    let r = d.result();
+    assert_eq!((r.provider.as_str(), r.partial), ("c", false));
+    assert_eq!(r.continuation.as_ref().unwrap().from, "b");
+    let log: Vec<_> = r
+        .attempts
+        .iter()
+        .map(|a| (a.provider.as_str(), a.outcome.as_str()))
+        .collect();
+    assert_eq!(log, [("a", "aborted"), ("b", "partial"), ("c", "complete")]);
+    assert!(!d.types().contains(&"failover"));
+    d.closed.insert(id);
+    d.assert_over_and_released();
+}
