@@ -10,15 +10,16 @@ mod machine_support;
 use llm_stream_guard::core::events::GuardEvent;
 use llm_stream_guard::core::guard::continuation::INSTRUCTION;
 use llm_stream_guard::core::guard::overlap::MIN_OVERLAP_CHARS;
-use llm_stream_guard::core::machine::{AttemptId, CancelReason, Delivery, ProviderConfig};
+use llm_stream_guard::core::machine::{
+    AttemptId, CancelReason, Delivery, GuardSettings, ProviderConfig,
+};
 use machine_support::*;
 
 const CUT: &str = "The cat sat on the";
 
 fn continuing(providers: Vec<ProviderConfig>) -> Driver {
-    let mut c = config(providers);
-    c.continuation = true;
-    let mut d = Driver::new(c);
+    let c = config(providers);
+    let mut d = Driver::guarded(c, continuation_on());
     d.start(0.0);
     d.head(10.0, sse_head());
     d
@@ -196,9 +197,8 @@ fn never_after_a_tool_call_fragment() {
 #[test]
 fn a_request_without_messages_is_not_continued() {
     let mut c = config(vec![provider("a"), provider("b")]);
-    c.continuation = true;
     c.body_without_model = r#"{"prompt":"hi","stream":true}"#.into();
-    let mut d = Driver::new(c);
+    let mut d = Driver::guarded(c, continuation_on());
     d.start(0.0);
     d.head(10.0, sse_head());
     d.bytes(20.0, &content("half"));
@@ -276,9 +276,8 @@ fn a_cut_continuation_is_continued_again_by_the_provider_after_it() {
 #[test]
 fn the_service_deadline_holds_across_the_continuation() {
     let mut c = config(vec![provider("a"), provider("b")]);
-    c.continuation = true;
     c.service_ms = 400.0;
-    let mut d = Driver::new(c);
+    let mut d = Driver::guarded(c, continuation_on());
     d.start(0.0);
     d.head(10.0, sse_head());
     d.bytes(20.0, &content("Some"));
@@ -298,9 +297,8 @@ fn the_service_deadline_holds_across_the_continuation() {
 
     // The service deadline itself cuts the continuation.
     let mut c = config(vec![provider("a"), provider("b")]);
-    c.continuation = true;
     c.service_ms = 150.0;
-    let mut d = Driver::new(c);
+    let mut d = Driver::guarded(c, continuation_on());
     d.start(0.0);
     d.head(10.0, sse_head());
     d.bytes(20.0, &content("Some"));
@@ -403,10 +401,12 @@ fn the_mock_continues_what_the_machine_asks_and_the_joined_text_is_whole() {
 
 #[test]
 fn a_hedge_winner_cut_after_text_is_continued_by_the_provider_after_it() {
-    let mut c = config(vec![provider("a"), provider("b"), provider("c")]);
-    c.continuation = true;
-    c.hedge_after_ms = Some(150.0);
-    let mut d = Driver::new(c);
+    let c = config(vec![provider("a"), provider("b"), provider("c")]);
+    let settings = GuardSettings {
+        hedge_after_ms: Some(150.0),
+        continuation: true,
+    };
+    let mut d = Driver::guarded(c, settings);
     d.start(0.0);
     let (a, b) = (AttemptId(0), AttemptId(1));
     d.feed(a, 10.0, Input::Head(sse_head()));

@@ -15,9 +15,8 @@ const B: AttemptId = AttemptId(1);
 
 /// A call over `names` hedging after 150 ms, started at 0, `a` answering its head at 10.
 fn hedging(names: &[&str]) -> Driver {
-    let mut c = config(names.iter().map(|n| provider(n)).collect());
-    c.hedge_after_ms = Some(150.0);
-    let mut d = Driver::new(c);
+    let c = config(names.iter().map(|n| provider(n)).collect());
+    let mut d = Driver::guarded(c, hedge_after(150.0));
     d.start(0.0);
     d.feed(A, 10.0, Input::Head(sse_head()));
     d
@@ -216,13 +215,12 @@ fn there_is_no_hedge_after_progress_without_a_next_provider_or_without_the_optio
 #[test]
 fn the_service_deadline_holds_for_both_attempts() {
     let mut c = config(vec![provider("a"), provider("b")]);
-    c.hedge_after_ms = Some(150.0);
     c.service_ms = 250.0;
     for p in &mut c.providers {
         p.timeouts.first_token_ms = 1_000.0;
         p.timeouts.headers_ms = 1_000.0;
     }
-    let mut d = Driver::new(c);
+    let mut d = Driver::guarded(c, hedge_after(150.0));
     d.start(0.0);
     d.wake_at(150.0);
     assert_eq!(d.sent.len(), 2);
@@ -266,10 +264,9 @@ fn a_cancel_during_the_race_releases_both() {
 #[test]
 fn a_json_answer_wins_the_race_at_its_end() {
     let mut c = config(vec![provider("a"), provider("b")]);
-    c.hedge_after_ms = Some(150.0);
     c.stream = false;
     c.body_without_model = r#"{"messages":[{"role":"user","content":"hi"}],"stream":false}"#.into();
-    let mut d = Driver::new(c);
+    let mut d = Driver::guarded(c, hedge_after(150.0));
     d.start(0.0);
     d.feed(A, 10.0, Input::Head(head(200, "application/json")));
     d.wake_at(150.0);

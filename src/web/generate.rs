@@ -45,7 +45,8 @@ extern "C" {
 /// Resolves with a `GenerateResult`; rejects with a `GuardError` (see the TypeScript types).
 #[wasm_bindgen(js_name = generate, skip_typescript)]
 pub fn generate(options: JsValue) -> Promise {
-    future_to_promise(run_generation(options, None))
+    // The same future as `stream()`'s: one copy of it in the module.
+    future_to_promise(run_generation_tapped(options, None, None))
 }
 
 /// A generation that a session's signal can also cancel (its abort reason says why).
@@ -56,14 +57,29 @@ pub(crate) async fn run_generation(
     run_generation_tapped(options, session, None).await
 }
 
-/// Hears every piece of text the call hands out, beside `onText` (`stream()`'s iterator).
+/// Hears every piece of text the call hands out, beside `onText`, and how the call ended
+/// (`stream()`'s iterator).
 pub(crate) trait TextTap {
     /// A piece of answer text.
     fn text(&self, text: &str);
+    /// The call settled with `outcome` (just before its promise does).
+    fn end(&self, outcome: &Result<JsValue, JsValue>);
 }
 
 /// [`run_generation`], with every piece of text also handed to `tap`.
 pub(crate) async fn run_generation_tapped(
+    options: JsValue,
+    session: Option<AbortSignal>,
+    tap: Option<Rc<dyn TextTap>>,
+) -> Result<JsValue, JsValue> {
+    let outcome = run_tapped(options, session, tap.clone()).await;
+    if let Some(tap) = tap {
+        tap.end(&outcome);
+    }
+    outcome
+}
+
+async fn run_tapped(
     options: JsValue,
     session: Option<AbortSignal>,
     tap: Option<Rc<dyn TextTap>>,

@@ -161,9 +161,6 @@ pub(crate) fn read_options(options: &JsValue) -> Result<Options, String> {
             body_without_model,
             // Back-off stays random per call: the machine draws from this seed.
             jitter_seed: (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
-            // Hedging and continuation are the guard's options, not generate()'s.
-            hedge_after_ms: None,
-            continuation: false,
         },
         signal,
         fetch: optional_function(options, "fetch")?,

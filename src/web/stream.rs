@@ -101,6 +101,14 @@ impl TextTap for Shared {
         self.queue.borrow_mut().push_back(JsValue::from_str(text));
         self.wake();
     }
+
+    fn end(&self, outcome: &Result<JsValue, JsValue>) {
+        *self.end.borrow_mut() = match outcome {
+            Ok(_) => End::Finished,
+            Err(error) => End::Failed(error.clone()),
+        };
+        self.wake();
+    }
 }
 
 /// `{ value, done }`.
@@ -178,16 +186,7 @@ pub fn stream(options: JsValue) -> JsValue {
     let controller = AbortController::new().ok();
     let signal = controller.as_ref().map(AbortController::signal);
     let tap: Rc<dyn TextTap> = shared.clone();
-    let ended = shared.clone();
-    let result = future_to_promise(async move {
-        let outcome = run_generation_tapped(options, signal, Some(tap)).await;
-        *ended.end.borrow_mut() = match &outcome {
-            Ok(_) => End::Finished,
-            Err(error) => End::Failed(error.clone()),
-        };
-        ended.wake();
-        outcome
-    });
+    let result = future_to_promise(run_generation_tapped(options, signal, Some(tap)));
     // Whoever only iterates (or only cancels) must not leave a rejection unhandled.
     ignore_settlement(&result);
     let value = JsValue::from(GenerationStream {

@@ -1,6 +1,6 @@
 //! Continuation: an answer cut after text (a deadline, a mid-stream error, a reset, a close
 //! without `[DONE]`) is continued by the next provider instead of resolving partial, when
-//! [`GenerationConfig::continuation`](super::GenerationConfig::continuation) is on.
+//! [`GuardSettings::continuation`](super::GuardSettings::continuation) is on.
 //!
 //! The next provider is sent the original messages plus the text so far
 //! ([`continuation_body`], prefill or an instruction by [`ContinuationMode::for_provider`]). Its
@@ -54,9 +54,89 @@ impl Continuing {
     }
 }
 
+/// Continuation's entry points for the machine: reached only through [`CONTINUER`], which
+/// only [`Generation::guarded`] hands to a generation.
+pub(super) trait Continuer: std::fmt::Debug {
+    /// Text handed out for `attempt`: kept, when continuation is on.
+    fn keep(&self, g: &mut Generation, attempt: AttemptId, text: &str);
+    /// While an answer is being continued: the whole text handed out so far.
+    fn text(&self, g: &Generation) -> Option<DeliveredText>;
+    /// The body of attempt `id`'s request to provider `index` (`None`: the original).
+    fn body(
+        &self,
+        g: &mut Generation,
+        id: AttemptId,
+        index: usize,
+    ) -> Result<Option<String>, String>;
+    /// Attempt `id` queued deliveries from `before` on: filter a continuation's text.
+    fn filter(&self, g: &mut Generation, id: AttemptId, before: usize);
+    /// Before attempt `id` is judged: queue what is held back; whether anything was.
+    fn flush(&self, g: &mut Generation, id: AttemptId) -> bool;
+    /// `attempt` answered: continue it, or resolve.
+    fn resolve_or_continue(
+        &self,
+        g: &mut Generation,
+        attempt: Attempt,
+        cause: Option<PartialCause>,
+        at: Millis,
+    );
+    /// No continuation completed: the cut answer resolves partial.
+    fn resolve_cut(&self, g: &mut Generation, at: Millis);
+}
+
+/// The continuation of a guarded generation.
+#[derive(Debug)]
+pub(super) struct Continue;
+
+/// The one [`Continue`].
+pub(super) static CONTINUER: Continue = Continue;
+
+impl Continuer for Continue {
+    fn keep(&self, g: &mut Generation, attempt: AttemptId, text: &str) {
+        if g.settings.continuation {
+            g.keep(attempt, text);
+        }
+    }
+
+    fn text(&self, g: &Generation) -> Option<DeliveredText> {
+        g.continued()
+    }
+
+    fn body(
+        &self,
+        g: &mut Generation,
+        id: AttemptId,
+        index: usize,
+    ) -> Result<Option<String>, String> {
+        g.continuation_body(id, index)
+    }
+
+    fn filter(&self, g: &mut Generation, id: AttemptId, before: usize) {
+        g.filter_continuation(id, before);
+    }
+
+    fn flush(&self, g: &mut Generation, id: AttemptId) -> bool {
+        g.flush_continuation(id)
+    }
+
+    fn resolve_or_continue(
+        &self,
+        g: &mut Generation,
+        attempt: Attempt,
+        cause: Option<PartialCause>,
+        at: Millis,
+    ) {
+        g.resolve_or_continue(attempt, cause, at);
+    }
+
+    fn resolve_cut(&self, g: &mut Generation, at: Millis) {
+        g.resolve_cut(at);
+    }
+}
+
 impl Generation {
     /// Keeps text handed out for `attempt` (a new id starts over).
-    pub(super) fn keep(&mut self, attempt: AttemptId, text: &str) {
+    fn keep(&mut self, attempt: AttemptId, text: &str) {
         match &mut self.kept {
             Some((id, kept)) if *id == attempt => kept.push_str(text),
             _ => self.kept = Some((attempt, text.to_owned())),
@@ -71,7 +151,7 @@ impl Generation {
     }
 
     /// While an answer is being continued: the whole text handed out so far.
-    pub(super) fn continued_text(&self) -> Option<DeliveredText> {
+    fn continued(&self) -> Option<DeliveredText> {
         let continuing = self.continuing.as_ref()?;
         Some(DeliveredText {
             attempt: continuing.answer,
@@ -81,11 +161,7 @@ impl Generation {
 
     /// The body of the request attempt `id` sends to provider `index`: `None` (the original)
     /// unless an answer is being continued.
-    pub(super) fn continuation_body(
-        &mut self,
-        id: AttemptId,
-        index: usize,
-    ) -> Result<Option<String>, String> {
+    fn continuation_body(&mut self, id: AttemptId, index: usize) -> Result<Option<String>, String> {
         let Some(continuing) = self.continuing.as_ref() else {
             return Ok(None);
         };
@@ -104,7 +180,7 @@ impl Generation {
     /// Attempt `id` queued deliveries from index `before` on: if it is the continuation, its
     /// text goes through the filter (and under the answer's id); when its reading stopped,
     /// what the filter held back is decided and handed out after its text.
-    pub(super) fn filter_continuation(&mut self, id: AttemptId, before: usize) {
+    fn filter_continuation(&mut self, id: AttemptId, before: usize) {
         let stopped = self
             .attempts
             .iter()
@@ -144,7 +220,7 @@ impl Generation {
 
     /// Before attempt `id` is judged: what its filter still holds is decided and queued.
     /// Whether anything was (then the judgement waits until it is handed out).
-    pub(super) fn flush_continuation(&mut self, id: AttemptId) -> bool {
+    fn flush_continuation(&mut self, id: AttemptId) -> bool {
         let Some(continuing) = self.continuing.as_mut() else {
             return false;
         };
@@ -162,12 +238,7 @@ impl Generation {
 
     /// `attempt` answered (cut short when `cause` is set): continue it on the next provider if
     /// the rules allow, else resolve (a continued answer with its whole text).
-    pub(super) fn resolve_or_continue(
-        &mut self,
-        attempt: Attempt,
-        cause: Option<PartialCause>,
-        at: Millis,
-    ) {
+    fn resolve_or_continue(&mut self, attempt: Attempt, cause: Option<PartialCause>, at: Millis) {
         let cause = match cause {
             Some(cause) if self.may_continue(&attempt, &cause, at) => {
                 self.start_continuation(attempt, cause, at);
@@ -190,7 +261,7 @@ impl Generation {
 
     /// No continuation completed (none left to ask, the time is up, or it failed): the cut
     /// answer resolves partial, with whatever continuations added to it.
-    pub(super) fn resolve_cut(&mut self, at: Millis) {
+    fn resolve_cut(&mut self, at: Millis) {
         let Some(continuing) = self.continuing.take() else {
             return;
         };
@@ -215,7 +286,7 @@ impl Generation {
             .is_some_and(|reader| reader.answer.tool_calls.is_empty());
         let has_messages = field_span(&self.config.body_without_model, "messages")
             .is_some_and(|span| self.config.body_without_model[span].starts_with('['));
-        self.config.continuation
+        self.settings.continuation
             && has_messages
             && cause.failure != Failure::Aborted
             && no_tool_call
@@ -255,7 +326,7 @@ impl Generation {
             filter: None,
             cut,
         });
-        self.partial_text = self.continued_text();
+        self.partial_text = self.continued();
         self.plan.switch_to(to);
         self.steps.push_back(Step::Begin { at });
     }

@@ -1,5 +1,5 @@
-//! Hedging: when the attempt running alone has shown no progress [`GenerationConfig::hedge_after_ms`]
-//! after its request, the next provider of the chain is asked in parallel. The first of the
+//! Hedging: when the attempt running alone has shown no progress
+//! [`GuardSettings::hedge_after_ms`](super::GuardSettings::hedge_after_ms) after its request, the next provider of the chain is asked in parallel. The first of the
 //! two to show progress (its first token) wins; the other is released at once (a `Cancel`
 //! action in the same turn) and logged as `aborted`. One that fails before the other shows
 //! progress is logged with its failure and the other carries on alone: no retry or failover is
@@ -8,15 +8,52 @@
 //! being continued; both attempts' deadlines are clipped to the service deadline as every
 //! attempt's are.
 
-use super::types::GenerationConfig;
-use super::{CallState, Generation, Step};
+use super::{AttemptId, CallState, Generation, Step};
 use crate::core::deadline::Millis;
 use crate::core::events::GuardEvent;
 
+/// Hedging's entry points for the machine: reached only through [`HEDGE`], which only
+/// [`Generation::guarded`] hands to a generation.
+pub(super) trait Hedging: std::fmt::Debug {
+    /// When the hedge is due, if one may still start.
+    fn due(&self, g: &Generation) -> Option<Millis>;
+    /// The clock read `now`: start the hedge if it is due.
+    fn if_due(&self, g: &mut Generation, now: Millis);
+    /// The hedge's step: announce it and send its request.
+    fn start(&self, g: &mut Generation, at: Millis);
+    /// Attempt `id` read: if it progressed first, it wins the race.
+    fn won_by(&self, g: &mut Generation, id: AttemptId);
+}
+
+/// The hedging of a guarded generation.
+#[derive(Debug)]
+pub(super) struct Hedge;
+
+/// The one [`Hedge`].
+pub(super) static HEDGE: Hedge = Hedge;
+
+impl Hedging for Hedge {
+    fn due(&self, g: &Generation) -> Option<Millis> {
+        g.hedge_due()
+    }
+
+    fn if_due(&self, g: &mut Generation, now: Millis) {
+        g.hedge_if_due(now);
+    }
+
+    fn start(&self, g: &mut Generation, at: Millis) {
+        g.hedge(at);
+    }
+
+    fn won_by(&self, g: &mut Generation, id: AttemptId) {
+        g.hedge_won_by(id);
+    }
+}
+
 impl Generation {
     /// When the hedge is due, if one may still start.
-    pub(super) fn hedge_due(&self) -> Option<Millis> {
-        let after = self.config.hedge_after_ms?;
+    fn hedge_due(&self) -> Option<Millis> {
+        let after = self.settings.hedge_after_ms?;
         if self.hedged
             || self.continuing.is_some()
             || self.state != CallState::Running
@@ -31,7 +68,7 @@ impl Generation {
     }
 
     /// The clock read `now`: start the hedge if it is due (once the deliveries before it are out).
-    pub(super) fn hedge_if_due(&mut self, now: Millis) {
+    fn hedge_if_due(&mut self, now: Millis) {
         if self.hedge_due().is_some_and(|due| now >= due) {
             self.hedged = true;
             self.steps.push_back(Step::Hedge { at: now });
@@ -40,7 +77,7 @@ impl Generation {
 
     /// Announce the hedge and the request, then send it (unless the lone attempt progressed or
     /// ended while this step waited).
-    pub(super) fn hedge(&mut self, at: Millis) {
+    fn hedge(&mut self, at: Millis) {
         let [attempt] = self.attempts.as_slice() else {
             return;
         };
@@ -48,15 +85,11 @@ impl Generation {
             return;
         }
         let (from, to) = (attempt.provider, attempt.provider + 1);
-        let GenerationConfig {
-            providers,
-            hedge_after_ms,
-            ..
-        } = &self.config;
+        let providers = &self.config.providers;
         let hedge = GuardEvent::Hedge {
             provider: providers[from].name.clone(),
             to: providers[to].name.clone(),
-            after_ms: hedge_after_ms.unwrap_or(0.0),
+            after_ms: self.settings.hedge_after_ms.unwrap_or(0.0),
         };
         let start = GuardEvent::RequestStart {
             provider: providers[to].name.clone(),
@@ -70,7 +103,7 @@ impl Generation {
 
     /// Attempt `id` just read: if it is one of two and has shown progress, it wins; the other is
     /// released now and logged.
-    pub(super) fn hedge_won_by(&mut self, id: super::AttemptId) {
+    fn hedge_won_by(&mut self, id: AttemptId) {
         if self.attempts.len() < 2 {
             return;
         }

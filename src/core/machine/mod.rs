@@ -41,9 +41,11 @@
 //!
 //! Attempts carry ids ([`AttemptId`]); reports about an attempt that is over are ignored, so a
 //! read still in flight when its attempt was cancelled does no harm. One attempt runs at a time,
-//! but for a hedge ([`GenerationConfig::hedge_after_ms`], in `hedge.rs`): then two do, until
-//! one shows progress. A cut answer may be continued on the next provider
-//! ([`GenerationConfig::continuation`], in `continuing.rs`).
+//! but for a hedge ([`GuardSettings::hedge_after_ms`], in `hedge.rs`): then two do, until one
+//! shows progress. A cut answer may be continued on the next provider
+//! ([`GuardSettings::continuation`], in `continuing.rs`). Both come with
+//! [`Generation::guarded`] only, through trait objects that nothing else makes: a build that
+//! never calls it (the npm package's `generate()`) carries none of their code.
 
 mod attempt;
 mod continuing;
@@ -63,6 +65,8 @@ use crate::core::deadline::{AttemptDeadlines, Due, Millis, WakeAt};
 use crate::core::events::{whole, GuardEvent};
 use crate::core::policy::Failure;
 use attempt::{Attempt, Ctx, Phase};
+use continuing::Continuer;
+use hedge::Hedging;
 
 /// Text or an event waiting to be handed out (text remembers its attempt, so that a cancel can
 /// take back what was never handed out).
@@ -120,6 +124,12 @@ pub struct Generation {
     /// The text handed out by the last attempt that received some: a rejection's `partialText`.
     partial_text: Option<DeliveredText>,
     outcome: Option<Finished>,
+    /// Hedging and continuation, as [`Generation::guarded`] set them.
+    settings: GuardSettings,
+    /// Hedging's code, present only in a guarded generation.
+    hedging: Option<&'static dyn Hedging>,
+    /// Continuation's code, present only in a guarded generation.
+    continuer: Option<&'static dyn Continuer>,
     /// A hedge was started in this call (there is at most one).
     hedged: bool,
     /// With continuation on: the text handed out for one attempt id, kept to be continued.
@@ -157,10 +167,23 @@ impl Generation {
             actions: VecDeque::new(),
             partial_text: None,
             outcome: None,
+            settings: GuardSettings::default(),
+            hedging: None,
+            continuer: None,
             hedged: false,
             kept: None,
             continuing: None,
         }
+    }
+
+    /// A generation over `config`'s chain with what a guard adds: hedging and continuation as
+    /// `settings` say.
+    pub fn guarded(config: GenerationConfig, settings: GuardSettings) -> Generation {
+        let mut generation = Generation::new(config);
+        generation.settings = settings;
+        generation.hedging = Some(&hedge::HEDGE);
+        generation.continuer = Some(&continuing::CONTINUER);
+        generation
     }
 
     // ------------------------------------------------------------------ inputs
@@ -219,7 +242,9 @@ impl Generation {
                 self.steps.push_back(Step::Begin { at: now });
             }
         }
-        self.hedge_if_due(now);
+        if let Some(hedging) = self.hedging {
+            hedging.if_due(self, now);
+        }
         self.run_steps();
     }
 
@@ -287,8 +312,8 @@ impl Generation {
                 if let Some(a) = self.attempts.iter_mut().find(|a| a.id == attempt) {
                     a.delivered += text.len();
                 }
-                if self.config.continuation {
-                    self.keep(attempt, &text);
+                if let Some(continuer) = self.continuer {
+                    continuer.keep(self, attempt, &text);
                 }
                 Delivery::Text { attempt, text }
             }
@@ -309,7 +334,7 @@ impl Generation {
             .filter(|a| a.is_waiting())
             .map(|a| a.deadlines.due())
             .chain(backoff)
-            .chain(self.hedge_due())
+            .chain(self.hedging.and_then(|hedging| hedging.due(self)))
             .reduce(Millis::min)
     }
 
@@ -341,12 +366,16 @@ impl Generation {
                 Step::Begin { at } => self.begin(at),
                 Step::Send { at } => self.send(at),
                 Step::AfterRead(id) => self.with_attempt_unsettled(id, Input::AfterRead),
-                Step::Judge(id) if self.flush_continuation(id) => {
+                Step::Judge(id) if self.flush_held(id) => {
                     // What the continuation held back goes out before it is judged.
                     self.steps.push_front(Step::Judge(id));
                 }
                 Step::Judge(id) => self.judge(id),
-                Step::Hedge { at } => self.hedge(at),
+                Step::Hedge { at } => {
+                    if let Some(hedging) = self.hedging {
+                        hedging.start(self, at);
+                    }
+                }
                 Step::SendHedge { at, provider } => {
                     let timeouts = self.config.providers[provider].timeouts;
                     let deadlines =
@@ -362,9 +391,9 @@ impl Generation {
         let index = self.plan.provider_index();
         let provider = &self.config.providers[index];
         if let Some(expired) = self.plan.service_expired(at) {
-            if self.continuing.is_some() {
+            if let (Some(continuer), Some(_)) = (self.continuer, &self.continuing) {
                 // The cut answer stands: nothing is lost to a continuation that ran out of time.
-                self.resolve_cut(at);
+                continuer.resolve_cut(self, at);
                 return;
             }
             let message = format!(
@@ -397,7 +426,10 @@ impl Generation {
     fn send_to(&mut self, index: usize, deadlines: AttemptDeadlines) {
         let id = AttemptId(self.next_attempt);
         self.next_attempt += 1;
-        let body = self.continuation_body(id, index);
+        let body = match self.continuer {
+            Some(continuer) => continuer.body(self, id, index),
+            None => Ok(None),
+        };
         let provider = &self.config.providers[index];
         let body = body.and_then(|body| {
             let body = body.as_deref().unwrap_or(&self.config.body_without_model);
@@ -495,7 +527,10 @@ impl Generation {
                     cause,
                     failure,
                 });
-                self.resolve_or_continue(attempt, partial, at);
+                match self.continuer {
+                    Some(continuer) => continuer.resolve_or_continue(self, attempt, partial, at),
+                    None => self.resolve(attempt, partial, at),
+                }
             }
             Next::Retry { delay_ms } => {
                 self.queue(GuardEvent::Retry {
@@ -514,7 +549,11 @@ impl Generation {
                 });
                 self.steps.push_back(Step::Begin { at });
             }
-            Next::Reject(_) if self.continuing.is_some() => self.resolve_cut(at),
+            Next::Reject(_) if self.continuing.is_some() => {
+                if let Some(continuer) = self.continuer {
+                    continuer.resolve_cut(self, at);
+                }
+            }
             Next::Reject(failure) => {
                 let error = self.error(&failure, message, attempt.provider, None, cause);
                 self.settle(Err(error));
@@ -653,10 +692,26 @@ impl Generation {
             Input::Timeout(now) => attempt.timeout(now, cx),
             Input::AfterRead => attempt.after_read(cx),
         }
-        if may_progress {
-            self.hedge_won_by(id);
+        if let (true, Some(hedging)) = (may_progress, self.hedging) {
+            hedging.won_by(self, id);
         }
-        self.filter_continuation(id, before);
+        if let Some(continuer) = self.continuer {
+            continuer.filter(self, id, before);
+        }
+    }
+
+    /// While an answer is being continued: the whole text handed out so far.
+    fn continued_text(&self) -> Option<DeliveredText> {
+        self.continuer.and_then(|continuer| continuer.text(self))
+    }
+
+    /// Before attempt `id` is judged: queues what a continuation still holds back; whether
+    /// anything was.
+    fn flush_held(&mut self, id: AttemptId) -> bool {
+        match self.continuer {
+            Some(continuer) => continuer.flush(self, id),
+            None => false,
+        }
     }
 }
 

@@ -63,6 +63,11 @@ pub struct GenerationConfig {
     pub body_without_model: String,
     /// Seeds the back-off jitter (the driver passes a random number; tests a fixed one).
     pub jitter_seed: u64,
+}
+
+/// What a guard adds to a generation ([`super::Generation::guarded`]); both off by default.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct GuardSettings {
     /// Hedging (`hedge.afterMs`): when the attempt running alone has shown no progress this
     /// long after its request, the next provider of the chain is asked in parallel; the first
     /// to show progress wins and the other is released at once. At most one hedge per call.
