@@ -66,6 +66,8 @@ pub struct GenerationConfig {
 }
 
 /// What a guard adds to a generation ([`super::Generation::guarded`]); both off by default.
+/// The machine trusts them (the guard's option reader checks them): a hedge wait that is not a
+/// finite number never comes.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct GuardSettings {
     /// Hedging (`hedge.afterMs`): when the attempt running alone has shown no progress this
@@ -183,7 +185,8 @@ pub enum Delivery {
     /// a driver that needs the answer joins the pieces of each attempt, and the outcome says
     /// which attempt's pieces make the result's text ([`DeliveredText`]).
     Text {
-        /// The attempt it came from.
+        /// The attempt it came from; for a continuation's text, the attempt whose answer it
+        /// continues (so one id's pieces, joined, are the whole answer).
         attempt: AttemptId,
         /// The piece.
         text: String,
