@@ -137,6 +137,39 @@ impl CallPlan {
         })
     }
 
+    /// Logs an attempt of provider `index` without deciding anything on it: one of two hedged
+    /// attempts that lost the race or failed while the other ran, or one a cancel cut off.
+    pub fn record(
+        &mut self,
+        index: usize,
+        outcome: &Outcome,
+        status: Option<u16>,
+        attempt_started: Millis,
+        now: Millis,
+    ) {
+        let label = match outcome {
+            Outcome::Complete => "complete".to_owned(),
+            Outcome::Partial(_) => "partial".to_owned(),
+            Outcome::Failed(failure) => failure.kind().to_owned(),
+        };
+        self.attempts.push(AttemptRecord {
+            provider: self.providers[index].name.clone(),
+            outcome: label,
+            status,
+            elapsed_ms: now - attempt_started,
+        });
+    }
+
+    /// Makes provider `index` the current one without an attempt decided on (a hedged attempt
+    /// that took over, or a continuation asked of the next provider). Moving to another
+    /// provider starts its retries from none; staying changes nothing.
+    pub fn switch_to(&mut self, index: usize) {
+        if index != self.index {
+            self.index = index;
+            self.retries_done = 0;
+        }
+    }
+
     /// Record how the current attempt went and decide what follows.
     /// `jitter` is a uniform draw from `[0, 1)` for the back-off.
     pub fn finish_attempt(
@@ -147,18 +180,8 @@ impl CallPlan {
         now: Millis,
         jitter: f64,
     ) -> Next {
+        self.record(self.index, outcome, status, attempt_started, now);
         let provider = &self.providers[self.index];
-        let label = match outcome {
-            Outcome::Complete => "complete".to_owned(),
-            Outcome::Partial(_) => "partial".to_owned(),
-            Outcome::Failed(failure) => failure.kind().to_owned(),
-        };
-        self.attempts.push(AttemptRecord {
-            provider: provider.name.clone(),
-            outcome: label,
-            status,
-            elapsed_ms: now - attempt_started,
-        });
         let failure = match outcome {
             Outcome::Complete => return Next::Resolve { cause: None },
             Outcome::Partial(failure) => {

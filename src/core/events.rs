@@ -168,6 +168,29 @@ pub enum GuardEvent {
         #[cfg_attr(test, ts(type = "GuardEvent | Record<string, unknown> | string"))]
         event: String,
     },
+    /// Hedging: the attempt running alone showed no progress after `afterMs`; the next
+    /// provider is asked in parallel (the first to show progress wins, the other is released).
+    #[serde(rename_all = "camelCase")]
+    Hedge {
+        /// The provider that showed no progress.
+        provider: String,
+        /// The provider asked in parallel.
+        to: String,
+        /// The wait that passed (`hedge.afterMs`).
+        after_ms: f64,
+    },
+    /// Continuation: an answer cut after text will be continued by the next provider.
+    #[serde(rename_all = "camelCase")]
+    Continuation {
+        /// The provider whose answer was cut.
+        from: String,
+        /// The provider asked to continue it.
+        to: String,
+        /// The characters of the text so far.
+        chars: f64,
+        /// The failure kind that cut it.
+        reason: String,
+    },
     /// The generation resolved.
     #[serde(rename_all = "camelCase")]
     Done {
@@ -196,6 +219,8 @@ impl GuardEvent {
             GuardEvent::Malformed { .. } => "malformed",
             GuardEvent::Cancelled { .. } => "cancelled",
             GuardEvent::UpstreamEvent { .. } => "upstream-event",
+            GuardEvent::Hedge { .. } => "hedge",
+            GuardEvent::Continuation { .. } => "continuation",
             GuardEvent::Done { .. } => "done",
         }
     }
@@ -322,6 +347,31 @@ impl GuardEvent {
             GuardEvent::UpstreamEvent { provider, event } => {
                 let _ = write!(line, "LLM [{provider}]: upstream event {event}");
                 LogLevel::Debug
+            }
+            GuardEvent::Hedge {
+                provider,
+                to,
+                after_ms,
+            } => {
+                let _ = write!(
+                    line,
+                    "LLM [{provider}]: no progress after {} ms, asking {to} in parallel",
+                    whole(*after_ms)
+                );
+                LogLevel::Info
+            }
+            GuardEvent::Continuation {
+                from,
+                to,
+                chars,
+                reason,
+            } => {
+                let _ = write!(
+                    line,
+                    "LLM: {to} continues the answer from {from} after {} characters ({reason})",
+                    whole(*chars)
+                );
+                LogLevel::Info
             }
             GuardEvent::Done {
                 provider,
@@ -450,6 +500,17 @@ mod tests {
                 partial: true,
                 elapsed_ms: 1500.0,
             },
+            GuardEvent::Hedge {
+                provider: "a".into(),
+                to: "b".into(),
+                after_ms: 800.0,
+            },
+            GuardEvent::Continuation {
+                from: "a".into(),
+                to: "b".into(),
+                chars: 42.0,
+                reason: "timeout".into(),
+            },
         ]
     }
 
@@ -480,6 +541,14 @@ mod tests {
             "LLM [p]: skipped a malformed event (invalid JSON, 12 bytes)"
         );
         assert_eq!(lines[14], "LLM [p]: partial answer in 1.500s");
+        assert_eq!(
+            lines[15],
+            "LLM [a]: no progress after 800 ms, asking b in parallel"
+        );
+        assert_eq!(
+            lines[16],
+            "LLM: b continues the answer from a after 42 characters (timeout)"
+        );
         let mut seconds = String::new();
         push_seconds(&mut seconds, 59_999.6, 3);
         assert_eq!(seconds, "60.000s");

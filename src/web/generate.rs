@@ -45,13 +45,44 @@ extern "C" {
 /// Resolves with a `GenerateResult`; rejects with a `GuardError` (see the TypeScript types).
 #[wasm_bindgen(js_name = generate, skip_typescript)]
 pub fn generate(options: JsValue) -> Promise {
-    future_to_promise(run_generation(options, None))
+    // The same future as `stream()`'s: one copy of it in the module.
+    future_to_promise(run_generation_tapped(options, None, None))
 }
 
 /// A generation that a session's signal can also cancel (its abort reason says why).
 pub(crate) async fn run_generation(
     options: JsValue,
     session: Option<AbortSignal>,
+) -> Result<JsValue, JsValue> {
+    run_generation_tapped(options, session, None).await
+}
+
+/// Hears every piece of text the call hands out, beside `onText`, and how the call ended
+/// (`stream()`'s iterator).
+pub(crate) trait TextTap {
+    /// A piece of answer text.
+    fn text(&self, text: &str);
+    /// The call settled with `outcome` (just before its promise does).
+    fn end(&self, outcome: &Result<JsValue, JsValue>);
+}
+
+/// [`run_generation`], with every piece of text also handed to `tap`.
+pub(crate) async fn run_generation_tapped(
+    options: JsValue,
+    session: Option<AbortSignal>,
+    tap: Option<Rc<dyn TextTap>>,
+) -> Result<JsValue, JsValue> {
+    let outcome = run_tapped(options, session, tap.clone()).await;
+    if let Some(tap) = tap {
+        tap.end(&outcome);
+    }
+    outcome
+}
+
+async fn run_tapped(
+    options: JsValue,
+    session: Option<AbortSignal>,
+    tap: Option<Rc<dyn TextTap>>,
 ) -> Result<JsValue, JsValue> {
     let _in_flight = Counted::new(Kind::InFlight);
     let options = read_options(&options).map_err(|message| config_error(&message))?;
@@ -62,7 +93,9 @@ pub(crate) async fn run_generation(
         .into_iter()
         .filter_map(|(signal, callers)| aborted.watch(signal?, callers))
         .collect();
-    Driver::new(options, aborted).run().await
+    let mut driver = Driver::new(options, aborted);
+    driver.tap = tap;
+    driver.run().await
 }
 
 /// The first abort of any of the call's signals, and a wake-up for the wait.
@@ -141,6 +174,8 @@ struct Driver {
     thrown: Option<(Callback, JsValue)>,
     /// One read's bytes, reused.
     buffer: Vec<u8>,
+    /// Hears the text too.
+    tap: Option<Rc<dyn TextTap>>,
 }
 
 impl Driver {
@@ -159,6 +194,7 @@ impl Driver {
             causes: Vec::new(),
             thrown: None,
             buffer: Vec::new(),
+            tap: None,
         }
     }
 
@@ -235,6 +271,9 @@ impl Driver {
                     self.unjoined.0 = attempt;
                 }
                 self.unjoined.1.push_str(&text);
+                if let Some(tap) = &self.tap {
+                    tap.text(&text);
+                }
                 let Some(on_text) = self.on_text.as_ref() else {
                     return;
                 };

@@ -397,6 +397,8 @@ export interface GenerateResult {
   stats: GenerateStats;
   /** Every attempt of the call, in order, the answering one last. */
   attempts: Attempt[];
+  /** Set when the text was continued on another provider after a cut: from whom and where. */
+  continuation?: Continuation;
 }
 
 /** Token counts as the provider reported them (its own field names). */
@@ -447,7 +449,7 @@ export interface GenerateStats {
 export interface Attempt {
   /** The provider asked. */
   provider: string;
-  /** `"complete"`, `"partial"`, or the kind of failure that ended the attempt. */
+  /** `"complete"`, `"partial"`, or the failure kind that ended it (a hedged attempt that lost: `"aborted"`). */
   outcome: "complete" | "partial" | GuardErrorKind;
   /** The HTTP status, when headers arrived. */
   status?: number;
@@ -536,6 +538,8 @@ export type GuardEvent =
   | MalformedEvent
   | CancelledEvent
   | UpstreamEvent
+  | HedgeEvent
+  | ContinuationEvent
   | DoneEvent;
 
 /** A request is being sent. */

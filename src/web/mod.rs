@@ -12,6 +12,7 @@ mod options;
 mod resources;
 mod session;
 mod sse_parser;
+mod stream;
 mod to_js;
 mod transport;
 mod typescript;
@@ -24,5 +25,6 @@ pub use guard_fetch::guard_fetch;
 pub use resources::live_resources;
 pub use session::Session;
 pub use sse_parser::SseParser;
+pub use stream::{stream, GenerationStream};
 #[cfg(feature = "worker")]
 pub use worker::handle_request;

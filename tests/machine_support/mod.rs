@@ -9,7 +9,8 @@ use llm_stream_guard::core::deadline::{Millis, Timeouts};
 use llm_stream_guard::core::events::GuardEvent;
 use llm_stream_guard::core::machine::{
     Action, AttemptId, BodyError, Callback, CancelReason, DeliveredText, Delivery, Generation,
-    GenerationConfig, GenerationError, GenerationResult, Head, ProviderConfig, Request,
+    GenerationConfig, GenerationError, GenerationResult, GuardSettings, Head, ProviderConfig,
+    Request,
 };
 use llm_stream_guard::core::policy::RetryPolicy;
 
@@ -50,6 +51,22 @@ pub fn config(providers: Vec<ProviderConfig>) -> GenerationConfig {
         max_event_bytes: 1 << 20,
         body_without_model: r#"{"messages":[{"role":"user","content":"hi"}],"stream":true}"#.into(),
         jitter_seed: 42,
+    }
+}
+
+/// Hedging after `after_ms`, no continuation.
+pub fn hedge_after(after_ms: Millis) -> GuardSettings {
+    GuardSettings {
+        hedge_after_ms: Some(after_ms),
+        continuation: false,
+    }
+}
+
+/// Continuation on, no hedging.
+pub fn continuation_on() -> GuardSettings {
+    GuardSettings {
+        hedge_after_ms: None,
+        continuation: true,
     }
 }
 
@@ -153,6 +170,13 @@ impl Driver {
             throws: None,
             texts: BTreeMap::new(),
         }
+    }
+
+    /// A driver over a guarded generation: hedging and continuation as `settings` say.
+    pub fn guarded(config: GenerationConfig, settings: GuardSettings) -> Driver {
+        let mut d = Driver::new(config.clone());
+        d.machine = Generation::guarded(config, settings);
+        d
     }
 
     /// A driver over providers named `names` (default settings), started at 0.

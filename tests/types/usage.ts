@@ -9,6 +9,8 @@ import init, {
   liveResources,
   Session,
   SseParser,
+  stream,
+  type GenerationStream,
   type LiveResources,
   type Attempt,
   type AssistantMessage,
@@ -75,6 +77,10 @@ function describe(event: GuardEvent): string {
       const relayed = event.event;
       return typeof relayed === "string" ? relayed : `${event.provider} relayed ${JSON.stringify(relayed)}`;
     }
+    case "hedge":
+      return `${event.provider} slow after ${event.afterMs} ms, asking ${event.to} too`;
+    case "continuation":
+      return `${event.to} continues ${event.from} after ${event.chars} characters (${event.reason})`;
     case "done": {
       const partial: boolean = event.partial;
       return `${event.provider} done (partial: ${partial}) in ${event.elapsedMs} ms`;
@@ -174,6 +180,10 @@ async function readResult(): Promise<void> {
   for (const attempt of attempts) {
     const outcome: "complete" | "partial" | GuardErrorKind = attempt.outcome;
     console.log(attempt.provider, outcome, attempt.status ?? 0, attempt.elapsedMs);
+  }
+  if (result.continuation) {
+    const mode: "prefill" | "instruction" = result.continuation.mode;
+    console.log(`continued from ${result.continuation.from} at ${result.continuation.chars} (${mode})`);
   }
   // @ts-expect-error `partial` is a boolean
   const partialText: string = result.partial;
@@ -379,7 +389,23 @@ async function guardedFetch(session: Session): Promise<string> {
   return response.statusText;
 }
 
+async function streamed(): Promise<string> {
+  const answer: GenerationStream = stream({ providers: [local], messages: [{ role: "user", content: "Hi" }] });
+  let shown = "";
+  for await (const delta of answer) {
+    // @ts-expect-error the deltas are strings
+    const wrong: number = delta;
+    shown += delta;
+    if (shown.length > 10_000 + wrong) answer.cancel("too long");
+  }
+  const result: GenerateResult = await answer.result;
+  // @ts-expect-error a cancel's reason is a string
+  answer.cancel(1);
+  return result.text === shown ? shown : "";
+}
+
 export {
+  streamed,
   guardedFetch,
   everyOption,
   readResult,

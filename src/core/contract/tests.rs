@@ -16,7 +16,7 @@ use crate::core::contract::{ErrorKind, LiveResources};
 use crate::core::deadline::{TimeoutOverrides, Timeouts};
 use crate::core::events::GuardEvent;
 use crate::core::machine::{
-    GenerationError, GenerationResult, PartialCause, ProviderConfig, Stats,
+    ContinuationInfo, GenerationError, GenerationResult, PartialCause, ProviderConfig, Stats,
 };
 use crate::core::options::{
     GENERATE_OPTIONS, GUARD_FETCH_OPTIONS, ON_CUT_NAMES, PROVIDER_FIELDS, RETRY_FIELDS,
@@ -26,7 +26,10 @@ use crate::core::policy::RetryPolicy;
 use std::collections::{BTreeMap, BTreeSet};
 use ts_rs::{Config, TS};
 
-const DTS: &str = include_str!("../../web/llm-stream-guard.d.ts");
+const DTS: &str = concat!(
+    include_str!("../../web/llm-stream-guard.d.ts"),
+    include_str!("../../web/stream.d.ts")
+);
 
 /// One field of an object type.
 #[derive(Debug, Clone, PartialEq)]
@@ -358,6 +361,7 @@ fn problems(source: &str) -> Vec<String> {
     );
     check::<GenerationResult>(&mut c, "GenerateResult", &["text"], &[]);
     check::<PartialCause>(&mut c, "PartialCause", &["cause"], &[]);
+    check::<ContinuationInfo>(&mut c, "Continuation", &[], &[]);
     check::<AttemptRecord>(&mut c, "Attempt", &[], &[]);
     check::<Stats>(&mut c, "GenerateStats", &[], &[]);
     check::<Usage>(&mut c, "Usage", &[], &[]);
@@ -548,7 +552,7 @@ fn the_reader_sees_every_declaration_it_checks() {
     }
     assert_eq!(
         split_top(&known.aliases["GuardEvent"], &['|']).len(),
-        13,
+        15,
         "{:?}",
         known.aliases["GuardEvent"]
     );

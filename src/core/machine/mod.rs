@@ -40,10 +40,16 @@
 //! [`GuardEvent::log_line`] when logging is on; building the result and error objects.
 //!
 //! Attempts carry ids ([`AttemptId`]); reports about an attempt that is over are ignored, so a
-//! read still in flight when its attempt was cancelled does no harm. Today one attempt runs at a
-//! time; the machine keeps a list of them so that a hedged second request can come later.
+//! read still in flight when its attempt was cancelled does no harm. One attempt runs at a time,
+//! but for a hedge ([`GuardSettings::hedge_after_ms`], in `hedge.rs`): then two do, until one
+//! shows progress. A cut answer may be continued on the next provider
+//! ([`GuardSettings::continuation`], in `continuing.rs`). Both come with
+//! [`Generation::guarded`] only, through trait objects that nothing else makes: a build that
+//! never calls it (the npm package's `generate()`) carries none of their code.
 
 mod attempt;
+mod continuing;
+mod hedge;
 mod request;
 mod types;
 
@@ -55,10 +61,12 @@ pub use types::*;
 
 use crate::core::answer::Outcome;
 use crate::core::call::{CallPlan, Next, ProviderLimits};
-use crate::core::deadline::{Due, Millis, WakeAt};
+use crate::core::deadline::{AttemptDeadlines, Due, Millis, WakeAt};
 use crate::core::events::{whole, GuardEvent};
 use crate::core::policy::Failure;
 use attempt::{Attempt, Ctx, Phase};
+use continuing::Continuer;
+use hedge::Hedging;
 
 /// Text or an event waiting to be handed out (text remembers its attempt, so that a cancel can
 /// take back what was never handed out).
@@ -80,6 +88,10 @@ enum Step {
     AfterRead(AttemptId),
     /// An attempt is over: judge it, then resolve, retry, fail over or reject.
     Judge(AttemptId),
+    /// The hedge is due: announce it, then ask the next provider in parallel.
+    Hedge { at: Millis },
+    /// Send the hedged request that `request-start` announced, to this provider.
+    SendHedge { at: Millis, provider: usize },
 }
 
 /// Where the call is.
@@ -112,6 +124,18 @@ pub struct Generation {
     /// The text handed out by the last attempt that received some: a rejection's `partialText`.
     partial_text: Option<DeliveredText>,
     outcome: Option<Finished>,
+    /// Hedging and continuation, as [`Generation::guarded`] set them.
+    settings: GuardSettings,
+    /// Hedging's code, present only in a guarded generation.
+    hedging: Option<&'static dyn Hedging>,
+    /// Continuation's code, present only in a guarded generation.
+    continuer: Option<&'static dyn Continuer>,
+    /// A hedge was started in this call (there is at most one).
+    hedged: bool,
+    /// With continuation on: the text handed out for one attempt id, kept to be continued.
+    kept: Option<(AttemptId, String)>,
+    /// A cut answer being continued.
+    continuing: Option<continuing::Continuing>,
 }
 
 impl Generation {
@@ -143,7 +167,23 @@ impl Generation {
             actions: VecDeque::new(),
             partial_text: None,
             outcome: None,
+            settings: GuardSettings::default(),
+            hedging: None,
+            continuer: None,
+            hedged: false,
+            kept: None,
+            continuing: None,
         }
+    }
+
+    /// A generation over `config`'s chain with what a guard adds: hedging and continuation as
+    /// `settings` say.
+    pub fn guarded(config: GenerationConfig, settings: GuardSettings) -> Generation {
+        let mut generation = Generation::new(config);
+        generation.settings = settings;
+        generation.hedging = Some(&hedge::HEDGE);
+        generation.continuer = Some(&continuing::CONTINUER);
+        generation
     }
 
     // ------------------------------------------------------------------ inputs
@@ -202,6 +242,9 @@ impl Generation {
                 self.steps.push_back(Step::Begin { at: now });
             }
         }
+        if let Some(hedging) = self.hedging {
+            hedging.if_due(self, now);
+        }
         self.run_steps();
     }
 
@@ -229,7 +272,10 @@ impl Generation {
             }
             let started = attempt.deadlines.started();
             self.plan
-                .finish_attempt(&outcome, attempt.status, started, at, 0.0);
+                .record(attempt.provider, &outcome, attempt.status, started, at);
+        }
+        if let Some(text) = self.continued_text() {
+            self.partial_text = Some(text);
         }
         self.queue(GuardEvent::Cancelled {
             reason: reason.as_str().to_owned(),
@@ -266,6 +312,9 @@ impl Generation {
                 if let Some(a) = self.attempts.iter_mut().find(|a| a.id == attempt) {
                     a.delivered += text.len();
                 }
+                if let Some(continuer) = self.continuer {
+                    continuer.keep(self, attempt, &text);
+                }
                 Delivery::Text { attempt, text }
             }
             Queued::Event(event) => Delivery::Event(event),
@@ -285,6 +334,7 @@ impl Generation {
             .filter(|a| a.is_waiting())
             .map(|a| a.deadlines.due())
             .chain(backoff)
+            .chain(self.hedging.and_then(|hedging| hedging.due(self)))
             .reduce(Millis::min)
     }
 
@@ -316,7 +366,22 @@ impl Generation {
                 Step::Begin { at } => self.begin(at),
                 Step::Send { at } => self.send(at),
                 Step::AfterRead(id) => self.with_attempt_unsettled(id, Input::AfterRead),
+                Step::Judge(id) if self.flush_held(id) => {
+                    // What the continuation held back goes out before it is judged.
+                    self.steps.push_front(Step::Judge(id));
+                }
                 Step::Judge(id) => self.judge(id),
+                Step::Hedge { at } => {
+                    if let Some(hedging) = self.hedging {
+                        hedging.start(self, at);
+                    }
+                }
+                Step::SendHedge { at, provider } => {
+                    let timeouts = self.config.providers[provider].timeouts;
+                    let deadlines =
+                        AttemptDeadlines::start(at, timeouts, self.plan.service_deadline());
+                    self.send_to(provider, deadlines);
+                }
             }
         }
     }
@@ -326,6 +391,11 @@ impl Generation {
         let index = self.plan.provider_index();
         let provider = &self.config.providers[index];
         if let Some(expired) = self.plan.service_expired(at) {
+            if let (Some(continuer), Some(_)) = (self.continuer, &self.continuing) {
+                // The cut answer stands: nothing is lost to a continuation that ran out of time.
+                continuer.resolve_cut(self, at);
+                return;
+            }
             let message = format!(
                 "service timeout: {} ms passed before {} could be asked",
                 whole(self.config.service_ms),
@@ -347,11 +417,25 @@ impl Generation {
     /// Send the announced request.
     fn send(&mut self, at: Millis) {
         let index = self.plan.provider_index();
+        let deadlines = self.plan.begin_attempt(at);
+        self.send_to(index, deadlines);
+    }
+
+    /// Send a request to provider `index` with `deadlines` (the continuation request while an
+    /// answer is being continued).
+    fn send_to(&mut self, index: usize, deadlines: AttemptDeadlines) {
         let id = AttemptId(self.next_attempt);
         self.next_attempt += 1;
-        let deadlines = self.plan.begin_attempt(at);
+        let body = match self.continuer {
+            Some(continuer) => continuer.body(self, id, index),
+            None => Ok(None),
+        };
         let provider = &self.config.providers[index];
-        match body_with_model(&self.config.body_without_model, &provider.model) {
+        let body = body.and_then(|body| {
+            let body = body.as_deref().unwrap_or(&self.config.body_without_model);
+            body_with_model(body, &provider.model)
+        });
+        match body {
             Ok(body) => {
                 self.actions.push_back(Action::Send(Request {
                     attempt: id,
@@ -396,6 +480,9 @@ impl Generation {
             _ => message.to_owned(),
         };
         let cause = platform_cause.then_some(CauseRef::Platform(attempt.id));
+        if let Some(text) = self.continued_text() {
+            self.partial_text = Some(text);
+        }
         if let Outcome::Failed(failure) = &outcome {
             if *failure == Failure::Empty {
                 let lines = attempt.counts().0 as f64;
@@ -415,6 +502,14 @@ impl Generation {
             });
         }
         let started = attempt.deadlines.started();
+        if let (Outcome::Failed(_), Some(other)) = (&outcome, self.attempts.first()) {
+            // One of two hedged attempts failed while the other runs: that one carries on.
+            let other = other.provider;
+            self.plan
+                .record(attempt.provider, &outcome, attempt.status, started, at);
+            self.plan.switch_to(other);
+            return;
+        }
         let jitter = self.jitter.draw();
         let next = self
             .plan
@@ -432,7 +527,10 @@ impl Generation {
                     cause,
                     failure,
                 });
-                self.resolve(attempt, partial, at);
+                match self.continuer {
+                    Some(continuer) => continuer.resolve_or_continue(self, attempt, partial, at),
+                    None => self.resolve(attempt, partial, at),
+                }
             }
             Next::Retry { delay_ms } => {
                 self.queue(GuardEvent::Retry {
@@ -451,6 +549,11 @@ impl Generation {
                 });
                 self.steps.push_back(Step::Begin { at });
             }
+            Next::Reject(_) if self.continuing.is_some() => {
+                if let Some(continuer) = self.continuer {
+                    continuer.resolve_cut(self, at);
+                }
+            }
             Next::Reject(failure) => {
                 let error = self.error(&failure, message, attempt.provider, None, cause);
                 self.settle(Err(error));
@@ -459,17 +562,33 @@ impl Generation {
     }
 
     /// The call answered with `attempt`'s answer (cut short when `cause` is set).
-    fn resolve(&mut self, mut attempt: Attempt, cause: Option<PartialCause>, at: Millis) {
+    fn resolve(&mut self, attempt: Attempt, cause: Option<PartialCause>, at: Millis) {
+        let result = self.result_of(attempt, cause, at);
+        self.answer(result);
+    }
+
+    /// The call answers with `result`: the `done` event, and the outcome.
+    fn answer(&mut self, result: GenerationResult) {
+        self.queue(GuardEvent::Done {
+            provider: result.provider.clone(),
+            partial: result.partial,
+            elapsed_ms: result.stats.elapsed_ms,
+        });
+        self.settle(Ok(result));
+    }
+
+    /// The result `attempt`'s answer makes at `at` (cut short when `cause` is set).
+    fn result_of(
+        &self,
+        mut attempt: Attempt,
+        cause: Option<PartialCause>,
+        at: Millis,
+    ) -> GenerationResult {
         let provider = &self.config.providers[attempt.provider];
         let elapsed_ms = at - self.started;
-        let event = GuardEvent::Done {
-            provider: provider.name.clone(),
-            partial: cause.is_some(),
-            elapsed_ms,
-        };
         let (lines, chunks) = attempt.counts();
         let answer = attempt.reader.take().map(|r| r.answer).unwrap_or_default();
-        let result = GenerationResult {
+        GenerationResult {
             text: DeliveredText {
                 attempt: attempt.id,
                 bytes: attempt.delivered,
@@ -489,9 +608,8 @@ impl Generation {
                 elapsed_ms,
             },
             attempts: self.plan.attempts().to_vec(),
-        };
-        self.queue(event);
-        self.settle(Ok(result));
+            continuation: None,
+        }
     }
 
     /// The error the call rejects with.
@@ -550,6 +668,9 @@ impl Generation {
     /// that the module carries one copy of what they share).
     #[inline(never)]
     fn with_attempt_unsettled(&mut self, id: AttemptId, input: Input<'_>) {
+        let before = self.deliveries.len();
+        // A stream shows progress in a read; a JSON answer at its end.
+        let may_progress = matches!(input, Input::Bytes(..) | Input::End(_));
         let Some(attempt) = self.attempts.iter_mut().find(|a| a.id == id) else {
             return;
         };
@@ -570,6 +691,26 @@ impl Generation {
             Input::RequestError(now, message) => attempt.request_error(now, message, cx),
             Input::Timeout(now) => attempt.timeout(now, cx),
             Input::AfterRead => attempt.after_read(cx),
+        }
+        if let (true, Some(hedging)) = (may_progress, self.hedging) {
+            hedging.won_by(self, id);
+        }
+        if let Some(continuer) = self.continuer {
+            continuer.filter(self, id, before);
+        }
+    }
+
+    /// While an answer is being continued: the whole text handed out so far.
+    fn continued_text(&self) -> Option<DeliveredText> {
+        self.continuer.and_then(|continuer| continuer.text(self))
+    }
+
+    /// Before attempt `id` is judged: queues what a continuation still holds back; whether
+    /// anything was.
+    fn flush_held(&mut self, id: AttemptId) -> bool {
+        match self.continuer {
+            Some(continuer) => continuer.flush(self, id),
+            None => false,
         }
     }
 }

@@ -65,6 +65,20 @@ pub struct GenerationConfig {
     pub jitter_seed: u64,
 }
 
+/// What a guard adds to a generation ([`super::Generation::guarded`]); both off by default.
+/// The machine trusts them (the guard's option reader checks them): a hedge wait that is not a
+/// finite number never comes.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct GuardSettings {
+    /// Hedging (`hedge.afterMs`): when the attempt running alone has shown no progress this
+    /// long after its request, the next provider of the chain is asked in parallel; the first
+    /// to show progress wins and the other is released at once. At most one hedge per call.
+    pub hedge_after_ms: Option<Millis>,
+    /// Continuation (`continuation`): an answer cut after text (and no tool-call fragment) is
+    /// continued by the next provider instead of resolving partial.
+    pub continuation: bool,
+}
+
 /// The response head of an attempt, as the platform handed it over.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Head {
@@ -171,7 +185,8 @@ pub enum Delivery {
     /// a driver that needs the answer joins the pieces of each attempt, and the outcome says
     /// which attempt's pieces make the result's text ([`DeliveredText`]).
     Text {
-        /// The attempt it came from.
+        /// The attempt it came from; for a continuation's text, the attempt whose answer it
+        /// continues (so one id's pieces, joined, are the whole answer).
         attempt: AttemptId,
         /// The piece.
         text: String,
@@ -278,6 +293,26 @@ pub struct GenerationResult {
     pub stats: Stats,
     /// One entry per attempt.
     pub attempts: Vec<AttemptRecord>,
+    /// Set when the text was continued on another provider after a cut: from whom and where.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<ContinuationInfo>,
+}
+
+/// Where a continued answer was cut and how it was continued (`result.continuation`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(rename = "Continuation"))]
+pub struct ContinuationInfo {
+    /// The provider whose answer was cut and continued.
+    pub from: String,
+    /// The characters (Unicode scalar values) of the text at the cut: the continuation starts
+    /// after them.
+    #[serde(with = "crate::core::contract::number")]
+    #[cfg_attr(test, ts(type = "number"))]
+    pub chars: u64,
+    /// `"prefill"` (the text as a trailing assistant message) or `"instruction"` (then a user
+    /// message asking to continue), as the continuing provider was asked.
+    #[cfg_attr(test, ts(type = "\"prefill\" | \"instruction\""))]
+    pub mode: &'static str,
 }
 
 /// A generation that failed (`GuardError`). Serialized as the fields JavaScript sees on the

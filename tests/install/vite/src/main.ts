@@ -62,6 +62,10 @@ function describe(event: GuardEvent): string {
       return `cancelled ${event.reason}`;
     case "upstream-event":
       return `upstream-event ${event.provider} ${JSON.stringify(event.event)}`;
+    case "hedge":
+      return `hedge ${event.provider} -> ${event.to} after ${event.afterMs}`;
+    case "continuation":
+      return `continuation ${event.from} -> ${event.to} at ${event.chars} (${event.reason})`;
     case "done":
       return `done ${event.provider} partial=${event.partial}`;
     default:
