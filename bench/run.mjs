@@ -22,8 +22,8 @@ const quick = config.quick;
 
 /** Inputs: the full run, and `--quick` (every row, small inputs). */
 const SIZE = quick
-  ? { decodeBytes: 1_000_000, decodeRuns: 2, memoryBytes: 64 << 20, trials: 5, ttftTrials: 10, longRuns: 1, streams: 50 }
-  : { decodeBytes: 32_000_000, decodeRuns: 7, memoryBytes: 1 << 30, trials: 50, ttftTrials: 50, longRuns: 3, streams: 1000 };
+  ? { decodeBytes: 1_000_000, decodeRuns: 2, memoryBytes: 64 << 20, trials: 5, ttftTrials: 10, longRuns: 1, streams: 50, sdkTrials: 10, sdkStreams: 20, sdkRounds: 1, sdkLongRuns: 1 }
+  : { decodeBytes: 32_000_000, decodeRuns: 7, memoryBytes: 1 << 30, trials: 50, ttftTrials: 50, longRuns: 3, streams: 1000, sdkTrials: 200, sdkStreams: 300, sdkRounds: 3, sdkLongRuns: 5 };
 
 function log(message) {
   process.stderr.write(`[bench] ${message}\n`);
@@ -119,6 +119,18 @@ await measure("overhead", () =>
     trials: SIZE.ttftTrials,
     longRuns: SIZE.longRuns,
     longN: config.longN,
+  }),
+);
+await measure("guardfetch", () =>
+  node("node/guard-fetch.mjs", {
+    what: "guardfetch",
+    package: pkg,
+    mock,
+    trials: SIZE.sdkTrials,
+    streams: SIZE.sdkStreams,
+    rounds: SIZE.sdkRounds,
+    longN: config.longN,
+    longRuns: SIZE.sdkLongRuns,
   }),
 );
 await measure("concurrency.node", () => node("node/library.mjs", { what: "concurrency", package: pkg, mock, streams: SIZE.streams }));

@@ -177,6 +177,26 @@ export function rows({ results, config, size }) {
     "every answer exact",
     "exact",
   ]);
+  // 8. guardFetch() inside the openai SDK, against the same SDK without it.
+  const sdk = "the `openai` SDK (6.49.0) in Node against the mock over loopback";
+  row("8a", `guardFetch: time to first token (\`normal\`), ${sdk}, ${size.sdkTrials} calls per side`, ["guardfetch"], (g) => [
+    `with guardFetch p50 ${ms(g.ttft.guarded.p50)}, p99 ${ms(g.ttft.guarded.p99)}: **+${ms(g.ttft.guarded.p50 - g.ttft.plain.p50)} at p50**, +${ms(g.ttft.guarded.p99 - g.ttft.plain.p99)} at p99`,
+    `without: p50 ${ms(g.ttft.plain.p50)}, p99 ${ms(g.ttft.plain.p99)}; difference per pair of neighbouring calls: p50 ${ms(g.ttft.added.p50)}, p99 ${ms(g.ttft.added.p99)}`,
+    "≤ +1 ms at p50",
+    g.ttft.guarded.p50 - g.ttft.plain.p50 <= 1,
+  ]);
+  row("8b", `guardFetch: CPU per stream (\`normal\`, read to the end), ${sdk}, median of ${size.sdkRounds} rounds of ${size.sdkStreams}`, ["guardfetch"], (g) => [
+    `with guardFetch ${ms(g.cpu.guarded)} (${g.cpu.guarded >= g.cpu.plain ? "+" : ""}${((g.cpu.guarded / g.cpu.plain - 1) * 100).toFixed(0)} %)`,
+    `without: ${ms(g.cpu.plain)}; \`process.cpuUsage()\` of the SDK's process (the mock runs apart)`,
+    "≤ +10 %",
+    g.cpu.guarded <= g.cpu.plain * 1.1,
+  ]);
+  row("8c", `guardFetch: throughput (\`long\`, ${config.longN} chunks), ${sdk}, median of ${size.sdkLongRuns}`, ["guardfetch"], (g) => [
+    `with guardFetch ${mbps(g.long.guarded)} (${ratio(g.long.guarded / g.long.plain)} of without)`,
+    `without: ${mbps(g.long.plain)}; MB of the upstream's ${(g.long.bytes / 1e6).toFixed(1)} MB stream per second, create() to the last chunk`,
+    "— (reported)",
+    null,
+  ]);
   // Anything else that broke (the Chromium page itself, say) gets a row of its own.
   for (const [name, result] of Object.entries(results)) {
     if (result?.error && !reported.has(name)) {
