@@ -6,7 +6,8 @@
 //! - the release packages for the `nodejs` and `web` targets, built into `<target>/bench/pkg/`
 //!   (not `<target>/pkg/`, which other tasks rebuild, some as dev builds) and put through the
 //!   same `wasm-opt -Oz` as `cargo xtask build`; the web package's sizes are row 2, and those of
-//!   the parser-only module (feature `sse-only`, `<target>/bench/pkg/sse/`) row 2b;
+//!   the parser-only module (feature `sse-only`, `<target>/bench/pkg/sse/`) row 2b, each with the
+//!   package's browser entry bundled as `cargo xtask build` bundles it (`browser.js`, `sse.js`);
 //! - the edge worker bundle as `cargo xtask worker --build` makes it (the crate with its `worker`
 //!   feature), copied to `<target>/bench/worker/` with a config without key bindings;
 //! - the mock upstream on 127.0.0.1: a release build in the full run (the debug build streams at
@@ -22,7 +23,7 @@
 //! status is the verdict on correctness only (a wrong answer, a missing event, a crash): a missed
 //! speed target is reported in its row, not failed.
 
-use crate::build::{optimize, wasm_pack_build, wasm_pack_build_sse, Sizes};
+use crate::build::{browser_entry, optimize, wasm_pack_build, wasm_pack_build_sse, Sizes};
 use crate::process::{self, output, target_dir, MockUpstream, Server};
 use crate::worker;
 use edge_worker::{workerd_bin, Launch, Workerd};
@@ -58,10 +59,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     wasm_pack_build("nodejs", true, &node_package)?;
     optimize(&node_package, "nodejs")?;
     wasm_pack_build("web", true, &web_package)?;
-    let sizes = optimize(&web_package, "web")?;
+    let mut sizes = optimize(&web_package, "web")?;
     let sse_package = out.join("pkg").join("sse");
     wasm_pack_build_sse("web", &sse_package)?;
-    let sse_sizes = optimize(&sse_package, "web")?;
+    let mut sse_sizes = optimize(&sse_package, "web")?;
+    // The JavaScript a browser downloads is the package's entry, bundled with the glue.
+    (sizes.js, sizes.js_gzip) = browser_entry(&web_package, false)?;
+    (sse_sizes.js, sse_sizes.js_gzip) = browser_entry(&sse_package, true)?;
     println!("\n==== bench: edge worker bundle ====");
     let worker_dir = worker_bundle(&root, &worker::build()?, &out.join("worker"))?;
 
