@@ -7,7 +7,6 @@
 //
 // Listens on 127.0.0.1 port 0; stops when its stdin closes (the parent's end) or on SIGTERM.
 import http from "node:http";
-import { once } from "node:events";
 import { stream } from "../lib/stream.mjs";
 import { CHUNK } from "../lib/decode.mjs";
 
@@ -19,6 +18,19 @@ const CORS = {
   "access-control-allow-headers": "content-type, authorization",
   "access-control-max-age": "600",
 };
+
+/** Resolves when `response` has taken what was written (`drain`) or is gone (`close`). */
+function writable(response) {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off("drain", done);
+      response.off("close", done);
+      resolve();
+    };
+    response.on("drain", done);
+    response.on("close", done);
+  });
+}
 
 const server = http.createServer(async (request, response) => {
   if (request.method === "OPTIONS") {
@@ -33,9 +45,7 @@ const server = http.createServer(async (request, response) => {
     closed = true;
   });
   for (let offset = 0; offset < bytes.length && !closed; offset += CHUNK) {
-    if (!response.write(bytes.subarray(offset, offset + CHUNK))) {
-      await Promise.race([once(response, "drain"), once(response, "close")]);
-    }
+    if (!response.write(bytes.subarray(offset, offset + CHUNK))) await writable(response);
   }
   response.end();
 });
