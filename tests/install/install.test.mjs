@@ -8,7 +8,7 @@
 // mock-upstream/src/texts.rs), and the environment reports the exports it sees, how init()
 // behaves and what the module still holds. The parser-only entry `llm-stream-guard/sse` (the
 // `sse` folder) parses one stream at every split point in Node (import, require, its types under
-// tsc) and in a webpack app in Chromium, loading only its own small module.
+// tsc), in a webpack app in Chromium and in a workerd worker, loading only its own small module.
 //
 //   cargo xtask test --only install      # builds and packs the package, starts the mock
 //
@@ -686,6 +686,51 @@ step("workerd module worker: the README's first example in a request (exports co
     const text = await answer.text();
     assert.equal(answer.status, 200, `${text}\n${output}`);
     await checkReport(JSON.parse(text), "workerd");
+    const later = await fetch(`http://127.0.0.1:${port}/rejections`);
+    assert.deepEqual(await later.json(), [], "unhandled promise rejections in the worker");
+  } finally {
+    workerd.kill("SIGTERM"); // by its own process id
+    await exited;
+  }
+  assert.doesNotMatch(output, /Uncaught|unhandled/i, `workerd reported an error:\n${output}`);
+});
+
+step("workerd module worker importing `llm-stream-guard/sse`: parses a stream at every split in a request (exports condition workerd)", async () => {
+  const dir = path.join(await workFolder(), "sse");
+  assert.ok(existsSync(path.join(dir, "node_modules", "llm-stream-guard")), "no sse project (its Node test failed)");
+  // sse-workerd.capnp embeds the entry the exports map gives workerd.
+  const entry = (await installedManifest(dir)).exports["./sse"].workerd.default;
+  const config = await readFile(path.join(dir, "sse-workerd.capnp"), "utf8");
+  assert.ok(
+    config.includes(`(name = "llm-stream-guard/sse", esModule = embed "node_modules/llm-stream-guard/${entry.replace(/^\.\//, "")}")`),
+    `sse-workerd.capnp embeds ${entry}`,
+  );
+  const socket = net.createServer();
+  await new Promise((resolve, reject) => {
+    socket.once("error", reject);
+    socket.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = socket.address();
+  const workerd = spawn(
+    path.join(rootModules, ".bin", "workerd"),
+    ["serve", "sse-workerd.capnp", "--socket-fd", "http=3"],
+    { cwd: dir, stdio: ["ignore", "pipe", "pipe", socket._handle.fd] },
+  );
+  const exited = new Promise((resolve) => workerd.once("exit", (code, signal) => resolve({ code, signal })));
+  let output = "";
+  workerd.stdout.on("data", (chunk) => (output += chunk));
+  workerd.stderr.on("data", (chunk) => (output += chunk));
+  await new Promise((resolve) => socket.close(resolve));
+  try {
+    const answer = await Promise.race([
+      fetch(`http://127.0.0.1:${port}/`),
+      exited.then(({ code, signal }) => {
+        throw new Error(`workerd exited (${code ?? signal}):\n${output}`);
+      }),
+    ]);
+    const text = await answer.text();
+    assert.equal(answer.status, 200, `${text}\n${output}`);
+    await checkSseParsed(JSON.parse(text), dir);
     const later = await fetch(`http://127.0.0.1:${port}/rejections`);
     assert.deepEqual(await later.json(), [], "unhandled promise rejections in the worker");
   } finally {
