@@ -9,7 +9,7 @@
 // every raw figure to results.json beside the config.
 // A measurement that breaks (a wrong answer, a missing event, a crash) shows as FAILED in its
 // rows and makes the exit status 1; a missed target does not.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,8 +22,8 @@ const quick = config.quick;
 
 /** Inputs: the full run, and `--quick` (every row, small inputs). */
 const SIZE = quick
-  ? { decodeBytes: 1_000_000, decodeRuns: 2, memoryBytes: 64 << 20, trials: 5, ttftTrials: 10, longRuns: 1, streams: 50 }
-  : { decodeBytes: 32_000_000, decodeRuns: 7, memoryBytes: 1 << 30, trials: 50, ttftTrials: 50, longRuns: 3, streams: 1000 };
+  ? { decodeBytes: 1_000_000, decodeFetchBytes: 1_000_000, decodeRuns: 2, memoryBytes: 64 << 20, trials: 5, ttftTrials: 10, longRuns: 1, streams: 50, sdkTrials: 10, sdkStreams: 20, sdkRounds: 1, sdkLongRuns: 1 }
+  : { decodeBytes: 32_000_000, decodeFetchBytes: 26_000_000, decodeRuns: 7, memoryBytes: 1 << 30, trials: 50, ttftTrials: 50, longRuns: 3, streams: 1000, sdkTrials: 200, sdkStreams: 300, sdkRounds: 3, sdkLongRuns: 5 };
 
 function log(message) {
   process.stderr.write(`[bench] ${message}\n`);
@@ -78,22 +78,62 @@ async function measure(name, work) {
   }
 }
 
+/**
+ * The loopback server of rows 1e/1f (node/sse-server.mjs) in its own process:
+ * `{ url, bytes, stop() }`; `stop()` ends it by its own process id.
+ */
+function streamServer(bytes) {
+  const child = spawn(process.execPath, [path.join(BENCH, "node", "sse-server.mjs"), JSON.stringify({ bytes })], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGTERM");
+  };
+  return new Promise((resolve, reject) => {
+    let output = "";
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`the stream server exited (${code}) before listening: ${output}`)));
+    child.stdout.on("data", (data) => {
+      output += data;
+      if (output.includes("\n")) resolve({ ...JSON.parse(output.split("\n")[0]), stop });
+    });
+  });
+}
+
 const { mock, deadlines, workers } = config;
 const pkg = config.nodePackage;
 
 // Throughput first, while nothing else has run in this session.
 await measure("decode.node", () => node("node/library.mjs", { what: "decode", package: pkg, bytes: SIZE.decodeBytes, runs: SIZE.decodeRuns }));
-await measure("chromium", () =>
-  withChromium(config.webPackage, async (page, version) => {
-    const run = async (name, fn, args) => {
-      await measure(name, () => within(10 * 60_000, name, page.evaluate(fn, args)));
-    };
-    await run("decode.chromium", ([bytes, runs]) => window.bench.decode(bytes, runs), [SIZE.decodeBytes, SIZE.decodeRuns]);
-    await run("deadlines.chromium", ([m, t, d]) => window.bench.deadlines(m, t, d), [mock, SIZE.trials, deadlines]);
-    await run("cancel.chromium", ([m, t]) => window.bench.cancel(m, t), [mock, SIZE.trials]);
-    return { version };
-  }),
-);
+let server = null;
+await measure("decode-fetch.server", async () => {
+  server = await streamServer(SIZE.decodeFetchBytes);
+  return { url: server.url, bytes: server.bytes };
+});
+const fetchUrl = server?.url;
+try {
+  await measure("decode-fetch.node", () =>
+    node("node/library.mjs", { what: "decode-fetch", package: pkg, url: fetchUrl, bytes: SIZE.decodeFetchBytes, runs: SIZE.decodeRuns }),
+  );
+  await measure("chromium", () =>
+    withChromium(config.webPackage, async (page, version) => {
+      const run = async (name, fn, args) => {
+        await measure(name, () => within(10 * 60_000, name, page.evaluate(fn, args)));
+      };
+      await run("decode.chromium", ([bytes, runs]) => window.bench.decode(bytes, runs), [SIZE.decodeBytes, SIZE.decodeRuns]);
+      await run("decode-fetch.chromium", ([url, bytes, runs]) => window.bench.decodeFetch(url, bytes, runs), [
+        fetchUrl,
+        SIZE.decodeFetchBytes,
+        SIZE.decodeRuns,
+      ]);
+      await run("deadlines.chromium", ([m, t, d]) => window.bench.deadlines(m, t, d), [mock, SIZE.trials, deadlines]);
+      await run("cancel.chromium", ([m, t]) => window.bench.cancel(m, t), [mock, SIZE.trials]);
+      return { version };
+    }),
+  );
+} finally {
+  server?.stop();
+}
 await measure("memory.parser", () => node("node/memory.mjs", { package: pkg, mode: "parser", bytes: SIZE.memoryBytes }));
 await measure("memory.generate", () => node("node/memory.mjs", { package: pkg, mode: "generate", bytes: SIZE.memoryBytes }));
 await measure("deadlines.node", () => node("node/library.mjs", { what: "deadlines", package: pkg, mock, trials: SIZE.trials, deadlines }));
@@ -119,6 +159,18 @@ await measure("overhead", () =>
     trials: SIZE.ttftTrials,
     longRuns: SIZE.longRuns,
     longN: config.longN,
+  }),
+);
+await measure("guardfetch", () =>
+  node("node/guard-fetch.mjs", {
+    what: "guardfetch",
+    package: pkg,
+    mock,
+    trials: SIZE.sdkTrials,
+    streams: SIZE.sdkStreams,
+    rounds: SIZE.sdkRounds,
+    longN: config.longN,
+    longRuns: SIZE.sdkLongRuns,
   }),
 );
 await measure("concurrency.node", () => node("node/library.mjs", { what: "concurrency", package: pkg, mock, streams: SIZE.streams }));

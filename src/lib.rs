@@ -16,8 +16,22 @@
 
 pub mod core;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "sse-only")))]
 pub mod web;
+
+/// With the feature `sse-only` (the package's `llm-stream-guard/sse` entry): `SseParser` for
+/// JavaScript and the `GuardError` it throws, nothing else of the platform edge.
+#[cfg(all(target_arch = "wasm32", feature = "sse-only"))]
+pub mod web {
+    mod error;
+    mod sse_parser;
+
+    pub use error::guard_error;
+    pub use sse_parser::SseParser;
+}
+
+#[cfg(all(feature = "sse-only", feature = "worker"))]
+compile_error!("the features `sse-only` and `worker` exclude each other");
 
 /// Talc instead of Rust's default wasm allocator: smaller, as fast here (see `Cargo.toml`).
 #[cfg(target_arch = "wasm32")]

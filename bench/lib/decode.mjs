@@ -43,11 +43,11 @@ export async function ours(lib, bytes) {
 }
 
 /**
- * The baseline: the same `Response` body read with a reader, decoded with `TextDecoder`,
+ * The baseline: the same `Response` body (or, given a `Response`, that one's) read with a reader, decoded with `TextDecoder`,
  * parsed by eventsource-parser, every event `JSON.parse`d and its content concatenated.
  */
 export async function baseline(createParser, bytes) {
-  const response = await fetchOf(bytes)();
+  const response = bytes instanceof Response ? bytes : await fetchOf(bytes)();
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let text = "";
@@ -70,6 +70,33 @@ export async function baseline(createParser, bytes) {
   }
   if (done) await reader.cancel();
   return text;
+}
+
+/** `generate()` over the stream at `url` through the environment's own `fetch`; returns the text. */
+export async function oursOverFetch(lib, url) {
+  const result = await lib.generate({
+    providers: [{ name: "bench", url, model: "openai/gpt-4o-mini" }],
+    messages: [{ role: "user", content: "bench" }],
+    timeouts: GENEROUS,
+    retry: { maxRetries: 0 },
+  });
+  if (result.partial) throw new Error(`generate() returned a partial answer: ${result.cause?.message}`);
+  return result.text;
+}
+
+/**
+ * The baseline over the same `fetch`: the same POST `generate()` sends (a JSON body), the body
+ * read with a reader, decoded with `TextDecoder`, parsed by eventsource-parser, every event
+ * `JSON.parse`d and its content concatenated.
+ */
+export async function baselineOverFetch(createParser, url) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: "bench" }], stream: true }),
+  });
+  if (!response.ok) throw new Error(`the stream server answered ${response.status}`);
+  return baseline(createParser, response);
 }
 
 /** `SseParser` alone: push `CHUNK`-sized pieces, count the events. */
@@ -151,4 +178,22 @@ export async function decodeBench({ lib, createParser, input, runs }) {
     generate: { ours: mbps(whole.a), baseline: mbps(whole.b) },
     parser: { ours: mbps(alone.a), baseline: mbps(alone.b) },
   };
+}
+
+/**
+ * Rows 1e/1f in one environment: `generate()` against the baseline, both reading the stream the
+ * loopback server at `url` sends (`input`, made from the same seed, is what it carries) through
+ * the environment's real `fetch`: `{ bytes, runs, ours, baseline }` in MB/s from the median time
+ * of `runs` runs each, alternating.
+ */
+export async function decodeFetchBench({ lib, createParser, url, input, runs }) {
+  const { bytes, text } = input;
+  const mbps = (ms) => bytes.length / 1e6 / (ms / 1000);
+  const sameText = (result, what) => {
+    if (result !== text) {
+      throw new Error(`${what}: the text read over fetch differs from the stream's (${result.length} vs ${text.length} chars)`);
+    }
+  };
+  const times = await race(() => oursOverFetch(lib, url), () => baselineOverFetch(createParser, url), runs, sameText);
+  return { bytes: bytes.length, runs, ours: mbps(times.a), baseline: mbps(times.b) };
 }

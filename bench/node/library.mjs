@@ -2,7 +2,9 @@
 //
 //   node bench/node/library.mjs '<json>'   with json = { what, package, ... }:
 //
-// - decode { bytes, runs }: row 1 (see ../lib/decode.mjs)
+// - decode { bytes, runs }: rows 1a-1d (see ../lib/decode.mjs)
+// - decode-fetch { url, bytes, runs }: row 1e, the stream the loopback server at `url` sends
+//   (sse-server.mjs, made from `bytes` with the same seed) read through Node's own fetch
 // - deadlines { mock, trials, deadlines }: row 3 (see ../lib/trials.mjs)
 // - cancel { mock, trials }: row 4
 // - concurrency { mock, streams }: `streams` concurrent `generate()` calls against the mock's
@@ -13,7 +15,7 @@
 import { createParser } from "eventsource-parser";
 import { loadNodePackage } from "./load.mjs";
 import { stream } from "../lib/stream.mjs";
-import { decodeBench } from "../lib/decode.mjs";
+import { decodeBench, decodeFetchBench } from "../lib/decode.mjs";
 import { deadlineBench, cancelBench, assertNothingLive, MOCK_TEXT } from "../lib/trials.mjs";
 
 const config = JSON.parse(process.argv[2]);
@@ -71,6 +73,10 @@ let result;
 switch (config.what) {
   case "decode":
     result = await decodeBench({ lib, createParser, input: stream({ targetBytes: config.bytes }), runs: config.runs });
+    break;
+  case "decode-fetch":
+    result = await decodeFetchBench({ lib, createParser, url: config.url, input: stream({ targetBytes: config.bytes }), runs: config.runs });
+    await assertNothingLive(lib);
     break;
   case "deadlines":
     result = await deadlineBench({ lib, mock: config.mock, trials: config.trials, deadlines: config.deadlines, label: "node" });

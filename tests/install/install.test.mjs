@@ -6,7 +6,9 @@
 // at a scenario that fails with an upstream error, the second at the normal answer, so every
 // environment streams through a failover. The answer must be the mock's canned text (read from
 // mock-upstream/src/texts.rs), and the environment reports the exports it sees, how init()
-// behaves and what the module still holds.
+// behaves and what the module still holds. The parser-only entry `llm-stream-guard/sse` (the
+// `sse` folder) parses one stream at every split point in Node (import, require, its types under
+// tsc), in a webpack app in Chromium and in a workerd worker, loading only its own small module.
 //
 //   cargo xtask test --only install      # builds and packs the package, starts the mock
 //
@@ -306,6 +308,38 @@ step("Node CommonJS project: `require` runs the README's first example (exports 
   await checkReport(report, "node-cjs");
 });
 
+// ---- the parser-only entry `llm-stream-guard/sse` -----------------------------------------------
+
+/** What the `sse` project's Node program and webpack app must report (their stream.js fixture). */
+async function checkSseParsed(report, dir) {
+  const { EVENTS } = await import(pathToFileURL(path.join(dir, "stream.js")).href);
+  assert.deepEqual(report.exports, ["SseParser"], "the entry exports SseParser alone");
+  assert.deepEqual(report.parsed.wrong, [], `split points giving other events than the standard's`);
+  assert.ok(report.parsed.splits > 100, "every split point of the stream was tried");
+  assert.deepEqual(report.parsed.whole, EVENTS);
+  assert.deepEqual(report.errors, [
+    { name: "GuardError", kind: "config" },
+    { name: "GuardError", kind: "protocol" },
+  ]);
+}
+
+step("Node: `llm-stream-guard/sse` through import and require parses a stream at every split, loading only its own module", async () => {
+  const dir = await project("sse");
+  const { stdout } = await run(process.execPath, ["main.js"], { cwd: dir, timeout: 60_000 });
+  const report = lastJson(stdout);
+  assert.deepEqual(report.rejections, []);
+  const sse = (await installedManifest(dir)).exports["./sse"];
+  assert.ok(report.resolved.endsWith(`/node_modules/llm-stream-guard/${sse.node.import.default.replace(/^\.\//, "")}`), report.resolved);
+  assert.deepEqual(report.requireExports, ["SseParser"]);
+  assert.equal(report.shared, true, "`import` and `require` share one instance");
+  assert.deepEqual(report.loaded, [sse.node.require.default.replace(/^\.\//, "")], "the main entry was not loaded");
+  await checkSseParsed(report, dir);
+  // Its types, from an ES module (sse.d.ts) and from CommonJS (sse.d.cts), never skipLibCheck.
+  const tsc = path.join(rootModules, "typescript", "bin", "tsc");
+  const flags = ["--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "--lib", "es2022"];
+  await run(process.execPath, [tsc, ...flags, "types.mts", "types.cts"], { cwd: dir, timeout: 120_000 });
+});
+
 // ---- browsers ----------------------------------------------------------------------------------
 
 const MIME = {
@@ -543,6 +577,36 @@ step("webpack 5 app, no plugin and no config: built and run in Chromium (exports
   }
 });
 
+step("webpack 5 app importing `llm-stream-guard/sse`, no plugin and no config: one small .wasm, parses in Chromium", async () => {
+  const dir = path.join(await workFolder(), "sse");
+  assert.ok(existsSync(path.join(dir, "node_modules", "llm-stream-guard")), "no sse project (its Node test failed)");
+  await assertNoConfig(dir, "webpack");
+  const { default: webpack } = await import("webpack");
+  const stats = await new Promise((resolve, reject) => {
+    const compiler = webpack({ mode: "production", context: dir, output: { path: path.join(dir, "dist") } });
+    compiler.run((error, result) => {
+      compiler.close(() => (error ? reject(error) : resolve(result)));
+    });
+  });
+  const info = stats.toJson({ all: false, errors: true, warnings: true, assets: true });
+  assert.deepEqual(info.errors.map((e) => e.message), [], "webpack errors");
+  assert.deepEqual(info.warnings.map((w) => w.message), [], "webpack warnings");
+  const wasm = info.assets.filter((a) => a.name.endsWith(".wasm"));
+  assert.equal(wasm.length, 1, `one .wasm asset: ${info.assets.map((a) => a.name).join(", ")}`);
+  const own = readFileSync(path.join(dir, "node_modules", "llm-stream-guard", "llm_stream_guard_sse_bg.wasm"));
+  assert.equal(wasm[0].size, own.length, "the asset is the parser-only module");
+  console.log(`webpack (sse): ${info.assets.map((a) => `${a.name} ${a.size} B`).join(", ")}`);
+
+  const server = await serve(dir);
+  try {
+    const { report, wasm: loaded } = await runPage(server.url);
+    await checkSseParsed(report, dir);
+    assert.deepEqual(loaded, [{ path: `/dist/${wasm[0].name}`, status: 200, type: "application/wasm" }]);
+  } finally {
+    await server.close();
+  }
+});
+
 const statics = {};
 
 step("static page, module script and import map, no bundler: runs in Chromium (the browser entry as a file)", async () => {
@@ -622,6 +686,51 @@ step("workerd module worker: the README's first example in a request (exports co
     const text = await answer.text();
     assert.equal(answer.status, 200, `${text}\n${output}`);
     await checkReport(JSON.parse(text), "workerd");
+    const later = await fetch(`http://127.0.0.1:${port}/rejections`);
+    assert.deepEqual(await later.json(), [], "unhandled promise rejections in the worker");
+  } finally {
+    workerd.kill("SIGTERM"); // by its own process id
+    await exited;
+  }
+  assert.doesNotMatch(output, /Uncaught|unhandled/i, `workerd reported an error:\n${output}`);
+});
+
+step("workerd module worker importing `llm-stream-guard/sse`: parses a stream at every split in a request (exports condition workerd)", async () => {
+  const dir = path.join(await workFolder(), "sse");
+  assert.ok(existsSync(path.join(dir, "node_modules", "llm-stream-guard")), "no sse project (its Node test failed)");
+  // sse-workerd.capnp embeds the entry the exports map gives workerd.
+  const entry = (await installedManifest(dir)).exports["./sse"].workerd.default;
+  const config = await readFile(path.join(dir, "sse-workerd.capnp"), "utf8");
+  assert.ok(
+    config.includes(`(name = "llm-stream-guard/sse", esModule = embed "node_modules/llm-stream-guard/${entry.replace(/^\.\//, "")}")`),
+    `sse-workerd.capnp embeds ${entry}`,
+  );
+  const socket = net.createServer();
+  await new Promise((resolve, reject) => {
+    socket.once("error", reject);
+    socket.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = socket.address();
+  const workerd = spawn(
+    path.join(rootModules, ".bin", "workerd"),
+    ["serve", "sse-workerd.capnp", "--socket-fd", "http=3"],
+    { cwd: dir, stdio: ["ignore", "pipe", "pipe", socket._handle.fd] },
+  );
+  const exited = new Promise((resolve) => workerd.once("exit", (code, signal) => resolve({ code, signal })));
+  let output = "";
+  workerd.stdout.on("data", (chunk) => (output += chunk));
+  workerd.stderr.on("data", (chunk) => (output += chunk));
+  await new Promise((resolve) => socket.close(resolve));
+  try {
+    const answer = await Promise.race([
+      fetch(`http://127.0.0.1:${port}/`),
+      exited.then(({ code, signal }) => {
+        throw new Error(`workerd exited (${code ?? signal}):\n${output}`);
+      }),
+    ]);
+    const text = await answer.text();
+    assert.equal(answer.status, 200, `${text}\n${output}`);
+    await checkSseParsed(JSON.parse(text), dir);
     const later = await fetch(`http://127.0.0.1:${port}/rejections`);
     assert.deepEqual(await later.json(), [], "unhandled promise rejections in the worker");
   } finally {

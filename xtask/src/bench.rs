@@ -5,7 +5,9 @@
 //!
 //! - the release packages for the `nodejs` and `web` targets, built into `<target>/bench/pkg/`
 //!   (not `<target>/pkg/`, which other tasks rebuild, some as dev builds) and put through the
-//!   same `wasm-opt -Oz` as `cargo xtask build`; the web package's sizes are row 2;
+//!   same `wasm-opt -Oz` as `cargo xtask build`; the web package's sizes are row 2, and those of
+//!   the parser-only module (feature `sse-only`, `<target>/bench/pkg/sse/`) row 2b, each with the
+//!   package's browser entry bundled as `cargo xtask build` bundles it (`browser.js`, `sse.js`);
 //! - the edge worker bundle as `cargo xtask worker --build` makes it (the crate with its `worker`
 //!   feature), copied to `<target>/bench/worker/` with a config without key bindings;
 //! - the mock upstream on 127.0.0.1: a release build in the full run (the debug build streams at
@@ -21,7 +23,7 @@
 //! status is the verdict on correctness only (a wrong answer, a missing event, a crash): a missed
 //! speed target is reported in its row, not failed.
 
-use crate::build::{optimize, wasm_pack_build, Sizes};
+use crate::build::{browser_entry, optimize, wasm_pack_build, wasm_pack_build_sse, Sizes};
 use crate::process::{self, output, target_dir, MockUpstream, Server};
 use crate::worker;
 use edge_worker::{workerd_bin, Launch, Workerd};
@@ -57,7 +59,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     wasm_pack_build("nodejs", true, &node_package)?;
     optimize(&node_package, "nodejs")?;
     wasm_pack_build("web", true, &web_package)?;
-    let sizes = optimize(&web_package, "web")?;
+    let mut sizes = optimize(&web_package, "web")?;
+    let sse_package = out.join("pkg").join("sse");
+    wasm_pack_build_sse("web", &sse_package)?;
+    let mut sse_sizes = optimize(&sse_package, "web")?;
+    // The JavaScript a browser downloads is the package's entry, bundled with the glue.
+    (sizes.js, sizes.js_gzip) = browser_entry(&web_package, false)?;
+    (sse_sizes.js, sse_sizes.js_gzip) = browser_entry(&sse_package, true)?;
     println!("\n==== bench: edge worker bundle ====");
     let worker_dir = worker_bundle(&root, &worker::build()?, &out.join("worker"))?;
 
@@ -74,6 +82,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         workers: &workers,
         long_chunks,
         sizes,
+        sse_sizes,
     })?;
     let config_path = out.join("config.json");
     std::fs::write(&config_path, config)
@@ -366,6 +375,7 @@ struct ConfigJson<'a> {
     workers: &'a Workers,
     long_chunks: u32,
     sizes: Sizes,
+    sse_sizes: Sizes,
 }
 
 fn config_json(c: &ConfigJson<'_>) -> Result<String, String> {
@@ -383,13 +393,18 @@ fn config_json(c: &ConfigJson<'_>) -> Result<String, String> {
     };
     let w = c.workers;
     let (idle_ms, first_token_ms, service_ms) = DEADLINES;
-    let s = c.sizes;
+    let sizes = |s: Sizes| {
+        format!(
+            r#"{{"wasmBeforeOpt":{},"wasm":{},"wasmGzip":{},"js":{},"jsGzip":{}}}"#,
+            s.wasm_before_opt, s.wasm, s.wasm_gzip, s.js, s.js_gzip
+        )
+    };
     Ok(format!(
         concat!(
             r#"{{"quick":{},"nodePackage":{},"webPackage":{},"mock":{},"longN":{},"#,
             r#""deadlines":{{"idleMs":{},"firstTokenMs":{},"serviceMs":{}}},"#,
             r#""workers":{{"idle":{},"firstToken":{},"service":{},"main":{},"passthrough":{}}},"#,
-            r#""sizes":{{"wasmBeforeOpt":{},"wasm":{},"wasmGzip":{},"js":{},"jsGzip":{}}}}}"#,
+            r#""sizes":{},"sseSizes":{}}}"#,
         ),
         c.quick,
         path(c.node_package)?,
@@ -404,11 +419,8 @@ fn config_json(c: &ConfigJson<'_>) -> Result<String, String> {
         instance(&w.service),
         instance(&w.main),
         instance(&w.passthrough),
-        s.wasm_before_opt,
-        s.wasm,
-        s.wasm_gzip,
-        s.js,
-        s.js_gzip,
+        sizes(c.sizes),
+        sizes(c.sse_sizes),
     ))
 }
 

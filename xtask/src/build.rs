@@ -11,7 +11,13 @@
 //! - the types: wasm-bindgen's `.d.ts` (the hand-written `src/web/llm-stream-guard.d.ts` plus the
 //!   generated classes) without its loader section, plus `npm/init.d.ts`, as `index.d.ts` and
 //!   `index.d.cts`;
-//! - `npm/package.json` (the exports map), `npm/README.md`, `LICENSE-MIT`, `LICENSE-APACHE`.
+//! - `npm/package.json` (the exports map), `npm/README.md`, `LICENSE-MIT`, `LICENSE-APACHE`;
+//! - the parser-only entry `llm-stream-guard/sse`: a second module built with the crate's
+//!   feature `sse-only` (only `SseParser`'s bindings; `wasm-pack --out-name
+//!   llm_stream_guard_sse`, into `<target-dir>/pkg/wasm-bindgen-sse`, the same `wasm-opt -Oz`),
+//!   its entries `npm/sse-*.js` bundled as the main ones are (`sse.js`, `sse-workerd.js`,
+//!   `sse.cjs`, `sse.mjs`), and `sse.d.ts`/`sse.d.cts`: the generated class, whose option and
+//!   event types are the main entry's, imported from `index.d.ts`.
 //!
 //! Then `npm pack` writes `<target-dir>/pkg/llm-stream-guard-<version>.tgz`, and one table shows
 //! raw and gzipped bytes of the `.wasm` and of the JavaScript each environment loads, and the
@@ -40,6 +46,12 @@ pub const PACKAGE_NAME: &str = "llm-stream-guard";
 
 /// The name wasm-bindgen gives the module and its glue (the crate's name).
 const OUT_NAME: &str = "llm_stream_guard";
+
+/// The name of the parser-only module and its glue (`llm-stream-guard/sse`).
+const SSE_OUT_NAME: &str = "llm_stream_guard_sse";
+
+/// The crate feature that builds the parser-only module.
+pub const SSE_FEATURE: &str = "sse-only";
 
 /// Sizes of one built package.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +113,33 @@ const ENTRIES: [(&str, &str, &str, Option<&[&str]>); 4] = [
     ("node", "node.mjs", "node.mjs", None),
 ];
 
+/// The parser-only entry's files, as [`ENTRIES`] (environment names end in `/sse`).
+const SSE_ENTRIES: [(&str, &str, &str, Option<&[&str]>); 4] = [
+    (
+        "browser /sse",
+        "sse-browser.js",
+        "sse.js",
+        Some(&["--format=esm"]),
+    ),
+    (
+        "workerd /sse",
+        "sse-workerd.js",
+        "sse-workerd.js",
+        Some(&["--format=esm", "--external:./llm_stream_guard_sse_bg.wasm"]),
+    ),
+    (
+        "node /sse",
+        "sse-node.js",
+        "sse.cjs",
+        Some(&[
+            "--format=cjs",
+            "--platform=node",
+            "--log-override:empty-import-meta=silent",
+        ]),
+    ),
+    ("node /sse", "sse-node.mjs", "sse.mjs", None),
+];
+
 /// `cargo xtask build`.
 pub fn run_task(args: &[String]) -> Result<(), String> {
     if !args.is_empty() {
@@ -140,6 +179,11 @@ pub fn build_package() -> Result<Package, String> {
     let staged_wasm = staging.join(format!("{OUT_NAME}_bg.wasm"));
     let wasm_before_opt = file_len(&staged_wasm)?;
     wasm_opt(&staged_wasm)?;
+    let sse_staging = target_dir().join("pkg").join("wasm-bindgen-sse");
+    wasm_pack_build_sse("web", &sse_staging)?;
+    let sse_staged_wasm = sse_staging.join(format!("{SSE_OUT_NAME}_bg.wasm"));
+    let sse_wasm_before_opt = file_len(&sse_staged_wasm)?;
+    wasm_opt(&sse_staged_wasm)?;
 
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
@@ -165,6 +209,33 @@ pub fn build_package() -> Result<Package, String> {
     )?;
     write(&dir.join("index.d.ts"), &types)?;
     write(&dir.join("index.d.cts"), &types)?;
+
+    for source in [
+        "sse-api.js",
+        "sse-browser.js",
+        "sse-workerd.js",
+        "sse-node.js",
+        "sse-node.mjs",
+    ] {
+        copy(&npm.join(source), &sse_staging.join(source))?;
+    }
+    for (_, source, file, format) in SSE_ENTRIES {
+        match format {
+            Some(flags) => bundle(&sse_staging.join(source), &dir.join(file), flags)?,
+            None => copy(&sse_staging.join(source), &dir.join(file))?,
+        }
+    }
+    let sse_wasm = dir.join(format!("{SSE_OUT_NAME}_bg.wasm"));
+    copy(&sse_staged_wasm, &sse_wasm)?;
+    let sse_generated = read(&sse_staging.join(format!("{SSE_OUT_NAME}.d.ts")))?;
+    write(
+        &dir.join("sse.d.ts"),
+        &sse_types(&sse_generated, "./index.js")?,
+    )?;
+    write(
+        &dir.join("sse.d.cts"),
+        &sse_types(&sse_generated, "./index.cjs")?,
+    )?;
     let manifest = read(&npm.join("package.json"))?;
     check_version(&manifest, &read(&root.join("Cargo.toml"))?)?;
     write(&dir.join("package.json"), &manifest)?;
@@ -183,6 +254,19 @@ pub fn build_package() -> Result<Package, String> {
             ..Sizes::default()
         };
         for (_, _, file, _) in ENTRIES.iter().filter(|e| e.0 == environment) {
+            sizes.js += file_len(&dir.join(file))?;
+            sizes.js_gzip += gzip_len(&dir.join(file))?;
+        }
+        rows.push((environment, sizes));
+    }
+    for environment in ["browser /sse", "workerd /sse", "node /sse"] {
+        let mut sizes = Sizes {
+            wasm_before_opt: sse_wasm_before_opt,
+            wasm: file_len(&sse_wasm)?,
+            wasm_gzip: gzip_len(&sse_wasm)?,
+            ..Sizes::default()
+        };
+        for (_, _, file, _) in SSE_ENTRIES.iter().filter(|e| e.0 == environment) {
             sizes.js += file_len(&dir.join(file))?;
             sizes.js_gzip += gzip_len(&dir.join(file))?;
         }
@@ -211,6 +295,38 @@ pub fn package_types(generated: &str, init: &str) -> Result<String, String> {
         return Err("wasm-bindgen's .d.ts names its loader before `InitInput`".into());
     }
     Ok(format!("{api}\n{init}"))
+}
+
+/// The parser-only entry's types: the generated `SseParser` class (wasm-bindgen's `.d.ts` of the
+/// `sse-only` build, without its loader section) and the main entry's types it names, imported
+/// from `main` (`./index.js` for `sse.d.ts`, `./index.cjs` for `sse.d.cts`), so both entries
+/// share one declaration of each.
+pub fn sse_types(generated: &str, main: &str) -> Result<String, String> {
+    let api = package_types(generated, "")?;
+    if !api.contains("export class SseParser") {
+        return Err("the sse-only build's .d.ts declares no `SseParser` class".into());
+    }
+    let extra = api
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("export function ")
+                .or(l.strip_prefix("export class "))
+        })
+        .filter_map(|rest| rest.split(['(', ' ', '<']).next())
+        .find(|name| *name != "SseParser");
+    if let Some(name) = extra {
+        return Err(format!(
+            "the sse-only build exports `{name}`: only `SseParser` belongs to it"
+        ));
+    }
+    Ok(format!(
+        "// `llm-stream-guard/sse`: `SseParser` alone. Its option, event and error types are the main\n\
+         // entry's, imported from it.\n\
+         import type {{ SseEvent, SseParserOptions }} from \"{main}\";\n\
+         export type {{ SseEvent, SseParserOptions, GuardError, GuardErrorKind }} from \"{main}\";\n\n\
+         {}\n",
+        api.trim_end()
+    ))
 }
 
 /// `npm/package.json` must carry the crate's version.
@@ -261,15 +377,16 @@ fn check_package(dir: &Path, manifest: &str) -> Result<(), String> {
             "the package holds {present:?}, but package.json ships {expected:?}"
         ));
     }
-    let browser = read(&dir.join("browser.js"))?;
-    if !browser.contains(&format!(
-        "new URL(\"./{OUT_NAME}_bg.wasm\",import.meta.url)"
-    )) {
-        return Err(
-            "browser.js does not load the .wasm with new URL(\"./…\", import.meta.url)".into(),
-        );
+    for (file, name) in [("browser.js", OUT_NAME), ("sse.js", SSE_OUT_NAME)] {
+        if !read(&dir.join(file))?
+            .contains(&format!("new URL(\"./{name}_bg.wasm\",import.meta.url)"))
+        {
+            return Err(format!(
+                "{file} does not load its .wasm with new URL(\"./…\", import.meta.url)"
+            ));
+        }
     }
-    for file in ["node.cjs", "workerd.js"] {
+    for file in ["node.cjs", "workerd.js", "sse.cjs", "sse-workerd.js"] {
         if read(&dir.join(file))?.contains("import.meta") {
             return Err(format!("{file} refers to import.meta"));
         }
@@ -363,12 +480,41 @@ pub fn wasm_pack_build(target: &str, release: bool, out_dir: &Path) -> Result<()
     )
 }
 
+/// `wasm-pack build --release` of the parser-only module (feature [`SSE_FEATURE`], named
+/// `llm_stream_guard_sse`) for one target.
+pub fn wasm_pack_build_sse(target: &str, out_dir: &Path) -> Result<(), String> {
+    let out = out_dir.display().to_string();
+    run(
+        "wasm-pack",
+        &[
+            "build",
+            "--release",
+            "--target",
+            target,
+            "--out-dir",
+            &out,
+            "--out-name",
+            SSE_OUT_NAME,
+            "--",
+            "--features",
+            SSE_FEATURE,
+        ],
+        &crate::root(),
+    )
+}
+
 /// `wasm-opt -Oz` (the npm `binaryen` package's) on one `.wasm`, in place.
 pub fn wasm_opt(wasm: &Path) -> Result<(), String> {
     let wasm_opt = crate::root().join("node_modules/.bin/wasm-opt");
     let path = wasm.display().to_string();
     let mut args = vec![
         "-Oz",
+        // Repeat the passes until the module stops shrinking: -0.2 KB raw, -0.3 KB gzipped on
+        // the web module, decode speed the same within noise (README, section "Size").
+        // `--flatten --rereloop` before it would take 0.6 KB more but left Chromium's decode
+        // possibly slower, and `--low-memory-unused`/`--traps-never-happen` assume things about
+        // the program that a size gain of 0.4 KB does not justify.
+        "--converge",
         "--strip-debug",
         "--strip-producers",
         "--strip-target-features",
@@ -401,6 +547,27 @@ pub fn optimize(out_dir: &Path, target: &str) -> Result<Sizes, String> {
         sizes.js_gzip += gzip_len(&js)?;
     }
     Ok(sizes)
+}
+
+/// The browser entry of the package (`browser.js`, or `sse.js` with `sse`) bundled as
+/// `cargo xtask build` bundles it, from a wasm-pack `web` output in `out_dir` (whose glue it
+/// imports), into `out_dir/<entry>`; returns (bytes, `gzip -9` bytes): the JavaScript a browser
+/// downloads for that entry (the benchmarks' size rows).
+pub fn browser_entry(out_dir: &Path, sse: bool) -> Result<(u64, u64), String> {
+    let npm = crate::root().join("npm");
+    let entries = if sse { &SSE_ENTRIES } else { &ENTRIES };
+    let (_, source, file, flags) = entries[0];
+    let api = if sse { "sse-api.js" } else { "api.js" };
+    for name in [api, source] {
+        copy(&npm.join(name), &out_dir.join(name))?;
+    }
+    let outfile = out_dir.join("entry").join(file);
+    bundle(
+        &out_dir.join(source),
+        &outfile,
+        flags.ok_or("the browser entry is bundled")?,
+    )?;
+    Ok((file_len(&outfile)?, gzip_len(&outfile)?))
 }
 
 /// Minify every `.js` file of a package in place with the npm `esbuild` package.
@@ -518,6 +685,24 @@ mod tests {
             "export function generate(): void;\n\nexport function init(): Promise<void>;\n"
         );
         assert!(package_types("export function generate(): void;\n", "").is_err());
+    }
+
+    #[test]
+    fn the_sse_types_are_the_class_and_the_main_entrys_types() {
+        let generated = "export class SseParser {\n  push(bytes: Uint8Array): SseEvent[];\n}\n\nexport type InitInput = RequestInfo;\n";
+        let types = sse_types(generated, "./index.cjs").unwrap();
+        assert!(types.contains("import type { SseEvent, SseParserOptions } from \"./index.cjs\";"));
+        assert!(types.contains("export class SseParser {"));
+        assert!(!types.contains("InitInput"));
+        let more = "export class SseParser {}\nexport function generate(): void;\n\nexport type InitInput = X;\n";
+        assert!(sse_types(more, "./index.js")
+            .unwrap_err()
+            .contains("`generate`"));
+        assert!(sse_types(
+            "export function f(): void;\n\nexport type InitInput = X;\n",
+            "./index.js"
+        )
+        .is_err());
     }
 
     #[test]

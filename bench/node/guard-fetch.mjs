@@ -1,0 +1,130 @@
+// guardFetch() inside the real openai SDK (the version pinned in package.json) against the same
+// SDK without it, both streaming from the mock upstream over loopback, in one fresh process:
+//
+//   node bench/node/guard-fetch.mjs '<json>'   with json = { package, mock, trials, streams, rounds, longN, longRuns }
+//
+// - time to first token: from `chat.completions.create()` to the first chunk carrying text
+//   (`normal`), `trials` per side after warm-up, the sides alternating call by call;
+// - CPU per stream: `process.cpuUsage()` of this process over `streams` `normal` streams read to
+//   the end one after another, per side, in `rounds` rounds alternating which side goes first
+//   (the mock runs in its own process, so only the SDK's and the guard's work is counted);
+// - throughput: the `long` scenario (`longN` chunks) read to the end, `longRuns` per side,
+//   alternating; MB/s of the upstream's bytes (counted once with a plain fetch).
+//
+// Every stream's text is checked: `normal` must give the mock's canned text, `long` the same text
+// both ways. Prints one JSON line; a wrong answer throws (non-zero exit).
+import OpenAI from "openai";
+import { loadNodePackage } from "./load.mjs";
+import { MOCK_TEXT, assertNothingLive, percentile, summary } from "../lib/trials.mjs";
+
+const config = JSON.parse(process.argv[2]);
+const { lib } = loadNodePackage(config.package);
+const { mock, trials, streams, rounds, longN, longRuns } = config;
+const MESSAGES = [{ role: "user", content: "bench" }];
+
+/** The two clients of one scenario: the SDK alone, and the SDK with guardFetch() as its fetch. */
+function clients(scenario, query = {}) {
+  const options = { baseURL: `${mock}/scenario/${scenario}/v1`, apiKey: "sk-bench", maxRetries: 0, defaultQuery: query };
+  return {
+    plain: new OpenAI(options),
+    guarded: new OpenAI({ ...options, fetch: lib.guardFetch({ retry: { maxRetries: 0 } }) }),
+  };
+}
+
+/** One streamed answer: `{ text, firstTokenMs, totalMs }` (times from the `create()` call). */
+async function streamed(client) {
+  const start = performance.now();
+  const stream = await client.chat.completions.create({ model: "bench/model", messages: MESSAGES, stream: true });
+  let text = "";
+  let firstTokenMs = null;
+  for await (const chunk of stream) {
+    const content = chunk.choices[0]?.delta?.content;
+    if (content) {
+      firstTokenMs ??= performance.now() - start;
+      text += content;
+    }
+  }
+  return { text, firstTokenMs, totalMs: performance.now() - start };
+}
+
+function expect(text, wanted, what) {
+  if (text !== wanted) {
+    throw new Error(`${what}: got ${text.length} chars (${JSON.stringify(text.slice(0, 60))}…), expected ${wanted.length}`);
+  }
+}
+
+const SIDES = ["plain", "guarded"];
+const order = (i) => (i % 2 ? [...SIDES].reverse() : SIDES);
+
+// Time to first token.
+const normal = clients("normal", { tag: "bench-guard-fetch" });
+for (let i = 0; i < 20; i += 1) {
+  for (const side of SIDES) expect((await streamed(normal[side])).text, MOCK_TEXT, `warm-up (${side})`);
+}
+const ttft = { plain: [], guarded: [] };
+for (let i = 0; i < trials; i += 1) {
+  for (const side of order(i)) {
+    const { text, firstTokenMs } = await streamed(normal[side]);
+    expect(text, MOCK_TEXT, `time-to-first-token trial ${i} (${side})`);
+    ttft[side].push(firstTokenMs);
+  }
+}
+// The difference per pair of neighbouring calls, so that a slow moment weighs on both sides.
+const added = ttft.guarded.map((ms, i) => ms - ttft.plain[i]);
+
+// CPU per stream.
+const cpu = { plain: [], guarded: [] };
+for (let round = 0; round < rounds; round += 1) {
+  for (const side of order(round)) {
+    const before = process.cpuUsage();
+    for (let i = 0; i < streams; i += 1) {
+      expect((await streamed(normal[side])).text, MOCK_TEXT, `CPU round ${round} stream ${i} (${side})`);
+    }
+    const used = process.cpuUsage(before);
+    cpu[side].push((used.user + used.system) / 1000 / streams);
+  }
+}
+
+// Throughput on a long answer.
+const longUrl = `${mock}/scenario/long/v1/chat/completions?n=${longN}&tag=bench-guard-fetch-long`;
+const raw = await fetch(longUrl, {
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ model: "bench/model", messages: MESSAGES, stream: true }),
+});
+const bytes = (await raw.arrayBuffer()).byteLength;
+const long = clients("long", { n: String(longN), tag: "bench-guard-fetch-long" });
+const longText = (await streamed(long.plain)).text;
+if (longText.length === 0) throw new Error("the long answer had no text");
+expect((await streamed(long.guarded)).text, longText, "long warm-up (guarded)");
+const longMs = { plain: [], guarded: [] };
+for (let run = 0; run < longRuns; run += 1) {
+  for (const side of order(run)) {
+    const { text, totalMs } = await streamed(long[side]);
+    expect(text, longText, `long run ${run} (${side})`);
+    longMs[side].push(totalMs);
+  }
+}
+const mbps = (ms) => bytes / 1e6 / (ms / 1000);
+
+await assertNothingLive(lib);
+
+console.log(
+  JSON.stringify({
+    ttft: { plain: summary(ttft.plain), guarded: summary(ttft.guarded), added: summary(added) },
+    cpu: {
+      streams,
+      rounds,
+      plain: percentile(cpu.plain, 50),
+      guarded: percentile(cpu.guarded, 50),
+      perRound: cpu,
+    },
+    long: {
+      bytes,
+      chunks: longN,
+      runs: longRuns,
+      plain: mbps(percentile(longMs.plain, 50)),
+      guarded: mbps(percentile(longMs.guarded, 50)),
+    },
+  }),
+);
