@@ -37,8 +37,11 @@ cargo xtask <task>
                           Node ESM and a Node CJS project, a Vite app without wasm plugin
                           (built, and under the dev server), a webpack 5 app, a static page
                           and a workerd worker, each running the first example (tests/install)
-             sdk          guardFetch() inside the real SDKs pinned in package.json (openai,
-                          the AI SDK, @anthropic-ai/sdk) against the mock upstream (tests/sdk)
+             sdk          the real SDKs pinned in package.json (openai, the AI SDK,
+                          @anthropic-ai/sdk) with guardFetch() against the mock upstream, and
+                          openai, the AI SDK, Python openai (a venv in target/py-venv), openai
+                          in Chromium across origins and wrangler (under the pinned Node 22)
+                          against the edge worker in workerd (tests/sdk)
              e2e          the demo stack driven in headless Chromium by playwright-core
                           (tests/e2e): answer, fallback, Cancel, Drop connection, accessibility
              bench-quick  `cargo xtask bench --quick`: every benchmark row on small inputs
@@ -49,14 +52,18 @@ cargo xtask <task>
            target/pkg/llm-stream-guard, pack it (target/pkg/llm-stream-guard-0.1.0.tgz) and print
            the sizes per environment, raw and gzipped
   setup    only the set-up: wasm32 target, wasm-pack, wasm-bindgen-cli (the Cargo.lock version),
-           Chromium + chromedriver, Firefox + geckodriver, npm packages (package-lock.json)
+           Chromium + chromedriver, Firefox + geckodriver, npm packages (package-lock.json),
+           the Python venv the sdk suite's Python openai runs in (target/py-venv)
   worker   set up, build the edge worker and run it in workerd on 127.0.0.1 (LSG_PORT, default
            8787; 0 = any free port), configured by LSG_PROVIDERS, LSG_CLIENT_TOKENS,
            LSG_ALLOWED_ORIGINS, LSG_MODELS, LSG_TIMEOUTS, LSG_RETRY, LSG_HEARTBEAT_MS;
            `--build` only builds (target/edge-worker, and edge-worker/pkg for wrangler)
-  bench    set up, then measure throughput against eventsource-parser, size, deadline precision,
-           cancel latency, memory, worker overhead and concurrency; prints one Markdown table and
-           writes target/bench/results.md; `--quick` runs every row on small inputs
+  bench    set up, then measure throughput against eventsource-parser (parser alone and
+           end to end over a real fetch), size (main and parser-only entry), deadline precision,
+           cancel latency, memory, worker overhead, concurrency and guardFetch() inside the openai
+           SDK against the SDK alone (`LSG_BENCH_ONLY=decode,memory` picks rows by name prefix);
+           prints one Markdown table and writes target/bench/results.md; `--quick` runs every row
+           on small inputs
   fuzz     run the SSE parser fuzz target (needs the nightly toolchain; installs cargo-fuzz);
            `cargo xtask fuzz --seconds 60`
   help     this text
