@@ -5,11 +5,12 @@
 //! - `wasm-pack` and `geckodriver` (crates.io, `cargo install --locked`)
 //! - `wasm-bindgen-cli` at exactly the `wasm-bindgen` version in `Cargo.lock` (crates.io; without
 //!   `--locked`, whose pinned webpki-roots is missing from the registry)
-//! - Chromium, chromedriver and Firefox ESR (Debian packages, `apt-get`)
+//! - Chromium, chromedriver and Firefox ESR (Debian packages, `apt-get`), and `python3-venv`
+//!   where `python3` cannot make a venv
 //! - the npm packages in `package-lock.json` (`npm ci`)
 //! - a Python virtual environment in `target/py-venv` with the Python `openai` SDK at exactly
-//!   [`PYTHON_OPENAI_VERSION`] (PyPI, `pip`), for the `sdk` suite; `python3` (with its `venv`
-//!   module) must be on the machine: without it the set-up fails and says so
+//!   [`PYTHON_OPENAI_VERSION`] (PyPI, `pip`), for the `sdk` suite; without a `python3` that
+//!   can make one (after apt) the set-up fails and says so
 //!
 //! The apt installs run on a second thread while the cargo installs run one after another.
 
@@ -36,10 +37,11 @@ pub fn run() -> Result<(), String> {
         .and_then(|()| wasm_bindgen_cli(&root))
         .and_then(|()| cargo_tool("geckodriver", "geckodriver", GECKODRIVER_VERSION, true));
     let npm_result = npm_packages(&root);
-    let python_result = python_venv(&root);
     let apt_result = apt
         .join()
         .unwrap_or_else(|_| Err("the apt thread panicked".into()));
+    // After apt: it installs python3-venv where the machine's python3 lacks it.
+    let python_result = python_venv(&root);
 
     cargo_result?;
     npm_result?;
@@ -146,13 +148,16 @@ fn browsers() -> Result<(), String> {
         ("chromedriver", "chromium-driver"),
         ("firefox-esr", "firefox-esr"),
     ];
-    let missing: Vec<&str> = wanted
+    let mut missing: Vec<&str> = wanted
         .iter()
         .filter(|(program, _)| !succeeds("sh", &["-c", &format!("command -v {program}")]))
         .map(|(_, package)| *package)
         .collect();
+    if !python_has_venv() {
+        missing.extend(["python3", "python3-venv"]);
+    }
     if step(
-        "chromium, chromedriver, firefox-esr (apt)",
+        "chromium, chromedriver, firefox-esr, python3-venv (apt)",
         missing.is_empty(),
     ) {
         return Ok(());
@@ -190,6 +195,11 @@ fn npm_packages(root: &Path) -> Result<(), String> {
     std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))
 }
 
+/// Whether `python3` can make a virtual environment with pip in it.
+fn python_has_venv() -> bool {
+    succeeds("python3", &["-c", "import venv, ensurepip"])
+}
+
 /// The virtual environment the Python SDK tests run in (under `target/`, so git ignores it).
 pub fn python_venv_dir(root: &Path) -> PathBuf {
     root.join("target").join("py-venv")
@@ -214,7 +224,7 @@ fn python_venv(root: &Path) -> Result<(), String> {
     ) {
         return Ok(());
     }
-    if !succeeds("python3", &["-c", "import venv, ensurepip"]) {
+    if !python_has_venv() {
         return Err(
             "python3 with its venv and ensurepip modules is needed for the Python SDK tests \
              (Debian: apt-get install python3 python3-venv)"
