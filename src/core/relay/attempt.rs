@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use super::proxy::{worker_tail, ProxyMode};
 use super::request::{cut_tail, first_chunk_id, RequestKind};
 use super::shape::Shaper;
-use super::{watcher, CutError, OnCut, RelayAction, RelayDelivery};
+use super::{watcher, CutError, OnCut, RelayAction, RelayDelivery, PROXY_MODE};
 use crate::core::answer::{classify_response, error_body_message, BodyKind};
 use crate::core::deadline::{AttemptDeadlines, Due, Expired, Layer, Millis};
 use crate::core::events::{whole, GuardEvent};
@@ -63,7 +63,12 @@ impl Ctx<'_> {
     /// Committed upstream bytes on their way out (an event stream's through the worker's
     /// shaper, when there is one).
     fn pass(&mut self, now: Millis, bytes: &[u8], event_stream: bool) {
-        match self.proxy.as_mut().filter(|_| event_stream) {
+        match self
+            .proxy
+            .as_mut()
+            .filter(|_| PROXY_MODE)
+            .filter(|_| event_stream)
+        {
             Some((shaper, _)) => shaper.feed(now, bytes, self.deliveries),
             None => self
                 .deliveries
@@ -74,7 +79,7 @@ impl Ctx<'_> {
     /// The committed stream ends: what the shaper still holds goes out. Returns whether it
     /// ended inside a line (`None`: not the worker's relay).
     fn flush(&mut self, now: Millis) -> Option<bool> {
-        let (shaper, _) = self.proxy.as_mut()?;
+        let (shaper, _) = self.proxy.as_mut().filter(|_| PROXY_MODE)?;
         Some(shaper.flush(now, self.deliveries))
     }
 
@@ -313,7 +318,7 @@ impl Attempt {
     /// has every byte of it); an oversized event ends the watch, not the stream.
     #[inline(never)]
     fn after_committed_read(&mut self, now: Millis, report: Report, cx: &mut Ctx<'_>) {
-        if report.upstream_error && cx.proxy.is_some() {
+        if report.upstream_error && PROXY_MODE && cx.proxy.is_some() {
             // The upstream's own error event ended an answer after text: the worker's client
             // has it as sent, and the worker counts the answer as partial.
             self.cut = Some(Failure::Upstream);
@@ -522,11 +527,11 @@ impl Attempt {
                     provider: cx.name.to_owned(),
                 }));
             }
-            OnCut::Finish if cx.proxy.is_some() => {
+            OnCut::Finish if PROXY_MODE && cx.proxy.is_some() => {
                 let inside_line = cx.flush(now).unwrap_or(self.inside_line);
                 let format = self.watcher.as_ref().and_then(|w| w.format());
                 let (code, _) = crate::core::proxy::failure_status(kind, None);
-                let Some((_, mode)) = cx.proxy.as_ref() else {
+                let Some((_, mode)) = cx.proxy.as_ref().filter(|_| PROXY_MODE) else {
                     return;
                 };
                 let id = match self.chunk_id.is_empty() {

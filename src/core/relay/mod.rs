@@ -57,6 +57,12 @@ use crate::core::policy::{Failure, RetryPolicy};
 use crate::core::progress::ProgressWatcher;
 use attempt::{Attempt, Ctx, Phase};
 use proxy::ProxyState;
+
+/// Whether the edge worker's mode ([`Relay::with_proxy`]) is compiled in: natively (its tests
+/// drive it) and in the worker's build, never in the browser package, whose `guardFetch()`
+/// cannot reach it. Every use of the relay's proxy state is filtered by it, so the optimizer
+/// drops the worker's shaping, heartbeats and refusals from the package's `.wasm`.
+pub(super) const PROXY_MODE: bool = cfg!(any(feature = "worker", not(target_arch = "wasm32")));
 pub use proxy::{asks_usage, with_usage, worker_tail, ProxyMode, HEARTBEAT, PROBE};
 pub use request::RequestKind;
 use request::{failure_body, fallback_headers, host_name, model_of, request_keys, with_model};
@@ -469,7 +475,10 @@ impl Relay {
 
     #[inline(never)]
     fn event(&mut self, event: GuardEvent) {
-        if let (Some(proxy), Some(RelayDelivery::Close)) = (&self.proxy, self.deliveries.back()) {
+        if let (Some(proxy), Some(RelayDelivery::Close)) = (
+            self.proxy.as_ref().filter(|_| PROXY_MODE),
+            self.deliveries.back(),
+        ) {
             // The worker's client gets its events in the stream: this one before its end, and
             // before the read that ended it (a client stops at `[DONE]` or an error chunk).
             let close = self.deliveries.len() - 1;
@@ -540,7 +549,11 @@ impl Relay {
             service_deadline: self.plan.service_deadline(),
             deliveries: &mut self.deliveries,
             actions: &mut self.actions,
-            proxy: self.proxy.as_deref_mut().map(|p| (&mut p.shaper, &p.mode)),
+            proxy: self
+                .proxy
+                .as_deref_mut()
+                .filter(|_| PROXY_MODE)
+                .map(|p| (&mut p.shaper, &p.mode)),
         }
     }
 
@@ -667,7 +680,7 @@ impl Relay {
                         status: 400..=499, ..
                     },
                     None,
-                ) = (&failure, &self.proxy)
+                ) = (&failure, self.proxy.as_ref().filter(|_| PROXY_MODE))
                 {
                     if attempt.phase_before_over == Phase::ErrorBody {
                         // The upstream refused the request: its own answer goes to the SDK.

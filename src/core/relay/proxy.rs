@@ -13,7 +13,9 @@
 
 use super::request::{cut_tail, fallback_headers, request_keys, with_model};
 use super::shape::Shaper;
-use super::{limit, Relay, RelayConfig, RelayDelivery, RelayProvider, RequestKind, State, Target};
+use super::{
+    limit, Relay, RelayConfig, RelayDelivery, RelayProvider, RequestKind, State, Target, PROXY_MODE,
+};
 use crate::core::call::ProviderLimits;
 use crate::core::deadline::Millis;
 use crate::core::events::GuardEvent;
@@ -267,14 +269,14 @@ impl Relay {
     /// Whether the client's reading is watched (the edge worker's relay): the driver reports it
     /// with [`Relay::client_reading`] and arms its timer whether or not the client reads.
     pub fn watches_client(&self) -> bool {
-        self.proxy.is_some()
+        PROXY_MODE && self.proxy.is_some()
     }
 
     /// Whether the client waits for bytes (`true`) or has not asked for more (`false`) at `now`.
     /// While it does not ask, the upstream is not read and its deadlines wait; a client that
     /// has not asked for longer than `client_idle_ms` is gone.
     pub fn client_reading(&mut self, now: Millis, waiting: bool) {
-        if let Some(proxy) = self.proxy.as_mut() {
+        if let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) {
             match (waiting, proxy.stalled_since) {
                 (true, _) => proxy.stalled_since = None,
                 (false, None) => proxy.stalled_since = Some(now),
@@ -288,7 +290,7 @@ impl Relay {
     /// smallest `Retry-After` when every attempt was rate-limited). `None` before a failure,
     /// and for a cancelled request (nobody reads it).
     pub fn final_refusal(&self) -> Option<Refusal> {
-        let proxy = self.proxy.as_ref()?;
+        let proxy = self.proxy.as_ref().filter(|_| PROXY_MODE)?;
         let (failure, message) = proxy.last_failure.as_ref()?;
         let tried = self.tried_list();
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
@@ -308,7 +310,7 @@ impl Relay {
 
     /// The kind of the failure the worker's relay answered with (`None`: it did not fail).
     pub fn failure_kind(&self) -> Option<&'static str> {
-        let proxy = self.proxy.as_ref()?;
+        let proxy = self.proxy.as_ref().filter(|_| PROXY_MODE)?;
         proxy
             .last_failure
             .as_ref()
@@ -329,14 +331,14 @@ impl Relay {
 
     /// Notes the time of an input (events are stamped with it).
     pub(super) fn proxy_input(&mut self, now: Millis) {
-        if let Some(proxy) = self.proxy.as_mut() {
+        if let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) {
             proxy.now = now;
         }
     }
 
     /// At the start: the first heartbeat's time.
     pub(super) fn proxy_start(&mut self, now: Millis) {
-        if let Some(proxy) = self.proxy.as_mut() {
+        if let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) {
             proxy.began = now;
             proxy.now = now;
             if let Some(ms) = proxy.mode.heartbeat_ms {
@@ -356,7 +358,7 @@ impl Relay {
 
     /// The proxy's own next deadline: the client's stall, or the next heartbeat.
     pub(super) fn proxy_due(&self) -> Option<Millis> {
-        let proxy = self.proxy.as_ref()?;
+        let proxy = self.proxy.as_ref().filter(|_| PROXY_MODE)?;
         if matches!(self.state, State::Idle | State::Settled) {
             return None;
         }
@@ -377,7 +379,7 @@ impl Relay {
     /// The clock read `now`: a client stalled too long is gone (`true`: the relay is over);
     /// a heartbeat that is due goes out (the first one sends the status).
     pub(super) fn proxy_timeout(&mut self, now: Millis) -> bool {
-        let Some(proxy) = self.proxy.as_mut() else {
+        let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) else {
             return false;
         };
         proxy.now = now;
@@ -419,7 +421,7 @@ impl Relay {
 
     /// A commit: the status goes out now (unless a heartbeat sent it).
     pub(super) fn proxy_committed(&mut self) {
-        if let Some(proxy) = self.proxy.as_mut() {
+        if let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) {
             proxy.opened = true;
         }
     }
@@ -429,7 +431,7 @@ impl Relay {
     /// client that asked for them (every delivery of bytes ends at an event boundary, so one
     /// can go between any two).
     pub(super) fn proxy_outgoing(&mut self, delivery: &RelayDelivery) -> bool {
-        let Some(proxy) = self.proxy.as_mut() else {
+        let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) else {
             return true;
         };
         match delivery {
@@ -466,7 +468,7 @@ impl Relay {
     pub(super) fn proxy_respond(&mut self, failure: &Failure) -> bool {
         let message = self.tried.last().map(|t| t.1.clone()).unwrap_or_default();
         let tried = self.tried_list();
-        let Some(proxy) = self.proxy.as_mut() else {
+        let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) else {
             return false;
         };
         proxy.last_failure = Some((failure.clone(), message.clone()));
@@ -516,7 +518,7 @@ impl Relay {
                 status: 429,
                 retry_after_ms: Some(ms),
             },
-        ) = (self.proxy.as_mut(), failure)
+        ) = (self.proxy.as_mut().filter(|_| PROXY_MODE), failure)
         {
             proxy.retry_after_ms.push(*ms);
         }
