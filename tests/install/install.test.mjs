@@ -558,16 +558,7 @@ step("webpack 5 app, no plugin and no config: built and run in Chromium (exports
   await assertNoConfig(dir, "webpack");
   await writeFile(path.join(dir, "src", "example.js"), exampleFor("webpack", "esm"));
   await addReport(path.join(dir, "src", "report.js"));
-  const { default: webpack } = await import("webpack");
-  // What `webpack --mode production` run in the app folder does with no configuration file:
-  // ./src/index.js to ./dist (the defaults, which the API takes from the process's directory).
-  const stats = await new Promise((resolve, reject) => {
-    const compiler = webpack({ mode: "production", context: dir, output: { path: path.join(dir, "dist") } });
-    compiler.run((error, result) => {
-      compiler.close(() => (error ? reject(error) : resolve(result)));
-    });
-  });
-  const info = stats.toJson({ all: false, errors: true, warnings: true, assets: true });
+  const info = await webpackBuild(dir);
   assert.deepEqual(info.errors.map((e) => e.message), [], "webpack errors");
   const wasm = info.assets.filter((a) => a.name.endsWith(".wasm"));
   assert.equal(wasm.length, 1, `one .wasm asset: ${info.assets.map((a) => a.name).join(", ")}`);
@@ -597,14 +588,7 @@ step("webpack 5 app importing `llm-stream-guard/sse`, no plugin and no config: o
   const dir = path.join(await workFolder(), "sse");
   assert.ok(existsSync(path.join(dir, "node_modules", "llm-stream-guard")), "no sse project (its Node test failed)");
   await assertNoConfig(dir, "webpack");
-  const { default: webpack } = await import("webpack");
-  const stats = await new Promise((resolve, reject) => {
-    const compiler = webpack({ mode: "production", context: dir, output: { path: path.join(dir, "dist") } });
-    compiler.run((error, result) => {
-      compiler.close(() => (error ? reject(error) : resolve(result)));
-    });
-  });
-  const info = stats.toJson({ all: false, errors: true, warnings: true, assets: true });
+  const info = await webpackBuild(dir);
   assert.deepEqual(info.errors.map((e) => e.message), [], "webpack errors");
   assert.deepEqual(info.warnings.map((w) => w.message), [], "webpack warnings");
   const wasm = info.assets.filter((a) => a.name.endsWith(".wasm"));
@@ -673,6 +657,27 @@ step("workerd module worker: the README's first example in a request (exports co
     `config.capnp embeds ${entry}`,
   );
 
+  await inWorkerd(dir, "config.capnp", (answer) => checkReport(answer, "workerd"));
+});
+
+step("workerd module worker importing `llm-stream-guard/sse`: parses a stream at every split in a request (exports condition workerd)", async () => {
+  const dir = path.join(await workFolder(), "sse");
+  assert.ok(existsSync(path.join(dir, "node_modules", "llm-stream-guard")), "no sse project (its Node test failed)");
+  // sse-workerd.capnp embeds the entry the exports map gives workerd.
+  const entry = (await installedManifest(dir)).exports["./sse"].workerd.default;
+  const config = await readFile(path.join(dir, "sse-workerd.capnp"), "utf8");
+  assert.ok(
+    config.includes(`(name = "llm-stream-guard/sse", esModule = embed "node_modules/llm-stream-guard/${entry.replace(/^\.\//, "")}")`),
+    `sse-workerd.capnp embeds ${entry}`,
+  );
+  await inWorkerd(dir, "sse-workerd.capnp", (answer) => checkSseParsed(answer, dir));
+});
+
+/**
+ * Serves `capnp` of `dir` in workerd, requests `/` and hands its JSON answer to `check`, then
+ * asks the worker for the unhandled rejections it saw; workerd is stopped by its own process id.
+ */
+async function inWorkerd(dir, capnp, check) {
   // The listening socket is bound here (port 0) and handed to workerd as file descriptor 3;
   // connections made before workerd is ready wait in its backlog.
   const socket = net.createServer();
@@ -683,7 +688,7 @@ step("workerd module worker: the README's first example in a request (exports co
   const { port } = socket.address();
   const workerd = spawn(
     path.join(rootModules, ".bin", "workerd"),
-    ["serve", "config.capnp", "--socket-fd", "http=3"],
+    ["serve", capnp, "--socket-fd", "http=3"],
     { cwd: dir, stdio: ["ignore", "pipe", "pipe", socket._handle.fd] },
   );
   const exited = new Promise((resolve) => workerd.once("exit", (code, signal) => resolve({ code, signal })));
@@ -701,7 +706,7 @@ step("workerd module worker: the README's first example in a request (exports co
     ]);
     const text = await answer.text();
     assert.equal(answer.status, 200, `${text}\n${output}`);
-    await checkReport(JSON.parse(text), "workerd");
+    await check(JSON.parse(text));
     const later = await fetch(`http://127.0.0.1:${port}/rejections`);
     assert.deepEqual(await later.json(), [], "unhandled promise rejections in the worker");
   } finally {
@@ -709,49 +714,20 @@ step("workerd module worker: the README's first example in a request (exports co
     await exited;
   }
   assert.doesNotMatch(output, /Uncaught|unhandled/i, `workerd reported an error:\n${output}`);
-});
+}
 
-step("workerd module worker importing `llm-stream-guard/sse`: parses a stream at every split in a request (exports condition workerd)", async () => {
-  const dir = path.join(await workFolder(), "sse");
-  assert.ok(existsSync(path.join(dir, "node_modules", "llm-stream-guard")), "no sse project (its Node test failed)");
-  // sse-workerd.capnp embeds the entry the exports map gives workerd.
-  const entry = (await installedManifest(dir)).exports["./sse"].workerd.default;
-  const config = await readFile(path.join(dir, "sse-workerd.capnp"), "utf8");
-  assert.ok(
-    config.includes(`(name = "llm-stream-guard/sse", esModule = embed "node_modules/llm-stream-guard/${entry.replace(/^\.\//, "")}")`),
-    `sse-workerd.capnp embeds ${entry}`,
-  );
-  const socket = net.createServer();
-  await new Promise((resolve, reject) => {
-    socket.once("error", reject);
-    socket.listen(0, "127.0.0.1", resolve);
+/**
+ * What `webpack --mode production` run in the app folder does with no configuration file:
+ * ./src/index.js to ./dist (the defaults, which the API takes from the process's directory).
+ * Returns the stats' errors, warnings and assets.
+ */
+async function webpackBuild(dir) {
+  const { default: webpack } = await import("webpack");
+  const stats = await new Promise((resolve, reject) => {
+    const compiler = webpack({ mode: "production", context: dir, output: { path: path.join(dir, "dist") } });
+    compiler.run((error, result) => {
+      compiler.close(() => (error ? reject(error) : resolve(result)));
+    });
   });
-  const { port } = socket.address();
-  const workerd = spawn(
-    path.join(rootModules, ".bin", "workerd"),
-    ["serve", "sse-workerd.capnp", "--socket-fd", "http=3"],
-    { cwd: dir, stdio: ["ignore", "pipe", "pipe", socket._handle.fd] },
-  );
-  const exited = new Promise((resolve) => workerd.once("exit", (code, signal) => resolve({ code, signal })));
-  let output = "";
-  workerd.stdout.on("data", (chunk) => (output += chunk));
-  workerd.stderr.on("data", (chunk) => (output += chunk));
-  await new Promise((resolve) => socket.close(resolve));
-  try {
-    const answer = await Promise.race([
-      fetch(`http://127.0.0.1:${port}/`),
-      exited.then(({ code, signal }) => {
-        throw new Error(`workerd exited (${code ?? signal}):\n${output}`);
-      }),
-    ]);
-    const text = await answer.text();
-    assert.equal(answer.status, 200, `${text}\n${output}`);
-    await checkSseParsed(JSON.parse(text), dir);
-    const later = await fetch(`http://127.0.0.1:${port}/rejections`);
-    assert.deepEqual(await later.json(), [], "unhandled promise rejections in the worker");
-  } finally {
-    workerd.kill("SIGTERM"); // by its own process id
-    await exited;
-  }
-  assert.doesNotMatch(output, /Uncaught|unhandled/i, `workerd reported an error:\n${output}`);
-});
+  return stats.toJson({ all: false, errors: true, warnings: true, assets: true });
+}
