@@ -3012,7 +3012,7 @@ fn rss_bytes(pid: u32) -> u64 {
 
 workerd_test! {
     alone
-    async fn fifty_never_reading_clients_of_a_long_answer_add_under_50_mb() {
+    async fn fifty_never_reading_clients_of_a_long_answer_add_under_100_mb() {
         let (url, counts, upstream) = counting_upstream(40_000, 300).await;
         let worker = worker(&[
             ("LSG_PROVIDERS", json!([{"name": "long", "url": url, "model": MODEL}]).to_string()),
@@ -3047,7 +3047,10 @@ workerd_test! {
             written as f64 / (1 << 20) as f64
         );
         assert!(held, "not every upstream was held back: {:?}", counts.lock().unwrap());
-        assert!(growth < 50.0, "workerd grew by {growth:.1} MB");
+        // Unbounded (the upstream read as fast as it came) this grew by 213 MB; held back it
+        // measured 42 to 57 MB (64 KiB of body per client plus socket buffers and the
+        // runtime's own, more under a loaded machine). The bound is half the unbounded growth.
+        assert!(growth < 100.0, "workerd grew by {growth:.1} MB");
         drop(clients);
         upstream.abort();
     }
