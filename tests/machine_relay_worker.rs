@@ -135,6 +135,23 @@ fn sse_head(status: u16) -> Head {
     }
 }
 
+/// A relay of `body` in `mode`, started at 0 ms with its first request sent: the relay, what
+/// it did so far, and the first attempt's id.
+fn started(body: &str, mode: ProxyMode) -> (Relay, Seen, AttemptId) {
+    let mut relay = relay_of(body, mode);
+    let mut seen = Seen::default();
+    relay.start(0.0);
+    drain(&mut relay, &mut seen);
+    let a = seen.sent[0].attempt;
+    (relay, seen, a)
+}
+
+/// Attempt `a`'s event-stream head at 5 ms, with the client reading.
+fn streaming(relay: &mut Relay, a: AttemptId) {
+    relay.head(a, 5.0, sse_head(200));
+    relay.client_reading(5.0, true);
+}
+
 const ROLE: &str = "data: {\"id\":\"c-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
 const TEXT: &str = "data: {\"id\":\"c-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}],\"x_extra\":1}\n\n";
 const TOOL: &str = "data: {\"id\":\"c-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\"\"}}]}}]}\n\n";
@@ -207,11 +224,7 @@ fn chunks_pass_byte_for_byte_and_the_usage_chunk_only_when_asked() {
 
 #[test]
 fn the_first_heartbeat_sends_the_status_and_a_failover_after_it_stays_invisible() {
-    let mut relay = relay_of(STREAM_BODY, mode(Some(50.0), true, false));
-    let mut seen = Seen::default();
-    relay.start(0.0);
-    drain(&mut relay, &mut seen);
-    let a = seen.sent[0].attempt;
+    let (mut relay, mut seen, a) = started(STREAM_BODY, mode(Some(50.0), true, false));
     relay.head(a, 10.0, sse_head(200));
     relay.body_bytes(a, 20.0, ROLE.as_bytes());
     relay.client_reading(20.0, true);
@@ -251,13 +264,8 @@ fn the_first_heartbeat_sends_the_status_and_a_failover_after_it_stays_invisible(
 
 #[test]
 fn later_heartbeats_go_out_only_at_an_event_boundary() {
-    let mut relay = relay_of(STREAM_BODY, mode(Some(50.0), false, false));
-    let mut seen = Seen::default();
-    relay.start(0.0);
-    drain(&mut relay, &mut seen);
-    let a = seen.sent[0].attempt;
-    relay.head(a, 5.0, sse_head(200));
-    relay.client_reading(5.0, true);
+    let (mut relay, mut seen, a) = started(STREAM_BODY, mode(Some(50.0), false, false));
+    streaming(&mut relay, a);
     relay.body_bytes(a, 10.0, [ROLE, TEXT].concat().as_bytes());
     drain(&mut relay, &mut seen);
     // Half an event arrives: it waits (a heartbeat cannot split it), so the client's stream
@@ -375,13 +383,8 @@ fn everything_failing_after_the_status_ends_with_the_error_chunk_and_done() {
 
 #[test]
 fn a_cut_after_text_ends_with_the_error_chunk_after_the_upstreams_last_whole_event() {
-    let mut relay = relay_of(STREAM_BODY, mode(None, true, false));
-    let mut seen = Seen::default();
-    relay.start(0.0);
-    drain(&mut relay, &mut seen);
-    let a = seen.sent[0].attempt;
-    relay.head(a, 5.0, sse_head(200));
-    relay.client_reading(5.0, true);
+    let (mut relay, mut seen, a) = started(STREAM_BODY, mode(None, true, false));
+    streaming(&mut relay, a);
     relay.body_bytes(a, 10.0, [ROLE, TEXT, &TOOL[..20]].concat().as_bytes());
     relay.handle_timeout(160.0); // idle
     drain(&mut relay, &mut seen);
@@ -401,13 +404,8 @@ fn a_cut_after_text_ends_with_the_error_chunk_after_the_upstreams_last_whole_eve
 
 #[test]
 fn a_client_that_stops_reading_longer_than_the_idle_deadline_is_gone() {
-    let mut relay = relay_of(STREAM_BODY, mode(Some(1_000.0), true, false));
-    let mut seen = Seen::default();
-    relay.start(0.0);
-    drain(&mut relay, &mut seen);
-    let a = seen.sent[0].attempt;
-    relay.head(a, 5.0, sse_head(200));
-    relay.client_reading(5.0, true);
+    let (mut relay, mut seen, a) = started(STREAM_BODY, mode(Some(1_000.0), true, false));
+    streaming(&mut relay, a);
     relay.body_bytes(a, 10.0, [ROLE, TEXT].concat().as_bytes());
     drain(&mut relay, &mut seen);
     relay.client_reading(10.0, false);
@@ -427,13 +425,8 @@ fn a_client_that_stops_reading_longer_than_the_idle_deadline_is_gone() {
 
 #[test]
 fn a_client_that_asked_gets_the_workers_events_at_boundaries_and_no_secret() {
-    let mut relay = relay_of(STREAM_BODY, mode(None, false, true));
-    let mut seen = Seen::default();
-    relay.start(0.0);
-    drain(&mut relay, &mut seen);
-    let a = seen.sent[0].attempt;
-    relay.head(a, 5.0, sse_head(200));
-    relay.client_reading(5.0, true);
+    let (mut relay, mut seen, a) = started(STREAM_BODY, mode(None, false, true));
+    streaming(&mut relay, a);
     let upstream_guard =
         format!("event: guard\ndata: {{\"type\":\"timeout\",\"note\":\"{KEY_A}\"}}\n\n");
     relay.body_bytes(
@@ -484,8 +477,7 @@ fn probes_go_out_only_while_the_status_is_out_the_client_reads_and_nothing_else_
     relay.start(0.0);
     drain(&mut relay, &mut seen);
     let a = seen.sent[0].attempt;
-    relay.head(a, 5.0, sse_head(200));
-    relay.client_reading(5.0, true);
+    streaming(&mut relay, a);
     assert_eq!(
         relay.poll_timeout(),
         Some(200.0),
@@ -515,13 +507,8 @@ fn probes_go_out_only_while_the_status_is_out_the_client_reads_and_nothing_else_
 
 #[test]
 fn an_upstreams_own_error_after_text_passes_as_sent_and_counts_as_partial() {
-    let mut relay = relay_of(STREAM_BODY, mode(None, true, false));
-    let mut seen = Seen::default();
-    relay.start(0.0);
-    drain(&mut relay, &mut seen);
-    let a = seen.sent[0].attempt;
-    relay.head(a, 5.0, sse_head(200));
-    relay.client_reading(5.0, true);
+    let (mut relay, mut seen, a) = started(STREAM_BODY, mode(None, true, false));
+    streaming(&mut relay, a);
     let error = "data: {\"id\":\"c-1\",\"object\":\"chat.completion.chunk\",\"error\":{\"code\":502,\"message\":\"Provider returned error\"},\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"error\"}]}\n\n";
     relay.body_bytes(a, 10.0, [ROLE, TEXT, error].concat().as_bytes());
     drain(&mut relay, &mut seen);
