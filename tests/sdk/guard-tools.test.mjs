@@ -4,26 +4,15 @@
 // openai's). Environment: LSG_PACKAGE_DIR, MOCK_URL.
 
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { generateText, jsonSchema, streamText, tool } from "ai";
+import { generateText, streamText } from "ai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { MOCK, check, ledger, repo, tagged } from "./support.mjs";
+import { TOOLS, jsonToolServer } from "./tools.mjs";
 
 const PACKAGE_DIR = process.env.LSG_PACKAGE_DIR ?? path.join(repo, "target", "pkg", "llm-stream-guard");
 const { guardFetch } = await import(pathToFileURL(path.join(PACKAGE_DIR, "node.mjs")).href);
-
-const TOOLS = {
-  get_weather: tool({
-    description: "The weather in a city",
-    inputSchema: jsonSchema({ type: "object", properties: { city: { type: "string" } }, required: ["city"] }),
-  }),
-  get_time: tool({
-    description: "The time in a zone",
-    inputSchema: jsonSchema({ type: "object", properties: { tz: { type: "string" } }, required: ["tz"] }),
-  }),
-};
 
 check("guardFetch, AI SDK: streamText with tools gets the streamed tool call", async () => {
   const tag = tagged("guard-ai-tools");
@@ -42,39 +31,11 @@ check("guardFetch, AI SDK: streamText with tools gets the streamed tool call", a
 });
 
 check("guardFetch, AI SDK: generateText gets a JSON answer's tool calls", async () => {
-  const answer = {
-    id: "chatcmpl-json-1",
-    object: "chat.completion",
-    created: 1,
-    model: "m",
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: "assistant",
-          content: null,
-          tool_calls: [
-            { id: "call_a", type: "function", function: { name: "get_weather", arguments: "{\"city\":\"Paris\"}" } },
-            { id: "call_b", type: "function", function: { name: "get_time", arguments: "{\"tz\":\"CET\"}" } },
-          ],
-        },
-        finish_reason: "tool_calls",
-      },
-    ],
-    usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 },
-  };
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on("end", () => {
-      response.writeHead(200, { "content-type": "application/json" });
-      response.end(JSON.stringify(answer));
-    });
-  });
-  await new Promise((ready) => server.listen(0, "127.0.0.1", ready));
+  const upstream = await jsonToolServer();
   try {
     const provider = createOpenAICompatible({
       name: "local",
-      baseURL: `http://127.0.0.1:${server.address().port}/v1`,
+      baseURL: upstream.url.replace(/\/chat\/completions$/, ""),
       apiKey: "sk-own-key",
       fetch: guardFetch(),
     });
@@ -85,6 +46,6 @@ check("guardFetch, AI SDK: generateText gets a JSON answer's tool calls", async 
     ]);
     assert.equal(result.finishReason, "tool-calls");
   } finally {
-    await new Promise((done) => server.close(done));
+    await upstream.close();
   }
 });

@@ -9,9 +9,9 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { createServer } from "node:http";
 import path from "node:path";
 import { CLIENT_TOKEN, DEFAULT_TEXT, PROVIDER_KEY, check, ledger, provider, repo, tagged } from "./support.mjs";
+import { jsonToolServer } from "./tools.mjs";
 
 const PYTHON = process.env.LSG_SDK_PYTHON ?? path.join(repo, "target", "py-venv", "bin", "python");
 const SCRIPT = path.join(repo, "tests", "sdk", "python", "cases.py");
@@ -75,44 +75,19 @@ check("Python openai: usage when asked, none when not", async (start) => {
 
 check("Python openai: a JSON answer (and one with tool calls) arrives intact", async (start) => {
   const tag = tagged("py-json");
-  const answer = {
-    id: "chatcmpl-json-1",
-    object: "chat.completion",
-    created: 1,
-    model: "mock/tools-json",
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: "assistant",
-          content: null,
-          tool_calls: [{ id: "call_a", type: "function", function: { name: "get_weather", arguments: "{\"city\":\"Paris\"}" } }],
-        },
-        finish_reason: "tool_calls",
-      },
-    ],
-    usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 },
-  };
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on("end", () => {
-      response.writeHead(200, { "content-type": "application/json" });
-      response.end(JSON.stringify(answer));
-    });
-  });
-  await new Promise((ready) => server.listen(0, "127.0.0.1", ready));
+  const upstream = await jsonToolServer();
   try {
     const worker = await start([
       provider("json", "json", tag),
-      { name: "tools-json", url: `http://127.0.0.1:${server.address().port}/v1/chat/completions`, model: "mock/tools-json" },
+      { name: "tools-json", url: upstream.url, model: "mock/tools-json" },
     ]);
     const plain = await python("json", worker, "mock/json");
     assert.equal(plain.object, "chat.completion");
     assert.equal(plain.choices[0].message.content, DEFAULT_TEXT);
     const { version: _, ...withTools } = await python("json", worker, "mock/tools-json");
-    assert.deepEqual(withTools, answer);
+    assert.deepEqual(withTools, upstream.answer);
   } finally {
-    await new Promise((done) => server.close(done));
+    await upstream.close();
   }
 });
 
