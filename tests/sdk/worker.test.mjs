@@ -14,6 +14,7 @@
 
 import assert from "node:assert/strict";
 import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
 import { generateText, streamText } from "ai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import {
@@ -291,4 +292,45 @@ check("worker, openai: the Responses API streams through, a stall before the fir
   assert.deepEqual(connections.map((c) => c.scenario), ["responses-keepalive-then-stall", "responses-normal"]);
   assert.ok(connections.every((c) => c.path.endsWith("/v1/responses")), "the Responses endpoint was asked");
   assert.ok(connections[0].closed_at_ms, "the stalled upstream was released");
+});
+
+check("worker, Anthropic SDK: Messages stream through, pings are not progress, a stall fails over with the provider's key in x-api-key", async (start) => {
+  const tag = tagged("messages");
+  // The providers' URLs name the chat endpoint; the worker serves /v1/messages at the same
+  // base (…/v1/messages), where these mock scenarios answer.
+  const worker = await start(
+    [
+      provider("stalled", "anthropic-ping-forever", tag, { query: "keepalive_ms=50", apiKeyEnv: "PROVIDER_KEY" }),
+      provider("fallback", "anthropic-normal", tag, { apiKeyEnv: "PROVIDER_KEY" }),
+    ],
+    { LSG_TIMEOUTS: JSON.stringify({ firstTokenMs: 400 }) },
+  );
+  // The SDK sends its key as x-api-key: the worker takes it as the client token.
+  const client = new Anthropic({ baseURL: worker.url, apiKey: CLIENT_TOKEN, maxRetries: 0 });
+  const stream = await client.messages.create({ model: "mock/stalled", max_tokens: 50, messages: MESSAGES, stream: true });
+  let text = "";
+  const types = [];
+  for await (const event of stream) {
+    types.push(event.type);
+    if (event.type === "content_block_delta") text += event.delta.text;
+  }
+  assert.equal(text, DEFAULT_TEXT);
+  assert.equal(types.at(-1), "message_stop");
+  assert.equal(types.filter((t) => t === "message_start").length, 1, "the stalled attempt's events never reached the SDK");
+  const connections = await ledger(tag, 2_000);
+  assert.deepEqual(connections.map((c) => c.scenario), ["anthropic-ping-forever", "anthropic-normal"]);
+  assert.ok(connections.every((c) => c.path.endsWith("/v1/messages")), "the Messages endpoint was asked");
+  assert.ok(connections[0].closed_at_ms, "the stalled upstream was released");
+  for (const c of connections) {
+    assert.equal(c.headers["x-api-key"], `<redacted len=${PROVIDER_KEY.length}>`, "the provider's key, in Anthropic's header");
+    assert.equal(c.headers.authorization, undefined, "no bearer token upstream");
+    assert.ok(c.headers["anthropic-version"], "the SDK's anthropic-version goes upstream");
+  }
+
+  // Without a token the route is refused like the others.
+  const refused = new Anthropic({ baseURL: worker.url, apiKey: "not-a-client-token", maxRetries: 0 });
+  await assert.rejects(
+    refused.messages.create({ model: "mock/stalled", max_tokens: 50, messages: MESSAGES }),
+    (error) => error instanceof Anthropic.AuthenticationError,
+  );
 });

@@ -11,6 +11,8 @@ use super::request::Refusal;
 pub const CHAT_PATH: &str = "/v1/chat/completions";
 /// The Responses API path (served like the chat path, see [`Route::Responses`]).
 pub const RESPONSES_PATH: &str = "/v1/responses";
+/// The Anthropic Messages API path (served like the chat path, see [`Route::Messages`]).
+pub const MESSAGES_PATH: &str = "/v1/messages";
 
 /// The response headers a page's script may read: the request id the SDKs report, and the
 /// retry advice of a failure.
@@ -33,9 +35,12 @@ pub enum Route {
     Metrics,
     /// `POST /v1/chat/completions`.
     Chat,
-    /// `POST /v1/responses`: answered 404 with a clear message, until the worker relays the
-    /// The Responses API: relayed like chat, to each provider's `/responses` endpoint.
+    /// `POST /v1/responses`, the Responses API: relayed like chat, to each provider's
+    /// `/responses` endpoint.
     Responses,
+    /// `POST /v1/messages`, Anthropic's Messages API: relayed like chat, to each provider's
+    /// `/messages` endpoint, the client's token also taken from `x-api-key`.
+    Messages,
     /// `OPTIONS`: a CORS preflight.
     Preflight,
     /// `GET`/`HEAD` of anything else, when an `ASSETS` service is bound (the demo page).
@@ -59,7 +64,8 @@ pub fn route(method: &str, path: &str, has_assets: bool) -> Route {
         (_, "/healthz" | "/metrics") => Route::MethodNotAllowed { allow: "GET, HEAD" },
         ("POST", CHAT_PATH) => Route::Chat,
         ("POST", RESPONSES_PATH) => Route::Responses,
-        (_, CHAT_PATH | RESPONSES_PATH) => Route::MethodNotAllowed {
+        ("POST", MESSAGES_PATH) => Route::Messages,
+        (_, CHAT_PATH | RESPONSES_PATH | MESSAGES_PATH) => Route::MethodNotAllowed {
             allow: "POST, OPTIONS",
         },
         _ if read && has_assets => Route::Asset,
@@ -87,6 +93,38 @@ pub fn route_refusal(route: Route, method: &str, path: &str) -> Option<Refusal> 
         )),
         _ => None,
     }
+}
+
+/// The client's credential as an `Authorization` value: its own, or on the Messages route
+/// (where Anthropic's SDK sends its key as `x-api-key`) that key as a bearer token.
+pub fn client_authorization(
+    messages: bool,
+    authorization: Option<String>,
+    x_api_key: Option<String>,
+) -> Option<String> {
+    match (authorization, x_api_key) {
+        (Some(authorization), _) => Some(authorization),
+        (None, Some(key)) if messages && !key.trim().is_empty() => {
+            Some(["Bearer ", key.trim()].concat())
+        }
+        _ => None,
+    }
+}
+
+/// The headers a Messages request goes upstream with besides its body's type: the key header
+/// Anthropic's API reads (empty here: [`crate::core::relay::fallback_headers`] puts each
+/// provider's key in the header the request used), the client's `anthropic-version` (or the
+/// one every Messages endpoint accepts) and its `anthropic-beta`, if any.
+pub fn messages_headers(version: Option<String>, beta: Option<String>) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("x-api-key".to_owned(), String::new()),
+        (
+            "anthropic-version".to_owned(),
+            version.unwrap_or_else(|| "2023-06-01".to_owned()),
+        ),
+    ];
+    headers.extend(beta.map(|beta| ("anthropic-beta".to_owned(), beta)));
+    headers
 }
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme is matched without regard

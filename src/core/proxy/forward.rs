@@ -21,6 +21,8 @@ pub enum Api {
     Chat,
     /// `POST /v1/responses` (OpenAI's Responses API).
     Responses,
+    /// `POST /v1/messages` (Anthropic's Messages API).
+    Messages,
 }
 
 /// A client's request, checked, as it goes upstream.
@@ -41,7 +43,8 @@ pub struct Forward {
 /// `messages`, the Responses API `input`).
 pub fn forward(body: &str, config: &ProxyConfig, api: Api) -> Result<Forward, Refusal> {
     let checked = match api {
-        Api::Chat => parse_chat_request(body, config)?,
+        // Messages has `messages`, `model`, `stream` and `max_tokens` where chat has them.
+        Api::Chat | Api::Messages => parse_chat_request(body, config)?,
         Api::Responses => {
             // The Responses API's input takes the place of messages for the shared checks;
             // its token limit is `max_output_tokens`.
@@ -67,7 +70,7 @@ pub fn forward(body: &str, config: &ProxyConfig, api: Api) -> Result<Forward, Re
         }
     };
     let token_field = match api {
-        Api::Chat => "max_tokens",
+        Api::Chat | Api::Messages => "max_tokens",
         Api::Responses => "max_output_tokens",
     };
     let names_limit = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
@@ -117,8 +120,8 @@ fn overrides(map: &Map<String, Value>) -> TimeoutOverrides {
     }
 }
 
-/// A provider's URL for `api`: the configured chat completions URL, or its `/responses`
-/// sibling (the query kept).
+/// A provider's URL for `api`: the configured chat completions URL, or its `/responses` or
+/// `/messages` sibling (the query kept).
 pub fn endpoint(url: &str, api: Api) -> String {
     if api == Api::Chat {
         return url.to_owned();
@@ -128,8 +131,12 @@ pub fn endpoint(url: &str, api: Api) -> String {
         None => (url, ""),
     };
     let path = path.strip_suffix('/').unwrap_or(path);
+    let sibling = match api {
+        Api::Messages => "/messages",
+        _ => "/responses",
+    };
     match path.strip_suffix("/chat/completions") {
-        Some(base) => [base, "/responses", query].concat(),
+        Some(base) => [base, sibling, query].concat(),
         None => url.to_owned(),
     }
 }
@@ -257,6 +264,19 @@ mod tests {
     }
 
     #[test]
+    fn a_messages_request_is_checked_as_chat_and_capped_in_max_tokens() {
+        let body = "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}],\"stream\":true}";
+        let out = forward(body, &config(&[]), Api::Messages).unwrap();
+        assert_eq!(out.body, body, "forwarded as sent");
+        assert!(out.stream);
+        assert!(forward("{\"model\":\"m\"}", &config(&[]), Api::Messages).is_err());
+        let uncapped = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+        let out = forward(uncapped, &config(&[("LSG_MAX_TOKENS", "9")]), Api::Messages).unwrap();
+        assert!(out.body.starts_with("{\"max_tokens\":9,"), "{}", out.body);
+        assert!(forward(body, &config(&[("LSG_MAX_TOKENS", "4")]), Api::Messages).is_err());
+    }
+
+    #[test]
     fn targets_carry_keys_deadlines_retries_and_the_apis_endpoint() {
         let config = config(&[
             ("LSG_TIMEOUTS", "{\"headersMs\":70}"),
@@ -272,6 +292,8 @@ mod tests {
         assert_eq!(chain[1].timeouts.headers_ms, 70.0);
         let responses = config.targets(None, Api::Responses, key).unwrap();
         assert_eq!(responses[0].url, "http://127.0.0.1:9/v1/responses?tag=x");
+        let messages = config.targets(None, Api::Messages, key).unwrap();
+        assert_eq!(messages[0].url, "http://127.0.0.1:9/v1/messages?tag=x");
         assert_eq!(config.retry_policy().max_retries, 1);
     }
 }

@@ -35,8 +35,9 @@ mod outcome;
 mod request;
 
 pub use access::{
-    bearer_token, route, route_refusal, Access, Route, CHAT_PATH, DEFAULT_ALLOW_HEADERS,
-    EXPOSE_HEADERS, MAX_REQUEST_HEADERS, MAX_REQUEST_HEADERS_BYTES, RESPONSES_PATH,
+    bearer_token, client_authorization, messages_headers, route, route_refusal, Access, Route,
+    CHAT_PATH, DEFAULT_ALLOW_HEADERS, EXPOSE_HEADERS, MAX_REQUEST_HEADERS,
+    MAX_REQUEST_HEADERS_BYTES, MESSAGES_PATH, RESPONSES_PATH,
 };
 pub use chunks::{completion_body, ChunkWriter};
 pub use config::{

@@ -368,6 +368,14 @@ fn routes_refuse_other_methods_with_405_and_allow() {
         route_refusal(Route::Responses, "POST", RESPONSES_PATH),
         None
     );
+    // So is Anthropic's Messages API.
+    assert_eq!(route("POST", MESSAGES_PATH, false), Route::Messages);
+    assert_eq!(
+        route("GET", MESSAGES_PATH, false),
+        Route::MethodNotAllowed {
+            allow: "POST, OPTIONS"
+        }
+    );
     assert_eq!(route("GET", "/app.js", true), Route::Asset);
     assert_eq!(route("GET", "/app.js", false), Route::NotFound);
     assert_eq!(route("POST", "/v1/embeddings", true), Route::NotFound);
@@ -819,4 +827,31 @@ fn numbers_are_checked_as_the_guard_checks_them() {
     ])
     .unwrap();
     assert_eq!(c.retry["maxRetries"], 0);
+}
+
+#[test]
+fn the_messages_route_takes_the_clients_token_from_x_api_key_too() {
+    let bearer = Some("Bearer ct-1".to_owned());
+    let key = Some("ct-2".to_owned());
+    assert_eq!(
+        client_authorization(true, bearer.clone(), key.clone()),
+        bearer
+    );
+    assert_eq!(
+        client_authorization(true, None, key.clone()).as_deref(),
+        Some("Bearer ct-2")
+    );
+    assert_eq!(
+        client_authorization(false, None, key),
+        None,
+        "chat reads Authorization only"
+    );
+    assert_eq!(client_authorization(true, None, Some("  ".into())), None);
+    let headers = messages_headers(None, Some("tools-1".into()));
+    assert_eq!(headers[0], ("x-api-key".to_owned(), String::new()));
+    assert_eq!(headers[1].1, "2023-06-01");
+    assert_eq!(
+        headers[2],
+        ("anthropic-beta".to_owned(), "tools-1".to_owned())
+    );
 }

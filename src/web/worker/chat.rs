@@ -1,4 +1,4 @@
-//! One chat (or Responses API) request: access, body, the request checks, then `guardFetch()`'s
+//! One chat (or Responses API, or Anthropic Messages API) request: access, body, the request checks, then `guardFetch()`'s
 //! driver running the relay machine in the worker's mode ([`ProxyMode`]): the client's body
 //! goes to the chain as it sent it (each provider's `model` spliced in, usage asked for on
 //! streams), the upstream's bytes come back unchanged, and the machine alone decides the
@@ -19,7 +19,10 @@
 
 use super::{get, header, json_response, log_error, metrics, refusal_response, response};
 use crate::core::events::GuardEvent;
-use crate::core::proxy::{bearer_token, forward, misconfigured, Access, Api, ProxyConfig, Refusal};
+use crate::core::proxy::{
+    bearer_token, client_authorization, forward, messages_headers, misconfigured, Access, Api,
+    ProxyConfig, Refusal,
+};
 use crate::core::relay::{OnCut, ProxyMode, Relay, RelayConfig, RequestKind, SdkRequest};
 use crate::web::guard_fetch::{drive, jitter_seed, Answer, Cancels, Driver, Host};
 use wasm_bindgen::prelude::*;
@@ -48,7 +51,12 @@ pub(super) async fn chat(
     api: Api,
 ) -> JsValue {
     let cors = config.cors_headers(origin.as_deref());
-    let authorization = header(&request, "authorization");
+    let messages = api == Api::Messages;
+    let authorization = client_authorization(
+        messages,
+        header(&request, "authorization"),
+        header(&request, "x-api-key"),
+    );
     if config.authorize(authorization.as_deref(), origin.as_deref()) == Access::Denied {
         let refusal = Refusal::new(
             401,
@@ -112,7 +120,16 @@ pub(super) async fn chat(
             request: SdkRequest {
                 method: "POST".into(),
                 url: String::new(),
-                headers: vec![("content-type".into(), "application/json".into())],
+                headers: {
+                    let mut headers = vec![("content-type".into(), "application/json".into())];
+                    if messages {
+                        headers.extend(messages_headers(
+                            header(&request, "anthropic-version"),
+                            header(&request, "anthropic-beta"),
+                        ));
+                    }
+                    headers
+                },
                 body: Some(forwarded.body),
             },
             timeouts: call,

@@ -150,7 +150,7 @@ async fn handle(request: JsValue, env: JsValue) -> JsValue {
                 )
             })
         }
-        Route::Preflight | Route::Chat | Route::Responses => {
+        Route::Preflight | Route::Chat | Route::Responses | Route::Messages => {
             let config = config(&env);
             let Ok(config) = config.as_ref() else {
                 metrics(|m| m.request("misconfigured"));
@@ -160,6 +160,8 @@ async fn handle(request: JsValue, env: JsValue) -> JsValue {
                 chat::chat(request, env, config, origin, Api::Chat).await
             } else if route == Route::Responses {
                 chat::chat(request, env, config, origin, Api::Responses).await
+            } else if route == Route::Messages {
+                chat::chat(request, env, config, origin, Api::Messages).await
             } else {
                 let requested = header(&request, "access-control-request-headers");
                 match config.preflight(origin.as_deref(), requested.as_deref()) {
