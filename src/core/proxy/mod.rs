@@ -1,9 +1,7 @@
 //! The edge worker's decisions: configuration, routes, access control, request checks, provider
 //! order, the body it forwards ([`forward`]) and what a failure answers (the relay machine,
 //! [`crate::core::relay`], decides the rest in the worker's mode). Pure: strings in, strings
-//! and decisions out; nothing here may touch a platform API. ([`ChunkWriter`] and
-//! [`completion_body`], the re-encoding of the worker before it relayed bytes, are no longer
-//! used by it.)
+//! and decisions out; nothing here may touch a platform API.
 //!
 //! Configuration comes from bindings / environment variables with these names (read once per
 //! isolate, on its first request: workerd hands a module worker its `env` only with a request):
@@ -28,7 +26,6 @@
 //!   when it writes).
 
 mod access;
-mod chunks;
 mod config;
 mod forward;
 mod outcome;
@@ -39,7 +36,6 @@ pub use access::{
     CHAT_PATH, DEFAULT_ALLOW_HEADERS, EXPOSE_HEADERS, MAX_REQUEST_HEADERS,
     MAX_REQUEST_HEADERS_BYTES, MESSAGES_PATH, RESPONSES_PATH,
 };
-pub use chunks::{completion_body, ChunkWriter};
 pub use config::{
     ConfigError, ProviderConfig, ProxyConfig, DEFAULT_BODY_MS, DEFAULT_HEARTBEAT_MS,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_PROBE_MS, PROVIDER_CONFIG_FIELDS,

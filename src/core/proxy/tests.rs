@@ -2,7 +2,6 @@
 //! plain strings.
 
 use super::*;
-use serde_json::Value;
 use std::collections::HashMap;
 
 fn config(vars: &[(&str, &str)]) -> Result<ProxyConfig, ConfigError> {
@@ -132,47 +131,6 @@ fn failure_statuses() {
     assert_eq!(failure_status("http", Some(503)).0, 502);
     assert_eq!(failure_status("upstream", None).0, 502);
     assert_eq!(failure_status("protocol", None).0, 502);
-}
-
-#[test]
-fn chunks_are_openai_shaped() {
-    let mut w = ChunkWriter::new("chatcmpl-1".into(), 7, "m/x".into());
-    let first: Value =
-        serde_json::from_str(w.text("Hel").strip_prefix("data: ").unwrap().trim()).unwrap();
-    assert_eq!(first["object"], "chat.completion.chunk");
-    assert_eq!(first["choices"][0]["delta"]["role"], "assistant");
-    assert_eq!(first["choices"][0]["delta"]["content"], "Hel");
-    let second: Value =
-        serde_json::from_str(w.text("lo").strip_prefix("data: ").unwrap().trim()).unwrap();
-    assert!(second["choices"][0]["delta"].get("role").is_none());
-    let usage = serde_json::json!({"prompt_tokens":1,"completion_tokens":2,"total_tokens":3});
-    let end = w.finish("stop", Some(&usage));
-    let events: Vec<&str> = end.split("\n\n").filter(|e| !e.is_empty()).collect();
-    assert_eq!(events.len(), 3);
-    assert!(events[0].contains("\"finish_reason\":\"stop\""));
-    assert!(events[1].contains("\"choices\":[]") && events[1].contains("\"total_tokens\":3"));
-    assert_eq!(events[2], "data: [DONE]");
-    let mut fresh = ChunkWriter::new("chatcmpl-2".into(), 7, "m/x".into());
-    let first: Value = serde_json::from_str(
-        fresh
-            .error(502, "upstream", "x")
-            .split("\n\n")
-            .next()
-            .unwrap()
-            .strip_prefix("data: ")
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        first["choices"][0]["delta"]["role"], "assistant",
-        "an error as the first chunk has the role"
-    );
-    let error = w.error(504, "timeout", "idle timeout");
-    assert!(
-        error.contains("\"finish_reason\":\"error\"")
-            && error.contains("\"code\":504")
-            && error.ends_with("data: [DONE]\n\n")
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
