@@ -425,10 +425,12 @@ pub fn read_guard_options<S: OptionSource>(
                 failure_threshold: match r.number(&b, "breaker.", "failureThreshold")? {
                     None => base.failure_threshold,
                     Some(v) if v.fract() == 0.0 && (1.0..=1000.0).contains(&v) => v as u32,
-                    Some(v) => return Err(format!(
+                    Some(v) => {
+                        return Err(format!(
                         "breaker.failureThreshold must be a whole number from 1 to 1000 (got {})",
                         source.number_text(v)
-                    )),
+                    ))
+                    }
                 },
                 cooldown_ms: match r.number(&b, "breaker.", "cooldownMs")? {
                     None => base.cooldown_ms,
