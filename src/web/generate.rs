@@ -87,18 +87,22 @@ pub(crate) async fn run_generation_tapped(
     drive(read_options(&options), session, tap, None).await
 }
 
-/// One call over options already read (or refused), a guard's when `hook` is set.
-pub(crate) async fn drive(
+/// One call over options already read (or refused), a guard's when `hook` is set. Boxed, so
+/// that every caller (generate(), stream(), a session's, a guard's) awaits one compiled copy of
+/// the driver instead of inlining its own.
+pub(crate) fn drive(
     options: Result<Options, String>,
     session: Option<AbortSignal>,
     tap: Option<Rc<dyn TextTap>>,
     hook: Option<Rc<dyn GuardHook>>,
-) -> Result<JsValue, JsValue> {
-    let outcome = run_tapped(options, session, tap.clone(), hook).await;
-    if let Some(tap) = tap {
-        tap.end(&outcome);
-    }
-    outcome
+) -> Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> {
+    Box::pin(async move {
+        let outcome = run_tapped(options, session, tap.clone(), hook).await;
+        if let Some(tap) = tap {
+            tap.end(&outcome);
+        }
+        outcome
+    })
 }
 
 async fn run_tapped(

@@ -122,27 +122,14 @@ impl Guard {
 
     /// Like `generate()`, with this guard's providers, deadlines, retries and state.
     pub fn generate(&self, request: JsValue) -> Promise {
-        let call = self.call(request);
-        future_to_promise(async move { call?.run(None).await })
+        promise(self.call(request), None)
     }
 
     /// Like `stream()`, with this guard's providers, deadlines, retries and state.
     pub fn stream(&self, request: JsValue) -> JsValue {
         let call = self.call(request);
         let controller = call.as_ref().ok().map(|call| call.controller.clone());
-        streaming(controller, move |_, tap| {
-            future_to_promise(async move {
-                match call {
-                    Ok(call) => call.run(Some(tap)).await,
-                    // The stream hears of it too (its iteration throws it once).
-                    Err(error) => {
-                        let outcome = Err(error);
-                        tap.end(&outcome);
-                        outcome
-                    }
-                }
-            })
-        })
+        streaming(controller, move |_, tap| promise(call, Some(tap)))
     }
 
     /// What the guard knows now (`ProviderStats[]`).
@@ -206,6 +193,24 @@ impl Guard {
         }
         read_options(&merged.into())
     }
+}
+
+/// The promise of `call` (its text also to `tap`, for a stream): one function for both, so the
+/// module carries one copy of the future.
+fn promise(call: Result<Call, JsValue>, tap: Option<Rc<dyn TextTap>>) -> Promise {
+    future_to_promise(async move {
+        match call {
+            Ok(call) => call.run(tap).await,
+            Err(error) => {
+                let outcome = Err(error);
+                // A stream hears of it too (its iteration throws it once).
+                if let Some(tap) = tap {
+                    tap.end(&outcome);
+                }
+                outcome
+            }
+        }
+    })
 }
 
 /// One call of a guard, registered in flight until it ends.

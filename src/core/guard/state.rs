@@ -14,8 +14,6 @@
 //! It must never: read a clock (time is an argument), touch a platform API, or hold a key
 //! (provider names, models and deadlines only).
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::breaker::{Admission, Breaker, BreakerSettings, BreakerState, CallReport};
@@ -76,7 +74,8 @@ pub struct GuardState {
     config: GuardConfig,
     chain: Vec<Known>,
     learned: LearnedDeadlines,
-    breakers: BTreeMap<String, Breaker>,
+    /// Per provider name (a `Vec`: a chain has a few providers, and no map code is carried).
+    breakers: Vec<(String, Breaker)>,
 }
 
 /// What [`GuardState::start`] decided for one call, to hand back to [`GuardState::finish`].
@@ -103,7 +102,7 @@ impl GuardState {
                     timeouts: p.timeouts,
                 })
                 .collect(),
-            breakers: BTreeMap::new(),
+            breakers: Vec::new(),
         }
     }
 
@@ -119,11 +118,7 @@ impl GuardState {
         let mut probes = Vec::new();
         let mut first_asked = None;
         for (index, provider) in config.providers.iter_mut().enumerate() {
-            let breaker = self
-                .breakers
-                .entry(provider.name.clone())
-                .or_insert_with(|| Breaker::new(self.config.breaker));
-            match breaker.admit(now) {
+            match self.breaker(&provider.name).admit(now) {
                 Admission::Skip { until, why } => {
                     let retry_in_ms = until.map(|until| (until - now).max(0.0));
                     skips.push((
@@ -259,17 +254,23 @@ impl GuardState {
     }
 
     fn breaker(&mut self, name: &str) -> &mut Breaker {
-        let settings = self.config.breaker;
-        self.breakers
-            .entry(name.to_owned())
-            .or_insert_with(|| Breaker::new(settings))
+        let at = match self.breakers.iter().position(|(n, _)| n == name) {
+            Some(at) => at,
+            None => {
+                let breaker = Breaker::new(self.config.breaker);
+                self.breakers.push((name.to_owned(), breaker));
+                self.breakers.len() - 1
+            }
+        };
+        &mut self.breakers[at].1
     }
 
     fn breaker_stats(&self, name: &str, now: Millis) -> BreakerStats {
         let state = self
             .breakers
-            .get(name)
-            .map_or(BreakerState::Closed { failures: 0 }, |b| b.state(now));
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(BreakerState::Closed { failures: 0 }, |(_, b)| b.state(now));
         let (state, failures, reason, retry_in_ms) = match state {
             BreakerState::Closed { failures } => ("closed", failures, None, None),
             BreakerState::Open { until, why } => ("open", 0, Some(why), Some(until - now)),
