@@ -46,8 +46,8 @@ extern "C" {
 /// Resolves with a `GenerateResult`; rejects with a `GuardError` (see the TypeScript types).
 #[wasm_bindgen(js_name = generate, skip_typescript)]
 pub fn generate(options: JsValue) -> Promise {
-    // The same future as `stream()`'s: one copy of it in the module.
-    future_to_promise(run_generation_tapped(options, None, None))
+    // The same future as `stream()`'s and a `Guard`'s: one copy of it in the module.
+    future_to_promise(drive(read_options(&options), None, None, None))
 }
 
 /// A generation that a session's signal can also cancel (its abort reason says why).
@@ -55,7 +55,7 @@ pub(crate) async fn run_generation(
     options: JsValue,
     session: Option<AbortSignal>,
 ) -> Result<JsValue, JsValue> {
-    run_generation_tapped(options, session, None).await
+    drive(read_options(&options), session, None, None).await
 }
 
 /// Hears every piece of text the call hands out, beside `onText`, and how the call ended
@@ -76,15 +76,6 @@ pub(crate) trait GuardHook {
     fn finished(&self, now: Millis, machine: &Generation);
     /// The guard's own `onEvent`, heard after the call's.
     fn on_event(&self) -> Option<Function>;
-}
-
-/// [`run_generation`], with every piece of text also handed to `tap`.
-pub(crate) async fn run_generation_tapped(
-    options: JsValue,
-    session: Option<AbortSignal>,
-    tap: Option<Rc<dyn TextTap>>,
-) -> Result<JsValue, JsValue> {
-    drive(read_options(&options), session, tap, None).await
 }
 
 /// One call over options already read (or refused), a guard's when `hook` is set. Boxed, so

@@ -67,7 +67,7 @@ export interface GuardOptions {
   /** Console logging for every call (a call's own `log` wins). */
   log?: LogLevel;
   /** The `fetch` every call uses (default: the global one). */
-  fetch?: typeof fetch;
+  fetch?: FetchFunction;
 }
 
 /** `GuardOptions.hedge`. */

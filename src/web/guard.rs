@@ -8,6 +8,8 @@
 //! calls in flight so that `close()` (and the guard's `session`) can cancel them.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
@@ -195,10 +197,10 @@ impl Guard {
     }
 }
 
-/// The promise of `call` (its text also to `tap`, for a stream): one function for both, so the
-/// module carries one copy of the future.
+/// The promise of `call` (its text also to `tap`, for a stream): a boxed future, as
+/// `generate()`'s is, so the module carries one copy of `future_to_promise`'s code.
 fn promise(call: Result<Call, JsValue>, tap: Option<Rc<dyn TextTap>>) -> Promise {
-    future_to_promise(async move {
+    let future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(async move {
         match call {
             Ok(call) => call.run(tap).await,
             Err(error) => {
@@ -210,7 +212,8 @@ fn promise(call: Result<Call, JsValue>, tap: Option<Rc<dyn TextTap>>) -> Promise
                 outcome
             }
         }
-    })
+    });
+    future_to_promise(future)
 }
 
 /// One call of a guard, registered in flight until it ends.

@@ -20,8 +20,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortController;
 
-use crate::web::generate::{run_generation_tapped, TextTap};
+use crate::web::generate::{drive, TextTap};
 use crate::web::objects::set;
+use crate::web::options::read_options;
 use crate::web::transport::ignore_settlement;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -179,7 +180,7 @@ impl GenerationStream {
 pub fn stream(options: JsValue) -> JsValue {
     let controller = AbortController::new().ok();
     streaming(controller, |signal, tap| {
-        future_to_promise(run_generation_tapped(options, signal, Some(tap)))
+        future_to_promise(drive(read_options(&options), signal, Some(tap), None))
     })
 }
 
