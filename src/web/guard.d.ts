@@ -37,7 +37,7 @@ export class Guard {
    * reject the same way. Idempotent.
    */
   close(): void;
-  /** Releases the guard's memory (after {@link Guard.close}). */
+  /** Closes the guard (as {@link Guard.close}) and releases its memory. */
   free(): void;
 }
 
