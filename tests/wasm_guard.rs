@@ -114,7 +114,12 @@ async fn calls_answer_and_stats_show_what_was_learned() {
 #[wasm_bindgen_test]
 async fn its_stream_is_stream_and_feeds_the_same_state() {
     let t = tag("guard-stream");
-    let g = guard(vec![provider("alpha", "normal", "", &t)], json!({}));
+    watch_rejections();
+    let options = js(&json!({ "providers": [provider("alpha", "normal", "", &t)] }));
+    let g = Guard::new(options.clone()).unwrap_or_else(|e| panic!("{:?}", error_json(&e)));
+    // The guard keeps its own copy: changing the caller's objects later changes nothing.
+    let first = js_sys::Reflect::get_u32(&field(&options, "providers"), 0).unwrap();
+    js_sys::Reflect::set(&first, &"url".into(), &"http://127.0.0.1:1/nowhere".into()).unwrap();
     let request = js(&json!({ "messages": messages() }));
     let st = g.stream(request);
     let mut deltas = String::new();

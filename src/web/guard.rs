@@ -26,7 +26,7 @@ use crate::core::options::{check_request_keys, read_guard_options};
 use crate::web::error::guard_error;
 use crate::web::generate::{drive, GuardHook, TextTap};
 use crate::web::objects::{config_error, set};
-use crate::web::options::{read_options, JsSource, Options};
+use crate::web::options::{json_parse, read_options, JsSource, Options};
 use crate::web::resources::Listener;
 use crate::web::stream::streaming;
 use crate::web::to_js::to_js;
@@ -94,6 +94,15 @@ impl Guard {
         let probe = Object::assign(&Object::new(), &shared);
         set(&probe, "messages", &Array::new());
         let read = read_options(&probe.into()).map_err(|m| config_error(&m))?;
+        // The guard's own copy of its data options (checked above, so they are JSON data): a
+        // caller who changes the objects later changes nothing, and stats() keeps its chain.
+        for key in ["providers", "timeouts", "retry"] {
+            let value = get(&shared, key);
+            let copy = js_sys::JSON::stringify(&value).and_then(|text| json_parse(&text.into()));
+            if let (true, Ok(copy)) = (given(&value), copy) {
+                set(&shared, key, &copy);
+            }
+        }
         let on_event = get(&options, "onEvent");
         let on_event = match given(&on_event) {
             false => None,
