@@ -416,3 +416,29 @@ async fn its_hedge_asks_the_next_provider_and_its_on_event_hears_every_call() {
     assert_closed(&t, "after the hedge").await;
     assert_no_unhandled_rejections("after the hedge");
 }
+
+#[wasm_bindgen_test]
+async fn an_answer_cut_after_text_is_continued_when_continuation_is_on() {
+    let t = tag("guard-continue");
+    let g = guard(
+        vec![
+            provider("cut", "stall-after-chunks", "chunks=4", &t),
+            provider("continuer", "continue", "", &t),
+        ],
+        json!({
+            "continuation": true,
+            "timeouts": deadlines(2000, 1000, 300, 2500, 3000),
+        }),
+    );
+    let (result, events) = generate(&g).await;
+    let r = result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s(&r, "text"), DEFAULT_TEXT, "{r}");
+    assert_eq!(r["partial"], json!(false));
+    assert_eq!(r["continuation"]["from"], "cut", "{r}");
+    assert!(
+        events.iter().any(|e| e["type"] == "continuation"),
+        "{events:?}"
+    );
+    assert_closed(&t, "after the continuation").await;
+    assert_no_unhandled_rejections("after the continuation");
+}
