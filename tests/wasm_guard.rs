@@ -442,3 +442,37 @@ async fn an_answer_cut_after_text_is_continued_when_continuation_is_on() {
     assert_closed(&t, "after the continuation").await;
     assert_no_unhandled_rejections("after the continuation");
 }
+
+#[wasm_bindgen_test]
+async fn its_session_cancels_its_calls() {
+    let t = tag("guard-session");
+    watch_rejections();
+    let session = llm_stream_guard::web::Session::new(js(&json!({ "page": false })))
+        .unwrap_or_else(|e| panic!("{:?}", error_json(&e)));
+    let session = JsValue::from(session);
+    let options = js(&json!({
+        "providers": [provider("stalling", "headers-then-silence", "", &t)],
+        "timeouts": deadlines(2000, 1500, 2000, 2500, 3000),
+    }));
+    js_sys::Reflect::set(&options, &"session".into(), &session).unwrap();
+    let g = Guard::new(options).unwrap_or_else(|e| panic!("{:?}", error_json(&e)));
+    let target = session.clone();
+    let on_event = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        if field(&e, "type").as_string().as_deref() == Some("headers") {
+            method(&target, "cancel", &["hang-up".into()]);
+        }
+    });
+    let request = js(&json!({ "messages": messages() }));
+    js_sys::Reflect::set(&request, &"onEvent".into(), on_event.as_ref()).unwrap();
+    let e = settle_within(g.generate(request), 2_000)
+        .await
+        .expect("settles");
+    let e = error_json(&e.expect_err("rejects"));
+    assert_guard_error(&e, "aborted");
+    assert_eq!(e["reason"], "hang-up", "the session's reason: {e}");
+    assert_eq!(field(&session, "active").as_f64(), Some(0.0), "untracked");
+    method(&session, "close", &[]);
+    drop(on_event);
+    assert_closed(&t, "after the session's cancel").await;
+    assert_no_unhandled_rejections("after the session's cancel");
+}
