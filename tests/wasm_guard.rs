@@ -267,10 +267,11 @@ fn method(object: &JsValue, name: &str, args: &[JsValue]) -> JsValue {
 async fn close_cancels_what_is_in_flight_and_later_calls() {
     let t = tag("guard-close");
     let g = guard(
-        vec![provider("stalling", "headers-then-silence", "", &t)],
+        vec![provider("stalling", "keepalive-forever", "", &t)],
         json!({}),
     );
-    // The guard as JavaScript holds it; closed from an event once a request is in flight.
+    // The guard as JavaScript holds it; closed from an event once a request is in flight (its
+    // head seen: a keepalive-only stream, as Firefox's fetch resolves only with body bytes).
     let g = JsValue::from(g);
     let target = g.clone();
     let on_event = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
@@ -451,7 +452,7 @@ async fn its_session_cancels_its_calls() {
         .unwrap_or_else(|e| panic!("{:?}", error_json(&e)));
     let session = JsValue::from(session);
     let options = js(&json!({
-        "providers": [provider("stalling", "headers-then-silence", "", &t)],
+        "providers": [provider("stalling", "keepalive-forever", "", &t)],
         "timeouts": deadlines(2000, 1500, 2000, 2500, 3000),
     }));
     js_sys::Reflect::set(&options, &"session".into(), &session).unwrap();
