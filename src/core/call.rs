@@ -150,6 +150,7 @@ impl CallPlan {
         let label = match outcome {
             Outcome::Complete => "complete".to_owned(),
             Outcome::Partial(_) => "partial".to_owned(),
+            Outcome::Failed(Failure::Skipped) => "skipped".to_owned(),
             Outcome::Failed(failure) => failure.kind().to_owned(),
         };
         self.attempts.push(AttemptRecord {

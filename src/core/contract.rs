@@ -32,6 +32,8 @@ pub enum ErrorKind {
     Network,
     /// The options were refused; nothing was sent.
     Config,
+    /// A guard's breakers left every provider of the chain out: nothing was sent.
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -45,6 +47,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Network => "network",
             ErrorKind::Config => "config",
+            ErrorKind::Unavailable => "unavailable",
         }
     }
 }

@@ -207,6 +207,8 @@ pub struct AttemptDeadlines {
     headers_at: Option<Millis>,
     first_progress_at: Option<Millis>,
     last_progress_at: Option<Millis>,
+    /// The longest time between two progresses seen so far (0 until two came at different times).
+    longest_gap: Millis,
 }
 
 impl AttemptDeadlines {
@@ -219,6 +221,7 @@ impl AttemptDeadlines {
             headers_at: None,
             first_progress_at: None,
             last_progress_at: None,
+            longest_gap: 0.0,
         }
     }
 
@@ -236,7 +239,16 @@ impl AttemptDeadlines {
     pub fn on_progress(&mut self, now: Millis) {
         self.on_headers(now);
         self.first_progress_at.get_or_insert(now);
+        if let Some(last) = self.last_progress_at {
+            self.longest_gap = self.longest_gap.max(now - last);
+        }
         self.last_progress_at = Some(now);
+    }
+
+    /// The longest silence between two progresses of the answer so far (`None` until two
+    /// progresses came at different times: progress within one read is no gap).
+    pub fn longest_gap_ms(&self) -> Option<Millis> {
+        (self.longest_gap > 0.0).then_some(self.longest_gap)
     }
 
     /// Milliseconds from the request to the first progress, once there was some.

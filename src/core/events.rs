@@ -179,6 +179,20 @@ pub enum GuardEvent {
         /// The wait that passed (`hedge.afterMs`).
         after_ms: f64,
     },
+    /// A guard left a provider out of this call: its breaker is open (after failures in a row),
+    /// or half-open with another call's probe out. Nothing was sent to it.
+    #[serde(rename_all = "camelCase")]
+    Skipped {
+        /// The provider left out.
+        provider: String,
+        /// Its model.
+        model: String,
+        /// The failure kind that opened its breaker (`"timeout"`, `"http"`, …).
+        reason: String,
+        /// How long until one call may probe it again (absent while another call probes it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_in_ms: Option<f64>,
+    },
     /// Continuation: an answer cut after text will be continued by the next provider.
     #[serde(rename_all = "camelCase")]
     Continuation {
@@ -220,6 +234,7 @@ impl GuardEvent {
             GuardEvent::Cancelled { .. } => "cancelled",
             GuardEvent::UpstreamEvent { .. } => "upstream-event",
             GuardEvent::Hedge { .. } => "hedge",
+            GuardEvent::Skipped { .. } => "skipped",
             GuardEvent::Continuation { .. } => "continuation",
             GuardEvent::Done { .. } => "done",
         }
@@ -358,6 +373,21 @@ impl GuardEvent {
                     "LLM [{provider}]: no progress after {} ms, asking {to} in parallel",
                     whole(*after_ms)
                 );
+                LogLevel::Info
+            }
+            GuardEvent::Skipped {
+                provider,
+                reason,
+                retry_in_ms,
+                ..
+            } => {
+                let _ = write!(
+                    line,
+                    "LLM [{provider}]: skipped, its breaker is open ({reason})"
+                );
+                if let Some(ms) = retry_in_ms {
+                    let _ = write!(line, ", probed again in {} ms", whole(*ms));
+                }
                 LogLevel::Info
             }
             GuardEvent::Continuation {
@@ -510,6 +540,12 @@ mod tests {
                 to: "b".into(),
                 chars: 42.0,
                 reason: "timeout".into(),
+            },
+            GuardEvent::Skipped {
+                provider: "a".into(),
+                model: "m".into(),
+                reason: "timeout".into(),
+                retry_in_ms: Some(1200.0),
             },
         ]
     }

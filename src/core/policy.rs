@@ -70,6 +70,8 @@ pub enum Failure {
     Network,
     /// The caller aborted.
     Aborted,
+    /// A guard left the provider out of the call: its breaker is open (nothing was sent).
+    Skipped,
 }
 
 impl Failure {
@@ -83,6 +85,7 @@ impl Failure {
             Failure::Protocol => ErrorKind::Protocol,
             Failure::Network => ErrorKind::Network,
             Failure::Aborted => ErrorKind::Aborted,
+            Failure::Skipped => ErrorKind::Unavailable,
         }
     }
 

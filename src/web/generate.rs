@@ -11,10 +11,11 @@
 //!
 //! Globals only (`fetch`, `performance`, `setTimeout`, `AbortController`): no `window`.
 
+use crate::core::deadline::Millis;
 use crate::core::events::LogLevel;
 use crate::core::machine::{
     Action, AttemptId, BodyError, Callback, CancelReason, CauseRef, DeliveredText, Delivery,
-    Finished, Generation, Request,
+    Finished, Generation, GenerationConfig, Request,
 };
 use js_sys::{Function, JsString, Promise, Uint8Array};
 use std::cell::RefCell;
@@ -45,8 +46,8 @@ extern "C" {
 /// Resolves with a `GenerateResult`; rejects with a `GuardError` (see the TypeScript types).
 #[wasm_bindgen(js_name = generate, skip_typescript)]
 pub fn generate(options: JsValue) -> Promise {
-    // The same future as `stream()`'s: one copy of it in the module.
-    future_to_promise(run_generation_tapped(options, None, None))
+    // The same future as `stream()`'s and a `Guard`'s: one copy of it in the module.
+    future_to_promise(drive(read_options(&options), None, None, None))
 }
 
 /// A generation that a session's signal can also cancel (its abort reason says why).
@@ -54,7 +55,7 @@ pub(crate) async fn run_generation(
     options: JsValue,
     session: Option<AbortSignal>,
 ) -> Result<JsValue, JsValue> {
-    run_generation_tapped(options, session, None).await
+    drive(read_options(&options), session, None, None).await
 }
 
 /// Hears every piece of text the call hands out, beside `onText`, and how the call ended
@@ -66,26 +67,43 @@ pub(crate) trait TextTap {
     fn end(&self, outcome: &Result<JsValue, JsValue>);
 }
 
-/// [`run_generation`], with every piece of text also handed to `tap`.
-pub(crate) async fn run_generation_tapped(
-    options: JsValue,
+/// A `Guard`'s part in one of its calls: it makes the call's machine and hears when it is over
+/// (the guard's core decides; this only passes the time and the machine along).
+pub(crate) trait GuardHook {
+    /// The call's machine, for `config`, the call beginning at `now`.
+    fn machine(&self, now: Millis, config: GenerationConfig) -> Generation;
+    /// The call ended at `now`; `machine` says what its attempts showed.
+    fn finished(&self, now: Millis, machine: &Generation);
+    /// The guard's own `onEvent`, heard after the call's.
+    fn on_event(&self) -> Option<Function>;
+}
+
+/// One call over options already read (or refused), a guard's when `hook` is set. Boxed, so
+/// that every caller (generate(), stream(), a session's, a guard's) awaits one compiled copy of
+/// the driver instead of inlining its own.
+pub(crate) fn drive(
+    options: Result<Options, String>,
     session: Option<AbortSignal>,
     tap: Option<Rc<dyn TextTap>>,
-) -> Result<JsValue, JsValue> {
-    let outcome = run_tapped(options, session, tap.clone()).await;
-    if let Some(tap) = tap {
-        tap.end(&outcome);
-    }
-    outcome
+    hook: Option<Rc<dyn GuardHook>>,
+) -> Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> {
+    Box::pin(async move {
+        let outcome = run_tapped(options, session, tap.clone(), hook).await;
+        if let Some(tap) = tap {
+            tap.end(&outcome);
+        }
+        outcome
+    })
 }
 
 async fn run_tapped(
-    options: JsValue,
+    options: Result<Options, String>,
     session: Option<AbortSignal>,
     tap: Option<Rc<dyn TextTap>>,
+    hook: Option<Rc<dyn GuardHook>>,
 ) -> Result<JsValue, JsValue> {
     let _in_flight = Counted::new(Kind::InFlight);
-    let options = read_options(&options).map_err(|message| config_error(&message))?;
+    let options = options.map_err(|message| config_error(&message))?;
     let aborted = Rc::new(Aborted::default());
     // The caller's signal reports `"signal"`; a session's names what happened in its reason.
     let sources = [(options.signal.clone(), true), (session, false)];
@@ -93,7 +111,7 @@ async fn run_tapped(
         .into_iter()
         .filter_map(|(signal, callers)| aborted.watch(signal?, callers))
         .collect();
-    let mut driver = Driver::new(options, aborted);
+    let mut driver = Driver::new(options, aborted, hook);
     driver.tap = tap;
     driver.run().await
 }
@@ -176,12 +194,22 @@ struct Driver {
     buffer: Vec<u8>,
     /// Hears the text too.
     tap: Option<Rc<dyn TextTap>>,
+    /// The guard whose call this is.
+    hook: Option<Rc<dyn GuardHook>>,
+    /// The guard's own `onEvent`.
+    guard_on_event: Option<Function>,
 }
 
 impl Driver {
-    fn new(options: Options, aborted: Rc<Aborted>) -> Driver {
+    fn new(options: Options, aborted: Rc<Aborted>, hook: Option<Rc<dyn GuardHook>>) -> Driver {
+        let machine = match &hook {
+            Some(hook) => hook.machine(performance_now(), options.config),
+            None => Generation::new(options.config),
+        };
         Driver {
-            machine: Generation::new(options.config),
+            guard_on_event: hook.as_ref().and_then(|hook| hook.on_event()),
+            hook,
+            machine,
             fetch: options.fetch,
             on_text: options.on_text,
             on_event: options.on_event,
@@ -203,6 +231,9 @@ impl Driver {
         loop {
             self.drain();
             if let Some(outcome) = self.machine.take_outcome() {
+                if let Some(hook) = &self.hook {
+                    hook.finished(performance_now(), &self.machine);
+                }
                 return self.settle(outcome);
             }
             let now = performance_now();
@@ -264,7 +295,7 @@ impl Driver {
     }
 
     fn deliver(&mut self, delivery: Delivery) {
-        let (callback, value, which) = match delivery {
+        let (thrown, which) = match delivery {
             Delivery::Text { attempt, text } => {
                 if self.unjoined.0 != attempt {
                     self.join_text();
@@ -277,22 +308,29 @@ impl Driver {
                 let Some(on_text) = self.on_text.as_ref() else {
                     return;
                 };
-                (Some(on_text), JsValue::from_str(&text), Callback::OnText)
+                let value = JsValue::from_str(&text);
+                (
+                    on_text.call1(&JsValue::UNDEFINED, &value).err(),
+                    Callback::OnText,
+                )
             }
             Delivery::Event(event) => {
                 log_event(self.log, &event);
                 // An `onEvent` that threw does not hear of the cancel it caused.
                 let threw = matches!(self.thrown, Some((Callback::OnEvent, _)));
-                let Some(on_event) = self.on_event.as_ref().filter(|_| !threw) else {
+                if threw || (self.on_event.is_none() && self.guard_on_event.is_none()) {
                     return;
-                };
-                (Some(on_event), event_object(&event), Callback::OnEvent)
+                }
+                let value = event_object(&event);
+                // The call's own listener, then its guard's; the first that throws cancels.
+                let thrown = [self.on_event.as_ref(), self.guard_on_event.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|f| f.call1(&JsValue::UNDEFINED, &value).err());
+                (thrown, Callback::OnEvent)
             }
         };
-        let Some(callback) = callback else { return };
-        let Err(thrown) = callback.call1(&JsValue::UNDEFINED, &value) else {
-            return;
-        };
+        let Some(thrown) = thrown else { return };
         if self.machine.is_settled() {
             return; // the call is over: nothing left to cancel
         }

@@ -449,8 +449,12 @@ export interface GenerateStats {
 export interface Attempt {
   /** The provider asked. */
   provider: string;
-  /** `"complete"`, `"partial"`, or the failure kind that ended it (a hedged attempt that lost: `"aborted"`). */
-  outcome: "complete" | "partial" | GuardErrorKind;
+  /**
+   * `"complete"`, `"partial"`, `"skipped"` (a {@link Guard} left the provider out: its breaker
+   * is open; nothing was sent), or the failure kind that ended it (a hedged attempt that lost:
+   * `"aborted"`).
+   */
+  outcome: "complete" | "partial" | "skipped" | GuardErrorKind;
   /** The HTTP status, when headers arrived. */
   status?: number;
   /** How long the attempt took, in milliseconds. */
@@ -466,9 +470,19 @@ export interface Attempt {
  * - `"protocol"`: the response was not what an OpenAI-compatible server sends (an over-long
  *   event, HTML instead of a stream, ...);
  * - `"network"`: the request or the body failed to transfer;
- * - `"config"`: the options (or `SseParser` options) were invalid; nothing was sent.
+ * - `"config"`: the options (or `SseParser` options) were invalid; nothing was sent;
+ * - `"unavailable"`: a {@link Guard}'s breakers left every provider of the chain out; nothing
+ *   was sent.
  */
-export type GuardErrorKind = "timeout" | "aborted" | "http" | "upstream" | "protocol" | "network" | "config";
+export type GuardErrorKind =
+  | "timeout"
+  | "aborted"
+  | "http"
+  | "upstream"
+  | "protocol"
+  | "network"
+  | "config"
+  | "unavailable";
 
 /** Which deadline caused a timeout: the provider's own ones, or the whole call's `serviceMs`. */
 export type TimeoutLayer = "provider" | "service";
@@ -540,6 +554,7 @@ export type GuardEvent =
   | UpstreamEvent
   | HedgeEvent
   | ContinuationEvent
+  | SkippedEvent
   | DoneEvent;
 
 /** A request is being sent. */

@@ -6,6 +6,7 @@
 
 mod error;
 mod generate;
+mod guard;
 mod guard_fetch;
 mod objects;
 mod options;
@@ -21,6 +22,7 @@ mod worker;
 
 pub use error::guard_error;
 pub use generate::generate;
+pub use guard::Guard;
 pub use guard_fetch::guard_fetch;
 pub use resources::live_resources;
 pub use session::Session;

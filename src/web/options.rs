@@ -48,7 +48,7 @@ pub(crate) struct Options {
 
 /// A JavaScript value as the core's validator reads it (as JSON has it: `undefined` and `null`
 /// are "not set"; functions are not objects).
-struct JsSource;
+pub(crate) struct JsSource;
 
 impl OptionSource for JsSource {
     type Value = JsValue;

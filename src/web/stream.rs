@@ -20,8 +20,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortController;
 
-use crate::web::generate::{run_generation_tapped, TextTap};
+use crate::web::generate::{drive, TextTap};
 use crate::web::objects::set;
+use crate::web::options::read_options;
 use crate::web::transport::ignore_settlement;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -177,16 +178,27 @@ impl GenerationStream {
 /// Streams an answer through the failover chain in `options` (as `generate()` does).
 #[wasm_bindgen(js_name = stream, skip_typescript)]
 pub fn stream(options: JsValue) -> JsValue {
+    let controller = AbortController::new().ok();
+    streaming(controller, |signal, tap| {
+        future_to_promise(drive(read_options(&options), signal, Some(tap), None))
+    })
+}
+
+/// A [`GenerationStream`] over the call `start` begins with the signal of `controller` (which
+/// `cancel()` aborts) and the stream's tap: `stream()`'s, and a `Guard`'s.
+pub(crate) fn streaming(
+    controller: Option<AbortController>,
+    start: impl FnOnce(Option<web_sys::AbortSignal>, Rc<dyn TextTap>) -> Promise,
+) -> JsValue {
     let shared = Rc::new(Shared {
         queue: RefCell::default(),
         end: RefCell::new(End::Running),
         waiting: RefCell::default(),
         stopped: Default::default(),
     });
-    let controller = AbortController::new().ok();
     let signal = controller.as_ref().map(AbortController::signal);
     let tap: Rc<dyn TextTap> = shared.clone();
-    let result = future_to_promise(run_generation_tapped(options, signal, Some(tap)));
+    let result = start(signal, tap);
     // Whoever only iterates (or only cancels) must not leave a rejection unhandled.
     ignore_settlement(&result);
     let value = JsValue::from(GenerationStream {

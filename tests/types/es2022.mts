@@ -3,6 +3,7 @@
 // package itself needs. Compiled, never run.
 import init, {
   generate,
+  Guard,
   liveResources,
   Session,
   SseParser,
@@ -32,7 +33,11 @@ export async function answer(signal: { readonly aborted: boolean; addEventListen
     onText: (delta) => void delta.length,
   });
   session[Symbol.dispose]();
+  const guard = new Guard({ providers: [{ name: "local", url: "http://127.0.0.1:11434/v1/chat/completions", model: "llama3.2" }], session });
+  const guarded = await guard.generate({ messages, signal });
+  guard.close();
+  const learned = `${guarded.text} ${guard.stats().length}`;
   // @ts-expect-error a signal must at least say whether it aborted
   void generate({ providers: [], messages, signal: {} });
-  return { ...result, text: `${events.length} ${held.timers} ${result.text}` };
+  return { ...result, text: `${events.length} ${held.timers} ${result.text} ${learned}` };
 }

@@ -5,6 +5,7 @@
 
 import init, {
   generate,
+  Guard,
   guardFetch,
   liveResources,
   Session,
@@ -24,6 +25,9 @@ import init, {
   type GuardError,
   type GuardErrorKind,
   type GuardEvent,
+  type GuardOptions,
+  type GenerateRequest,
+  type ProviderStats,
   type LogLevel,
   type Provider,
   type SseEvent,
@@ -81,6 +85,8 @@ function describe(event: GuardEvent): string {
       return `${event.provider} slow after ${event.afterMs} ms, asking ${event.to} too`;
     case "continuation":
       return `${event.to} continues ${event.from} after ${event.chars} characters (${event.reason})`;
+    case "skipped":
+      return `${event.provider}/${event.model} skipped (${event.reason}), probe in ${event.retryInMs ?? "?"} ms`;
     case "done": {
       const partial: boolean = event.partial;
       return `${event.provider} done (partial: ${partial}) in ${event.elapsedMs} ms`;
@@ -178,7 +184,7 @@ async function readResult(): Promise<void> {
   console.log(text, provider, model, finish, generationId, lines, chunks, firstTokenMs ?? NaN, elapsedMs);
   const attempts: Attempt[] = result.attempts;
   for (const attempt of attempts) {
-    const outcome: "complete" | "partial" | GuardErrorKind = attempt.outcome;
+    const outcome: "complete" | "partial" | "skipped" | GuardErrorKind = attempt.outcome;
     console.log(attempt.provider, outcome, attempt.status ?? 0, attempt.elapsedMs);
   }
   if (result.continuation) {
@@ -217,6 +223,7 @@ async function catchGuardError(): Promise<string> {
       case "protocol":
       case "network":
       case "config":
+      case "unavailable":
         return `${error.kind}: ${error.message} (${error.attempts.length} attempts)`;
       default:
         return unreachable(error.kind);
@@ -404,7 +411,44 @@ async function streamed(): Promise<string> {
   return result.text === shown ? shown : "";
 }
 
+/** One guard, many calls: learned deadlines, breakers, hedging, stats. */
+async function guarded(): Promise<string> {
+  const options: GuardOptions = {
+    providers: [local],
+    timeouts: { firstTokenMs: 15_000 },
+    retry: { maxRetries: 1 },
+    continuation: true,
+    hedge: { afterMs: "auto" },
+    adaptive: { quantile: 0.9, factor: 3, minSamples: 10 },
+    breaker: { failureThreshold: 3, cooldownMs: 10_000 },
+    onEvent: (event) => console.log(describe(event)),
+    log: "info",
+  };
+  const guard = new Guard(options);
+  new Guard({ providers: [local], adaptive: false, hedge: { afterMs: 800 } });
+  const request: GenerateRequest = { messages: [{ role: "user", content: "Hi" }], onText: console.log };
+  const result: GenerateResult = await guard.generate(request);
+  let shown = "";
+  for await (const delta of guard.stream(request)) shown += delta;
+  const stats: ProviderStats[] = guard.stats();
+  for (const s of stats) {
+    const state: "closed" | "open" | "half-open" = s.breaker.state;
+    console.log(s.provider, s.model, s.samples, s.firstTokenMs?.p95, s.gapMs?.p99, s.learned.idleMs, state, s.breaker.reason);
+  }
+  guard.close();
+  // @ts-expect-error the providers are the guard's, not a call's
+  void guard.generate({ providers: [local], messages: [] });
+  // @ts-expect-error `afterMs` is a number or "auto"
+  new Guard({ providers: [local], hedge: { afterMs: "soon" } });
+  // @ts-expect-error no such breaker option
+  new Guard({ providers: [local], breaker: { threshold: 3 } });
+  // @ts-expect-error a guard needs providers
+  new Guard({ continuation: true });
+  return result.text + shown;
+}
+
 export {
+  guarded,
   streamed,
   guardedFetch,
   everyOption,

@@ -15,11 +15,13 @@ use crate::core::chunk::Usage;
 use crate::core::contract::{ErrorKind, LiveResources};
 use crate::core::deadline::{TimeoutOverrides, Timeouts};
 use crate::core::events::GuardEvent;
+use crate::core::guard::state::{BreakerStats, LearnedTimeouts, ProviderStats, Quantiles};
 use crate::core::machine::{
     ContinuationInfo, GenerationError, GenerationResult, PartialCause, ProviderConfig, Stats,
 };
 use crate::core::options::{
-    GENERATE_OPTIONS, GUARD_FETCH_OPTIONS, ON_CUT_NAMES, PROVIDER_FIELDS, RETRY_FIELDS,
+    ADAPTIVE_FIELDS, BREAKER_FIELDS, GENERATE_OPTIONS, GENERATE_REQUEST_OPTIONS,
+    GUARD_FETCH_OPTIONS, GUARD_OPTIONS, HEDGE_FIELDS, ON_CUT_NAMES, PROVIDER_FIELDS, RETRY_FIELDS,
     TIMEOUT_FIELDS,
 };
 use crate::core::policy::RetryPolicy;
@@ -28,7 +30,8 @@ use ts_rs::{Config, TS};
 
 const DTS: &str = concat!(
     include_str!("../../web/llm-stream-guard.d.ts"),
-    include_str!("../../web/stream.d.ts")
+    include_str!("../../web/stream.d.ts"),
+    include_str!("../../web/guard.d.ts")
 );
 
 /// One field of an object type.
@@ -368,6 +371,10 @@ fn problems(source: &str) -> Vec<String> {
     check::<ToolCall>(&mut c, "ToolCall", &[], &[]);
     check::<Timeouts>(&mut c, "Timeouts", &[], &[]);
     check::<LiveResources>(&mut c, "LiveResources", &[], &[]);
+    check::<ProviderStats>(&mut c, "ProviderStats", &[], &[]);
+    check::<Quantiles>(&mut c, "Quantiles", &[], &[]);
+    check::<LearnedTimeouts>(&mut c, "LearnedTimeouts", &[], &[]);
+    check::<BreakerStats>(&mut c, "BreakerStats", &[], &[]);
     // Overrides are `Partial<Timeouts>` in the options.
     let overrides = rust_fields(&TimeoutOverrides::inline(&Config::default()));
     let mut partial_timeouts = known
@@ -414,10 +421,52 @@ fn problems(source: &str) -> Vec<String> {
         GUARD_FETCH_OPTIONS,
         "GuardFetchOptions",
     );
+    c.names("GUARD_OPTIONS", GUARD_OPTIONS, "GuardOptions");
+    c.names("ADAPTIVE_FIELDS", ADAPTIVE_FIELDS, "AdaptiveOptions");
+    c.names("BREAKER_FIELDS", BREAKER_FIELDS, "BreakerOptions");
+    c.names("HEDGE_FIELDS", HEDGE_FIELDS, "HedgeOptions");
+    request_names(&mut c);
     on_cut_names(&mut c);
     events(&mut c);
     literals::<ErrorKind>(&mut c, "GuardErrorKind");
     c.problems
+}
+
+/// The names a guard's call accepts against `GenerateRequest`: `GenerateOptions` without the
+/// names its `Omit<…>` lists.
+fn request_names(c: &mut Check) {
+    let alias = c
+        .known
+        .aliases
+        .get("GenerateRequest")
+        .cloned()
+        .unwrap_or_default();
+    let omitted = alias
+        .strip_prefix("Omit<GenerateOptions,")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .map(literal_set)
+        .unwrap_or_default();
+    let declared: BTreeSet<String> = c
+        .known
+        .interfaces
+        .get("GenerateOptions")
+        .map(|fields| {
+            fields
+                .keys()
+                .filter(|k| !omitted.contains(*k))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let accepted: BTreeSet<String> = GENERATE_REQUEST_OPTIONS
+        .iter()
+        .map(|n| (*n).to_owned())
+        .collect();
+    if omitted.is_empty() || declared != accepted {
+        c.problems.push(format!(
+            "GENERATE_REQUEST_OPTIONS is {accepted:?} but the .d.ts GenerateRequest is {declared:?}"
+        ));
+    }
 }
 
 /// The values `guardFetch()` reads for `onCut` against the field's union in the `.d.ts`.
@@ -552,7 +601,7 @@ fn the_reader_sees_every_declaration_it_checks() {
     }
     assert_eq!(
         split_top(&known.aliases["GuardEvent"], &['|']).len(),
-        15,
+        16,
         "{:?}",
         known.aliases["GuardEvent"]
     );
@@ -614,9 +663,25 @@ fn a_changed_field_is_reported() {
         ),
         // A kind the types do not list.
         (
-            " | \"network\" | \"config\";",
-            " | \"network\";",
+            "  | \"config\"\n  | \"unavailable\";",
+            "  | \"config\";",
             "ErrorKind is",
+        ),
+        // A guard option, a stats field and a request option the Rust side does not have.
+        (
+            "  breaker?: BreakerOptions;",
+            "  breaker?: BreakerOptions;\n  breakers?: BreakerOptions;",
+            "GUARD_OPTIONS accepts",
+        ),
+        (
+            "  retryInMs?: number;\n}\n\n/** A {@link Guard} left",
+            "  retryInMs?: string;\n}\n\n/** A {@link Guard} left",
+            "BreakerStats.retryInMs: Rust",
+        ),
+        (
+            "\"providers\" | \"timeouts\" | \"retry\" | \"fetch\">",
+            "\"providers\" | \"timeouts\" | \"fetch\">",
+            "GENERATE_REQUEST_OPTIONS is",
         ),
         // An option name the reader does not accept.
         (

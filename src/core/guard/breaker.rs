@@ -84,7 +84,7 @@ pub enum CallReport {
 pub fn counts_against(failure: &Failure) -> bool {
     match failure {
         Failure::Http { status, .. } => matches!(status, 408 | 429 | 500..=599),
-        Failure::Aborted => false,
+        Failure::Aborted | Failure::Skipped => false,
         Failure::Timeout(_)
         | Failure::Upstream
         | Failure::Empty

@@ -8,8 +8,6 @@
 //! floor (a caller who configured 100 ms gets 100 ms). Until `min_samples` calls were seen,
 //! or when no gap was ever seen (one-chunk answers), the configured value stands.
 
-use std::collections::BTreeMap;
-
 use super::sketch::QuantileSketch;
 use crate::core::deadline::{Millis, Timeouts};
 
@@ -103,7 +101,8 @@ impl Learned {
 pub struct LearnedDeadlines {
     /// The settings.
     pub adaptive: Adaptive,
-    pairs: BTreeMap<(String, String), Learned>,
+    /// A `Vec`, not a map: a chain has a few pairs, and the module carries no map code.
+    pairs: Vec<(String, String, Learned)>,
 }
 
 impl LearnedDeadlines {
@@ -114,29 +113,40 @@ impl LearnedDeadlines {
     pub fn new(adaptive: Adaptive) -> LearnedDeadlines {
         LearnedDeadlines {
             adaptive,
-            pairs: BTreeMap::new(),
+            pairs: Vec::new(),
         }
     }
 
     /// What was learned about `provider` and `model`, if anything.
     pub fn get(&self, provider: &str, model: &str) -> Option<&Learned> {
-        self.pairs.get(&(provider.to_owned(), model.to_owned()))
+        self.pairs
+            .iter()
+            .find(|(p, m, _)| p == provider && m == model)
+            .map(|(_, _, learned)| learned)
     }
 
     /// The entry for `provider` and `model`, made if new.
     pub fn entry(&mut self, provider: &str, model: &str) -> &mut Learned {
-        let key = (provider.to_owned(), model.to_owned());
-        if !self.pairs.contains_key(&key) && self.pairs.len() >= Self::MAX_PAIRS {
-            let least = self
-                .pairs
-                .iter()
-                .min_by_key(|(_, learned)| learned.samples)
-                .map(|(key, _)| key.clone());
-            if let Some(least) = least {
-                self.pairs.remove(&least);
+        let found = self
+            .pairs
+            .iter()
+            .position(|(p, m, _)| p == provider && m == model);
+        let at = match found {
+            Some(at) => at,
+            None => {
+                if self.pairs.len() >= Self::MAX_PAIRS {
+                    let least = (0..self.pairs.len()).min_by_key(|&i| self.pairs[i].2.samples);
+                    if let Some(least) = least {
+                        self.pairs.remove(least);
+                    }
+                }
+                let learned = Learned::default();
+                self.pairs
+                    .push((provider.to_owned(), model.to_owned(), learned));
+                self.pairs.len() - 1
             }
-        }
-        self.pairs.entry(key).or_default()
+        };
+        &mut self.pairs[at].2
     }
 
     /// The deadlines for a call to `provider` and `model` configured with `configured`.
@@ -146,10 +156,10 @@ impl LearnedDeadlines {
         })
     }
 
-    /// Every pair and what was learned, in name order.
+    /// Every pair and what was learned, in the order they were first seen.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str, &Learned)> {
         self.pairs
             .iter()
-            .map(|((p, m), learned)| (p.as_str(), m.as_str(), learned))
+            .map(|(p, m, learned)| (p.as_str(), m.as_str(), learned))
     }
 }

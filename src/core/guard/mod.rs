@@ -2,7 +2,8 @@
 //! argument: a bounded streaming quantile sketch ([`sketch`]), per provider and model learned
 //! deadlines ([`learned`]), a circuit breaker per provider ([`breaker`]), and the two pure
 //! pieces of continuing a cut answer on another provider: removing what a continuation repeats
-//! ([`overlap`]) and building the continuation request ([`continuation`]).
+//! ([`overlap`]) and building the continuation request ([`continuation`]); and [`state`], which
+//! puts them together across the calls of one `Guard`.
 //!
 //! It must never: import a platform crate, read a clock (every method that depends on time takes
 //! `now`, in milliseconds on one monotonic clock), grow without bound (a sketch holds at most
@@ -13,3 +14,4 @@ pub mod continuation;
 pub mod learned;
 pub mod overlap;
 pub mod sketch;
+pub mod state;

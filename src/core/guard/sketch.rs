@@ -11,8 +11,6 @@
 //! The quantile is the nearest-rank one: the smallest recorded value `v` such that at least
 //! `⌈q·n⌉` values are `≤ v`, answered within `α` of it.
 
-use std::collections::BTreeMap;
-
 /// The relative accuracy of every answer.
 pub const RELATIVE_ACCURACY: f64 = 0.01;
 /// Values at or below this share the lowest bucket (0.1 ms).
@@ -25,8 +23,9 @@ pub const MAX_BUCKETS: usize = 1_040;
 /// A quantile sketch of durations in milliseconds (see the module documentation).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QuantileSketch {
-    /// Count per bucket index (the low bucket is `i16::MIN`).
-    buckets: BTreeMap<i16, u64>,
+    /// Count per bucket index, sorted by index (the low bucket is `i16::MIN`). A sorted `Vec`,
+    /// not a map: at most [`MAX_BUCKETS`] entries, and no map code in the module.
+    buckets: Vec<(i16, u64)>,
     count: u64,
 }
 
@@ -60,7 +59,11 @@ impl QuantileSketch {
 
     /// Records one value (negative, zero and NaN values count as the lowest bucket).
     pub fn record(&mut self, value: f64) {
-        *self.buckets.entry(bucket_of(value)).or_insert(0) += 1;
+        let bucket = bucket_of(value);
+        match self.buckets.binary_search_by_key(&bucket, |&(b, _)| b) {
+            Ok(at) => self.buckets[at].1 += 1,
+            Err(at) => self.buckets.insert(at, (bucket, 1)),
+        }
         self.count += 1;
     }
 
@@ -84,13 +87,13 @@ impl QuantileSketch {
         // Nearest rank: the ⌈q·n⌉-th smallest value (at least the first).
         let rank = ((q * self.count as f64).ceil() as u64).max(1);
         let mut seen = 0;
-        for (&bucket, &count) in &self.buckets {
+        for &(bucket, count) in &self.buckets {
             seen += count;
             if seen >= rank {
                 return Some(value_of(bucket));
             }
         }
-        self.buckets.keys().next_back().map(|&b| value_of(b))
+        self.buckets.last().map(|&(b, _)| value_of(b))
     }
 }
 

@@ -178,18 +178,20 @@ impl Attempt {
         }
     }
 
-    /// An attempt whose request could not even be built (nothing was sent).
+    /// An attempt that sends nothing and fails at once with `failure`: its request could not
+    /// be built (`Protocol`), or a guard left its provider out (`Skipped`).
     pub fn refused(
         id: AttemptId,
         provider: usize,
         deadlines: AttemptDeadlines,
+        failure: Failure,
         message: String,
         cx: &mut Ctx<'_>,
     ) -> Attempt {
         let at = deadlines.started();
         let mut attempt = Attempt::sent(id, provider, deadlines);
         attempt.open = false;
-        attempt.over(at, Stop::Failed(Failure::Protocol), message, false, cx);
+        attempt.over(at, Stop::Failed(failure), message, false, cx);
         attempt
     }
 

@@ -63,7 +63,8 @@ impl Generation {
         }
         let attempt = &self.attempts[0];
         let waiting = attempt.is_waiting() && attempt.deadlines.first_token_ms().is_none();
-        (waiting && attempt.provider + 1 < self.config.providers.len())
+        let next = attempt.provider + 1;
+        (waiting && next < self.config.providers.len() && self.skipped(next).is_none())
             .then(|| attempt.deadlines.started() + after)
     }
 
@@ -123,8 +124,10 @@ impl Generation {
             loser.release(&mut self.actions);
             let started = loser.deadlines.started();
             let at = at.max(started);
+            let outcome = loser.outcome();
             self.plan
-                .record(loser.provider, &loser.outcome(), loser.status, started, at);
+                .record(loser.provider, &outcome, loser.status, started, at);
+            self.observe(&loser, &outcome);
         }
         self.plan.switch_to(provider);
     }

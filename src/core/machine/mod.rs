@@ -136,6 +136,10 @@ pub struct Generation {
     kept: Option<(AttemptId, String)>,
     /// A cut answer being continued.
     continuing: Option<continuing::Continuing>,
+    /// Providers a guard left out of this call, by index.
+    skips: Vec<(usize, Skip)>,
+    /// What every attempt that ended showed, for a guard.
+    observed: Vec<Observation>,
 }
 
 impl Generation {
@@ -173,6 +177,8 @@ impl Generation {
             hedged: false,
             kept: None,
             continuing: None,
+            skips: Vec::new(),
+            observed: Vec::new(),
         }
     }
 
@@ -184,6 +190,37 @@ impl Generation {
         generation.hedging = Some(&hedge::HEDGE);
         generation.continuer = Some(&continuing::CONTINUER);
         generation
+    }
+
+    /// Leave provider `index` out of this call (before [`Generation::start`]): see [`Skip`].
+    pub fn skip(&mut self, index: usize, skip: Skip) {
+        self.skips.push((index, skip));
+    }
+
+    /// What every attempt that ended showed (skipped providers are not attempts): for a guard
+    /// to learn from once the call is over.
+    pub fn observations(&self) -> &[Observation] {
+        &self.observed
+    }
+
+    /// The skip of provider `index`, if a guard left it out.
+    fn skipped(&self, index: usize) -> Option<&Skip> {
+        self.skips.iter().find(|(i, _)| *i == index).map(|(_, s)| s)
+    }
+
+    /// Notes what `attempt` showed as it ends with `outcome`.
+    fn observe(&mut self, attempt: &Attempt, outcome: &Outcome) {
+        let failure = match outcome {
+            Outcome::Complete => None,
+            Outcome::Failed(Failure::Skipped) => return,
+            Outcome::Partial(failure) | Outcome::Failed(failure) => Some(failure.clone()),
+        };
+        self.observed.push(Observation {
+            provider: attempt.provider,
+            failure,
+            first_token_ms: attempt.deadlines.first_token_ms(),
+            longest_gap_ms: attempt.deadlines.longest_gap_ms(),
+        });
     }
 
     // ------------------------------------------------------------------ inputs
@@ -273,6 +310,7 @@ impl Generation {
             let started = attempt.deadlines.started();
             self.plan
                 .record(attempt.provider, &outcome, attempt.status, started, at);
+            self.observe(&attempt, &outcome);
         }
         if let Some(text) = self.continued_text() {
             self.partial_text = Some(text);
@@ -405,6 +443,29 @@ impl Generation {
             self.settle(Err(error));
             return;
         }
+        if let Some(skip) = self.skipped(index) {
+            // Nothing is sent: the call passes over it as over an attempt that failed at once.
+            let message = format!(
+                "{} skipped: its breaker is open (after failures of kind {})",
+                provider.name, skip.reason
+            );
+            let deadlines = self.plan.begin_attempt(at);
+            let id = AttemptId(self.next_attempt);
+            self.next_attempt += 1;
+            let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+            let mut cx = Ctx {
+                provider,
+                secrets: &secrets,
+                max_event_bytes: self.config.max_event_bytes,
+                deliveries: &mut self.deliveries,
+                actions: &mut self.actions,
+                steps: &mut self.steps,
+            };
+            let attempt =
+                Attempt::refused(id, index, deadlines, Failure::Skipped, message, &mut cx);
+            self.attempts.push(attempt);
+            return;
+        }
         let event = GuardEvent::RequestStart {
             provider: provider.name.clone(),
             model: provider.model.clone(),
@@ -456,7 +517,8 @@ impl Generation {
                     actions: &mut self.actions,
                     steps: &mut self.steps,
                 };
-                let attempt = Attempt::refused(id, index, deadlines, message, &mut cx);
+                let attempt =
+                    Attempt::refused(id, index, deadlines, Failure::Protocol, message, &mut cx);
                 self.attempts.push(attempt);
             }
         }
@@ -483,7 +545,17 @@ impl Generation {
         if let Some(text) = self.continued_text() {
             self.partial_text = Some(text);
         }
-        if let Outcome::Failed(failure) = &outcome {
+        if let (Outcome::Failed(Failure::Skipped), Some(skip)) =
+            (&outcome, self.skipped(attempt.provider).cloned())
+        {
+            let provider = &self.config.providers[attempt.provider];
+            self.queue(GuardEvent::Skipped {
+                provider: name.clone(),
+                model: provider.model.clone(),
+                reason: skip.reason.to_owned(),
+                retry_in_ms: skip.retry_in_ms,
+            });
+        } else if let Outcome::Failed(failure) = &outcome {
             if *failure == Failure::Empty {
                 let lines = attempt.counts().0 as f64;
                 self.queue(GuardEvent::EmptyResponse {
@@ -502,6 +574,7 @@ impl Generation {
             });
         }
         let started = attempt.deadlines.started();
+        self.observe(&attempt, &outcome);
         if let (Outcome::Failed(_), Some(other)) = (&outcome, self.attempts.first()) {
             // One of two hedged attempts failed while the other runs: that one carries on.
             let other = other.provider;

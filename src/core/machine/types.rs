@@ -79,6 +79,31 @@ pub struct GuardSettings {
     pub continuation: bool,
 }
 
+/// A provider a guard leaves out of one call ([`super::Generation::skip`]): its breaker is
+/// open. The call passes over it as over a failed attempt that sent nothing: a `skipped` event,
+/// an attempt logged as `"skipped"`, then the next provider (or, if it was the last, the call
+/// rejects with kind `"unavailable"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skip {
+    /// The failure kind that opened the breaker.
+    pub reason: &'static str,
+    /// How long until one call may probe it (`None`: another call's probe is out).
+    pub retry_in_ms: Option<Millis>,
+}
+
+/// What one attempt showed, for a guard to learn from ([`super::Generation::observations`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// Which provider of the chain (index into [`GenerationConfig::providers`]).
+    pub provider: usize,
+    /// `None` for a complete answer; the failure that ended it (or cut it short) otherwise.
+    pub failure: Option<Failure>,
+    /// From its request to its first progress, if there was some.
+    pub first_token_ms: Option<Millis>,
+    /// The longest silence between two progresses of its answer, if there were two.
+    pub longest_gap_ms: Option<Millis>,
+}
+
 /// The response head of an attempt, as the platform handed it over.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Head {

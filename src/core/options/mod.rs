@@ -13,7 +13,10 @@ use crate::core::relay::OnCut;
 use crate::core::secrets::url_has_credentials;
 
 mod read;
-pub use read::{check_options_object, read_options, OptionSource, OptionsData};
+pub use read::{
+    check_options_object, check_request_keys, read_guard_options, read_options, OptionSource,
+    OptionsData,
+};
 
 /// The top-level options of `generate()` and `Session.generate()`.
 pub const GENERATE_OPTIONS: &[&str] = &[
@@ -44,6 +47,43 @@ pub const GUARD_FETCH_OPTIONS: &[&str] = &[
     "log",
     "fetch",
 ];
+
+/// The options of `new Guard()`.
+pub const GUARD_OPTIONS: &[&str] = &[
+    "providers",
+    "timeouts",
+    "retry",
+    "continuation",
+    "hedge",
+    "adaptive",
+    "breaker",
+    "session",
+    "onEvent",
+    "log",
+    "fetch",
+];
+
+/// The options of one of a guard's calls (`guard.generate()`, `guard.stream()`):
+/// `generate()`'s but for those the guard holds (`providers`, `timeouts`, `retry`, `fetch`).
+pub const GENERATE_REQUEST_OPTIONS: &[&str] = &[
+    "messages",
+    "params",
+    "stream",
+    "maxEventBytes",
+    "signal",
+    "onText",
+    "onEvent",
+    "log",
+];
+
+/// The fields of a guard's `adaptive` (when an object).
+pub const ADAPTIVE_FIELDS: &[&str] = &["quantile", "factor", "minSamples"];
+
+/// The fields of a guard's `breaker`.
+pub const BREAKER_FIELDS: &[&str] = &["failureThreshold", "cooldownMs"];
+
+/// The fields of a guard's `hedge`.
+pub const HEDGE_FIELDS: &[&str] = &["afterMs"];
 
 /// The values of `guardFetch()`'s `onCut`, each with what it means.
 pub const ON_CUT_NAMES: &[(&str, OnCut)] = &[("error", OnCut::Error), ("finish", OnCut::Finish)];

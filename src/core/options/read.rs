@@ -9,10 +9,15 @@
 //! (JavaScript's own formatting on the edge: float formatting would weigh 14 KB in the wasm).
 
 use super::{
-    check_url, unknown_key, GENERATE_OPTIONS, PROVIDER_FIELDS, RETRY_FIELDS, TIMEOUT_FIELDS,
+    check_url, unknown_key, ADAPTIVE_FIELDS, BREAKER_FIELDS, GENERATE_OPTIONS,
+    GENERATE_REQUEST_OPTIONS, GUARD_OPTIONS, HEDGE_FIELDS, PROVIDER_FIELDS, RETRY_FIELDS,
+    TIMEOUT_FIELDS,
 };
 use crate::core::deadline::{InvalidTimeout, Millis, TimeoutOverrides, Timeouts};
 use crate::core::events::LogLevel;
+use crate::core::guard::breaker::BreakerSettings;
+use crate::core::guard::learned::Adaptive;
+use crate::core::guard::state::{GuardConfig, HedgeAfter};
 use crate::core::machine::ProviderConfig;
 use crate::core::policy::RetryPolicy;
 use crate::core::sse::DEFAULT_MAX_EVENT_BYTES;
@@ -220,6 +225,45 @@ impl<S: OptionSource> Reader<'_, S> {
         }
     }
 
+    /// `adaptive` as an object, over the defaults.
+    fn adaptive(&self, a: &S::Value) -> Result<Adaptive, String> {
+        self.check_keys(Some(a), ADAPTIVE_FIELDS, "adaptive")?;
+        let base = Adaptive::default();
+        let quantile = match self.number(a, "adaptive.", "quantile")? {
+            None => base.quantile,
+            Some(q) if q > 0.0 && q <= 1.0 => q,
+            Some(q) => {
+                return Err(format!(
+                    "adaptive.quantile must be a number above 0 and at most 1 (got {})",
+                    self.0.number_text(q)
+                ))
+            }
+        };
+        let factor = match self.number(a, "adaptive.", "factor")? {
+            None => base.factor,
+            Some(f) if f.is_finite() && f > 0.0 => f,
+            Some(f) => {
+                return Err(format!(
+                    "adaptive.factor must be a positive number (got {})",
+                    self.0.number_text(f)
+                ))
+            }
+        };
+        let min_samples = match self.number(a, "adaptive.", "minSamples")? {
+            None => base.min_samples,
+            Some(v) => u64::from(
+                self.whole_count(v, "adaptive.minSamples", 1_000_000)?
+                    .max(1),
+            ),
+        };
+        Ok(Adaptive {
+            quantile,
+            factor,
+            min_samples,
+            ..base
+        })
+    }
+
     /// `retry`, over the defaults.
     fn policy(&self, options: &S::Value) -> Result<RetryPolicy, String> {
         let defaults = RetryPolicy::default();
@@ -327,6 +371,105 @@ impl<S: OptionSource> Reader<'_, S> {
     }
 }
 
+/// Reads and checks a guard's own options (`continuation`, `hedge`, `adaptive`, `breaker`)
+/// from the caller's object itself (numbers as given: NaN and infinities are refused), and
+/// refuses an unknown name at any of their levels. The options it shares with `generate()`
+/// are read by [`read_options`].
+pub fn read_guard_options<S: OptionSource>(
+    source: &S,
+    options: &S::Value,
+) -> Result<GuardConfig, String> {
+    let r = Reader(source);
+    r.check_keys(Some(options), GUARD_OPTIONS, "")?;
+    let defaults = GuardConfig::default();
+    let continuation = match source.field(options, "continuation") {
+        None => defaults.continuation,
+        Some(flag) => source
+            .boolean(&flag)
+            .ok_or_else(|| invalid("", "continuation", "a boolean"))?,
+    };
+    let hedge =
+        match r.object(options, "", "hedge")? {
+            None => None,
+            Some(hedge) => {
+                r.check_keys(Some(&hedge), HEDGE_FIELDS, "hedge")?;
+                let after = source.field(&hedge, "afterMs");
+                Some(match after {
+                    Some(v) if source.string(&v).as_deref() == Some("auto") => HedgeAfter::Auto,
+                    Some(v) => match source.number(&v) {
+                        Some(ms) if ms.is_finite() && ms > 0.0 => HedgeAfter::Millis(ms),
+                        _ => return Err(
+                            "hedge.afterMs must be a positive number of milliseconds or \"auto\""
+                                .into(),
+                        ),
+                    },
+                    None => return Err("hedge.afterMs is required".into()),
+                })
+            }
+        };
+    let adaptive = match source.field(options, "adaptive") {
+        None => defaults.adaptive,
+        Some(v) => match source.boolean(&v) {
+            Some(true) => Some(Adaptive::default()),
+            Some(false) => None,
+            None if source.keys(&v).is_some() => Some(r.adaptive(&v)?),
+            None => return Err(invalid("", "adaptive", "a boolean or an object")),
+        },
+    };
+    let breaker = match r.object(options, "", "breaker")? {
+        None => defaults.breaker,
+        Some(b) => {
+            r.check_keys(Some(&b), BREAKER_FIELDS, "breaker")?;
+            let base = BreakerSettings::default();
+            BreakerSettings {
+                failure_threshold: match r.number(&b, "breaker.", "failureThreshold")? {
+                    None => base.failure_threshold,
+                    Some(v) if v.fract() == 0.0 && (1.0..=1000.0).contains(&v) => v as u32,
+                    Some(v) => {
+                        return Err(format!(
+                        "breaker.failureThreshold must be a whole number from 1 to 1000 (got {})",
+                        source.number_text(v)
+                    ))
+                    }
+                },
+                cooldown_ms: match r.number(&b, "breaker.", "cooldownMs")? {
+                    None => base.cooldown_ms,
+                    Some(v) => r.non_negative(v, "breaker.cooldownMs")?,
+                },
+            }
+        }
+    };
+    Ok(GuardConfig {
+        adaptive,
+        breaker,
+        hedge,
+        continuation,
+    })
+}
+
+/// Refuses a name in one of a guard's calls that such a call does not take, naming the guard
+/// for the options the guard holds (``providers` is set on the Guard, not per call``).
+pub fn check_request_keys<S: OptionSource>(source: &S, request: &S::Value) -> Result<(), String> {
+    let keys = source
+        .keys(request)
+        .ok_or("a Guard's call takes an options object")?;
+    for key in &keys {
+        if !GENERATE_REQUEST_OPTIONS.contains(&key.as_str())
+            && GUARD_OPTIONS.contains(&key.as_str())
+        {
+            return Err(format!("`{key}` is set on the Guard, not per call"));
+        }
+    }
+    match unknown_key(
+        keys.iter().map(String::as_str),
+        GENERATE_REQUEST_OPTIONS,
+        "",
+    ) {
+        Some(message) => Err(message),
+        None => Ok(()),
+    }
+}
+
 /// The checks on the caller's own options object (not a plain-data copy, which would have
 /// dropped functions and turned NaN and Infinity into `null`): every option name at every level
 /// with fixed names (`params` and `headers` are the provider's own and go as given), then every
@@ -424,6 +567,111 @@ mod tests {
     fn read(options: &Value) -> Result<OptionsData, String> {
         check_options_object(&Json, options)?;
         read_options(&Json, options, false)
+    }
+
+    #[test]
+    fn a_guard_reads_its_own_options_with_defaults() {
+        let guard = |v: Value| read_guard_options(&Json, &v);
+        let d = guard(json!({"providers": []})).unwrap();
+        assert_eq!(d, GuardConfig::default());
+        assert_eq!(
+            d.adaptive,
+            Some(Adaptive::default()),
+            "adaptive is on by default"
+        );
+        let g = guard(json!({
+            "continuation": true,
+            "hedge": {"afterMs": "auto"},
+            "adaptive": {"quantile": 0.9, "factor": 2, "minSamples": 7},
+            "breaker": {"failureThreshold": 2, "cooldownMs": 500},
+        }))
+        .unwrap();
+        assert!(g.continuation);
+        assert_eq!(g.hedge, Some(HedgeAfter::Auto));
+        let a = g.adaptive.unwrap();
+        assert_eq!((a.quantile, a.factor, a.min_samples), (0.9, 2.0, 7));
+        assert_eq!(
+            (g.breaker.failure_threshold, g.breaker.cooldown_ms),
+            (2, 500.0)
+        );
+        assert_eq!(guard(json!({"adaptive": false})).unwrap().adaptive, None);
+        assert_eq!(
+            guard(json!({"hedge": {"afterMs": 800}})).unwrap().hedge,
+            Some(HedgeAfter::Millis(800.0))
+        );
+    }
+
+    #[test]
+    fn a_guard_refuses_bad_options_with_their_path() {
+        for (options, expected) in [
+            (
+                json!({"hege": {}}),
+                "unknown option `hege`; did you mean `hedge`?",
+            ),
+            (json!({"messages": []}), "unknown option `messages`"),
+            (
+                json!({"hedge": {"after": 1}}),
+                "unknown option `after` in hedge; did you mean `afterMs`?",
+            ),
+            (json!({"hedge": {}}), "hedge.afterMs is required"),
+            (
+                json!({"hedge": {"afterMs": "soon"}}),
+                "hedge.afterMs must be a positive number of milliseconds or \"auto\"",
+            ),
+            (
+                json!({"hedge": {"afterMs": 0}}),
+                "hedge.afterMs must be a positive number",
+            ),
+            (
+                json!({"adaptive": "yes"}),
+                "invalid options: adaptive must be a boolean or an object",
+            ),
+            (
+                json!({"adaptive": {"quantile": 1.5}}),
+                "adaptive.quantile must be a number above 0 and at most 1 (got 1.5)",
+            ),
+            (
+                json!({"adaptive": {"factor": -1}}),
+                "adaptive.factor must be a positive number (got -1)",
+            ),
+            (
+                json!({"adaptive": {"minSample": 3}}),
+                "unknown option `minSample` in adaptive; did you mean `minSamples`?",
+            ),
+            (
+                json!({"breaker": {"failureThreshold": 0}}),
+                "breaker.failureThreshold must be a whole number from 1 to 1000 (got 0)",
+            ),
+            (
+                json!({"breaker": {"cooldownMs": -5}}),
+                "breaker.cooldownMs must be a non-negative number of milliseconds (got -5)",
+            ),
+            (
+                json!({"continuation": 1}),
+                "invalid options: continuation must be a boolean",
+            ),
+        ] {
+            let error = read_guard_options(&Json, &options).unwrap_err();
+            assert!(error.starts_with(expected), "{error:?} vs {expected:?}");
+        }
+    }
+
+    #[test]
+    fn a_guards_call_takes_only_a_calls_options() {
+        let check = |v: Value| check_request_keys(&Json, &v);
+        assert_eq!(
+            check(json!({"messages": [], "onText": 1, "signal": 1})),
+            Ok(())
+        );
+        assert_eq!(
+            check(json!({"messages": [], "providers": []})).unwrap_err(),
+            "`providers` is set on the Guard, not per call"
+        );
+        assert_eq!(
+            check(json!({"mesages": []})).unwrap_err(),
+            "unknown option `mesages`; did you mean `messages`?"
+        );
+        assert!(check(json!([])).is_err());
     }
 
     #[test]

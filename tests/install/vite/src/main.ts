@@ -66,6 +66,8 @@ function describe(event: GuardEvent): string {
       return `hedge ${event.provider} -> ${event.to} after ${event.afterMs}`;
     case "continuation":
       return `continuation ${event.from} -> ${event.to} at ${event.chars} (${event.reason})`;
+    case "skipped":
+      return `skipped ${event.provider}/${event.model} (${event.reason}) ${event.retryInMs ?? "-"}`;
     case "done":
       return `done ${event.provider} partial=${event.partial}`;
     default:
