@@ -13,7 +13,11 @@ use llm_stream_guard::core::events::GuardEvent;
 use llm_stream_guard::core::guard::breaker::BreakerSettings;
 use llm_stream_guard::core::guard::learned::Adaptive;
 use llm_stream_guard::core::guard::state::{GuardConfig, GuardState, HedgeAfter, ProviderStats};
-use llm_stream_guard::core::machine::{GenerationConfig, ProviderConfig};
+use llm_stream_guard::core::machine::{GenerationConfig, Head, ProviderConfig};
+use llm_stream_guard::core::policy::RetryPolicy;
+use llm_stream_guard::core::relay::{
+    OnCut, Relay, RelayAction, RelayConfig, RelayDelivery, RelayProvider, SdkRequest,
+};
 use machine_support::*;
 
 /// How a provider behaves in one call.
@@ -442,4 +446,179 @@ fn an_auto_hedge_waits_until_the_first_provider_is_learned() {
     assert!(near(woke - t, 50.0), "hedged after {} ms", woke - t);
     assert_eq!(d.sent.len(), 2, "b asked in parallel");
     assert!(d.types().contains(&"hedge"));
+}
+
+/// The guard's providers as a guarded `fetch`'s fallbacks, in chain order.
+fn fallbacks(config: &GenerationConfig) -> Vec<RelayProvider> {
+    config
+        .providers
+        .iter()
+        .map(|p| RelayProvider {
+            name: p.name.clone(),
+            url: format!("http://127.0.0.1:9/{}/v1/chat/completions", p.name),
+            model: p.model.clone(),
+            api_key: None,
+            headers: Vec::new(),
+            timeouts: p.timeouts,
+            max_retries: 0,
+        })
+        .collect()
+}
+
+/// One call of the guard's `fetch` at `t0`: the request's own endpoint answers 500, then each
+/// fallback behaves as `behave` says (a stall or an answer); the relay's events, after the
+/// guard learned from its attempts.
+fn fetch_call(
+    guard: &mut GuardState,
+    config: &GenerationConfig,
+    t0: Millis,
+    behave: impl Fn(&str) -> Behave,
+) -> Vec<GuardEvent> {
+    let (kept, skipped, guarded) = guard.start_fetch(t0, fallbacks(config));
+    let names: Vec<String> = std::iter::once("own".to_owned())
+        .chain(kept.iter().map(|p| p.name.clone()))
+        .collect();
+    let body =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}";
+    let mut relay = Relay::new(RelayConfig {
+        request: SdkRequest {
+            method: "POST".into(),
+            url: "http://127.0.0.1:8/v1/chat/completions".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Some(body.into()),
+        },
+        timeouts: config.providers[0].timeouts,
+        max_retries: 0,
+        fallbacks: kept,
+        policy: RetryPolicy {
+            max_retries: 0,
+            base_delay_ms: 10.0,
+            max_delay_ms: 10.0,
+        },
+        max_event_bytes: 64 * 1024,
+        on_cut: OnCut::Error,
+        jitter_seed: 1,
+    });
+    for (name, model, skip) in skipped {
+        relay.skipped(name, model, &skip);
+    }
+    let mut now = t0;
+    let mut events = Vec::new();
+    let mut sent = 0;
+    relay.start(now);
+    while !relay.is_settled() {
+        let mut asked = None;
+        while let Some(action) = relay.poll_action() {
+            if let RelayAction::Send(out) = action {
+                asked = Some(out.attempt);
+            }
+        }
+        while let Some(delivery) = relay.poll_delivery() {
+            if let RelayDelivery::Event(event) = delivery {
+                events.push(event);
+            }
+        }
+        let Some(attempt) = asked else {
+            // Waiting on a deadline.
+            now = relay.poll_timeout().expect("a settled relay or a deadline");
+            relay.handle_timeout(now);
+            continue;
+        };
+        let name = names[sent].clone();
+        sent += 1;
+        if name == "own" {
+            let head = Head {
+                status: 500,
+                content_type: Some("application/json".into()),
+                has_body: true,
+                ..Head::default()
+            };
+            relay.head(attempt, now + 5.0, head);
+            relay.body_bytes(attempt, now + 6.0, b"{\"error\":{\"message\":\"down\"}}");
+            relay.body_end(attempt, now + 6.0);
+            now += 6.0;
+            continue;
+        }
+        let head = Head {
+            status: 200,
+            content_type: Some("text/event-stream".into()),
+            has_body: true,
+            ..Head::default()
+        };
+        relay.head(attempt, now + 5.0, head);
+        match behave(&name) {
+            Behave::Answer { first, gap } => {
+                relay.body_bytes(attempt, now + first, content("Hello").as_bytes());
+                let end = now + first + gap;
+                let rest = content(" world") + &finish("stop") + DONE;
+                relay.body_bytes(attempt, end, rest.as_bytes());
+                relay.body_end(attempt, end);
+                now = end;
+            }
+            Behave::Stall | Behave::Status(_) => now += 5.0,
+        }
+    }
+    while let Some(delivery) = relay.poll_delivery() {
+        if let RelayDelivery::Event(event) = delivery {
+            events.push(event);
+        }
+    }
+    guard.finish(now, guarded, relay.observations());
+    events
+}
+
+#[test]
+fn a_fetch_call_learns_from_the_relays_attempts_and_skips_an_open_breaker() {
+    let config = chain(&["slow", "good"], |_| {});
+    let settings = GuardConfig {
+        breaker: BreakerSettings {
+            failure_threshold: 1,
+            cooldown_ms: 10_000.0,
+        },
+        ..GuardConfig::default()
+    };
+    let mut guard = GuardState::new(settings, &config);
+    let behave = |name: &str| match name {
+        "slow" => Behave::Stall,
+        _ => Behave::Answer {
+            first: 40.0,
+            gap: 10.0,
+        },
+    };
+    let first = fetch_call(&mut guard, &config, 0.0, behave);
+    assert!(
+        !first
+            .iter()
+            .any(|e| matches!(e, GuardEvent::Skipped { .. })),
+        "{first:?}"
+    );
+    assert!(first
+        .iter()
+        .any(|e| matches!(e, GuardEvent::Done { provider, .. } if provider == "good")));
+    let stats = guard.stats(1_000.0);
+    let slow = stats.iter().find(|s| s.provider == "slow").unwrap();
+    assert_eq!(slow.breaker.state, "open", "the stall opened its breaker");
+    let good = stats.iter().find(|s| s.provider == "good").unwrap();
+    assert_eq!(good.samples, 1, "the answer was learned");
+    // The own endpoint is not one of the guard's providers: nothing is learned of it.
+    assert_eq!(stats.len(), 2);
+
+    let second = fetch_call(&mut guard, &config, 2_000.0, behave);
+    let skipped: Vec<&str> = second
+        .iter()
+        .filter_map(|e| match e {
+            GuardEvent::Skipped { provider, .. } => Some(provider.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped, ["slow"]);
+    assert!(
+        !second
+            .iter()
+            .any(|e| matches!(e, GuardEvent::AttemptFailed { provider, .. } if provider == "slow")),
+        "nothing was sent to the skipped provider: {second:?}"
+    );
+    assert!(second
+        .iter()
+        .any(|e| matches!(e, GuardEvent::Done { provider, .. } if provider == "good")));
 }

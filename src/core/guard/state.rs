@@ -21,6 +21,7 @@ use super::learned::{Adaptive, LearnedDeadlines};
 use crate::core::deadline::{Millis, Timeouts};
 use crate::core::machine::{Generation, GenerationConfig, GuardSettings, Observation, Skip};
 use crate::core::policy::Failure;
+use crate::core::relay::RelayProvider;
 
 /// `hedge.afterMs`, resolved.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -167,13 +168,57 @@ impl GuardState {
         (generation, call)
     }
 
+    /// A call of the guard's `fetch` begins at `now` with the guard's providers as `fallbacks`
+    /// (after the request's own endpoint, which is not one of them and is not learned): those
+    /// whose breaker is open are left out (each with its model and why, for the `skipped`
+    /// event), the others get the learned deadlines; and what to hand to
+    /// [`GuardState::finish`] with [`crate::core::relay::Relay::observations`].
+    pub fn start_fetch(
+        &mut self,
+        now: Millis,
+        fallbacks: Vec<RelayProvider>,
+    ) -> (Vec<RelayProvider>, Vec<(String, String, Skip)>, GuardedCall) {
+        let mut kept = Vec::with_capacity(fallbacks.len());
+        let mut skipped = Vec::new();
+        let mut probes = Vec::new();
+        for mut provider in fallbacks {
+            match self.breaker(&provider.name).admit(now) {
+                Admission::Skip { until, why } => {
+                    let retry_in_ms = until.map(|until| (until - now).max(0.0));
+                    let skip = Skip {
+                        reason: why,
+                        retry_in_ms,
+                    };
+                    skipped.push((provider.name, provider.model, skip));
+                    continue;
+                }
+                Admission::Probe => probes.push(provider.name.clone()),
+                Admission::Allowed => {}
+            }
+            if self.config.adaptive.is_some() {
+                provider.timeouts =
+                    self.learned
+                        .timeouts(&provider.name, &provider.model, provider.timeouts);
+            }
+            kept.push(provider);
+        }
+        // Target 0 is the request's own endpoint: named "" so that nothing is learned of it.
+        let chain = std::iter::once((String::new(), String::new()))
+            .chain(kept.iter().map(|p| (p.name.clone(), p.model.clone())))
+            .collect();
+        (kept, skipped, GuardedCall { chain, probes })
+    }
+
     /// The call `call` ended at `now`; its attempts showed `observations`
-    /// ([`Generation::observations`]).
+    /// ([`Generation::observations`], or a relay's for a call of the guard's `fetch`).
     pub fn finish(&mut self, now: Millis, call: GuardedCall, observations: &[Observation]) {
         for seen in observations {
             let Some((name, model)) = call.chain.get(seen.provider) else {
                 continue;
             };
+            if name.is_empty() {
+                continue; // a fetch's own endpoint
+            }
             let learned = self.learned.entry(name, model);
             if let Some(ms) = seen.first_token_ms {
                 learned.record_first_token(ms);

@@ -52,7 +52,7 @@ use crate::core::answer::Outcome;
 use crate::core::call::{CallPlan, Next, ProviderLimits};
 use crate::core::deadline::{Due, Millis, Timeouts, WakeAt};
 use crate::core::events::{whole, GuardEvent};
-use crate::core::machine::{AttemptId, BodyError, Head, Jitter};
+use crate::core::machine::{AttemptId, BodyError, Head, Jitter, Observation, Skip};
 use crate::core::policy::{Failure, RetryPolicy};
 use crate::core::progress::ProgressWatcher;
 use attempt::{Attempt, Ctx, Phase};
@@ -250,6 +250,8 @@ pub struct Relay {
     actions: VecDeque<RelayAction>,
     /// The edge worker's settings and state ([`Relay::with_proxy`]).
     proxy: Option<Box<ProxyState>>,
+    /// What each attempt showed as it ended ([`Relay::observations`]).
+    observed: Vec<Observation>,
 }
 
 impl Relay {
@@ -316,6 +318,7 @@ impl Relay {
             deliveries: VecDeque::new(),
             actions: VecDeque::new(),
             proxy: None,
+            observed: Vec::new(),
         }
     }
 
@@ -606,6 +609,7 @@ impl Relay {
                     None => Outcome::Complete,
                 };
                 let started = attempt.deadlines.started();
+                self.observe(&attempt, attempt.cut.clone());
                 let _ = self
                     .plan
                     .finish_attempt(&outcome, attempt.status, started, at, 0.0);
@@ -647,6 +651,7 @@ impl Relay {
             message: message.clone(),
         });
         self.tried.push((name.clone(), message));
+        self.observe(&attempt, Some(failure.clone()));
         self.proxy_judged(&failure);
         let started = attempt.deadlines.started();
         let jitter = self.jitter.draw();
@@ -694,6 +699,34 @@ impl Relay {
                 self.respond(&failure);
             }
         }
+    }
+
+    /// Notes what `attempt` showed as it ends (`failure`: what ended or cut it, if anything).
+    fn observe(&mut self, attempt: &Attempt, failure: Option<Failure>) {
+        self.observed.push(Observation {
+            provider: attempt.target,
+            failure,
+            first_token_ms: attempt.deadlines.first_token_ms(),
+            longest_gap_ms: attempt.deadlines.longest_gap_ms(),
+        });
+    }
+
+    /// A guard left `provider` (of `model`) out of this call's fallbacks (its breaker is
+    /// open): the `skipped` event, delivered with the call's first.
+    pub fn skipped(&mut self, provider: String, model: String, skip: &Skip) {
+        self.event(GuardEvent::Skipped {
+            provider,
+            model,
+            reason: skip.reason.into(),
+            retry_in_ms: skip.retry_in_ms,
+        });
+    }
+
+    /// What each attempt showed as it ended, in order (a guard learns from it): its target's
+    /// index (0 the request's own endpoint, then the fallbacks), its failure, its time to the
+    /// first progress and its longest silence after it.
+    pub fn observations(&self) -> &[Observation] {
+        &self.observed
     }
 
     /// Everything failed before the commit: the guard's own response.
