@@ -4,6 +4,12 @@
 //! by `generate()`'s reader; the core makes the call's machine (learned deadlines, skipped
 //! providers, hedging, continuation) and learns from it when it is over.
 //!
+//! `guard.fetch` is `guardFetch()` with the guard's providers as fallbacks (and its deadlines,
+//! retries, session, `onEvent`, log and `fetch`): the core leaves out the fallbacks whose
+//! breaker is open, applies the learned deadlines to the others and learns from each request's
+//! attempts (the request's own endpoint is not one of the guard's providers, and is not
+//! learned).
+//!
 //! It must never decide: no deadline, breaker, event or message is made here. It only keeps the
 //! calls in flight so that `close()` (and the guard's `session`) can cancel them.
 
@@ -21,10 +27,12 @@ use web_sys::{AbortController, AbortSignal};
 use crate::core::contract::ErrorKind;
 use crate::core::deadline::Millis;
 use crate::core::guard::state::{GuardState, GuardedCall};
-use crate::core::machine::{Generation, GenerationConfig};
+use crate::core::machine::{Generation, GenerationConfig, Skip};
 use crate::core::options::{check_request_keys, read_guard_options};
+use crate::core::relay::{Relay, RelayProvider};
 use crate::web::error::guard_error;
 use crate::web::generate::{drive, GuardHook, TextTap};
+use crate::web::guard_fetch::{fetch_of, read_guard_fetch_options, FetchFinish, FetchHook};
 use crate::web::objects::{config_error, set};
 use crate::web::options::{json_parse, read_options, JsSource, Options};
 use crate::web::resources::Listener;
@@ -66,6 +74,10 @@ struct Inner {
     /// The calls in flight, by id: their controllers (aborting one cancels the call).
     in_flight: RefCell<Vec<(u64, AbortController)>>,
     next_id: Cell<u64>,
+    /// Aborted by `close()`: the signal of every request of the guard's `fetch`.
+    closer: AbortController,
+    /// The guard's `fetch`, once asked for (the same function every time).
+    fetch: RefCell<Option<JsValue>>,
 }
 
 /// A long-lived guard: see the module documentation and the TypeScript types.
@@ -127,6 +139,8 @@ impl Guard {
                 closed: Cell::new(false),
                 in_flight: RefCell::default(),
                 next_id: Cell::new(0),
+                closer: AbortController::new()?,
+                fetch: RefCell::default(),
             }),
         })
     }
@@ -148,8 +162,40 @@ impl Guard {
         to_js(&self.inner.state.borrow().stats(performance_now()))
     }
 
+    /// `guardFetch()` with this guard's providers as fallbacks, its deadlines, retries,
+    /// session, `onEvent`, log and `fetch`, and its state: open breakers skip their provider,
+    /// learned deadlines apply, every request is learned from. Closed with the guard.
+    #[wasm_bindgen(getter)]
+    pub fn fetch(&self) -> Result<JsValue, JsValue> {
+        if let Some(fetch) = self.inner.fetch.borrow().as_ref() {
+            return Ok(fetch.clone());
+        }
+        let own = Object::new();
+        for key in SHARED {
+            let value = get(&self.inner.shared, key);
+            if given(&value) {
+                set(&own, key, &value);
+            }
+        }
+        if let Some(on_event) = &self.inner.on_event {
+            set(&own, "onEvent", on_event);
+        }
+        if let Some(session) = &self.inner.session {
+            set(&own, "session", session);
+        }
+        set(&own, "signal", &self.inner.closer.signal());
+        let mut options = read_guard_fetch_options(&own.into()).map_err(|m| config_error(&m))?;
+        options.hook = Some(Rc::new(FetchState(self.inner.clone())));
+        let fetch = fetch_of(options);
+        *self.inner.fetch.borrow_mut() = Some(fetch.clone());
+        Ok(fetch)
+    }
+
     /// Cancels every call in flight (reason `"closed"`); later calls reject the same way.
     pub fn close(&self) {
+        self.inner
+            .closer
+            .abort_with_reason(&JsValue::from_str(CLOSED));
         self.inner.closed.set(true);
         let calls = std::mem::take(&mut *self.inner.in_flight.borrow_mut());
         for (_, controller) in calls {
@@ -311,5 +357,26 @@ impl GuardHook for Hook {
 
     fn on_event(&self) -> Option<Function> {
         self.inner.on_event.clone()
+    }
+}
+
+/// The guard's part in each request of its `fetch`.
+struct FetchState(Rc<Inner>);
+
+impl FetchHook for FetchState {
+    fn start(
+        &self,
+        now: f64,
+        fallbacks: Vec<RelayProvider>,
+    ) -> (Vec<RelayProvider>, Vec<(String, String, Skip)>, FetchFinish) {
+        let (kept, skipped, call) = self.0.state.borrow_mut().start_fetch(now, fallbacks);
+        let inner = self.0.clone();
+        let finish = move |now: f64, relay: &Relay| {
+            inner
+                .state
+                .borrow_mut()
+                .finish(now, call, relay.observations());
+        };
+        (kept, skipped, Box::new(finish))
     }
 }

@@ -26,7 +26,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
 const PACKAGE_DIR = process.env.LSG_PACKAGE_DIR ?? path.join(repo, "target", "pkg", "llm-stream-guard");
 const MOCK = (process.env.MOCK_URL ?? "").replace(/\/$/, "");
-const { guardFetch, Session } = await import(pathToFileURL(path.join(PACKAGE_DIR, "node.mjs")).href);
+const { Guard, guardFetch, Session } = await import(pathToFileURL(path.join(PACKAGE_DIR, "node.mjs")).href);
 
 /** The mock upstream's canned answer, from its source. */
 const DEFAULT_TEXT = (() => {
@@ -487,4 +487,50 @@ check("the AI SDK: a stall before the first token fails over invisibly", async (
   assert.equal(text, DEFAULT_TEXT);
   assert.equal(await result.finishReason, "stop");
   assert.equal((await ledger(tag)).length, 2);
+});
+
+check("a Guard's fetch in openai: its providers are the fallbacks, a stalled one's breaker opens and the next request skips it; closed with the guard", async () => {
+  const tag = tagged("guard-fetch");
+  const events = [];
+  const guard = new Guard({
+    providers: [
+      { ...fallback("headers-then-silence", tag), name: "stalled", timeouts: { firstTokenMs: 300 } },
+      { ...fallback("normal", tag), name: "steady" },
+    ],
+    retry: { maxRetries: 0 },
+    breaker: { failureThreshold: 1, cooldownMs: 60_000 },
+    onEvent: (event) => events.push(event),
+  });
+  assert.equal(guard.fetch, guard.fetch, "one function");
+  // The request's own endpoint answers 500: the guard's providers are tried after it.
+  const client = new OpenAI({ baseURL: base("http-500"), apiKey: OWN_KEY, defaultQuery: { tag }, maxRetries: 0, fetch: guard.fetch });
+  const ask = async () => {
+    const stream = await client.chat.completions.create({ model: "m", messages: MESSAGES, stream: true });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+    return text;
+  };
+  assert.equal(await ask(), DEFAULT_TEXT);
+  assert.deepEqual((await ledger(tag, 2_000)).map((c) => c.scenario), ["http-500", "headers-then-silence", "normal"]);
+  const stalled = () => guard.stats().find((s) => s.provider === "stalled");
+  assert.equal(stalled().breaker.state, "open", JSON.stringify(guard.stats()));
+  assert.equal(guard.stats().find((s) => s.provider === "steady").samples, 1, "the answer was learned");
+
+  events.length = 0;
+  assert.equal(await ask(), DEFAULT_TEXT);
+  assert.deepEqual(
+    (await ledger(tag, 2_000)).map((c) => c.scenario),
+    ["http-500", "headers-then-silence", "normal", "http-500", "normal"],
+    "nothing was sent to the open provider",
+  );
+  const skipped = events.filter((e) => e.type === "skipped");
+  assert.deepEqual(skipped.map((e) => [e.provider, e.reason]), [["stalled", "timeout"]]);
+
+  guard.close();
+  // The guard's fetch rejects with an AbortError, as a guardFetch() whose signal aborted does
+  // (which openai reports as its APIConnectionTimeoutError: the abort was not its own signal's).
+  await assert.rejects(guard.fetch(`${base("normal")}/chat/completions?tag=${tag}`, { method: "POST", body: "{}" }), { name: "AbortError" });
+  await assert.rejects(ask(), OpenAI.APIConnectionTimeoutError);
+  assert.equal((await ledger(tag)).length, 5, "nothing sent after the close");
+  guard.free();
 });

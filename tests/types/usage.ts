@@ -435,6 +435,12 @@ async function guarded(): Promise<string> {
     const state: "closed" | "open" | "half-open" = s.breaker.state;
     console.log(s.provider, s.model, s.samples, s.firstTokenMs?.p95, s.gapMs?.p99, s.learned.idleMs, state, s.breaker.reason);
   }
+  // The guard's fetch is a fetch: what an SDK's `fetch` option takes.
+  const viaGuard: typeof fetch = guard.fetch;
+  const answered: Response = await viaGuard("http://127.0.0.1:1/v1/chat/completions", { method: "POST" });
+  void answered.status;
+  // @ts-expect-error the guard's fetch is read-only
+  guard.fetch = fetch;
   guard.close();
   // @ts-expect-error the providers are the guard's, not a call's
   void guard.generate({ providers: [local], messages: [] });

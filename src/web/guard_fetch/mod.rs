@@ -35,7 +35,7 @@ use crate::web::objects::{config_error, event_object, log_event, set};
 use crate::web::resources::{Alarm, Counted, Kind, Listener, Wakeup};
 use crate::web::transport::{js_error_message, ReadResult, Transport};
 pub(crate) use body::BodyStream;
-use options::GuardOptions;
+pub(crate) use options::{read as read_guard_fetch_options, FetchFinish, FetchHook, GuardOptions};
 
 /// What the driver's caller makes of the relay's deliveries: `guardFetch()` (the SDK's
 /// `Response`, its `onEvent` and log) or the edge worker (its client's `Response`, its
@@ -61,8 +61,9 @@ pub(crate) trait Host {
     fn settled(&mut self, _relay: &Relay) {}
 }
 
-/// `guardFetch()`'s host: the SDK's `Response`, `onEvent`, the log.
-struct SdkHost(Rc<GuardOptions>);
+/// `guardFetch()`'s host: the SDK's `Response`, `onEvent`, the log (and a `Guard`'s learning,
+/// for the guard's `fetch`).
+struct SdkHost(Rc<GuardOptions>, Option<FetchFinish>);
 
 impl Host for SdkHost {
     fn event(&mut self, event: &GuardEvent) {
@@ -103,6 +104,12 @@ impl Host for SdkHost {
         set(&init, "headers", &headers);
         JsResponse::new(&JsValue::from_str(body), &init).map(JsValue::from)
     }
+
+    fn settled(&mut self, relay: &Relay) {
+        if let Some(finish) = self.1.take() {
+            finish(performance_now(), relay);
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -139,11 +146,17 @@ extern "C" {
 /// `GuardError` of kind `"config"` for invalid options.
 #[wasm_bindgen(js_name = guardFetch, skip_typescript)]
 pub fn guard_fetch(options: JsValue) -> Result<JsValue, JsValue> {
-    let options = Rc::new(options::read(&options).map_err(|m| config_error(&m))?);
+    let options = options::read(&options).map_err(|m| config_error(&m))?;
+    Ok(fetch_of(options))
+}
+
+/// The guarded `fetch` of options already read (`guardFetch()`'s, or a `Guard`'s with its hook).
+pub(crate) fn fetch_of(options: GuardOptions) -> JsValue {
+    let options = Rc::new(options);
     let fetch = Closure::<dyn FnMut(JsValue, JsValue) -> Promise>::new(
         move |input: JsValue, init: JsValue| relay_call(options.clone(), input, init),
     );
-    Ok(fetch.into_js_value())
+    fetch.into_js_value()
 }
 
 /// One call of the guarded `fetch`.
@@ -421,19 +434,31 @@ impl Driver {
             sdk: sdk_signal,
             guard: guard_signals,
         };
+        let (fallbacks, skipped, finish) = match &options.hook {
+            Some(hook) => {
+                let (kept, skipped, finish) =
+                    hook.start(performance_now(), options.fallbacks.clone());
+                (kept, skipped, Some(finish))
+            }
+            None => (options.fallbacks.clone(), Vec::new(), None),
+        };
         let config = RelayConfig {
             request,
             timeouts: options.timeouts,
             max_retries: options.policy.max_retries,
-            fallbacks: options.fallbacks.clone(),
+            fallbacks,
             policy: options.policy,
             max_event_bytes: options.max_event_bytes,
             on_cut: options.on_cut,
             jitter_seed: jitter_seed(),
         };
+        let mut relay = Relay::new(config);
+        for (provider, model, skip) in skipped {
+            relay.skipped(provider, model, &skip);
+        }
         let mut driver = Driver::with_relay(
-            Relay::new(config),
-            Box::new(SdkHost(options.clone())),
+            relay,
+            Box::new(SdkHost(options.clone(), finish)),
             options.fetch.clone(),
             answer,
             cancels,

@@ -12,10 +12,12 @@
 
 use crate::core::deadline::Timeouts;
 use crate::core::events::LogLevel;
+use crate::core::machine::Skip;
 use crate::core::options::{on_cut, unknown_key, GUARD_FETCH_OPTIONS};
 use crate::core::policy::RetryPolicy;
-use crate::core::relay::{OnCut, RelayProvider};
+use crate::core::relay::{OnCut, Relay, RelayProvider};
 use js_sys::{Array, Function, Object, Reflect};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
@@ -36,6 +38,22 @@ pub(crate) struct GuardOptions {
     pub on_event: Option<Function>,
     pub log: LogLevel,
     pub fetch: Option<Function>,
+    /// A `Guard`'s part in each request, for the guard's `fetch` (`None` for `guardFetch()`).
+    pub hook: Option<Rc<dyn FetchHook>>,
+}
+
+/// What ends a request for a `Guard`: it learns from the relay's attempts at the time given.
+pub(crate) type FetchFinish = Box<dyn FnOnce(f64, &Relay)>;
+
+/// A `Guard`'s part in a request of its `fetch`: given the fallbacks at `now`, the ones to
+/// ask (learned deadlines applied), those left out (name, model, why) and what to call when
+/// the request is over. The core decides all of it (`GuardState::start_fetch`).
+pub(crate) trait FetchHook {
+    fn start(
+        &self,
+        now: f64,
+        fallbacks: Vec<RelayProvider>,
+    ) -> (Vec<RelayProvider>, Vec<(String, String, Skip)>, FetchFinish);
 }
 
 fn get(object: &JsValue, name: &str) -> JsValue {
@@ -120,5 +138,6 @@ pub(crate) fn read(options: &JsValue) -> Result<GuardOptions, String> {
         on_event: read.on_event,
         log: read.log,
         fetch: read.fetch,
+        hook: None,
     })
 }
