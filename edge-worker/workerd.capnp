@@ -37,5 +37,6 @@ const guardWorker :Workerd.Worker = (
     (name = "LSG_BODY_MS", fromEnvironment = "LSG_BODY_MS"),
     (name = "LSG_FORWARD_FIELDS", fromEnvironment = "LSG_FORWARD_FIELDS"),
     (name = "LSG_MAX_TOKENS", fromEnvironment = "LSG_MAX_TOKENS"),
+    (name = "LSG_GUARD", fromEnvironment = "LSG_GUARD"),
   ],
 );

@@ -3225,3 +3225,74 @@ async fn probe_cost_of_200_streams_waiting_on_a_silent_upstream() {
         report.join("\n  ")
     );
 }
+
+workerd_test! {
+    async fn lsg_guard_opens_a_stalled_providers_breaker_and_the_next_request_skips_it() {
+        let tag = "guard-breaker";
+        let mock = mock().await;
+        let silent = provider(&mock, "silent", "keepalive-forever", tag, "keepalive_ms=50");
+        let backup = provider(&mock, "backup", "normal", tag, "");
+        let worker = worker(&[
+            ("LSG_PROVIDERS", providers(&[silent, backup])),
+            ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
+            ("LSG_TIMEOUTS", json!({"firstTokenMs": 300}).to_string()),
+            ("LSG_RETRY", json!({"maxRetries": 0}).to_string()),
+            (
+                "LSG_GUARD",
+                json!({"breaker": {"failureThreshold": 1, "cooldownMs": 60_000}}).to_string(),
+            ),
+        ])
+        .await;
+        let ask = || async {
+            let response = post_chat(
+                &worker,
+                &[("authorization", &bearer()), ("x-lsg-events", "1")],
+                &chat(Some(true)),
+            )
+            .await;
+            assert_eq!(response.status, 200);
+            response.text().await
+        };
+        // The first request: the silent provider's first-token deadline, then the backup.
+        let first = ask().await;
+        assert!(first.contains("data: [DONE]"), "{first}");
+        assert!(!first.contains("\"type\":\"skipped\""), "{first}");
+        let scenarios = |records: Vec<ConnectionRecord>| -> Vec<Option<String>> {
+            records.into_iter().map(|r| r.scenario).collect()
+        };
+        assert_eq!(
+            scenarios(closed(&mock, tag).await),
+            [Some("keepalive-forever".into()), Some("normal".into())]
+        );
+        // The second: the silent provider's breaker is open, so it is not asked at all.
+        let second = ask().await;
+        assert!(second.contains("data: [DONE]"), "{second}");
+        assert!(
+            second.contains("\"type\":\"skipped\"") && second.contains("\"provider\":\"silent\""),
+            "the skip is an event: {second}"
+        );
+        assert_eq!(
+            scenarios(closed(&mock, tag).await),
+            [
+                Some("keepalive-forever".into()),
+                Some("normal".into()),
+                Some("normal".into())
+            ],
+            "nothing was sent to the skipped provider"
+        );
+    }
+}
+
+workerd_test! {
+    async fn a_bad_lsg_guard_is_a_configuration_error() {
+        let (_mock, worker) = mock_and_worker(
+            &[("one", "normal", "guard-config", "")],
+            &[("LSG_GUARD", json!({"hedge": {"afterMs": 100}}).to_string())],
+        )
+        .await;
+        let response = post_chat(&worker, &[("authorization", &bearer())], &chat(Some(true))).await;
+        assert_eq!(response.status, 500);
+        let body = response.text().await;
+        assert!(!body.contains("hedge"), "the value is not shown to clients: {body}");
+    }
+}

@@ -56,7 +56,7 @@ cargo xtask <task>
            the Python venv the sdk suite's Python openai runs in (target/py-venv)
   worker   set up, build the edge worker and run it in workerd on 127.0.0.1 (LSG_PORT, default
            8787; 0 = any free port), configured by LSG_PROVIDERS, LSG_CLIENT_TOKENS,
-           LSG_ALLOWED_ORIGINS, LSG_MODELS, LSG_TIMEOUTS, LSG_RETRY, LSG_HEARTBEAT_MS;
+           LSG_ALLOWED_ORIGINS, LSG_MODELS, LSG_TIMEOUTS, LSG_RETRY, LSG_HEARTBEAT_MS, LSG_GUARD;
            `--build` only builds (target/edge-worker, and edge-worker/pkg for wrangler)
   bench    set up, then measure throughput against eventsource-parser (parser alone and
            end to end over a real fetch), size (main and parser-only entry), deadline precision,

@@ -178,6 +178,43 @@ impl GuardState {
         now: Millis,
         fallbacks: Vec<RelayProvider>,
     ) -> (Vec<RelayProvider>, Vec<(String, String, Skip)>, GuardedCall) {
+        self.start_relay_chain(now, fallbacks, true)
+    }
+
+    /// A guard over a proxy's chain (the edge worker's `LSG_GUARD`): the providers as
+    /// configured, in order, that has learned nothing yet.
+    pub fn for_relay(config: GuardConfig, chain: &[RelayProvider]) -> GuardState {
+        GuardState {
+            learned: LearnedDeadlines::new(config.adaptive.unwrap_or_default()),
+            config,
+            chain: chain
+                .iter()
+                .map(|p| Known {
+                    name: p.name.clone(),
+                    model: p.model.clone(),
+                    timeouts: p.timeouts,
+                })
+                .collect(),
+            breakers: Vec::new(),
+        }
+    }
+
+    /// A proxy's request begins at `now` with `targets` (every one a provider of the guard,
+    /// the relay's targets in order): as [`GuardState::start_fetch`] does for fallbacks.
+    pub fn start_relay(
+        &mut self,
+        now: Millis,
+        targets: Vec<RelayProvider>,
+    ) -> (Vec<RelayProvider>, Vec<(String, String, Skip)>, GuardedCall) {
+        self.start_relay_chain(now, targets, false)
+    }
+
+    fn start_relay_chain(
+        &mut self,
+        now: Millis,
+        fallbacks: Vec<RelayProvider>,
+        own_endpoint: bool,
+    ) -> (Vec<RelayProvider>, Vec<(String, String, Skip)>, GuardedCall) {
         let mut kept = Vec::with_capacity(fallbacks.len());
         let mut skipped = Vec::new();
         let mut probes = Vec::new();
@@ -202,8 +239,11 @@ impl GuardState {
             }
             kept.push(provider);
         }
-        // Target 0 is the request's own endpoint: named "" so that nothing is learned of it.
-        let chain = std::iter::once((String::new(), String::new()))
+        // A fetch's target 0 is the request's own endpoint: named "" so that nothing is
+        // learned of it.
+        let own = own_endpoint.then(|| (String::new(), String::new()));
+        let chain = own
+            .into_iter()
             .chain(kept.iter().map(|p| (p.name.clone(), p.model.clone())))
             .collect();
         (kept, skipped, GuardedCall { chain, probes })

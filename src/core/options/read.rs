@@ -518,38 +518,41 @@ pub fn check_options_object<S: OptionSource>(source: &S, options: &S::Value) -> 
     }
 }
 
+/// Options as a JSON document: how the edge worker's JSON configuration (`LSG_GUARD`) and the
+/// tests feed the validator.
+pub struct JsonSource;
+
+impl OptionSource for JsonSource {
+    type Value = serde_json::Value;
+    fn field(&self, object: &Self::Value, name: &str) -> Option<Self::Value> {
+        object.get(name).filter(|v| !v.is_null()).cloned()
+    }
+    fn keys(&self, value: &Self::Value) -> Option<Vec<String>> {
+        value.as_object().map(|o| o.keys().cloned().collect())
+    }
+    fn items(&self, value: &Self::Value) -> Option<Vec<Self::Value>> {
+        value.as_array().cloned()
+    }
+    fn string(&self, value: &Self::Value) -> Option<String> {
+        value.as_str().map(str::to_owned)
+    }
+    fn number(&self, value: &Self::Value) -> Option<f64> {
+        value.as_f64()
+    }
+    fn boolean(&self, value: &Self::Value) -> Option<bool> {
+        value.as_bool()
+    }
+    fn number_text(&self, number: f64) -> String {
+        format!("{number}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{json, Value};
 
-    /// Options as a JSON document: how tests (and any JSON configuration) feed the validator.
-    struct Json;
-
-    impl OptionSource for Json {
-        type Value = Value;
-        fn field(&self, object: &Value, name: &str) -> Option<Value> {
-            object.get(name).filter(|v| !v.is_null()).cloned()
-        }
-        fn keys(&self, value: &Value) -> Option<Vec<String>> {
-            value.as_object().map(|o| o.keys().cloned().collect())
-        }
-        fn items(&self, value: &Value) -> Option<Vec<Value>> {
-            value.as_array().cloned()
-        }
-        fn string(&self, value: &Value) -> Option<String> {
-            value.as_str().map(str::to_owned)
-        }
-        fn number(&self, value: &Value) -> Option<f64> {
-            value.as_f64()
-        }
-        fn boolean(&self, value: &Value) -> Option<bool> {
-            value.as_bool()
-        }
-        fn number_text(&self, number: f64) -> String {
-            format!("{number}")
-        }
-    }
+    use super::JsonSource as Json;
 
     fn options(change: impl FnOnce(&mut Value)) -> Value {
         let mut options = json!({

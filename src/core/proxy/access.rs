@@ -112,7 +112,7 @@ pub fn client_authorization(
 }
 
 /// The headers a Messages request goes upstream with besides its body's type: the key header
-/// Anthropic's API reads (empty here: [`crate::core::relay::fallback_headers`] puts each
+/// Anthropic's API reads (empty here: the relay puts each
 /// provider's key in the header the request used), the client's `anthropic-version` (or the
 /// one every Messages endpoint accepts) and its `anthropic-beta`, if any.
 pub fn messages_headers(version: Option<String>, beta: Option<String>) -> Vec<(String, String)> {

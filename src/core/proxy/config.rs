@@ -7,7 +7,10 @@
 //! quoted where that helps to find the mistake.
 
 use super::request::GATED_FIELDS;
-use crate::core::options::{check_url, nearest, unknown_key, RETRY_FIELDS, TIMEOUT_FIELDS};
+use crate::core::guard::state::GuardConfig;
+use crate::core::options::{
+    check_url, nearest, read_guard_options, unknown_key, JsonSource, RETRY_FIELDS, TIMEOUT_FIELDS,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -84,6 +87,9 @@ pub struct ProxyConfig {
     /// The largest `max_tokens` / `max_completion_tokens` accepted (and the `max_tokens` sent
     /// when a request names neither).
     pub max_tokens: Option<u64>,
+    /// `LSG_GUARD`: a guard over the providers (learned deadlines, breakers), kept per isolate;
+    /// `None` when not set.
+    pub guard: Option<GuardConfig>,
 }
 
 /// A configuration problem: the variable it is in and what is wrong (no secret value in it).
@@ -124,6 +130,31 @@ fn list(value: Option<String>) -> Vec<String> {
 /// A value that is set and not blank.
 fn set(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
+}
+
+/// The options `LSG_GUARD` takes: a `Guard`'s that apply to a proxy (its providers, deadlines
+/// and retries are `LSG_PROVIDERS`, `LSG_TIMEOUTS` and `LSG_RETRY`; hedging and continuation
+/// would change the bytes relayed).
+pub const WORKER_GUARD_OPTIONS: &[&str] = &["adaptive", "breaker"];
+
+/// `LSG_GUARD`, read by the guard's own option reader (so it is checked as `new Guard()`
+/// checks its options).
+fn guard(value: Option<String>) -> Result<Option<GuardConfig>, ConfigError> {
+    let Some(text) = set(value) else {
+        return Ok(None);
+    };
+    let problem = |p: String| ConfigError::new("LSG_GUARD", p);
+    let value = match serde_json::from_str::<Value>(&text) {
+        Ok(value @ Value::Object(_)) => value,
+        _ => return Err(problem("must be a JSON object".into())),
+    };
+    let keys = value.as_object().into_iter().flat_map(|o| o.keys());
+    if let Some(unknown) = unknown_key(keys.map(String::as_str), WORKER_GUARD_OPTIONS, "") {
+        return Err(problem(unknown));
+    }
+    read_guard_options(&JsonSource, &value)
+        .map(Some)
+        .map_err(problem)
 }
 
 /// The most retries per provider the guard takes (its `maxRetries` limit).
@@ -432,6 +463,7 @@ impl ProxyConfig {
             body_ms: number("LSG_BODY_MS", get("LSG_BODY_MS"), DEFAULT_BODY_MS, false)?,
             forward_fields: forward_fields(get("LSG_FORWARD_FIELDS"))?,
             max_tokens: whole_number("LSG_MAX_TOKENS", get("LSG_MAX_TOKENS"))?,
+            guard: guard(get("LSG_GUARD"))?,
         })
     }
 

@@ -18,6 +18,8 @@
 //! - `LSG_MAX_BODY_BYTES`: request body limit (default 262 144).
 //! - `LSG_BODY_MS`: the time a client has to send its request body (default 5 000; then 408).
 //! - `LSG_FORWARD_FIELDS`: comma-separated [`GATED_FIELDS`] passed on anyway (default none).
+//! - `LSG_GUARD`: JSON `{ adaptive?, breaker? }`, a guard over the providers kept per isolate
+//!   (hedging and continuation would change the bytes relayed: refused).
 //! - `LSG_MAX_TOKENS`: the largest `max_tokens` / `max_completion_tokens` accepted, and the
 //!   `max_tokens` sent when a request names neither (default: no cap).
 //! - `LSG_PROBE_MS`: once the status is out, while nothing else is sent and the client reads, a

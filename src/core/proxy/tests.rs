@@ -813,3 +813,27 @@ fn the_messages_route_takes_the_clients_token_from_x_api_key_too() {
         ("anthropic-beta".to_owned(), "tools-1".to_owned())
     );
 }
+
+#[test]
+fn lsg_guard_is_read_by_the_guards_own_reader_and_takes_what_applies_to_a_proxy() {
+    let with = |guard: &str| config(&[("LSG_PROVIDERS", PROVIDERS), ("LSG_GUARD", guard)]);
+    assert_eq!(with("").unwrap().guard, None, "off unless set");
+    let on = with(r#"{"breaker":{"failureThreshold":2,"cooldownMs":500},"adaptive":false}"#)
+        .unwrap()
+        .guard
+        .expect("a guard");
+    assert_eq!(on.breaker.failure_threshold, 2);
+    assert_eq!(on.breaker.cooldown_ms, 500.0);
+    assert_eq!(on.adaptive, None);
+    for (value, says) in [
+        ("[]", "must be a JSON object"),
+        (r#"{"hedge":{"afterMs":100}}"#, "hedge"),
+        (r#"{"continuation":true}"#, "continuation"),
+        (r#"{"breaker":{"failureThreshold":0}}"#, "failureThreshold"),
+        (r#"{"breaker":{"threshold":3}}"#, "threshold"),
+    ] {
+        let error = problem(&[("LSG_GUARD", value)]);
+        assert_eq!(error.variable, "LSG_GUARD", "{value}");
+        assert!(error.problem.contains(says), "{value}: {}", error.problem);
+    }
+}

@@ -19,12 +19,14 @@
 
 use super::{get, header, json_response, log_error, metrics, refusal_response, response};
 use crate::core::events::GuardEvent;
+use crate::core::guard::state::{GuardState, GuardedCall};
 use crate::core::proxy::{
     bearer_token, client_authorization, forward, messages_headers, misconfigured, Access, Api,
     ProxyConfig, Refusal,
 };
 use crate::core::relay::{OnCut, ProxyMode, Relay, RelayConfig, RequestKind, SdkRequest};
 use crate::web::guard_fetch::{drive, jitter_seed, Answer, Cancels, Driver, Host};
+use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -36,6 +38,12 @@ const MAX_EVENT_BYTES: usize = 256 * 1024;
 /// What the response body queues for a client that reads slowly (the upstream is read no
 /// further meanwhile): room for the next upstream read while workerd writes the last one.
 const BODY_BUFFER_BYTES: f64 = 64.0 * 1024.0;
+
+thread_local! {
+    /// The isolate's guard (`LSG_GUARD`): breakers and learned deadlines over the providers,
+    /// made at its first request; not shared with other isolates.
+    static GUARD: RefCell<Option<GuardState>> = const { RefCell::new(None) };
+}
 
 /// A refusal before the relay: counted under `outcome`, answered with the CORS headers.
 fn refuse(outcome: &str, refusal: &Refusal, cors: &[(&'static str, String)]) -> JsValue {
@@ -92,6 +100,25 @@ pub(super) async fn chat(
             return refuse("config", &misconfigured(), &cors);
         }
     };
+    let (targets, skipped, guarded) = match &config.guard {
+        None => (targets, Vec::new(), None),
+        Some(settings) => GUARD.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let state =
+                cell.get_or_insert_with(|| GuardState::for_relay(settings.clone(), &targets));
+            let (kept, skipped, call) = state.start_relay(js_sys::Date::now(), targets);
+            (kept, skipped, Some(call))
+        }),
+    };
+    if targets.is_empty() {
+        let refusal = Refusal::new(
+            503,
+            "server_error",
+            "unavailable",
+            "every provider is skipped: their breakers are open after failures in a row",
+        );
+        return refuse("unavailable", &refusal, &cors);
+    }
     let policy = config.retry_policy();
     let id = format!(
         "chatcmpl-lsg-{:012x}",
@@ -115,7 +142,7 @@ pub(super) async fn chat(
         client_idle_ms: call.idle_ms,
         probe_ms: Some(config.probe_ms).filter(|ms| *ms > 0.0),
     };
-    let relay = Relay::with_proxy(
+    let mut relay = Relay::with_proxy(
         RelayConfig {
             request: SdkRequest {
                 method: "POST".into(),
@@ -142,12 +169,16 @@ pub(super) async fn chat(
         },
         mode,
     );
+    for (provider, model, skip) in skipped {
+        relay.skipped(provider, model, &skip);
+    }
     let host = WorkerHost {
         stream: relay.kind() == RequestKind::Stream,
         id,
         cors: cors.clone(),
         counted: false,
         active: false,
+        guarded,
     };
     let (promise, Some(answer)) = Answer::new() else {
         return refuse("internal", &misconfigured(), &cors);
@@ -185,6 +216,8 @@ struct WorkerHost {
     counted: bool,
     /// It is counted among the active streams.
     active: bool,
+    /// The isolate's guard's part in this request (`LSG_GUARD`), learned from when it ends.
+    guarded: Option<GuardedCall>,
 }
 
 impl WorkerHost {
@@ -258,6 +291,13 @@ impl Host for WorkerHost {
     }
 
     fn settled(&mut self, relay: &Relay) {
+        if let Some(call) = self.guarded.take() {
+            GUARD.with(|cell| {
+                if let Some(state) = cell.borrow_mut().as_mut() {
+                    state.finish(js_sys::Date::now(), call, relay.observations());
+                }
+            });
+        }
         // A stream that failed after its status: the final error chunk went out.
         if let Some(kind) = relay.failure_kind() {
             self.count(kind);
