@@ -11,9 +11,8 @@
 // which no mock scenario sends) listens on 127.0.0.1 port 0 and is closed by its test. An
 // unhandled promise rejection fails the test it happened in.
 
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -21,6 +20,7 @@ import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { streamText } from "ai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
+import { jsonToolServer } from "./tools.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
@@ -42,8 +42,6 @@ const MESSAGES = [{ role: "user", content: "hi" }];
 
 const rejections = [];
 process.on("unhandledRejection", (reason) => rejections.push(reason));
-const servers = [];
-after(() => Promise.all(servers.map((s) => new Promise((done) => s.close(done)))));
 
 let tags = 0;
 /** A ledger tag for one test's requests. */
@@ -176,57 +174,25 @@ check("openai: tool calls streamed arrive intact", async () => {
 });
 
 check("openai: a JSON answer with tool calls arrives intact, through a failover that changed only the model", async () => {
-  const answer = JSON.stringify({
-    id: "chatcmpl-1",
-    object: "chat.completion",
-    created: 1,
-    model: "fallback-model",
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: "assistant",
-          content: null,
-          refusal: null,
-          tool_calls: [
-            { id: "call_a", type: "function", function: { name: "get_weather", arguments: "{\"city\":\"Paris\"}" } },
-            { id: "call_b", type: "function", function: { name: "get_time", arguments: "{\"tz\":\"CET\"}" } },
-          ],
-        },
-        logprobs: null,
-        finish_reason: "tool_calls",
-      },
-    ],
-    usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 },
-    system_fingerprint: "fp_x",
-  });
-  const received = [];
-  const server = createServer((request, response) => {
-    let body = "";
-    request.on("data", (d) => (body += d));
-    request.on("end", () => {
-      received.push({ body, authorization: request.headers.authorization });
-      response.writeHead(200, { "content-type": "application/json" });
-      response.end(answer);
-    });
-  });
-  servers.push(server);
-  await new Promise((ready) => server.listen(0, "127.0.0.1", ready));
-  const local = `http://127.0.0.1:${server.address().port}/v1/chat/completions`;
+  const upstream = await jsonToolServer();
   const tag = tagged("json");
-  const client = new OpenAI({
-    baseURL: base("http-503"),
-    apiKey: OWN_KEY,
-    defaultQuery: { tag },
-    fetch: guardFetch({ retry: { maxRetries: 0 }, providers: [{ name: "local", url: local, model: "fallback-model", apiKey: FALLBACK_KEY }] }),
-  });
-  const result = await client.chat.completions.create({ model: "gpt-4o", messages: MESSAGES, temperature: 0.25 });
-  assert.deepEqual(JSON.parse(JSON.stringify(result)), JSON.parse(answer));
-  const own = await ledger(tag);
-  assert.equal(own.length, 1, "the SDK's own endpoint was asked once");
-  assert.equal(received.length, 1);
-  assert.equal(received[0].body, own[0].body.replace("\"model\":\"gpt-4o\"", "\"model\":\"fallback-model\""), "only the model changed");
-  assert.equal(received[0].authorization, `Bearer ${FALLBACK_KEY}`);
+  try {
+    const client = new OpenAI({
+      baseURL: base("http-503"),
+      apiKey: OWN_KEY,
+      defaultQuery: { tag },
+      fetch: guardFetch({ retry: { maxRetries: 0 }, providers: [{ name: "local", url: upstream.url, model: "fallback-model", apiKey: FALLBACK_KEY }] }),
+    });
+    const result = await client.chat.completions.create({ model: "gpt-4o", messages: MESSAGES, temperature: 0.25 });
+    assert.deepEqual(JSON.parse(JSON.stringify(result)), upstream.answer);
+    const own = await ledger(tag);
+    assert.equal(own.length, 1, "the SDK's own endpoint was asked once");
+    assert.equal(upstream.bodies.length, 1);
+    assert.equal(upstream.bodies[0], own[0].body.replace("\"model\":\"gpt-4o\"", "\"model\":\"fallback-model\""), "only the model changed");
+    assert.equal(upstream.authorizations[0], `Bearer ${FALLBACK_KEY}`);
+  } finally {
+    await upstream.close();
+  }
 });
 
 check("openai: a stall before the first token fails over invisibly", async () => {

@@ -19,7 +19,8 @@ export const TOOLS = {
 };
 
 /** A local upstream answering every POST with one JSON chat completion carrying two tool calls
- * (no mock scenario sends one); it records the bodies it got. Closed by `close()`. */
+ * (no mock scenario sends one); it records the bodies and `Authorization` headers it got.
+ * Closed by `close()`. */
 export async function jsonToolServer() {
   const answer = {
     id: "chatcmpl-json-1",
@@ -46,11 +47,13 @@ export async function jsonToolServer() {
     system_fingerprint: "fp_x",
   };
   const bodies = [];
+  const authorizations = [];
   const server = createServer((request, response) => {
     let body = "";
     request.on("data", (d) => (body += d));
     request.on("end", () => {
       bodies.push(body);
+      authorizations.push(request.headers.authorization);
       response.writeHead(200, { "content-type": "application/json" });
       response.end(JSON.stringify(answer));
     });
@@ -59,6 +62,7 @@ export async function jsonToolServer() {
   return {
     answer,
     bodies,
+    authorizations,
     url: `http://127.0.0.1:${server.address().port}/v1/chat/completions`,
     close: () => new Promise((done) => server.close(done)),
   };

@@ -91,18 +91,19 @@ pub struct GuardedCall {
 impl GuardState {
     /// A guard over `chain` (its providers as configured) that has learned nothing yet.
     pub fn new(config: GuardConfig, chain: &GenerationConfig) -> GuardState {
+        let known = chain.providers.iter().map(|p| Known {
+            name: p.name.clone(),
+            model: p.model.clone(),
+            timeouts: p.timeouts,
+        });
+        GuardState::over(config, known.collect())
+    }
+
+    fn over(config: GuardConfig, chain: Vec<Known>) -> GuardState {
         GuardState {
             learned: LearnedDeadlines::new(config.adaptive.unwrap_or_default()),
             config,
-            chain: chain
-                .providers
-                .iter()
-                .map(|p| Known {
-                    name: p.name.clone(),
-                    model: p.model.clone(),
-                    timeouts: p.timeouts,
-                })
-                .collect(),
+            chain,
             breakers: Vec::new(),
         }
     }
@@ -184,19 +185,12 @@ impl GuardState {
     /// A guard over a proxy's chain (the edge worker's `LSG_GUARD`): the providers as
     /// configured, in order, that has learned nothing yet.
     pub fn for_relay(config: GuardConfig, chain: &[RelayProvider]) -> GuardState {
-        GuardState {
-            learned: LearnedDeadlines::new(config.adaptive.unwrap_or_default()),
-            config,
-            chain: chain
-                .iter()
-                .map(|p| Known {
-                    name: p.name.clone(),
-                    model: p.model.clone(),
-                    timeouts: p.timeouts,
-                })
-                .collect(),
-            breakers: Vec::new(),
-        }
+        let known = chain.iter().map(|p| Known {
+            name: p.name.clone(),
+            model: p.model.clone(),
+            timeouts: p.timeouts,
+        });
+        GuardState::over(config, known.collect())
     }
 
     /// A proxy's request begins at `now` with `targets` (every one a provider of the guard,
