@@ -452,18 +452,7 @@ impl Generation {
             let deadlines = self.plan.begin_attempt(at);
             let id = AttemptId(self.next_attempt);
             self.next_attempt += 1;
-            let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-            let mut cx = Ctx {
-                provider,
-                secrets: &secrets,
-                max_event_bytes: self.config.max_event_bytes,
-                deliveries: &mut self.deliveries,
-                actions: &mut self.actions,
-                steps: &mut self.steps,
-            };
-            let attempt =
-                Attempt::refused(id, index, deadlines, Failure::Skipped, message, &mut cx);
-            self.attempts.push(attempt);
+            self.refused(id, index, deadlines, Failure::Skipped, message);
             return;
         }
         let event = GuardEvent::RequestStart {
@@ -507,21 +496,31 @@ impl Generation {
                 }));
                 self.attempts.push(Attempt::sent(id, index, deadlines));
             }
-            Err(message) => {
-                let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-                let mut cx = Ctx {
-                    provider,
-                    secrets: &secrets,
-                    max_event_bytes: self.config.max_event_bytes,
-                    deliveries: &mut self.deliveries,
-                    actions: &mut self.actions,
-                    steps: &mut self.steps,
-                };
-                let attempt =
-                    Attempt::refused(id, index, deadlines, Failure::Protocol, message, &mut cx);
-                self.attempts.push(attempt);
-            }
+            Err(message) => self.refused(id, index, deadlines, Failure::Protocol, message),
         }
+    }
+
+    /// Attempt `id` at provider `index` is over before anything was sent (`failure`, said by
+    /// `message`).
+    fn refused(
+        &mut self,
+        id: AttemptId,
+        index: usize,
+        deadlines: AttemptDeadlines,
+        failure: Failure,
+        message: String,
+    ) {
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        let mut cx = Ctx {
+            provider: &self.config.providers[index],
+            secrets: &secrets,
+            max_event_bytes: self.config.max_event_bytes,
+            deliveries: &mut self.deliveries,
+            actions: &mut self.actions,
+            steps: &mut self.steps,
+        };
+        let attempt = Attempt::refused(id, index, deadlines, failure, message, &mut cx);
+        self.attempts.push(attempt);
     }
 
     /// An attempt is over: report its failure, let the plan decide, and act on the decision.
