@@ -3280,6 +3280,14 @@ workerd_test! {
             ],
             "nothing was sent to the skipped provider"
         );
+        // An operator sees the breaker in /metrics.
+        let metrics = send(worker.addr(), "GET", "/metrics", &[], full("")).await;
+        let text = metrics.text().await;
+        assert!(
+            text.contains("lsg_provider_breaker{provider=\"silent\",state=\"open\"} 1")
+                && text.contains("lsg_provider_breaker{provider=\"backup\",state=\"closed\"} 1"),
+            "{text}"
+        );
     }
 }
 

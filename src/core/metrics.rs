@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::core::guard::state::ProviderStats;
+
 /// First-token latency histogram bucket bounds, in seconds.
 pub const FIRST_TOKEN_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
@@ -157,6 +159,41 @@ impl Metrics {
     }
 }
 
+/// The Prometheus text of a guard's breakers (the edge worker's `LSG_GUARD`): one
+/// `lsg_provider_breaker` line per provider, labelled with its current state (`closed`,
+/// `open`, `half-open`), and its learned samples.
+pub fn render_guard(stats: &[ProviderStats]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP lsg_provider_breaker A provider's breaker (LSG_GUARD), by its state now."
+    );
+    let _ = writeln!(out, "# TYPE lsg_provider_breaker gauge");
+    for s in stats {
+        let _ = writeln!(
+            out,
+            "lsg_provider_breaker{{provider=\"{}\",state=\"{}\"}} 1",
+            escape(&s.provider),
+            s.breaker.state
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP lsg_provider_samples Attempts a provider's learned deadlines are made from."
+    );
+    let _ = writeln!(out, "# TYPE lsg_provider_samples gauge");
+    for s in stats {
+        let _ = writeln!(
+            out,
+            "lsg_provider_samples{{provider=\"{}\",model=\"{}\"}} {}",
+            escape(&s.provider),
+            escape(&s.model),
+            s.samples
+        );
+    }
+    out
+}
+
 /// Label values escape backslash, double quote and line feed.
 fn escape(value: &str) -> String {
     value
@@ -217,5 +254,30 @@ mod tests {
         let mut m = Metrics::default();
         m.request("we\"ird\\");
         assert!(m.render().contains("outcome=\"we\\\"ird\\\\\""));
+    }
+
+    #[test]
+    fn renders_a_guards_breakers_and_samples() {
+        use crate::core::guard::state::{GuardConfig, GuardState};
+        use crate::core::relay::RelayProvider;
+        let provider = |name: &str| RelayProvider {
+            name: name.into(),
+            url: "http://127.0.0.1:9/v1/chat/completions".into(),
+            model: "m\"x".into(),
+            api_key: None,
+            headers: Vec::new(),
+            timeouts: crate::core::deadline::Timeouts::default(),
+            max_retries: 0,
+        };
+        let state = GuardState::for_relay(GuardConfig::default(), &[provider("a"), provider("b")]);
+        let text = render_guard(&state.stats(0.0));
+        assert!(
+            text.contains("lsg_provider_breaker{provider=\"a\",state=\"closed\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lsg_provider_samples{provider=\"b\",model=\"m\\\"x\"} 0"),
+            "{text}"
+        );
     }
 }

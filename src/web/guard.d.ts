@@ -35,8 +35,8 @@ export class Guard {
    * endpoint), its deadlines, retries, session, `onEvent`, log and `fetch`, and its state:
    * a provider whose breaker is open is skipped (a `skipped` event), learned deadlines apply,
    * and every request is learned from (not the request's own endpoint, which is not one of the
-   * guard's providers). Pass it as an SDK's `fetch` option. The same function every time;
-   * closed with the guard (its requests then reject with an `AbortError`).
+   * guard's providers). Pass it as an SDK's `fetch` option. The same function every time until
+   * the guard is closed, which closes it too (its requests then reject with an `AbortError`).
    */
   readonly fetch: FetchFunction;
   /** What the guard knows now, one entry per provider of its chain, in order. */

@@ -187,7 +187,11 @@ impl Guard {
         let mut options = read_guard_fetch_options(&own.into()).map_err(|m| config_error(&m))?;
         options.hook = Some(Rc::new(FetchState(self.inner.clone())));
         let fetch = fetch_of(options);
-        *self.inner.fetch.borrow_mut() = Some(fetch.clone());
+        // Kept until close(): the function holds the guard's state, and the guard holds the
+        // function, a cycle that close() (and free()) breaks.
+        if !self.inner.closed.get() {
+            *self.inner.fetch.borrow_mut() = Some(fetch.clone());
+        }
         Ok(fetch)
     }
 
@@ -197,6 +201,7 @@ impl Guard {
             .closer
             .abort_with_reason(&JsValue::from_str(CLOSED));
         self.inner.closed.set(true);
+        self.inner.fetch.borrow_mut().take();
         let calls = std::mem::take(&mut *self.inner.in_flight.borrow_mut());
         for (_, controller) in calls {
             controller.abort_with_reason(&JsValue::from_str(CLOSED));

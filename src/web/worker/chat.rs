@@ -45,6 +45,15 @@ thread_local! {
     static GUARD: RefCell<Option<GuardState>> = const { RefCell::new(None) };
 }
 
+/// The isolate's guard's breakers and samples for `/metrics` (nothing without `LSG_GUARD`, or
+/// before its first request).
+pub(super) fn guard_metrics() -> String {
+    GUARD.with(|cell| match cell.borrow().as_ref() {
+        Some(state) => crate::core::metrics::render_guard(&state.stats(js_sys::Date::now())),
+        None => String::new(),
+    })
+}
+
 /// A refusal before the relay: counted under `outcome`, answered with the CORS headers.
 fn refuse(outcome: &str, refusal: &Refusal, cors: &[(&'static str, String)]) -> JsValue {
     metrics(|m| m.request(outcome));

@@ -134,7 +134,7 @@ async fn handle(request: JsValue, env: JsValue) -> JsValue {
         // in its log.
         Route::Health => response(&"ok".into(), 200, &[("content-type", "text/plain".into())]),
         Route::Metrics => {
-            let text = METRICS.with(|m| m.borrow().render());
+            let text = METRICS.with(|m| m.borrow().render()) + &chat::guard_metrics();
             response(
                 &text.into(),
                 200,
