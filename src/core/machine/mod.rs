@@ -49,6 +49,7 @@
 
 mod attempt;
 mod continuing;
+mod ending;
 mod hedge;
 mod request;
 mod types;
@@ -66,6 +67,7 @@ use crate::core::events::{whole, GuardEvent};
 use crate::core::policy::Failure;
 use attempt::{Attempt, Ctx, Phase};
 use continuing::Continuer;
+use ending::timeout_parts;
 use hedge::Hedging;
 
 /// Text or an event waiting to be handed out (text remembers its attempt, so that a cancel can
@@ -633,96 +635,6 @@ impl Generation {
         }
     }
 
-    /// The call answered with `attempt`'s answer (cut short when `cause` is set).
-    fn resolve(&mut self, attempt: Attempt, cause: Option<PartialCause>, at: Millis) {
-        let result = self.result_of(attempt, cause, at);
-        self.answer(result);
-    }
-
-    /// The call answers with `result`: the `done` event, and the outcome.
-    fn answer(&mut self, result: GenerationResult) {
-        self.queue(GuardEvent::Done {
-            provider: result.provider.clone(),
-            partial: result.partial,
-            elapsed_ms: result.stats.elapsed_ms,
-        });
-        self.settle(Ok(result));
-    }
-
-    /// The result `attempt`'s answer makes at `at` (cut short when `cause` is set).
-    fn result_of(
-        &self,
-        mut attempt: Attempt,
-        cause: Option<PartialCause>,
-        at: Millis,
-    ) -> GenerationResult {
-        let provider = &self.config.providers[attempt.provider];
-        let elapsed_ms = at - self.started;
-        let (lines, chunks) = attempt.counts();
-        let answer = attempt.reader.take().map(|r| r.answer).unwrap_or_default();
-        GenerationResult {
-            text: DeliveredText {
-                attempt: attempt.id,
-                bytes: attempt.delivered,
-            },
-            partial: cause.is_some(),
-            finish_reason: answer.finish_reason,
-            provider: provider.name.clone(),
-            model: answer.model.unwrap_or_else(|| provider.model.clone()),
-            usage: answer.usage,
-            cause,
-            generation_id: attempt.generation_id.take().or(answer.chunk_id),
-            tool_calls: answer.tool_calls,
-            stats: Stats {
-                lines,
-                chunks,
-                first_token_ms: attempt.deadlines.first_token_ms(),
-                elapsed_ms,
-            },
-            attempts: self.plan.attempts().to_vec(),
-            continuation: None,
-        }
-    }
-
-    /// The error the call rejects with.
-    fn error(
-        &self,
-        failure: &Failure,
-        message: String,
-        provider: usize,
-        reason: Option<&str>,
-        cause: Option<CauseRef>,
-    ) -> GenerationError {
-        let (layer, phase) = timeout_parts(failure);
-        GenerationError {
-            message,
-            failure: failure.clone(),
-            kind: failure.kind(),
-            layer,
-            phase,
-            status: match failure {
-                Failure::Http { status, .. } => Some(*status),
-                _ => None,
-            },
-            partial_text: self.partial_text,
-            attempts: self.plan.attempts().to_vec(),
-            provider: self.config.providers[provider].name.clone(),
-            reason: reason.map(str::to_owned),
-            cause,
-        }
-    }
-
-    /// The call is over: release every attempt still open, forget what was left to do.
-    fn settle(&mut self, outcome: Finished) {
-        for attempt in &mut self.attempts {
-            attempt.release(&mut self.actions);
-        }
-        self.attempts.clear();
-        self.steps.clear();
-        self.state = CallState::Settled;
-        self.outcome = Some(outcome);
-    }
-
     fn queue(&mut self, event: GuardEvent) {
         attempt::push_event(&mut self.deliveries, event);
     }
@@ -811,12 +723,4 @@ fn plan(config: &GenerationConfig, now: Millis) -> CallPlan {
         })
         .collect();
     CallPlan::new(now, limits, config.policy, config.service_ms)
-}
-
-/// A timeout's layer and phase names.
-fn timeout_parts(failure: &Failure) -> (Option<&'static str>, Option<&'static str>) {
-    match failure {
-        Failure::Timeout(expired) => (Some(expired.layer.as_str()), Some(expired.phase.as_str())),
-        _ => (None, None),
-    }
 }
