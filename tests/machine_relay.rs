@@ -78,6 +78,8 @@ fn chat_relay(on_cut: OnCut, retries: u32) -> Relay {
 struct Seen {
     sent: Vec<Outgoing>,
     cancelled: Vec<AttemptId>,
+    /// Attempts whose answer was whole: their transport reads the body's end.
+    finished: Vec<AttemptId>,
     events: Vec<GuardEvent>,
     commits: Vec<(AttemptId, u16)>,
     responds: Vec<(u16, String)>,
@@ -94,6 +96,7 @@ fn drain(relay: &mut Relay, seen: &mut Seen) {
             match action {
                 RelayAction::Send(out) => seen.sent.push(out),
                 RelayAction::Cancel { attempt } => seen.cancelled.push(attempt),
+                RelayAction::Finish { attempt } => seen.finished.push(attempt),
             }
         } else if let Some(delivery) = relay.poll_delivery() {
             match delivery {
@@ -209,7 +212,11 @@ fn a_stream_is_held_until_its_first_progress_then_passed_through_byte_for_byte()
     assert_eq!(String::from_utf8(seen.body.clone()).unwrap(), upstream);
     assert!(seen.closed && seen.failed.is_none());
     assert!(relay.is_settled());
-    assert_eq!(seen.cancelled, [id], "released once its end marker arrived");
+    assert_eq!(seen.finished, [id], "let end once its end marker arrived");
+    assert!(
+        seen.cancelled.is_empty(),
+        "a whole answer's connection is not cut"
+    );
     let first_token = seen.events.iter().find_map(|e| match e {
         GuardEvent::FirstToken { first_token_ms, .. } => Some(*first_token_ms),
         _ => None,

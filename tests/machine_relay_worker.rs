@@ -84,6 +84,8 @@ fn relay_of(body: &str, mode: ProxyMode) -> Relay {
 struct Seen {
     sent: Vec<Outgoing>,
     cancelled: Vec<AttemptId>,
+    /// Attempts whose answer was whole: their transport reads the body's end.
+    finished: Vec<AttemptId>,
     events: Vec<GuardEvent>,
     order: Vec<String>,
     body: Vec<u8>,
@@ -97,6 +99,7 @@ fn drain(relay: &mut Relay, seen: &mut Seen) {
             match action {
                 RelayAction::Send(out) => seen.sent.push(out),
                 RelayAction::Cancel { attempt } => seen.cancelled.push(attempt),
+                RelayAction::Finish { attempt } => seen.finished.push(attempt),
             }
         } else if let Some(delivery) = relay.poll_delivery() {
             match delivery {

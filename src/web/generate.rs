@@ -263,6 +263,13 @@ impl Driver {
                 match action {
                     Action::Send(request) => self.send(request),
                     Action::Cancel { attempt } => self.transports.retain(|t| t.attempt != attempt),
+                    Action::Finish { attempt } => {
+                        self.transports
+                            .iter_mut()
+                            .filter(|t| t.attempt == attempt)
+                            .for_each(Transport::drain);
+                        self.transports.retain(|t| t.attempt != attempt);
+                    }
                 }
             } else if let Some(delivery) = self.machine.poll_delivery() {
                 self.deliver(delivery);
@@ -401,12 +408,16 @@ impl Driver {
             Ok(response) if awaiting_head => {
                 let head = self.transports[index].head(&response);
                 let ends = !head.has_body;
+                if ends {
+                    self.transports[index].ended();
+                }
                 self.machine.head(attempt, now, head);
                 ends
             }
             Ok(chunk) => {
                 let chunk = chunk.unchecked_into::<ReadResult>();
                 if chunk.ended(false) {
+                    self.transports[index].ended();
                     self.machine.body_end(attempt, now);
                     true
                 } else if let Some(bytes) = chunk.value().dyn_ref::<Uint8Array>() {

@@ -53,10 +53,19 @@ pub(crate) struct Transport {
     pub reader: Option<(JsValue, Counted)>,
     /// The `fetch` or the read in flight.
     pub pending: Option<JsFuture>,
+    /// The platform ended it whole (its body read to the end, or a response without one):
+    /// nothing is left to release.
+    ended: bool,
 }
 
 impl Drop for Transport {
     fn drop(&mut self) {
+        if self.ended {
+            // Aborting a finished request still builds an `AbortError` (a `DOMException` with
+            // its stack) and fires the signal's listeners: about a tenth of a millisecond of
+            // CPU per call in Node, for nothing.
+            return;
+        }
         if let Some((reader, _counted)) = self.reader.take() {
             // Nothing waits for the cancel: its promise rejects when the stream had already
             // errored (a reset), and a reader from an injected `fetch` may even throw.
@@ -64,6 +73,7 @@ impl Drop for Transport {
                 ignore_settlement(&settles);
             }
         }
+        // Firefox keeps the connection open after the body's cancel alone.
         self.controller.abort();
     }
 }
@@ -71,6 +81,88 @@ impl Drop for Transport {
 thread_local! {
     /// A rejection handler that does nothing, for promises nobody else waits on.
     static IGNORE: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
+    /// The steps of [`Transport::drain`], made once for every drain.
+    static DRAIN: Drain = Drain::new();
+}
+
+/// How long a whole answer's body may take to end after its end marker before it is cut (a
+/// server ends it with the marker, or one write later).
+pub(crate) const DRAIN_MS: f64 = 250.0;
+
+/// [`Transport::drain`]'s steps over a handle `[reader, controller]`: `next` gets `[handle,
+/// read result, timer]`, `stop` gets the handle when the time is up, `failed` turns a rejection
+/// into an end (nothing left to do).
+struct Drain {
+    next: Closure<dyn FnMut(JsValue)>,
+    stop: Closure<dyn FnMut(JsValue)>,
+    failed: Closure<dyn FnMut(JsValue) -> JsValue>,
+}
+
+impl Drain {
+    fn new() -> Drain {
+        Drain {
+            next: Closure::new(|parts: JsValue| {
+                let parts: js_sys::Array = parts.unchecked_into();
+                clear_timeout(&parts.get(2));
+                if !parts.get(1).unchecked_into::<ReadResult>().ended(true) {
+                    // More than the end after the end marker: not worth keeping.
+                    cut(&parts.get(0));
+                }
+            }),
+            stop: Closure::new(|handle: JsValue| cut(&handle)),
+            failed: Closure::new(|_: JsValue| {
+                let end = JsValue::from(Object::new());
+                set(&end, "done", &JsValue::TRUE);
+                end
+            }),
+        }
+    }
+}
+
+/// Releases a drained request as [`Transport`]'s `Drop` does: cancel its reader, abort it.
+fn cut(handle: &JsValue) {
+    let handle: &js_sys::Array = handle.unchecked_ref();
+    if let Ok(settles) = handle.get(0).unchecked_ref::<BodyReader>().try_cancel() {
+        ignore_settlement(&settles);
+    }
+    handle.get(1).unchecked_ref::<AbortController>().abort();
+}
+
+/// A drain's read: the next step gets its result (a rejection counts as the end).
+fn drain_read(handle: JsValue, timer: JsValue) {
+    let reader = handle.unchecked_ref::<js_sys::Array>().get(0);
+    let read = match reader.unchecked_ref::<BodyReader>().try_read() {
+        Ok(read) => Promise::resolve(&read),
+        Err(_) => {
+            clear_timeout(&timer);
+            return cut(&handle);
+        }
+    };
+    DRAIN.with(|d| {
+        let failed: &Function = d.failed.as_ref().unchecked_ref();
+        let read = read.unchecked_ref::<Settling>().catch_with(failed);
+        let parts = js_sys::Array::of3(&handle, &read, &timer);
+        let _ = Promise::all(&parts)
+            .unchecked_ref::<Settling>()
+            .then_with(d.next.as_ref().unchecked_ref())
+            .catch_with(failed);
+    });
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `setTimeout(handler, ms, argument)`.
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Function, ms: f64, argument: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(timer: &JsValue);
+
+    /// A promise, with handlers that are plain functions.
+    type Settling;
+    #[wasm_bindgen(method, js_name = then)]
+    fn then_with(this: &Settling, handler: &Function) -> Settling;
+    #[wasm_bindgen(method, js_name = catch)]
+    fn catch_with(this: &Settling, handler: &Function) -> Settling;
 }
 
 /// Lets `value` (a promise, a thenable or anything else) settle with nobody waiting, without
@@ -121,7 +213,30 @@ impl Transport {
             controller,
             reader: None,
             pending: Some(JsFuture::from(promise)),
+            ended: false,
         })
+    }
+
+    /// The platform ended this request whole (its body's last read said `done`, or its response
+    /// had no body): dropping it then releases nothing.
+    pub fn ended(&mut self) {
+        self.ended = true;
+    }
+
+    /// Its answer is whole: the next read of its body, apart from the driver, should be its
+    /// end; if it brings anything else, or does not come within [`DRAIN_MS`], the body is
+    /// cancelled as [`Drop`] would. A connection read
+    /// to its end goes back to the platform's pool; one cancelled a few bytes before its end
+    /// (the body's last read usually comes after the read holding the end marker) is closed,
+    /// and the next call pays for a new one (TCP and TLS).
+    pub fn drain(&mut self) {
+        if let Some((reader, _counted)) = self.reader.take() {
+            self.ended = true;
+            let handle = js_sys::Array::of2(&reader, &self.controller).into();
+            let timer =
+                DRAIN.with(|d| set_timeout(d.stop.as_ref().unchecked_ref(), DRAIN_MS, &handle));
+            drain_read(handle, timer);
+        }
     }
 
     /// Puts a read in flight, if its body is being read and none is.

@@ -148,6 +148,8 @@ pub struct Driver {
     pub sent: Vec<Request>,
     /// Every attempt the machine released.
     pub cancelled: Vec<AttemptId>,
+    /// Every attempt whose answer was whole, its transport let read its body's end.
+    pub finished: Vec<AttemptId>,
     /// Attempts whose transport the platform ended (end of body, read error, failed request).
     pub closed: BTreeSet<AttemptId>,
     /// Everything handed to the caller, in order.
@@ -165,6 +167,7 @@ impl Driver {
             now: 0.0,
             sent: Vec::new(),
             cancelled: Vec::new(),
+            finished: Vec::new(),
             closed: BTreeSet::new(),
             heard: Vec::new(),
             throws: None,
@@ -217,6 +220,7 @@ impl Driver {
                 match action {
                     Action::Send(request) => self.sent.push(request),
                     Action::Cancel { attempt } => self.cancelled.push(attempt),
+                    Action::Finish { attempt } => self.finished.push(attempt),
                 }
                 continue;
             }
@@ -399,11 +403,16 @@ impl Driver {
         );
         for request in &self.sent {
             let id = request.attempt;
-            let released = self.cancelled.contains(&id);
+            let released = self.cancelled.contains(&id) || self.finished.contains(&id);
             let closed = self.closed.contains(&id);
             assert!(released || closed, "attempt {id:?} was left open");
             assert!(
-                self.cancelled.iter().filter(|c| **c == id).count() <= 1,
+                self.cancelled
+                    .iter()
+                    .chain(&self.finished)
+                    .filter(|c| **c == id)
+                    .count()
+                    <= 1,
                 "attempt {id:?} released twice"
             );
         }

@@ -211,6 +211,13 @@ impl Attempt {
         }
     }
 
+    /// Its answer is whole: its transport may read the body's end (if it may still be open).
+    fn let_end(&mut self, actions: &mut VecDeque<Action>) {
+        if std::mem::take(&mut self.open) {
+            actions.push_back(Action::Finish { attempt: self.id });
+        }
+    }
+
     /// Reading is over: release what is open and wait to be judged.
     fn over(
         &mut self,
@@ -220,6 +227,7 @@ impl Attempt {
         platform_cause: bool,
         cx: &mut Ctx<'_>,
     ) {
+        let done = stop == Stop::Done;
         self.stopped = Some(Stopped {
             stop,
             message,
@@ -227,7 +235,10 @@ impl Attempt {
         });
         self.phase = Phase::Over;
         self.over_at = at;
-        self.release(cx.actions);
+        match done {
+            true => self.let_end(cx.actions),
+            false => self.release(cx.actions),
+        }
         cx.steps.push_back(Step::Judge(self.id));
     }
 

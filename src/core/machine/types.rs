@@ -198,6 +198,14 @@ pub enum Action {
         /// The attempt to release.
         attempt: AttemptId,
     },
+    /// This attempt's answer is whole (its end marker was read) but its body may not have
+    /// ended: let its transport read the rest and end there (a connection read to its end can
+    /// be used again; cancelling it closes it), releasing it as for `Cancel` if more comes
+    /// or the end is slow. Nothing more about it is wanted.
+    Finish {
+        /// The attempt to let end.
+        attempt: AttemptId,
+    },
 }
 
 /// What the caller hears, in order: answer text for `onText` and events for `onEvent`.

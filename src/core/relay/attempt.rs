@@ -323,7 +323,12 @@ impl Attempt {
             // has it as sent, and the worker counts the answer as partial.
             self.cut = Some(Failure::Upstream);
         }
-        if report.end.is_some() || report.upstream_error {
+        if report.end.is_some() && !report.upstream_error && std::mem::take(&mut self.open) {
+            // Whole: the transport may read the body's end rather than cut the connection.
+            cx.actions
+                .push_back(RelayAction::Finish { attempt: self.id });
+            self.finish(now, cx);
+        } else if report.end.is_some() || report.upstream_error {
             self.finish(now, cx);
         } else if report.too_large {
             self.service_only = true;

@@ -156,6 +156,14 @@ pub enum RelayAction {
         /// The attempt.
         attempt: AttemptId,
     },
+    /// This attempt's answer is whole (its end marker was read) but its body may not have
+    /// ended: let its transport read the rest and end there, as [`Action::Finish`] says.
+    ///
+    /// [`Action::Finish`]: crate::core::machine::Action::Finish
+    Finish {
+        /// The attempt.
+        attempt: AttemptId,
+    },
 }
 
 /// Why a committed body errors (`onCut: "error"`): a `GuardError`'s fields.

@@ -84,17 +84,20 @@ impl Host for SdkHost {
         upstream: &JsValue,
         body: &JsValue,
     ) -> Result<JsValue, JsValue> {
-        let headers = JsHeaders::new(&get(upstream, "headers"))?;
+        // The new `Response` copies the upstream's headers into its own, which may be changed
+        // (one copy, not two).
+        let init = JsValue::from(Object::new());
+        set(&init, "status", &JsValue::from_f64(f64::from(status)));
+        set(&init, "statusText", &get(upstream, "statusText"));
+        set(&init, "headers", &get(upstream, "headers"));
+        let response = JsResponse::new(body, &init)?;
+        let headers = response.headers();
         let _ = headers.remove("content-length");
         let _ = headers.remove("content-encoding");
         if status >= 400 {
             let _ = headers.put("x-should-retry", "false");
         }
-        let init = JsValue::from(Object::new());
-        set(&init, "status", &JsValue::from_f64(f64::from(status)));
-        set(&init, "statusText", &get(upstream, "statusText"));
-        set(&init, "headers", &headers);
-        JsResponse::new(body, &init).map(JsValue::from)
+        Ok(response.into())
     }
 
     fn respond(&mut self, _relay: &Relay, status: u16, body: &str) -> Result<JsValue, JsValue> {
@@ -128,6 +131,8 @@ extern "C" {
     type JsResponse;
     #[wasm_bindgen(constructor, js_class = "Response", catch)]
     fn new(body: &JsValue, init: &JsValue) -> Result<JsResponse, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    fn headers(this: &JsResponse) -> JsHeaders;
 
     #[wasm_bindgen(js_name = Headers)]
     type JsHeaders;
@@ -520,6 +525,7 @@ impl Driver {
                     RelayAction::Cancel { attempt } => {
                         self.transports.retain(|t| t.attempt != attempt)
                     }
+                    RelayAction::Finish { attempt } => self.finish(attempt),
                 }
             } else if let Some(delivery) = self.relay.poll_delivery() {
                 self.deliver(delivery);
@@ -529,6 +535,14 @@ impl Driver {
                 return;
             }
         }
+    }
+
+    /// `attempt`'s answer is whole: its body is read to its end apart from the request.
+    fn finish(&mut self, attempt: AttemptId) {
+        if let Some(transport) = self.transports.iter_mut().find(|t| t.attempt == attempt) {
+            transport.drain();
+        }
+        self.transports.retain(|t| t.attempt != attempt);
     }
 
     #[inline(never)]
@@ -680,6 +694,9 @@ impl Driver {
             Ok(response) if awaiting_head => {
                 let head = self.transports[index].head(&response);
                 let ends = !head.has_body;
+                if ends {
+                    self.transports[index].ended();
+                }
                 self.responses.push((attempt, response));
                 self.relay.head(attempt, now, head);
                 ends
@@ -687,6 +704,7 @@ impl Driver {
             Ok(chunk) => {
                 let chunk = chunk.unchecked_into::<ReadResult>();
                 if chunk.ended(false) {
+                    self.transports[index].ended();
                     self.relay.body_end(attempt, now);
                     true
                 } else if let Some(bytes) = chunk.value().dyn_ref::<Uint8Array>() {
