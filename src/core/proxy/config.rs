@@ -152,7 +152,7 @@ fn guard(value: Option<String>) -> Result<Option<GuardConfig>, ConfigError> {
     if let Some(unknown) = unknown_key(keys.map(String::as_str), WORKER_GUARD_OPTIONS, "") {
         return Err(problem(unknown));
     }
-    read_guard_options(&JsonSource, &value)
+    read_guard_options(&JsonSource::OPTIONS, &value)
         .map(Some)
         .map_err(problem)
 }

@@ -3,7 +3,7 @@
 use super::*;
 use serde_json::{json, Value};
 
-use super::JsonSource as Json;
+const JSON: JsonSource = JsonSource::OPTIONS;
 
 fn options(change: impl FnOnce(&mut Value)) -> Value {
     let mut options = json!({
@@ -19,13 +19,13 @@ fn options(change: impl FnOnce(&mut Value)) -> Value {
 }
 
 fn read(options: &Value) -> Result<OptionsData, String> {
-    check_options_object(&Json, options)?;
-    read_options(&Json, options, false)
+    check_options_object(&JSON, options)?;
+    read_options(&JSON, options, false)
 }
 
 #[test]
 fn a_guard_reads_its_own_options_with_defaults() {
-    let guard = |v: Value| read_guard_options(&Json, &v);
+    let guard = |v: Value| read_guard_options(&JSON, &v);
     let d = guard(json!({"providers": []})).unwrap();
     assert_eq!(d, GuardConfig::default());
     assert_eq!(
@@ -105,14 +105,14 @@ fn a_guard_refuses_bad_options_with_their_path() {
             "invalid options: continuation must be a boolean",
         ),
     ] {
-        let error = read_guard_options(&Json, &options).unwrap_err();
+        let error = read_guard_options(&JSON, &options).unwrap_err();
         assert!(error.starts_with(expected), "{error:?} vs {expected:?}");
     }
 }
 
 #[test]
 fn a_guards_call_takes_only_a_calls_options() {
-    let check = |v: Value| check_request_keys(&Json, &v);
+    let check = |v: Value| check_request_keys(&JSON, &v);
     assert_eq!(
         check(json!({"messages": [], "onText": 1, "signal": 1})),
         Ok(())
