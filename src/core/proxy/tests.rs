@@ -4,6 +4,8 @@
 use super::*;
 use std::collections::HashMap;
 
+mod one_reader;
+
 fn config(vars: &[(&str, &str)]) -> Result<ProxyConfig, ConfigError> {
     let map: HashMap<String, String> = vars
         .iter()
