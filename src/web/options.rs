@@ -82,8 +82,8 @@ impl OptionSource for JsSource {
         value.as_bool()
     }
 
-    fn number_text(&self, number: f64) -> String {
-        number_text(number)
+    fn number_text(&self, number: f64) -> Option<String> {
+        Some(number_text(number))
     }
 }
 

@@ -14,8 +14,8 @@ use crate::core::secrets::url_has_credentials;
 
 mod read;
 pub use read::{
-    check_options_object, check_request_keys, read_guard_options, read_options, JsonSource,
-    OptionSource, OptionsData,
+    check_options_object, check_request_keys, read_guard_options, read_max_retries, read_options,
+    read_retry, read_timeouts, JsonSource, OptionSource, OptionsData,
 };
 
 /// The top-level options of `generate()` and `Session.generate()`.

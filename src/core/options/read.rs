@@ -1,19 +1,22 @@
 //! `generate()`'s options as data: read through an [`OptionSource`] (a JavaScript object's
-//! plain-data copy on the edge, a JSON document in tests; worker bindings can be one too),
-//! checked (unknown names with the nearest known one, types, ranges, URLs) and turned into what
-//! the machine is configured with. One validator, whatever the options came from.
+//! plain-data copy on the edge, a JSON document for the edge worker's `LSG_*` bindings and in
+//! tests), checked (unknown names with the nearest known one, types, ranges, URLs) and turned
+//! into what the machine is configured with. One validator, whatever the options came from: the
+//! worker reads its `LSG_TIMEOUTS`, `LSG_RETRY`, its providers' `timeouts` and `maxRetries` and
+//! `LSG_GUARD` with the same functions, so a mistake gets the same verdict in both places.
 //!
 //! What is not data stays with the edge: callbacks, the signal, an injected `fetch`, and the
 //! request body (`params` and `messages` go to the provider as given). Messages name the
-//! option's path (`providers[0].timeouts.idleMs`); numbers in them are formatted by the source
-//! (JavaScript's own formatting on the edge: float formatting would weigh 14 KB in the wasm).
+//! option's path (`providers[0].timeouts.idleMs`); a refused number is quoted as the source
+//! formats it (JavaScript's own formatting on the edge: float formatting would weigh 14 KB in
+//! the wasm), or not at all for a source whose values may be secret (worker bindings).
 
 use super::{
     check_url, unknown_key, ADAPTIVE_FIELDS, BREAKER_FIELDS, GENERATE_OPTIONS,
     GENERATE_REQUEST_OPTIONS, GUARD_OPTIONS, HEDGE_FIELDS, PROVIDER_FIELDS, RETRY_FIELDS,
     TIMEOUT_FIELDS,
 };
-use crate::core::deadline::{InvalidTimeout, Millis, TimeoutOverrides, Timeouts};
+use crate::core::deadline::{Millis, TimeoutOverrides, Timeouts};
 use crate::core::events::LogLevel;
 use crate::core::guard::breaker::BreakerSettings;
 use crate::core::guard::learned::Adaptive;
@@ -40,8 +43,9 @@ pub trait OptionSource {
     fn number(&self, value: &Self::Value) -> Option<f64>;
     /// `value` as a boolean, if it is one.
     fn boolean(&self, value: &Self::Value) -> Option<bool>;
-    /// A number as the caller's language writes it, for messages.
-    fn number_text(&self, number: f64) -> String;
+    /// A refused number as the caller's language writes it, for messages; `None` for a source
+    /// whose values are never quoted (a worker binding may hold a secret in the wrong place).
+    fn number_text(&self, number: f64) -> Option<String>;
 }
 
 /// The data part of the options, checked.
@@ -75,9 +79,7 @@ pub fn read_options<S: OptionSource>(
             format!("log must be \"off\", \"error\", \"info\" or \"debug\" (got \"{text}\")")
         })?,
     };
-    let call_timeouts = Timeouts::default()
-        .with(&r.timeouts(options, "")?)
-        .map_err(|e| r.invalid_timeout(&e))?;
+    let call_timeouts = r.timeouts(options, "", &Timeouts::default())?;
     let policy = r.policy(options)?;
     let max_event_bytes = match r.number(options, "", "maxEventBytes")? {
         None => DEFAULT_MAX_EVENT_BYTES,
@@ -86,8 +88,8 @@ pub fn read_options<S: OptionSource>(
         }
         Some(n) => {
             return Err(format!(
-                "maxEventBytes must be a positive whole number (got {})",
-                source.number_text(n)
+                "maxEventBytes must be a positive whole number{}",
+                r.got(n)
             ))
         }
     };
@@ -126,6 +128,42 @@ pub fn read_options<S: OptionSource>(
         log,
     })
 }
+
+/// Reads and checks a `timeouts` object over `base`, as `generate()` reads its own and its
+/// providers': unknown names refused with the nearest one, each deadline a positive number.
+/// `path` is where the object is, ending in a dot (`providers[0].timeouts.`), or empty for a
+/// value that is the object itself (`LSG_TIMEOUTS`).
+pub fn read_timeouts<S: OptionSource>(
+    source: &S,
+    timeouts: &S::Value,
+    path: &str,
+    base: &Timeouts,
+) -> Result<Timeouts, String> {
+    Reader(source).timeouts_in(timeouts, path, base)
+}
+
+/// Reads and checks a `retry` object over the defaults, as `generate()` reads its own
+/// (`maxRetries` a whole number up to 10, delays non-negative); `path` as for [`read_timeouts`].
+pub fn read_retry<S: OptionSource>(
+    source: &S,
+    retry: &S::Value,
+    path: &str,
+) -> Result<RetryPolicy, String> {
+    Reader(source).retry_in(retry, path)
+}
+
+/// A provider's `maxRetries`, if set, checked as `generate()` checks a provider's; `path` is
+/// the provider's, ending in a dot (`providers[0].`).
+pub fn read_max_retries<S: OptionSource>(
+    source: &S,
+    provider: &S::Value,
+    path: &str,
+) -> Result<Option<u32>, String> {
+    Reader(source).max_retries(provider, path)
+}
+
+/// The most retries one provider may be given (`retry.maxRetries`, a provider's `maxRetries`).
+const MAX_RETRIES: u32 = 10;
 
 fn invalid(path: &str, name: &str, what: &str) -> String {
     format!("invalid options: {path}{name} must be {what}")
@@ -178,29 +216,57 @@ impl<S: OptionSource> Reader<'_, S> {
         }
     }
 
-    /// `{ headersMs, firstTokenMs, idleMs, streamMs, serviceMs }`, each optional.
-    fn timeouts(&self, object: &S::Value, path: &str) -> Result<TimeoutOverrides, String> {
-        let Some(timeouts) = self.object(object, path, "timeouts")? else {
-            return Ok(TimeoutOverrides::default());
-        };
-        let path = format!("{path}timeouts.");
-        let field = |name| self.number(&timeouts, &path, name);
-        Ok(TimeoutOverrides {
+    /// Refuses `value` unless it is an object; `path` is its own, ending in a dot (empty for a
+    /// value that is the whole of what is read, as a worker binding's is).
+    fn require_object(&self, value: &S::Value, path: &str) -> Result<(), String> {
+        match (self.0.keys(value), path.strip_suffix('.')) {
+            (Some(_), _) => Ok(()),
+            (None, Some(place)) => Err(invalid("", place, "an object")),
+            (None, None) => Err("must be an object".into()),
+        }
+    }
+
+    /// ` (got 11)` after a message refusing `value`, or nothing if the source quotes no value.
+    fn got(&self, value: f64) -> String {
+        self.0
+            .number_text(value)
+            .map(|text| format!(" (got {text})"))
+            .unwrap_or_default()
+    }
+
+    /// `object.timeouts` over `base`, if set; `path` is `object`'s.
+    fn timeouts(&self, object: &S::Value, path: &str, base: &Timeouts) -> Result<Timeouts, String> {
+        match self.object(object, path, "timeouts")? {
+            None => Ok(*base),
+            Some(timeouts) => self.timeouts_in(&timeouts, &format!("{path}timeouts."), base),
+        }
+    }
+
+    /// `{ headersMs, firstTokenMs, idleMs, streamMs, serviceMs }`, each optional, over `base`;
+    /// `path` is the object's.
+    fn timeouts_in(
+        &self,
+        timeouts: &S::Value,
+        path: &str,
+        base: &Timeouts,
+    ) -> Result<Timeouts, String> {
+        self.require_object(timeouts, path)?;
+        self.check_keys(Some(timeouts), TIMEOUT_FIELDS, path.trim_end_matches('.'))?;
+        let field = |name| self.number(timeouts, path, name);
+        let overrides = TimeoutOverrides {
             headers_ms: field("headersMs")?,
             first_token_ms: field("firstTokenMs")?,
             idle_ms: field("idleMs")?,
             stream_ms: field("streamMs")?,
             service_ms: field("serviceMs")?,
+        };
+        base.with(&overrides).map_err(|refused| {
+            format!(
+                "{path}{} must be a positive number of milliseconds{}",
+                refused.field,
+                self.got(refused.value)
+            )
         })
-    }
-
-    /// The message of a refused deadline.
-    fn invalid_timeout(&self, error: &InvalidTimeout) -> String {
-        format!(
-            "timeouts.{} must be a positive number of milliseconds (got {})",
-            error.field,
-            self.0.number_text(error.value)
-        )
     }
 
     fn whole_count(&self, value: f64, what: &str, max: u32) -> Result<u32, String> {
@@ -208,8 +274,8 @@ impl<S: OptionSource> Reader<'_, S> {
             Ok(value as u32)
         } else {
             Err(format!(
-                "{what} must be a whole number from 0 to {max} (got {})",
-                self.0.number_text(value)
+                "{what} must be a whole number from 0 to {max}{}",
+                self.got(value)
             ))
         }
     }
@@ -219,8 +285,8 @@ impl<S: OptionSource> Reader<'_, S> {
             Ok(value)
         } else {
             Err(format!(
-                "{what} must be a non-negative number of milliseconds (got {})",
-                self.0.number_text(value)
+                "{what} must be a non-negative number of milliseconds{}",
+                self.got(value)
             ))
         }
     }
@@ -234,8 +300,8 @@ impl<S: OptionSource> Reader<'_, S> {
             Some(q) if q > 0.0 && q <= 1.0 => q,
             Some(q) => {
                 return Err(format!(
-                    "adaptive.quantile must be a number above 0 and at most 1 (got {})",
-                    self.0.number_text(q)
+                    "adaptive.quantile must be a number above 0 and at most 1{}",
+                    self.got(q)
                 ))
             }
         };
@@ -244,8 +310,8 @@ impl<S: OptionSource> Reader<'_, S> {
             Some(f) if f.is_finite() && f > 0.0 => f,
             Some(f) => {
                 return Err(format!(
-                    "adaptive.factor must be a positive number (got {})",
-                    self.0.number_text(f)
+                    "adaptive.factor must be a positive number{}",
+                    self.got(f)
                 ))
             }
         };
@@ -264,27 +330,39 @@ impl<S: OptionSource> Reader<'_, S> {
         })
     }
 
-    /// `retry`, over the defaults.
+    /// `options.retry` over the defaults, if set.
     fn policy(&self, options: &S::Value) -> Result<RetryPolicy, String> {
+        match self.object(options, "", "retry")? {
+            None => Ok(RetryPolicy::default()),
+            Some(retry) => self.retry_in(&retry, "retry."),
+        }
+    }
+
+    /// `{ maxRetries, baseDelayMs, maxDelayMs }`, each optional, over the defaults; `path` is
+    /// the object's.
+    fn retry_in(&self, retry: &S::Value, path: &str) -> Result<RetryPolicy, String> {
+        self.require_object(retry, path)?;
+        self.check_keys(Some(retry), RETRY_FIELDS, path.trim_end_matches('.'))?;
         let defaults = RetryPolicy::default();
-        let Some(retry) = self.object(options, "", "retry")? else {
-            return Ok(defaults);
+        let delay = |name: &str, default| match self.number(retry, path, name)? {
+            Some(v) => self.non_negative(v, &format!("{path}{name}")),
+            None => Ok(default),
         };
-        let field = |name| self.number(&retry, "retry.", name);
         Ok(RetryPolicy {
-            max_retries: field("maxRetries")?
-                .map(|v| self.whole_count(v, "retry.maxRetries", 10))
-                .transpose()?
+            max_retries: self
+                .max_retries(retry, path)?
                 .unwrap_or(defaults.max_retries),
-            base_delay_ms: field("baseDelayMs")?
-                .map(|v| self.non_negative(v, "retry.baseDelayMs"))
-                .transpose()?
-                .unwrap_or(defaults.base_delay_ms),
-            max_delay_ms: field("maxDelayMs")?
-                .map(|v| self.non_negative(v, "retry.maxDelayMs"))
-                .transpose()?
-                .unwrap_or(defaults.max_delay_ms),
+            base_delay_ms: delay("baseDelayMs", defaults.base_delay_ms)?,
+            max_delay_ms: delay("maxDelayMs", defaults.max_delay_ms)?,
         })
+    }
+
+    /// `object.maxRetries` (in `retry` or a provider), if set: a whole number up to
+    /// [`MAX_RETRIES`]; `path` is `object`'s.
+    fn max_retries(&self, object: &S::Value, path: &str) -> Result<Option<u32>, String> {
+        self.number(object, path, "maxRetries")?
+            .map(|v| self.whole_count(v, &format!("{path}maxRetries"), MAX_RETRIES))
+            .transpose()
     }
 
     /// `providers[i]`.
@@ -305,13 +383,8 @@ impl<S: OptionSource> Reader<'_, S> {
         check_url(&url, has_base_url).map_err(|why| format!("providers[{i}].url {why}"))?;
         let model = self.required_string(p, &path, "model")?;
         let api_key = self.string(p, &path, "apiKey")?;
-        let timeouts = call_timeouts
-            .with(&self.timeouts(p, &path)?)
-            .map_err(|e| format!("providers[{i}].{}", self.invalid_timeout(&e)))?;
-        let max_retries = match self.number(p, &path, "maxRetries")? {
-            Some(v) => self.whole_count(v, &format!("providers[{i}].maxRetries"), 10)?,
-            None => policy.max_retries,
-        };
+        let timeouts = self.timeouts(p, &path, call_timeouts)?;
+        let max_retries = self.max_retries(p, &path)?.unwrap_or(policy.max_retries);
         let mut headers = Vec::new();
         if let Some(object) = self.object(p, &path, "headers")? {
             for key in self.0.keys(&object).unwrap_or_default() {
@@ -427,9 +500,9 @@ pub fn read_guard_options<S: OptionSource>(
                     Some(v) if v.fract() == 0.0 && (1.0..=1000.0).contains(&v) => v as u32,
                     Some(v) => {
                         return Err(format!(
-                        "breaker.failureThreshold must be a whole number from 1 to 1000 (got {})",
-                        source.number_text(v)
-                    ))
+                            "breaker.failureThreshold must be a whole number from 1 to 1000{}",
+                            r.got(v)
+                        ))
                     }
                 },
                 cooldown_ms: match r.number(&b, "breaker.", "cooldownMs")? {
@@ -518,9 +591,24 @@ pub fn check_options_object<S: OptionSource>(source: &S, options: &S::Value) -> 
     }
 }
 
-/// Options as a JSON document: how the edge worker's JSON configuration (`LSG_GUARD`) and the
-/// tests feed the validator.
-pub struct JsonSource;
+/// Options as a JSON document: how the edge worker's JSON bindings and the tests feed the
+/// validator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonSource {
+    /// Whether a message quotes a refused number (`(got -1)`), as `generate()`'s do.
+    pub quote_numbers: bool,
+}
+
+impl JsonSource {
+    /// A caller's options as JSON: refused numbers quoted, as the JavaScript side quotes them.
+    pub const OPTIONS: JsonSource = JsonSource {
+        quote_numbers: true,
+    };
+    /// A worker binding: no value quoted (it may be a secret pasted into the wrong variable).
+    pub const BINDING: JsonSource = JsonSource {
+        quote_numbers: false,
+    };
+}
 
 impl OptionSource for JsonSource {
     type Value = serde_json::Value;
@@ -542,238 +630,10 @@ impl OptionSource for JsonSource {
     fn boolean(&self, value: &Self::Value) -> Option<bool> {
         value.as_bool()
     }
-    fn number_text(&self, number: f64) -> String {
-        format!("{number}")
+    fn number_text(&self, number: f64) -> Option<String> {
+        self.quote_numbers.then(|| format!("{number}"))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::{json, Value};
-
-    use super::JsonSource as Json;
-
-    fn options(change: impl FnOnce(&mut Value)) -> Value {
-        let mut options = json!({
-            "providers": [
-                {"name": "a", "url": "https://a.example/v1/chat/completions", "model": "m"},
-                {"name": "b", "url": "http://127.0.0.1:1/v1", "model": "n", "apiKey": "k",
-                 "maxRetries": 0, "timeouts": {"idleMs": 5}, "headers": {"X-Title": "t"}}
-            ],
-            "messages": [{"role": "user", "content": "hi"}],
-        });
-        change(&mut options);
-        options
-    }
-
-    fn read(options: &Value) -> Result<OptionsData, String> {
-        check_options_object(&Json, options)?;
-        read_options(&Json, options, false)
-    }
-
-    #[test]
-    fn a_guard_reads_its_own_options_with_defaults() {
-        let guard = |v: Value| read_guard_options(&Json, &v);
-        let d = guard(json!({"providers": []})).unwrap();
-        assert_eq!(d, GuardConfig::default());
-        assert_eq!(
-            d.adaptive,
-            Some(Adaptive::default()),
-            "adaptive is on by default"
-        );
-        let g = guard(json!({
-            "continuation": true,
-            "hedge": {"afterMs": "auto"},
-            "adaptive": {"quantile": 0.9, "factor": 2, "minSamples": 7},
-            "breaker": {"failureThreshold": 2, "cooldownMs": 500},
-        }))
-        .unwrap();
-        assert!(g.continuation);
-        assert_eq!(g.hedge, Some(HedgeAfter::Auto));
-        let a = g.adaptive.unwrap();
-        assert_eq!((a.quantile, a.factor, a.min_samples), (0.9, 2.0, 7));
-        assert_eq!(
-            (g.breaker.failure_threshold, g.breaker.cooldown_ms),
-            (2, 500.0)
-        );
-        assert_eq!(guard(json!({"adaptive": false})).unwrap().adaptive, None);
-        assert_eq!(
-            guard(json!({"hedge": {"afterMs": 800}})).unwrap().hedge,
-            Some(HedgeAfter::Millis(800.0))
-        );
-    }
-
-    #[test]
-    fn a_guard_refuses_bad_options_with_their_path() {
-        for (options, expected) in [
-            (
-                json!({"hege": {}}),
-                "unknown option `hege`; did you mean `hedge`?",
-            ),
-            (json!({"messages": []}), "unknown option `messages`"),
-            (
-                json!({"hedge": {"after": 1}}),
-                "unknown option `after` in hedge; did you mean `afterMs`?",
-            ),
-            (json!({"hedge": {}}), "hedge.afterMs is required"),
-            (
-                json!({"hedge": {"afterMs": "soon"}}),
-                "hedge.afterMs must be a positive number of milliseconds or \"auto\"",
-            ),
-            (
-                json!({"hedge": {"afterMs": 0}}),
-                "hedge.afterMs must be a positive number",
-            ),
-            (
-                json!({"adaptive": "yes"}),
-                "invalid options: adaptive must be a boolean or an object",
-            ),
-            (
-                json!({"adaptive": {"quantile": 1.5}}),
-                "adaptive.quantile must be a number above 0 and at most 1 (got 1.5)",
-            ),
-            (
-                json!({"adaptive": {"factor": -1}}),
-                "adaptive.factor must be a positive number (got -1)",
-            ),
-            (
-                json!({"adaptive": {"minSample": 3}}),
-                "unknown option `minSample` in adaptive; did you mean `minSamples`?",
-            ),
-            (
-                json!({"breaker": {"failureThreshold": 0}}),
-                "breaker.failureThreshold must be a whole number from 1 to 1000 (got 0)",
-            ),
-            (
-                json!({"breaker": {"cooldownMs": -5}}),
-                "breaker.cooldownMs must be a non-negative number of milliseconds (got -5)",
-            ),
-            (
-                json!({"continuation": 1}),
-                "invalid options: continuation must be a boolean",
-            ),
-        ] {
-            let error = read_guard_options(&Json, &options).unwrap_err();
-            assert!(error.starts_with(expected), "{error:?} vs {expected:?}");
-        }
-    }
-
-    #[test]
-    fn a_guards_call_takes_only_a_calls_options() {
-        let check = |v: Value| check_request_keys(&Json, &v);
-        assert_eq!(
-            check(json!({"messages": [], "onText": 1, "signal": 1})),
-            Ok(())
-        );
-        assert_eq!(
-            check(json!({"messages": [], "providers": []})).unwrap_err(),
-            "`providers` is set on the Guard, not per call"
-        );
-        assert_eq!(
-            check(json!({"mesages": []})).unwrap_err(),
-            "unknown option `mesages`; did you mean `messages`?"
-        );
-        assert!(check(json!([])).is_err());
-    }
-
-    #[test]
-    fn defaults_and_overrides() {
-        let data = read(&options(|o| {
-            o["timeouts"] = json!({"idleMs": 7, "serviceMs": 9})
-        }))
-        .unwrap();
-        assert_eq!(data.policy, RetryPolicy::default());
-        assert!(data.stream);
-        assert_eq!(data.log, LogLevel::Off);
-        assert_eq!(data.max_event_bytes, DEFAULT_MAX_EVENT_BYTES);
-        assert_eq!(data.service_ms, 9.0);
-        let (a, b) = (&data.providers[0], &data.providers[1]);
-        assert_eq!((a.timeouts.idle_ms, a.timeouts.headers_ms), (7.0, 20_000.0));
-        assert_eq!((a.max_retries, a.api_key.as_deref()), (2, None));
-        assert_eq!((b.timeouts.idle_ms, b.timeouts.service_ms), (5.0, 9.0));
-        assert_eq!((b.max_retries, b.api_key.as_deref()), (0, Some("k")));
-        assert_eq!(b.headers, vec![("X-Title".to_owned(), "t".to_owned())]);
-    }
-
-    #[test]
-    fn unknown_names_at_every_level_name_the_nearest_one() {
-        for (change, expected) in [
-            (
-                json!({"timeout": {}}),
-                "unknown option `timeout`; did you mean `timeouts`?",
-            ),
-            (
-                json!({"retry": {"maxRetires": 1}}),
-                "unknown option `maxRetires` in retry; did you mean `maxRetries`?",
-            ),
-        ] {
-            let o = options(|o| {
-                for (k, v) in change.as_object().unwrap() {
-                    o[k] = v.clone();
-                }
-            });
-            assert_eq!(read(&o).unwrap_err(), expected);
-        }
-        let o = options(|o| o["providers"][1]["apikey"] = json!("k"));
-        assert_eq!(
-            read(&o).unwrap_err(),
-            "unknown option `apikey` in providers[1]; did you mean `apiKey`?"
-        );
-        let o = options(|o| o["providers"][0]["timeouts"] = json!({"firstTokenMS": 1}));
-        assert_eq!(
-            read(&o).unwrap_err(),
-            "unknown option `firstTokenMS` in providers[0].timeouts; did you mean `firstTokenMs`?"
-        );
-    }
-
-    #[test]
-    fn wrong_types_and_ranges_are_refused_with_their_path() {
-        type Case = (fn(&mut Value), &'static str);
-        let cases: [Case; 9] = [
-            (
-                |o| o["providers"][0]["maxRetries"] = json!("3"),
-                "invalid options: providers[0].maxRetries must be a number",
-            ),
-            (
-                |o| o["stream"] = json!("yes"),
-                "invalid options: stream must be a boolean",
-            ),
-            (
-                |o| o["retry"] = json!({"maxRetries": 11}),
-                "retry.maxRetries must be a whole number from 0 to 10 (got 11)",
-            ),
-            (
-                |o| o["timeouts"] = json!({"idleMs": 0}),
-                "timeouts.idleMs must be a positive number of milliseconds (got 0)",
-            ),
-            (
-                |o| o["providers"][1]["timeouts"] = json!({"headersMs": -1}),
-                "providers[1].timeouts.headersMs must be a positive number of milliseconds (got -1)",
-            ),
-            (
-                |o| o["maxEventBytes"] = json!(0.5),
-                "maxEventBytes must be a positive whole number (got 0.5)",
-            ),
-            (
-                |o| o["providers"][1]["headers"] = json!({"X-N": 1}),
-                "providers[1].headers.X-N must be a string",
-            ),
-            (
-                |o| o["providers"][0]["url"] = json!("/v1/chat/completions"),
-                "providers[0].url must be an absolute http(s) URL",
-            ),
-            (|o| o["messages"] = json!("hi"), "messages must be an array"),
-        ];
-        for (change, expected) in cases {
-            let error = read(&options(change)).unwrap_err();
-            assert!(error.starts_with(expected), "{error:?} vs {expected:?}");
-        }
-        let error = read(&options(|o| o["providers"] = json!([]))).unwrap_err();
-        assert_eq!(error, "providers must be a non-empty array");
-        let error = read(&options(|o| o["providers"][0]["model"] = json!(""))).unwrap_err();
-        assert_eq!(error, "providers[0].model is required");
-        let error = read(&options(|o| o["log"] = json!("loud"))).unwrap_err();
-        assert!(error.starts_with("log must be"), "{error}");
-    }
-}
+mod tests;

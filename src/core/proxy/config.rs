@@ -1,18 +1,27 @@
 //! The worker's configuration: read once per isolate from its `LSG_*` bindings, checked, and
 //! every problem named by the variable it is in.
 //!
+//! What the bindings share with `generate()`'s options (deadlines, retries, a guard's settings,
+//! unknown names with the nearest one, provider URLs) is read by the core's option reader
+//! ([`crate::core::options`]) over their JSON, so a mistake gets the same verdict and the same
+//! words in both places, and the configuration holds the reader's typed values; only what is
+//! the worker's own (provider names, key variables and headers, origins, limits) is checked here.
+//!
 //! A [`ConfigError`] is for the operator's log, never for a client: it names the variable and
 //! what is wrong, and it never quotes a value that may be secret (`LSG_CLIENT_TOKENS`, a
-//! provider's `headers`, an API key). Values that are not secret (an origin, a field name) are
-//! quoted where that helps to find the mistake.
+//! provider's `headers`, an API key; no number either: the bindings are read through
+//! [`JsonSource::BINDING`]). Values that are not secret (an origin, a field name) are quoted
+//! where that helps to find the mistake.
 
 use super::request::GATED_FIELDS;
+use crate::core::deadline::Timeouts;
 use crate::core::guard::state::GuardConfig;
 use crate::core::options::{
-    check_url, nearest, read_guard_options, unknown_key, JsonSource, RETRY_FIELDS, TIMEOUT_FIELDS,
+    check_url, nearest, read_guard_options, read_max_retries, read_retry, read_timeouts,
+    unknown_key, JsonSource,
 };
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use crate::core::policy::RetryPolicy;
+use serde_json::Value;
 use std::fmt;
 
 /// Default heartbeat interval.
@@ -35,9 +44,8 @@ pub const PROVIDER_CONFIG_FIELDS: &[&str] = &[
     "maxRetries",
 ];
 
-/// One configured provider (as `LSG_PROVIDERS` lists it).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// One configured provider (as `LSG_PROVIDERS` lists it), checked.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProviderConfig {
     /// Name for events, metrics and errors.
     pub name: String,
@@ -46,17 +54,13 @@ pub struct ProviderConfig {
     /// The model to ask for.
     pub model: String,
     /// The name of the variable or secret holding the API key.
-    #[serde(default)]
     pub api_key_env: Option<String>,
     /// Extra request headers (e.g. OpenRouter's `HTTP-Referer`, `X-OpenRouter-Title`).
-    #[serde(default)]
-    pub headers: Option<Map<String, Value>>,
-    /// Per-provider deadline overrides (the `Timeouts` fields).
-    #[serde(default)]
-    pub timeouts: Option<Map<String, Value>>,
-    /// Per-provider retry allowance.
-    #[serde(default)]
-    pub max_retries: Option<u32>,
+    pub headers: Vec<(String, String)>,
+    /// Its deadlines: its own `timeouts` over `LSG_TIMEOUTS` over the guard's defaults.
+    pub timeouts: Timeouts,
+    /// Its retry allowance: its own `maxRetries`, else `LSG_RETRY`'s.
+    pub max_retries: u32,
 }
 
 /// The whole worker configuration.
@@ -70,10 +74,10 @@ pub struct ProxyConfig {
     pub allowed_origins: Vec<String>,
     /// Accepted models.
     pub models: Vec<String>,
-    /// Deadline overrides for every call.
-    pub timeouts: Map<String, Value>,
-    /// Retry settings for every call.
-    pub retry: Map<String, Value>,
+    /// Every call's deadlines: `LSG_TIMEOUTS` over the guard's defaults.
+    pub timeouts: Timeouts,
+    /// Every call's retry policy: `LSG_RETRY` over the guard's defaults.
+    pub retry: RetryPolicy,
     /// Heartbeat interval in milliseconds.
     pub heartbeat_ms: f64,
     /// Liveness probe interval in milliseconds (0 = off).
@@ -137,81 +141,52 @@ fn set(value: Option<String>) -> Option<String> {
 /// would change the bytes relayed).
 pub const WORKER_GUARD_OPTIONS: &[&str] = &["adaptive", "breaker"];
 
-/// `LSG_GUARD`, read by the guard's own option reader (so it is checked as `new Guard()`
-/// checks its options).
-fn guard(value: Option<String>) -> Result<Option<GuardConfig>, ConfigError> {
+/// A binding holding a JSON object (`LSG_TIMEOUTS`, `LSG_RETRY`, `LSG_GUARD`), if set.
+/// serde_json's message is not passed on: it may quote the text.
+fn json_object(variable: &str, value: Option<String>) -> Result<Option<Value>, ConfigError> {
     let Some(text) = set(value) else {
         return Ok(None);
     };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(value @ Value::Object(_)) => Ok(Some(value)),
+        _ => Err(ConfigError::new(variable, "must be a JSON object")),
+    }
+}
+
+/// `LSG_GUARD`, read by the guard's own option reader (so it is checked as `new Guard()`
+/// checks its options).
+fn guard(value: Option<String>) -> Result<Option<GuardConfig>, ConfigError> {
     let problem = |p: String| ConfigError::new("LSG_GUARD", p);
-    let value = match serde_json::from_str::<Value>(&text) {
-        Ok(value @ Value::Object(_)) => value,
-        _ => return Err(problem("must be a JSON object".into())),
+    let Some(value) = json_object("LSG_GUARD", value)? else {
+        return Ok(None);
     };
     let keys = value.as_object().into_iter().flat_map(|o| o.keys());
     if let Some(unknown) = unknown_key(keys.map(String::as_str), WORKER_GUARD_OPTIONS, "") {
         return Err(problem(unknown));
     }
-    read_guard_options(&JsonSource, &value)
+    read_guard_options(&JsonSource::BINDING, &value)
         .map(Some)
         .map_err(problem)
 }
 
-/// The most retries per provider the guard takes (its `maxRetries` limit).
-pub const MAX_RETRIES: u64 = 10;
-
-/// What a number in `LSG_TIMEOUTS`, `LSG_RETRY` or a provider's `timeouts` must be, as the guard
-/// checks it: deadlines positive, back-offs non-negative, retries a whole number up to
-/// [`MAX_RETRIES`]. Checked here so that a mistake shows on the first request, named by its
-/// variable, instead of failing every generation.
-fn number_problem(key: &str, value: &Value) -> Option<String> {
-    let n = value.as_f64().filter(|v| v.is_finite());
-    let fits = match key {
-        "maxRetries" => value.as_u64().is_some_and(|v| v <= MAX_RETRIES),
-        "baseDelayMs" | "maxDelayMs" => n.is_some_and(|v| v >= 0.0),
-        _ => n.is_some_and(|v| v > 0.0),
-    };
-    (!fits).then(|| match key {
-        "maxRetries" => format!("must be a whole number from 0 to {MAX_RETRIES}"),
-        "baseDelayMs" | "maxDelayMs" => "must be a non-negative number of milliseconds".into(),
-        _ => "must be a positive number of milliseconds".into(),
-    })
+/// `LSG_TIMEOUTS` over the guard's defaults, read as `generate()` reads its `timeouts`.
+fn timeouts(value: Option<String>) -> Result<Timeouts, ConfigError> {
+    const VAR: &str = "LSG_TIMEOUTS";
+    match json_object(VAR, value)? {
+        None => Ok(Timeouts::default()),
+        Some(value) => read_timeouts(&JsonSource::BINDING, &value, "", &Timeouts::default())
+            .map_err(|problem| ConfigError::new(VAR, problem)),
+    }
 }
 
-/// An object of numbers whose names are in `known` (`LSG_TIMEOUTS`, `LSG_RETRY`, a provider's
-/// `timeouts`); `place` is where it is inside its variable (empty at the top). Values are not
-/// quoted: the name is enough to find the mistake.
-fn check_numbers(map: &Map<String, Value>, known: &[&str], place: &str) -> Result<(), String> {
-    if let Some(problem) = unknown_key(map.keys().map(String::as_str), known, place) {
-        return Err(problem);
+/// `LSG_RETRY` over the guard's defaults, read as `generate()` reads its `retry`.
+fn retry(value: Option<String>) -> Result<RetryPolicy, ConfigError> {
+    const VAR: &str = "LSG_RETRY";
+    match json_object(VAR, value)? {
+        None => Ok(RetryPolicy::default()),
+        Some(value) => read_retry(&JsonSource::BINDING, &value, "")
+            .map_err(|problem| ConfigError::new(VAR, problem)),
     }
-    let prefix = if place.is_empty() {
-        String::new()
-    } else {
-        format!("{place}.")
-    };
-    for (key, value) in map {
-        if let Some(problem) = number_problem(key, value) {
-            return Err(format!("{prefix}{key} {problem}"));
-        }
-    }
-    Ok(())
-}
-
-fn json_numbers(
-    variable: &str,
-    value: Option<String>,
-    known: &[&str],
-) -> Result<Map<String, Value>, ConfigError> {
-    let Some(text) = set(value) else {
-        return Ok(Map::new());
-    };
-    let map = match serde_json::from_str::<Value>(&text) {
-        Ok(Value::Object(map)) => map,
-        _ => return Err(ConfigError::new(variable, "must be a JSON object")),
-    };
-    check_numbers(&map, known, "").map_err(|problem| ConfigError::new(variable, problem))?;
-    Ok(map)
 }
 
 fn number(
@@ -258,9 +233,15 @@ fn is_binding_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Checks one `LSG_PROVIDERS` entry; `place` is `[i]`. Nothing from `headers`
-/// (where keys may be) is ever quoted.
-fn check_provider(entry: &Value, place: &str) -> Result<ProviderConfig, String> {
+/// Reads one `LSG_PROVIDERS` entry over the call's `timeouts` and `policy`; `place` is `[i]`.
+/// Its `timeouts` and `maxRetries` are read as `generate()` reads a provider's. Nothing from
+/// `headers` (where keys may be) is ever quoted.
+fn provider(
+    entry: &Value,
+    place: &str,
+    timeouts: &Timeouts,
+    policy: &RetryPolicy,
+) -> Result<ProviderConfig, String> {
     let Value::Object(map) = entry else {
         return Err(format!("{place} must be an object"));
     };
@@ -271,51 +252,59 @@ fn check_provider(entry: &Value, place: &str) -> Result<ProviderConfig, String> 
     ) {
         return Err(problem);
     }
-    for field in ["name", "url", "model"] {
-        let text = map.get(field).and_then(Value::as_str).unwrap_or_default();
-        if text.trim().is_empty() {
-            return Err(format!("{place}.{field} must be a non-empty string"));
-        }
-    }
-    if let Err(problem) = check_url(map["url"].as_str().unwrap_or_default(), false) {
+    let text = |field: &str| {
+        map.get(field)
+            .and_then(Value::as_str)
+            .filter(|text| !text.trim().is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{place}.{field} must be a non-empty string"))
+    };
+    let (name, url, model) = (text("name")?, text("url")?, text("model")?);
+    if let Err(problem) = check_url(&url, false) {
         return Err(format!("{place}.url {problem}"));
     }
-    match map.get("apiKeyEnv") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(name)) if is_binding_name(name) => {}
+    let api_key_env = match map.get("apiKeyEnv") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) if is_binding_name(name) => Some(name.clone()),
         Some(_) => {
             return Err(format!(
                 "{place}.apiKeyEnv must be the name of the variable or secret that holds the \
                  key (letters, digits and `_`), never the key itself"
             ))
         }
-    }
-    match map.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(headers)) if headers.values().all(Value::is_string) => {}
+    };
+    let headers = match map.get("headers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(headers)) => headers
+            .iter()
+            .map(|(name, value)| value.as_str().map(|value| (name.clone(), value.to_owned())))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| format!("{place}.headers must be an object of strings"))?,
         Some(_) => return Err(format!("{place}.headers must be an object of strings")),
-    }
-    match map.get("timeouts") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(timeouts)) => {
-            check_numbers(timeouts, TIMEOUT_FIELDS, &format!("{place}.timeouts"))?
-        }
-        Some(_) => return Err(format!("{place}.timeouts must be an object")),
-    }
-    match map.get("maxRetries") {
-        None | Some(Value::Null) => {}
-        Some(v) => {
-            if let Some(problem) = number_problem("maxRetries", v) {
-                return Err(format!("{place}.maxRetries {problem}"));
-            }
-        }
-    }
-    // Checked above field by field, so this cannot fail on a value; serde's own message (which
-    // may quote a value) is never passed on.
-    serde_json::from_value(entry.clone()).map_err(|_| format!("{place} is not a provider"))
+    };
+    let path = format!("{place}.");
+    let source = JsonSource::BINDING;
+    let timeouts = match map.get("timeouts").filter(|v| !v.is_null()) {
+        None => *timeouts,
+        Some(own) => read_timeouts(&source, own, &format!("{path}timeouts."), timeouts)?,
+    };
+    let max_retries = read_max_retries(&source, entry, &path)?.unwrap_or(policy.max_retries);
+    Ok(ProviderConfig {
+        name,
+        url,
+        model,
+        api_key_env,
+        headers,
+        timeouts,
+        max_retries,
+    })
 }
 
-fn providers(value: Option<String>) -> Result<Vec<ProviderConfig>, ConfigError> {
+fn providers(
+    value: Option<String>,
+    timeouts: &Timeouts,
+    policy: &RetryPolicy,
+) -> Result<Vec<ProviderConfig>, ConfigError> {
     const VAR: &str = "LSG_PROVIDERS";
     let text = set(value).ok_or_else(|| ConfigError::new(VAR, "is not set"))?;
     // serde_json's syntax errors say where (line, column), never what.
@@ -344,7 +333,7 @@ fn providers(value: Option<String>) -> Result<Vec<ProviderConfig>, ConfigError> 
     }
     let mut providers: Vec<ProviderConfig> = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
-        let provider = check_provider(entry, &format!("[{i}]"))
+        let provider = provider(entry, &format!("[{i}]"), timeouts, policy)
             .map_err(|problem| ConfigError::new(VAR, problem))?;
         if providers.iter().any(|p| p.name == provider.name) {
             return Err(ConfigError::new(
@@ -424,7 +413,10 @@ fn forward_fields(value: Option<String>) -> Result<Vec<String>, ConfigError> {
 impl ProxyConfig {
     /// Read the configuration through `get` (a binding or environment lookup).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<ProxyConfig, ConfigError> {
-        let providers = providers(get("LSG_PROVIDERS"))?;
+        // The providers' deadlines and retries are over the call's: those are read first.
+        let timeouts = timeouts(get("LSG_TIMEOUTS"))?;
+        let retry = retry(get("LSG_RETRY"))?;
+        let providers = providers(get("LSG_PROVIDERS"), &timeouts, &retry)?;
         let mut models = list(get("LSG_MODELS"));
         if models.is_empty() {
             for p in &providers {
@@ -450,8 +442,8 @@ impl ProxyConfig {
             client_tokens: list(get("LSG_CLIENT_TOKENS")),
             allowed_origins: origins(get("LSG_ALLOWED_ORIGINS"))?,
             models,
-            timeouts: json_numbers("LSG_TIMEOUTS", get("LSG_TIMEOUTS"), TIMEOUT_FIELDS)?,
-            retry: json_numbers("LSG_RETRY", get("LSG_RETRY"), RETRY_FIELDS)?,
+            timeouts,
+            retry,
             heartbeat_ms: number(
                 "LSG_HEARTBEAT_MS",
                 get("LSG_HEARTBEAT_MS"),

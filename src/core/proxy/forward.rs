@@ -8,8 +8,6 @@
 
 use super::config::ProxyConfig;
 use super::request::{parse_chat_request, Refusal};
-use crate::core::deadline::{TimeoutOverrides, Timeouts};
-use crate::core::policy::RetryPolicy;
 use crate::core::progress::json::field_span;
 use crate::core::relay::{asks_usage, RelayProvider};
 use serde_json::{Map, Value};
@@ -107,19 +105,6 @@ fn with_field(body: &str, name: &str, value: &str) -> String {
     .concat()
 }
 
-/// Deadline overrides from a configuration object (`LSG_TIMEOUTS`, a provider's `timeouts`),
-/// already checked when the configuration was read.
-fn overrides(map: &Map<String, Value>) -> TimeoutOverrides {
-    let n = |key: &str| map.get(key).and_then(Value::as_f64);
-    TimeoutOverrides {
-        headers_ms: n("headersMs"),
-        first_token_ms: n("firstTokenMs"),
-        idle_ms: n("idleMs"),
-        stream_ms: n("streamMs"),
-        service_ms: n("serviceMs"),
-    }
-}
-
 /// A provider's URL for `api`: the configured chat completions URL, or its `/responses` or
 /// `/messages` sibling (the query kept).
 pub fn endpoint(url: &str, api: Api) -> String {
@@ -142,62 +127,25 @@ pub fn endpoint(url: &str, api: Api) -> String {
 }
 
 impl ProxyConfig {
-    /// The call's deadlines (`LSG_TIMEOUTS` over the guard's defaults).
-    pub fn call_timeouts(&self) -> Result<Timeouts, String> {
-        Timeouts::default()
-            .with(&overrides(&self.timeouts))
-            .map_err(|e| format!("LSG_TIMEOUTS: {e:?}"))
-    }
-
-    /// The retry policy (`LSG_RETRY` over the guard's defaults).
-    pub fn retry_policy(&self) -> RetryPolicy {
-        let base = RetryPolicy::default();
-        let n = |key: &str| self.retry.get(key).and_then(Value::as_f64);
-        RetryPolicy {
-            max_retries: self
-                .retry
-                .get("maxRetries")
-                .and_then(Value::as_u64)
-                .map_or(base.max_retries, |n| n as u32),
-            base_delay_ms: n("baseDelayMs").unwrap_or(base.base_delay_ms),
-            max_delay_ms: n("maxDelayMs").unwrap_or(base.max_delay_ms),
-        }
-    }
-
     /// The relay's chain for a request naming `model` (see [`ProxyConfig::chain_for`]), each
-    /// provider with its key (looked up by `key`), headers, deadlines and retry allowance.
+    /// provider with its key (looked up by `key`), headers, deadlines and retry allowance (read
+    /// and checked with the configuration).
     pub fn targets(
         &self,
         model: Option<&str>,
         api: Api,
         key: impl Fn(&str) -> Option<String>,
-    ) -> Result<Vec<RelayProvider>, String> {
-        let call = self.call_timeouts()?;
-        let policy = self.retry_policy();
+    ) -> Vec<RelayProvider> {
         self.chain_for(model)
             .into_iter()
-            .map(|p| {
-                let timeouts = match &p.timeouts {
-                    Some(map) => call
-                        .with(&overrides(map))
-                        .map_err(|e| format!("{}.timeouts: {e:?}", p.name))?,
-                    None => call,
-                };
-                let headers = p
-                    .headers
-                    .iter()
-                    .flatten()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                    .collect();
-                Ok(RelayProvider {
-                    name: p.name.clone(),
-                    url: endpoint(&p.url, api),
-                    model: p.model.clone(),
-                    api_key: p.api_key_env.as_deref().and_then(&key),
-                    headers,
-                    timeouts,
-                    max_retries: p.max_retries.unwrap_or(policy.max_retries),
-                })
+            .map(|p| RelayProvider {
+                name: p.name.clone(),
+                url: endpoint(&p.url, api),
+                model: p.model.clone(),
+                api_key: p.api_key_env.as_deref().and_then(&key),
+                headers: p.headers.clone(),
+                timeouts: p.timeouts,
+                max_retries: p.max_retries,
             })
             .collect()
     }
@@ -283,17 +231,17 @@ mod tests {
             ("LSG_RETRY", "{\"maxRetries\":1}"),
         ]);
         let key = |name: &str| (name == "KEY").then(|| "sk-1".to_owned());
-        let chain = config.targets(Some("n"), Api::Chat, key).unwrap();
+        let chain = config.targets(Some("n"), Api::Chat, key);
         assert_eq!(chain[0].name, "b", "the model's providers first");
         assert_eq!(chain[0].max_retries, 0);
         assert_eq!(chain[1].max_retries, 1);
         assert_eq!(chain[1].api_key.as_deref(), Some("sk-1"));
         assert_eq!(chain[1].timeouts.idle_ms, 50.0);
         assert_eq!(chain[1].timeouts.headers_ms, 70.0);
-        let responses = config.targets(None, Api::Responses, key).unwrap();
+        let responses = config.targets(None, Api::Responses, key);
         assert_eq!(responses[0].url, "http://127.0.0.1:9/v1/responses?tag=x");
-        let messages = config.targets(None, Api::Messages, key).unwrap();
+        let messages = config.targets(None, Api::Messages, key);
         assert_eq!(messages[0].url, "http://127.0.0.1:9/v1/messages?tag=x");
-        assert_eq!(config.retry_policy().max_retries, 1);
+        assert_eq!(config.retry.max_retries, 1);
     }
 }

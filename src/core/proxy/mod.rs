@@ -12,8 +12,11 @@
 //!   CORS); `*` is refused. An origin allowlist is not authentication: any non-browser client
 //!   can send any `Origin`.
 //! - `LSG_MODELS`: comma-separated model allowlist; unset means the models in `LSG_PROVIDERS`.
-//! - `LSG_TIMEOUTS`: JSON with the `Timeouts` fields (`headersMs`, `firstTokenMs`, …).
-//! - `LSG_RETRY`: JSON `{ maxRetries?, baseDelayMs?, maxDelayMs? }`.
+//! - `LSG_TIMEOUTS`: JSON with the `Timeouts` fields (`headersMs`, `firstTokenMs`, …), read
+//!   as `generate()`'s `timeouts` are (by the same reader, as are a provider's `timeouts` and
+//!   `maxRetries`).
+//! - `LSG_RETRY`: JSON `{ maxRetries?, baseDelayMs?, maxDelayMs? }`, read as `generate()`'s
+//!   `retry` is.
 //! - `LSG_HEARTBEAT_MS`: SSE comment heartbeat interval (default 10 000).
 //! - `LSG_MAX_BODY_BYTES`: request body limit (default 262 144).
 //! - `LSG_BODY_MS`: the time a client has to send its request body (default 5 000; then 408).

@@ -4,6 +4,8 @@
 use super::*;
 use std::collections::HashMap;
 
+mod one_reader;
+
 fn config(vars: &[(&str, &str)]) -> Result<ProxyConfig, ConfigError> {
     let map: HashMap<String, String> = vars
         .iter()
@@ -36,7 +38,11 @@ fn reads_the_configuration_with_defaults() {
     assert_eq!(c.heartbeat_ms, 10_000.0);
     assert_eq!(c.probe_ms, 25.0);
     assert_eq!(c.max_body_bytes, 262_144);
-    assert_eq!(c.timeouts["idleMs"], 500);
+    assert_eq!(c.timeouts.idle_ms, 500.0);
+    assert_eq!(
+        c.providers[1].timeouts, c.timeouts,
+        "a provider without timeouts has the call's"
+    );
     let c = config(&[
         ("LSG_PROVIDERS", PROVIDERS),
         ("LSG_MODELS", "x/y"),
@@ -784,7 +790,22 @@ fn numbers_are_checked_as_the_guard_checks_them() {
         ("LSG_TIMEOUTS", r#"{"headersMs":1,"serviceMs":60000}"#),
     ])
     .unwrap();
-    assert_eq!(c.retry["maxRetries"], 0);
+    assert_eq!(
+        (
+            c.retry.max_retries,
+            c.retry.base_delay_ms,
+            c.retry.max_delay_ms
+        ),
+        (0, 0.0, 0.0)
+    );
+    assert_eq!(
+        (c.timeouts.headers_ms, c.timeouts.service_ms),
+        (1.0, 60_000.0)
+    );
+    assert_eq!(
+        c.providers[0].max_retries, 0,
+        "LSG_RETRY's, as no maxRetries of its own"
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@
 //! Metrics come from the machine's events as they are ([`GuardEvent`]); nothing is read back
 //! from a JavaScript object by name.
 
-use super::{get, header, json_response, log_error, metrics, refusal_response, response};
+use super::{get, header, json_response, metrics, refusal_response, response};
 use crate::core::events::GuardEvent;
 use crate::core::guard::state::{GuardState, GuardedCall};
 use crate::core::proxy::{
@@ -99,16 +99,8 @@ pub(super) async fn chat(
         Err(refusal) => return refuse("bad_request", &refusal, &cors),
     };
     let key = |name: &str| get(&env, name).as_string();
-    let (targets, call) = match config
-        .targets(forwarded.model.as_deref(), api, key)
-        .and_then(|targets| Ok((targets, config.call_timeouts()?)))
-    {
-        Ok(found) => found,
-        Err(problem) => {
-            log_error(&format!("the configuration was refused: {problem}"));
-            return refuse("config", &misconfigured(), &cors);
-        }
-    };
+    let targets = config.targets(forwarded.model.as_deref(), api, key);
+    let call = config.timeouts;
     let (targets, skipped, guarded) = match &config.guard {
         None => (targets, Vec::new(), None),
         Some(settings) => GUARD.with(|cell| {
@@ -128,7 +120,7 @@ pub(super) async fn chat(
         );
         return refuse("unavailable", &refusal, &cors);
     }
-    let policy = config.retry_policy();
+    let policy = config.retry;
     let id = format!(
         "chatcmpl-lsg-{:012x}",
         (js_sys::Math::random() * 2f64.powi(48)) as u64
