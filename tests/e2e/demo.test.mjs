@@ -760,8 +760,8 @@ test("Guard panel: after three answers stats() shows the deadlines it learned", 
   assert.ok(first < configured.firstTokenMs, "a fast provider's first-token deadline came down");
   assert.match(row.cells[2], /^\d+ ms \/ \d+ ms$/, "first-token quantiles shown");
   assert.match(row.cells[3], /^\d+ ms \/ \d+ ms$/, "longest-gap quantiles shown");
-  assert.equal(row.cells[4], `${first} ms learned`);
-  assert.equal(row.cells[5], `${idle} ms learned`);
+  assert.equal(row.cells[4], `${Math.round(first)} ms learned`);
+  assert.equal(row.cells[5], `${Math.round(idle)} ms learned`);
   assert.equal(row.breaker, "closed");
 });
 
