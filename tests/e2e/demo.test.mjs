@@ -1,5 +1,6 @@
 // End-to-end tests of the demo page in real headless Chromium: the page, the library's
-// generate() and Session in the browser, the edge worker in workerd and the mock upstream.
+// generate() and Session in the browser, the edge worker in workerd and the mock upstream; and
+// the page's Guard panel, one `Guard` in the page calling the mock upstream directly.
 //
 // Run with `cargo xtask test --only e2e`, which starts the demo stack with short worker
 // deadlines and sets DEMO_URL (the page) and MOCK_URL (the mock upstream). Nothing here sleeps:
@@ -541,4 +542,280 @@ test("Drop connection during mock/endless cancels via the data channel and close
   await page.locator("#resources").filter({ hasText: "0 generations in flight" }).waitFor();
   await page.locator(`${id("link")}[data-link="dropped"]`).waitFor();
   await screenshot(page, "dropped");
+});
+
+// ------------------------------------------------------------------ the Guard panel
+//
+// One `new Guard()` in the page over two mock providers the page calls directly: "primary"
+// (`controlled/<id>`, set by each button through `/_control/<id>`) and "backup" (`continue`).
+// Each test opens a fresh page, so each starts with a fresh guard.
+
+/** The mock's canned answer as its normal stream sends it: the pieces, in order. */
+async function cannedPieces() {
+  const response = await fetch(`${MOCK_URL}/scenario/normal/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "mock/model", stream: true, messages: [{ role: "user", content: "Hi" }] }),
+  });
+  assert.equal(response.status, 200, "the mock's normal stream");
+  const pieces = [];
+  for (const line of (await response.text()).split("\n")) {
+    const data = line.match(/^data: ?(.*)$/)?.[1];
+    if (!data || data === "[DONE]") continue;
+    const content = JSON.parse(data).choices?.[0]?.delta?.content;
+    if (content) pieces.push(content);
+  }
+  assert.ok(pieces.length > 4, `the canned answer comes in pieces: ${JSON.stringify(pieces)}`);
+  return pieces;
+}
+
+/** The demo, with its Guard panel ready; returns the page and the panel's provider id. */
+async function openGuardPanel(t) {
+  const page = await openDemo(t);
+  const panel = page.locator(`${id("guard-panel")}[data-ready="true"]`);
+  await panel.waitFor();
+  return { page, controlId: await panel.getAttribute("data-control-id") };
+}
+
+/** Presses a behaviour's button and waits until that call has settled. */
+async function guardCall(page, behaviour) {
+  const before = Number(await page.locator(id("guard-panel")).getAttribute("data-calls"));
+  await page.click(id(`guard-${behaviour}`));
+  await page.locator(`${id("guard-panel")}[data-calls="${before + 1}"]`).waitFor();
+}
+
+async function guardAttempts(page) {
+  return page.locator(`${id("guard-attempts")} tbody tr`).evaluateAll((rows) =>
+    rows.map((row) => ({ provider: row.dataset.provider, outcome: row.dataset.outcome, role: row.dataset.role })),
+  );
+}
+
+async function guardEvents(page) {
+  return page.locator(`${id("guard-events")} li`).evaluateAll((items) =>
+    items.map((li) => ({
+      type: li.dataset.type,
+      ms: Number(li.dataset.ms),
+      probe: li.dataset.probe === "true",
+      text: li.querySelector(".what").textContent,
+    })),
+  );
+}
+
+/** The stats table's row of `provider`, as its data attributes say. */
+async function guardStats(page, provider) {
+  return page.locator(`${id("guard-stats")} tbody tr[data-provider="${provider}"]`).evaluate((row) => ({
+    ...row.dataset,
+    breakerText: row.querySelector(".breaker").textContent,
+    cells: [...row.cells].map((cell) => cell.textContent),
+  }));
+}
+
+/** The mock's count of requests the controlled provider answered. */
+async function served(controlId) {
+  const response = await fetch(`${MOCK_URL}/_control/${controlId}`);
+  assert.equal(response.status, 200, `GET /_control/${controlId}`);
+  return (await response.json()).served;
+}
+
+/** This page's POSTs in the mock's ledger (its preflights left out), once every one has closed. */
+async function guardLedger(controlId) {
+  const body = await ledger(`tag=${controlId}&wait_closed_ms=3000`);
+  assert.equal(body.timed_out, false, `every connection of the page closed: ${JSON.stringify(body.connections)}`);
+  return body.connections.filter((c) => c.method === "POST");
+}
+
+/**
+ * Chromium logs every HTTP error a page's fetch receives as a console error; a test that makes
+ * a provider answer `status` `count` times takes exactly those lines out of the page's problems.
+ */
+function takeExpectedHttpErrors(page, status, count) {
+  const line = new RegExp(`^console error: Failed to load resource: the server responded with a status of ${status} `);
+  const expected = page.problems.filter((p) => line.test(p));
+  assert.equal(expected.length, count, `the browser logged the ${count} HTTP ${status} answers: ${JSON.stringify(page.problems)}`);
+  const others = page.problems.filter((p) => !line.test(p));
+  page.problems.splice(0, page.problems.length, ...others);
+}
+
+test("Guard panel: a provider that stalls mid-answer is continued on the fallback, the seam where its text stops", async (t) => {
+  const pieces = await cannedPieces();
+  const canned = pieces.join("");
+  const { page, controlId } = await openGuardPanel(t);
+  await guardCall(page, "stall");
+  await state(page, "idle").waitFor(); // the worker's half of the page is untouched
+  assert.equal(await page.locator(`${id("guard-status")}[data-state="done"]`).count(), 1, "the call ended done");
+
+  // The stitched text is the canned text exactly: the backup restated two words of the cut
+  // text (`restate=2`) and the guard dropped them; the seam adds no text of its own.
+  const answer = page.locator(id("guard-answer"));
+  assert.equal(await answer.textContent(), canned);
+  const layout = await answer.evaluate((el) =>
+    [...el.children].map((c) => ({
+      kind: c.dataset.part ?? c.dataset.testid,
+      provider: c.dataset.provider ?? null,
+      text: c.textContent,
+      chars: c.dataset.chars ?? null,
+      mode: c.dataset.mode ?? null,
+    })),
+  );
+  assert.deepEqual(layout.map((c) => c.kind), ["cut", "guard-seam", "continued"], JSON.stringify(layout));
+  const [cut, seamMark, continued] = layout;
+  // primary sent four pieces (`stall-after=4`), then nothing: the seam is where they end.
+  assert.equal(cut.text, pieces.slice(0, 4).join(""), "the text before the seam is primary's four pieces");
+  assert.equal(cut.provider, "primary");
+  assert.equal(continued.text, pieces.slice(4).join(""), "the text after it is the rest, once");
+  assert.equal(continued.provider, "backup");
+  assert.equal(seamMark.text, "");
+  assert.equal(Number(seamMark.chars), [...cut.text].length, "result.continuation.chars is where the seam is");
+  assert.equal(seamMark.mode, "instruction", "backup (an OpenAI-style model) was asked with an instruction");
+  assert.equal(await page.locator("#guard-legend").isVisible(), true, "the seam's legend shows");
+
+  const cutChars = [...cut.text].length;
+  assert.match(
+    await page.locator(`${id("guard-notice")}[data-kind="continued"]`).textContent(),
+    new RegExp(`^primary stopped after ${cutChars} characters \\(idle timeout at \\d+ ms\\); ` +
+      "backup continued the answer from there \\(instruction mode\\); the bar in the text marks the seam\\."),
+  );
+  assert.deepEqual(await guardAttempts(page), [
+    { provider: "primary", outcome: "partial", role: "cut" },
+    { provider: "backup", outcome: "complete", role: "winner" },
+  ]);
+  const events = await guardEvents(page);
+  const types = events.map((e) => e.type);
+  const timeout = types.indexOf("timeout");
+  const continuation = types.indexOf("continuation");
+  assert.ok(timeout >= 0 && continuation > timeout, `a timeout, then the continuation: ${JSON.stringify(events)}`);
+  assert.equal(events[continuation].text, `primary cut after ${cutChars} characters (timeout): backup continues it`);
+  assert.ok(!types.includes("hedge"), "no hedge: primary's first token came at once");
+
+  // What the mock made of the two requests: the cut one, and a continuation it matched.
+  const posts = await guardLedger(controlId);
+  assert.deepEqual(
+    posts.map((c) => [c.path.includes("/controlled/") ? "primary" : "backup", c.mode]),
+    [["primary", "stall-after=4 first_token_ms=0"], ["backup", "instruction"]],
+  );
+  // A cut answer counts against primary's breaker: one failure in a row.
+  const primary = await guardStats(page, "primary");
+  assert.equal(primary.breaker, "closed");
+  assert.equal(primary.failures, "1");
+  await assertNoAxeViolations(page, "after a continued answer");
+  await screenshot(page, "guard");
+});
+
+test("Guard panel: a slow-starting provider is hedged: two attempts, the fallback wins, the loser's request is closed", async (t) => {
+  const { page, controlId } = await openGuardPanel(t);
+  await guardCall(page, "slow");
+  assert.equal(await page.locator(`${id("guard-status")}[data-state="done"]`).count(), 1, "the call ended done");
+
+  const events = await guardEvents(page);
+  const hedge = events.find((e) => e.type === "hedge");
+  assert.ok(hedge, `a hedge event: ${JSON.stringify(events)}`);
+  assert.match(hedge.text, /^no token from primary after 200 ms: backup asked in parallel$/);
+  assert.ok(hedge.ms >= 190 && hedge.ms < 200 + 1000, `the hedge came after 200 ms: at ${hedge.ms} ms`);
+  assert.deepEqual(await guardAttempts(page), [
+    { provider: "primary", outcome: "aborted", role: "lost" },
+    { provider: "backup", outcome: "complete", role: "winner" },
+  ]);
+  assert.match(
+    await page.locator(`${id("guard-notice")}[data-kind="hedged"]`).textContent(),
+    /^primary sent no token within 200 ms, so backup was asked in parallel; backup progressed first and won, primary's request was cancelled\./,
+  );
+  assert.equal(await page.locator(id("guard-seam")).count(), 0, "no seam: nothing was continued");
+  assert.equal(await page.locator("#guard-legend").isVisible(), false, "nor its legend");
+  // primary's first token would have come after 2000 ms: the answer did not wait for it.
+  const elapsed = Number(await page.locator(id("guard-status")).getAttribute("data-elapsed-ms"));
+  assert.ok(elapsed < 2000, `answered in ${elapsed} ms`);
+
+  const posts = await guardLedger(controlId);
+  assert.equal(posts.length, 2, `one request each: ${JSON.stringify(posts)}`);
+  const [first, second] = posts;
+  assert.match(first.path, /\/scenario\/controlled\//);
+  assert.equal(first.mode, "ok first_token_ms=2000");
+  assert.equal(first.closed_by, "client", "the guard closed the losing request");
+  assert.equal(second.mode, "fresh", "backup was asked the question itself, not to continue");
+  await screenshot(page, "guard-hedge");
+});
+
+test("Guard panel: after three answers stats() shows the deadlines it learned", async (t) => {
+  const { page } = await openGuardPanel(t);
+  const configured = { firstTokenMs: NaN, idleMs: NaN };
+  for (let call = 1; call <= 3; call += 1) {
+    await guardCall(page, "healthy");
+    assert.deepEqual(await guardAttempts(page), [{ provider: "primary", outcome: "complete", role: "winner" }]);
+    const row = await guardStats(page, "primary");
+    assert.equal(row.samples, String(call), `samples after ${call} answers`);
+    if (call < 3) {
+      assert.equal(row.learnedFirstTokenMs, undefined, `nothing learned after ${call} answers`);
+      assert.equal(row.learnedIdleMs, undefined, `nothing learned after ${call} answers`);
+      configured.firstTokenMs = Number(row.cells[4].match(/^(\d+) ms configured$/)?.[1]);
+      configured.idleMs = Number(row.cells[5].match(/^(\d+) ms configured$/)?.[1]);
+    }
+  }
+  assert.ok(configured.firstTokenMs > 0 && configured.idleMs > 0, `the configured deadlines were shown: ${JSON.stringify(configured)}`);
+  const row = await guardStats(page, "primary");
+  const first = Number(row.learnedFirstTokenMs);
+  const idle = Number(row.learnedIdleMs);
+  // Learned: 3 x p95, never above the configured deadline, never below 250 ms.
+  assert.ok(first >= 250 && first <= configured.firstTokenMs, `learned first-token deadline ${first} ms`);
+  assert.ok(idle >= 250 && idle <= configured.idleMs, `learned idle deadline ${idle} ms`);
+  assert.ok(first < configured.firstTokenMs, "a fast provider's first-token deadline came down");
+  assert.match(row.cells[2], /^\d+ ms \/ \d+ ms$/, "first-token quantiles shown");
+  assert.match(row.cells[3], /^\d+ ms \/ \d+ ms$/, "longest-gap quantiles shown");
+  assert.equal(row.cells[4], `${Math.round(first)} ms learned`);
+  assert.equal(row.cells[5], `${Math.round(idle)} ms learned`);
+  assert.equal(row.breaker, "closed");
+});
+
+test("Guard panel: three failures open the breaker, the next call skips the provider, after the cool-down one call probes it", async (t) => {
+  const { page, controlId } = await openGuardPanel(t);
+  for (let call = 1; call <= 3; call += 1) {
+    await guardCall(page, "fail");
+    assert.deepEqual(await guardAttempts(page), [
+      { provider: "primary", outcome: "http", role: "failed" },
+      { provider: "backup", outcome: "complete", role: "winner" },
+    ]);
+    const row = await guardStats(page, "primary");
+    if (call < 3) {
+      assert.equal(row.breaker, "closed", `closed after ${call} failures`);
+      assert.equal(row.failures, String(call));
+      assert.match(await page.locator(id("guard-notice")).textContent(), new RegExp(
+        `^primary failed \\(HTTP 503\\)\\. Its breaker counts ${call} failures? in a row \\(it opens at 3\\)\\.`));
+    } else {
+      assert.equal(row.breaker, "open", "open after 3 failures in a row");
+      assert.match(row.breakerText, /^open · http · probe in \d\.\d s$/);
+    }
+  }
+  assert.equal(await served(controlId), 3, "primary got three requests");
+
+  // Open: the next call leaves primary out and sends it nothing.
+  await guardCall(page, "healthy");
+  assert.deepEqual(await guardAttempts(page), [
+    { provider: "primary", outcome: "skipped", role: "skipped" },
+    { provider: "backup", outcome: "complete", role: "winner" },
+  ]);
+  const skipped = (await guardEvents(page)).find((e) => e.type === "skipped");
+  assert.match(skipped?.text ?? "", /^primary skipped, its breaker is open \(http\): probe in \d\.\d s$/);
+  assert.match(await page.locator(`${id("guard-notice")}[data-kind="skipped"]`).textContent(), /^primary was skipped: its breaker is open/);
+  assert.equal(await served(controlId), 3, "nothing was sent to primary");
+  await screenshot(page, "guard-breaker-open");
+
+  // The table follows the cool-down by itself: half-open once it is over.
+  await page.locator(`${id("guard-stats")} tbody tr[data-provider="primary"][data-breaker="half-open"]`).waitFor();
+  assert.match((await guardStats(page, "primary")).breakerText, /^half-open · http · the next call probes it$/);
+
+  // Half-open: one call probes primary, which answers now, and its breaker closes.
+  await guardCall(page, "healthy");
+  assert.deepEqual(await guardAttempts(page), [{ provider: "primary", outcome: "complete", role: "winner" }]);
+  const probe = (await guardEvents(page)).find((e) => e.type === "request-start");
+  assert.ok(probe?.probe, `the request to primary was the probe: ${JSON.stringify(probe)}`);
+  assert.match(
+    await page.locator(`${id("guard-notice")}[data-kind="probe"]`).textContent(),
+    /^primary was probed after its cool-down: it answered, so its breaker closed \(closed\)\./,
+  );
+  const row = await guardStats(page, "primary");
+  assert.equal(row.breaker, "closed");
+  assert.equal(row.failures, "0");
+  assert.equal(await served(controlId), 4, "exactly one request went to primary");
+  await assertNoAxeViolations(page, "after the breaker's probe");
+  await screenshot(page, "guard-breaker");
+  takeExpectedHttpErrors(page, 503, 3);
 });
