@@ -222,13 +222,15 @@ export function rows({ results, config, size }) {
     t ? `${t.ttft.medianMs} ms median (lognormal, σ ${t.ttft.sigma}: p95 ≈ ${Math.round(t.ttft.medianMs * Math.exp(1.645 * t.ttft.sigma))} ms), fallback ${t.fallbackTtftMs} ms` : "a spread of times";
   const three = (q) => `p50 ${ms(q.p50)}, p95 ${ms(q.p95)}, p99 ${ms(q.p99)}`;
   const perCall = (side) => (side.requests / side.calls).toFixed(2);
+  const hedges = (side) => `${side.hedges} hedge${side.hedges === 1 ? "" : "s"}`;
+  const unsent = (side) => (side.sent > side.requests ? `, ${side.sent - side.requests} released before the request reached it` : "");
   const learnedMs = (side) => (side.learned.deadlines.firstTokenMs ? `${Math.round(side.learned.deadlines.firstTokenMs)} ms` : "none learned");
   row("9a", `hedging's cost: a \`Guard\` with \`hedge: {afterMs: "auto"}\` (the first provider's learned p95 time to first token) against one without, ${size.tailCalls} calls each to a provider whose first token takes ${spread(cost)}, Node`, ["tail.hedge-cost"], (t) => {
     const { hedged, plain } = t.sides;
     const extra = (hedged.requests - plain.requests) / hedged.calls;
     const prompt = hedged.promptTokensPerRequest;
     return [
-      `**+${extra.toFixed(2)} upstream requests per call** (${hedged.hedges} hedges in ${hedged.calls} calls, ${hedged.hedgesWon} won by the fallback); +${(extra * prompt).toFixed(1)} prompt tokens per call (${prompt} per request, sent again by each hedge); ${hedged.losingContentChunks} completion tokens received by the losing attempts`,
+      `**+${extra.toFixed(2)} upstream requests per call** (the mock's ledger; ${hedges(hedged)} in ${hedged.calls} calls, ${hedged.hedgesWon} won by the fallback${unsent(hedged)}); +${(extra * prompt).toFixed(1)} prompt tokens per call (${prompt} per request, sent again by each hedge); ${hedged.losingContentChunks} completion tokens received by the losing attempts`,
       `without hedging ${perCall(plain)} requests per call; time to first token with hedging ${three(hedged.firstTokenMs)}, without ${three(plain.firstTokenMs)}; the hedges waited ${hedged.hedgeAfterMs ? `${ms(hedged.hedgeAfterMs.p50)} (p50)` : "— (none)"}`,
       "— (reported)",
       null,
@@ -239,7 +241,7 @@ export function rows({ results, config, size }) {
     const { hedged, adaptive } = t.sides;
     return [
       `with hedging ${three(hedged.firstTokenMs)}: **${ms(adaptive.firstTokenMs.p99 - hedged.firstTokenMs.p99)} saved at p99**, ${ms(adaptive.firstTokenMs.p95 - hedged.firstTokenMs.p95)} at p95`,
-      `without hedging (a stall waits for the learned first-token deadline, ${learnedMs(adaptive)} at the end, then fails over): ${three(adaptive.firstTokenMs)}; the stalled calls' p50 ${ms(hedged.stalledFirstTokenMs.p50)} with, ${ms(adaptive.stalledFirstTokenMs.p50)} without; ${perCall(hedged)} requests per call with (${hedged.hedges} hedges), ${perCall(adaptive)} without`,
+      `without hedging (a stall waits for the learned first-token deadline, ${learnedMs(adaptive)} at the end, then fails over): ${three(adaptive.firstTokenMs)}; the stalled calls' p50 ${ms(hedged.stalledFirstTokenMs.p50)} with, ${ms(adaptive.stalledFirstTokenMs.p50)} without; ${perCall(hedged)} requests per call with (${hedges(hedged)}), ${perCall(adaptive)} without`,
       "— (reported)",
       null,
     ];

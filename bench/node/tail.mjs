@@ -12,9 +12,9 @@
 // Each guard first makes `minSamples` + 5 healthy calls (not measured) so that it has learned.
 //
 // - hedge-cost (row 9a): a provider that never stalls; a guard hedging at `afterMs: "auto"` (the
-//   first provider's learned p95 time to first token) against one that does not. Per call: the
-//   upstream requests (attempts sent, checked against the mock's ledger), the hedges, which
-//   attempt won, the completion chunks the losing attempt delivered before it was released (a
+//   first provider's learned p95 time to first token) against one that does not. The upstream
+//   requests (those the mock's ledger holds: a hedge released at once may never reach it), and
+//   per call the hedges, which attempt won, the completion chunks the losing attempt delivered before it was released (a
 //   counting `fetch` between the guard and the network), and the prompt tokens re-sent.
 // - stalls (rows 9b, 9c): the provider that stalls on one call in ten; three guards: hedging
 //   with learned deadlines, learned deadlines alone, and the configured deadlines alone
@@ -27,12 +27,13 @@
 import { loadNodePackage } from "./load.mjs";
 import { MOCK_TEXT, RUN, assertNothingLive, closedRecords } from "../lib/trials.mjs";
 
-// An unhandled rejection is a bug in the guard or in this file: fail the measurement at once
-// (the exit status tells bench/run.mjs; the message is the last lines of stderr).
-process.on("unhandledRejection", (reason) => {
-  process.stderr.write(`${reason?.stack ?? ""}\nunhandled rejection: ${reason?.message ?? reason}\n`);
+/** Ends the process as failed, the reason on the last line of stderr (what bench/run.mjs shows). */
+function fail(what, error) {
+  process.stderr.write(`${error?.stack ?? ""}\n${what}: ${error?.message ?? error}\n`);
   process.exit(1);
-});
+}
+// An unhandled rejection is a bug in the guard or in this file: it fails the measurement at once.
+process.on("unhandledRejection", (reason) => fail("unhandled rejection", reason));
 
 const config = JSON.parse(process.argv[2]);
 const { lib } = loadNodePackage(config.package);
@@ -194,7 +195,7 @@ async function call(s, step, label) {
     stall: step.stall,
     firstTokenMs: firstTextAt - start,
     answerMs,
-    requests: sent.length,
+    sent: sent.length,
     hedgeAfterMs: hedges[0] ?? null,
     winner: result.provider,
     // Text the attempts that did not answer delivered before they were released: the waste.
@@ -212,6 +213,7 @@ async function run(sides, { warm, calls: steps }) {
   await Promise.all(
     sides.map(async (s) => {
       for (const [i, step] of warm.entries()) await call(s, step, `warm-up call ${i}`);
+      s.warmUpReceived = (await closedRecords(mock, s.id)).length;
       for (const [i, step] of steps.entries()) s.calls.push(await call(s, step, `call ${i}`));
     }),
   );
@@ -220,13 +222,14 @@ async function run(sides, { warm, calls: steps }) {
     const stats = s.guard.stats()[0];
     s.guard.close();
     s.guard.free();
-    // What the upstream saw: every request this side sent, and every connection closed.
-    const records = await closedRecords(mock, s.id);
-    if (records.length !== s.requests.length) {
-      throw new Error(`side ${s.name}: the mock's ledger holds ${records.length} requests, the guard sent ${s.requests.length}`);
+    // What the upstream saw: every connection closed, and no request the guard did not send.
+    const received = (await closedRecords(mock, s.id)).length - s.warmUpReceived;
+    const sent = sum(s.calls.map((c) => c.sent));
+    if (received > sent || received < s.calls.length) {
+      throw new Error(`side ${s.name}: the mock's ledger holds ${received} requests of the measured calls, the guard sent ${sent}`);
     }
     await fetch(`${mock}/_control/${s.id}`, { method: "DELETE" });
-    out[s.name] = summarise(s.calls, stats);
+    out[s.name] = { ...summarise(s.calls, stats), requests: received, sent };
   }
   await assertNothingLive(lib);
   return out;
@@ -247,7 +250,6 @@ function summarise(calls, stats) {
     firstTokenMs: quantiles(calls.map((c) => c.firstTokenMs)),
     answerMs: quantiles(calls.map((c) => c.answerMs)),
     stalledFirstTokenMs: calls.some((c) => c.stall) ? quantiles(calls.filter((c) => c.stall).map((c) => c.firstTokenMs)) : null,
-    requests: sum(calls.map((c) => c.requests)),
     hedges: hedged.length,
     hedgesWon: hedged.filter((c) => c.winner === "fallback").length,
     hedgeAfterMs: hedged.length ? quantiles(hedged.map((c) => c.hedgeAfterMs)) : null,
@@ -257,21 +259,24 @@ function summarise(calls, stats) {
   };
 }
 
-const adaptive = { minSamples };
-const warmUp = minSamples + 5;
-const setting = { ttft: TTFT, fallbackTtftMs: FALLBACK_TTFT_MS, timeouts: TIMEOUTS, minSamples, warmUp };
-let result;
-if (what === "hedge-cost") {
-  const sides = [side("hedged", { adaptive, hedge: { afterMs: "auto" } }), side("plain", { adaptive })];
-  result = { ...setting, sides: await run(sides, workload(warmUp, calls, false)) };
-} else if (what === "stalls") {
-  const sides = [
-    side("hedged", { adaptive, hedge: { afterMs: "auto" } }),
-    side("adaptive", { adaptive }),
-    side("fixed", { adaptive: false }),
-  ];
-  result = { ...setting, stallEvery: STALL_EVERY, sides: await run(sides, workload(warmUp, calls, true)) };
-} else {
+/** The measurement `what` names. */
+async function measure() {
+  const adaptive = { minSamples };
+  const warmUp = minSamples + 5;
+  const setting = { ttft: TTFT, fallbackTtftMs: FALLBACK_TTFT_MS, timeouts: TIMEOUTS, minSamples, warmUp };
+  if (what === "hedge-cost") {
+    const sides = [side("hedged", { adaptive, hedge: { afterMs: "auto" } }), side("plain", { adaptive })];
+    return { ...setting, sides: await run(sides, workload(warmUp, calls, false)) };
+  }
+  if (what === "stalls") {
+    const sides = [
+      side("hedged", { adaptive, hedge: { afterMs: "auto" } }),
+      side("adaptive", { adaptive }),
+      side("fixed", { adaptive: false }),
+    ];
+    return { ...setting, stallEvery: STALL_EVERY, sides: await run(sides, workload(warmUp, calls, true)) };
+  }
   throw new Error(`unknown measurement ${JSON.stringify(what)}`);
 }
-console.log(JSON.stringify(result));
+
+await measure().then((result) => console.log(JSON.stringify(result)), (error) => fail(what, error));
