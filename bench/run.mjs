@@ -22,8 +22,8 @@ const quick = config.quick;
 
 /** Inputs: the full run, and `--quick` (every row, small inputs). */
 const SIZE = quick
-  ? { decodeBytes: 1_000_000, decodeFetchBytes: 1_000_000, decodeRuns: 2, memoryBytes: 64 << 20, trials: 5, ttftTrials: 10, longRuns: 1, streams: 50, sdkTrials: 10, sdkStreams: 20, sdkRounds: 1, sdkLongRuns: 1 }
-  : { decodeBytes: 32_000_000, decodeFetchBytes: 26_000_000, decodeRuns: 7, memoryBytes: 1 << 30, trials: 50, ttftTrials: 50, longRuns: 3, streams: 1000, sdkTrials: 200, sdkStreams: 300, sdkRounds: 3, sdkLongRuns: 5 };
+  ? { decodeBytes: 1_000_000, decodeFetchBytes: 1_000_000, decodeRuns: 2, memoryBytes: 64 << 20, trials: 5, ttftTrials: 10, longRuns: 1, streams: 50, sdkTrials: 10, sdkStreams: 20, sdkRounds: 1, sdkLongRuns: 1, tailCalls: 10, tailMinSamples: 5 }
+  : { decodeBytes: 32_000_000, decodeFetchBytes: 26_000_000, decodeRuns: 7, memoryBytes: 1 << 30, trials: 50, ttftTrials: 50, longRuns: 3, streams: 1000, sdkTrials: 200, sdkStreams: 300, sdkRounds: 3, sdkLongRuns: 5, tailCalls: 100, tailMinSamples: 20 };
 
 function log(message) {
   process.stderr.write(`[bench] ${message}\n`);
@@ -173,6 +173,11 @@ await measure("guardfetch", () =>
     longRuns: SIZE.sdkLongRuns,
   }),
 );
+for (const what of ["hedge-cost", "stalls"]) {
+  await measure(`tail.${what}`, () =>
+    node("node/tail.mjs", { what, package: pkg, mock, calls: SIZE.tailCalls, minSamples: SIZE.tailMinSamples }),
+  );
+}
 await measure("concurrency.node", () => node("node/library.mjs", { what: "concurrency", package: pkg, mock, streams: SIZE.streams }));
 await measure("concurrency.baseline", () =>
   node("node/library.mjs", { what: "concurrency-baseline", package: pkg, mock, streams: SIZE.streams }),

@@ -213,6 +213,48 @@ export function rows({ results, config, size }) {
     "— (reported)",
     null,
   ]);
+  // 9. A Guard on a provider's slow tail: what hedging costs, what hedging and learned deadlines save.
+  // The workload's settings come with the figures (bench/node/tail.mjs); a broken run has none.
+  const workload = (name) => (results[name]?.sides ? results[name] : null);
+  const cost = workload("tail.hedge-cost");
+  const stalling = workload("tail.stalls");
+  const spread = (t) =>
+    t ? `${t.ttft.medianMs} ms median (lognormal, σ ${t.ttft.sigma}: p95 ≈ ${Math.round(t.ttft.medianMs * Math.exp(1.645 * t.ttft.sigma))} ms), fallback ${t.fallbackTtftMs} ms` : "a spread of times";
+  const three = (q) => `p50 ${ms(q.p50)}, p95 ${ms(q.p95)}, p99 ${ms(q.p99)}`;
+  const perCall = (side) => (side.requests / side.calls).toFixed(2);
+  const hedges = (side) => `${side.hedges} hedge${side.hedges === 1 ? "" : "s"}`;
+  const unsent = (side) => (side.sent > side.requests ? `, ${side.sent - side.requests} released before the request reached it` : "");
+  const learnedMs = (side) => (side.learned.deadlines.firstTokenMs ? `${Math.round(side.learned.deadlines.firstTokenMs)} ms` : "none learned");
+  row("9a", `hedging's cost: a \`Guard\` with \`hedge: {afterMs: "auto"}\` (the first provider's learned p95 time to first token) against one without, ${size.tailCalls} calls each to a provider whose first token takes ${spread(cost)}, Node`, ["tail.hedge-cost"], (t) => {
+    const { hedged, plain } = t.sides;
+    const extra = (hedged.requests - plain.requests) / hedged.calls;
+    const prompt = hedged.promptTokensPerRequest;
+    return [
+      `**+${extra.toFixed(2)} upstream requests per call** (the mock's ledger; ${hedges(hedged)} in ${hedged.calls} calls, ${hedged.hedgesWon} won by the fallback${unsent(hedged)}); +${(extra * prompt).toFixed(1)} prompt tokens per call (${prompt} per request, sent again by each hedge); ${hedged.losingContentChunks} completion tokens received by the losing attempts`,
+      `without hedging ${perCall(plain)} requests per call; time to first token with hedging ${three(hedged.firstTokenMs)}, without ${three(plain.firstTokenMs)}; the hedges waited ${hedged.hedgeAfterMs ? `${ms(hedged.hedgeAfterMs.p50)} (p50)` : "— (none)"}`,
+      "— (reported)",
+      null,
+    ];
+  });
+  const stalls = stalling ? `${size.tailCalls / stalling.stallEvery} of ${size.tailCalls} calls (one in ${stalling.stallEvery}, the same calls for every side)` : "one call in ten";
+  row("9b", `time to first token saved by hedging: a provider as in 9a that stalls before its first token on ${stalls}, learned deadlines on both sides, Node`, ["tail.stalls"], (t) => {
+    const { hedged, adaptive } = t.sides;
+    return [
+      `with hedging ${three(hedged.firstTokenMs)}: **${ms(adaptive.firstTokenMs.p99 - hedged.firstTokenMs.p99)} saved at p99**, ${ms(adaptive.firstTokenMs.p95 - hedged.firstTokenMs.p95)} at p95`,
+      `without hedging (a stall waits for the learned first-token deadline, ${learnedMs(adaptive)} at the end, then fails over): ${three(adaptive.firstTokenMs)}; the stalled calls' p50 ${ms(hedged.stalledFirstTokenMs.p50)} with, ${ms(adaptive.stalledFirstTokenMs.p50)} without; ${perCall(hedged)} requests per call with (${hedges(hedged)}), ${perCall(adaptive)} without`,
+      "— (reported)",
+      null,
+    ];
+  });
+  row("9c", `time to first token saved by learned deadlines (\`adaptive\`: 3 × the learned p95 after ${size.tailMinSamples} samples): the same stalling provider and calls as 9b, no hedging, Node`, ["tail.stalls"], (t) => {
+    const { adaptive, fixed } = t.sides;
+    return [
+      `learned (first-token deadline ${learnedMs(adaptive)} at the end) ${three(adaptive.firstTokenMs)}: **${ms(fixed.firstTokenMs.p99 - adaptive.firstTokenMs.p99)} saved at p99**, ${ms(fixed.firstTokenMs.p95 - adaptive.firstTokenMs.p95)} at p95`,
+      `configured \`firstTokenMs: ${t.timeouts.firstTokenMs}\` alone (\`adaptive: false\`): ${three(fixed.firstTokenMs)}; time to the answer p99 ${ms(adaptive.answerMs.p99)} learned, ${ms(fixed.answerMs.p99)} configured`,
+      "— (reported)",
+      null,
+    ];
+  });
   // Anything else that broke (the Chromium page itself, say) gets a row of its own.
   for (const [name, result] of Object.entries(results)) {
     if (result?.error && !reported.has(name)) {
