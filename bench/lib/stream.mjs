@@ -25,8 +25,8 @@ const ASCII = [
 const MULTIBYTE = [" café", " naïve", " Grüße", " 世界", " 日本語", " 🙂", " —", " →", " Привет", " ✓"];
 const ESCAPED = ["\n\n", "\n", " \"quoted\"", " \\path", "\t"];
 
-/** A small deterministic PRNG (mulberry32). */
-function random(seed) {
+/** A small deterministic PRNG (mulberry32): the same workload every run. */
+export function random(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

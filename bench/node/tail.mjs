@@ -26,6 +26,7 @@
 // the process (non-zero exit).
 import { loadNodePackage } from "./load.mjs";
 import { MOCK_TEXT, RUN, assertNothingLive, closedRecords } from "../lib/trials.mjs";
+import { random } from "../lib/stream.mjs";
 
 /** Ends the process as failed, the reason on the last line of stderr (what bench/run.mjs shows). */
 function fail(what, error) {
@@ -51,31 +52,20 @@ const MESSAGES = [{ role: "user", content: "How long until the first token?" }];
 
 if (calls % STALL_EVERY !== 0) throw new Error(`calls (${calls}) must be a multiple of ${STALL_EVERY}`);
 
-/** A small seeded generator (mulberry32): the same workload every run. */
-function seeded(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The workload: `{ ttftMs, stall }` per call, `warmUp` healthy calls first. The delays are whole
  * milliseconds (the mock's unit); the stalls one per block of ten, at a seeded place.
  */
 function workload(warmUp, measured, stalls) {
-  const random = seeded(0x9a9b9c);
-  const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  const next = random(0x9a9b9c);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
   const ttft = () => Math.max(1, Math.round(TTFT.medianMs * Math.exp(TTFT.sigma * normal())));
   const warm = Array.from({ length: warmUp }, () => ({ ttftMs: ttft(), stall: false }));
   const calls = Array.from({ length: measured }, () => ({ ttftMs: ttft(), stall: false }));
   if (stalls) {
     for (let block = 0; block < measured; block += STALL_EVERY) {
-      calls[block + Math.floor(random() * STALL_EVERY)].stall = true;
+      calls[block + Math.floor(next() * STALL_EVERY)].stall = true;
     }
   }
   return { warm, calls };
