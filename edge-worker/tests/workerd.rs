@@ -2530,6 +2530,13 @@ macro_rules! workerd_test {
     };
 }
 
+/// Liveness probes off, for byte-for-byte comparisons: a probe is an empty line the worker adds
+/// between events when the upstream is silent for `LSG_PROBE_MS` (25 ms), which a loaded machine
+/// can make the mock's pauses last.
+fn no_probes() -> (&'static str, String) {
+    ("LSG_PROBE_MS", "0".to_owned())
+}
+
 /// The mock, and a worker whose chain is `chain` (`(name, scenario, tag, query)`), accepting
 /// the client token, with `env` besides.
 async fn mock_and_worker(
@@ -2599,7 +2606,8 @@ fn blocks(text: &str) -> Vec<&str> {
 workerd_test! {
     async fn tool_calls_and_every_byte_pass_through_unchanged_with_usage_only_when_asked() {
         let tag = "transparent";
-        let (mock, worker) = mock_and_worker(&[("mock", "tool-calls", tag, "")], &[]).await;
+        let (mock, worker) =
+            mock_and_worker(&[("mock", "tool-calls", tag, "")], &[no_probes()]).await;
         let mut asked = chat(Some(true));
         asked["tools"] = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
         asked["stream_options"] = json!({"include_usage": true});
@@ -2723,7 +2731,7 @@ workerd_test! {
     async fn the_responses_api_is_served_the_same_way() {
         let tag = "responses";
         let (mock, worker) =
-            mock_and_worker(&[("mock", "responses-normal", tag, "")], &[]).await;
+            mock_and_worker(&[("mock", "responses-normal", tag, "")], &[no_probes()]).await;
         let request = |stream: bool| {
             json!({"model": MODEL, "input": "Say hello.", "stream": stream}).to_string()
         };
