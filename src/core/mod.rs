@@ -20,3 +20,4 @@ pub mod proxy;
 pub mod relay;
 pub mod secrets;
 pub mod sse;
+pub mod verdict;

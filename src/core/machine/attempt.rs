@@ -11,14 +11,13 @@ use std::collections::VecDeque;
 
 use super::types::{Action, AttemptId, BodyError, DeliveredText, Head, ProviderConfig};
 use super::{Queued, Step};
-use crate::core::answer::{
-    classify_response, error_body_message, AnswerReader, AnswerSink, BodyKind, Outcome, Stop,
-};
+use crate::core::answer::{AnswerReader, AnswerSink, BodyKind, Outcome, Stop};
 use crate::core::chunk::Malformed;
 use crate::core::deadline::{AttemptDeadlines, Due, Expired, Millis};
 use crate::core::events::{whole, GuardEvent};
-use crate::core::policy::{parse_retry_after, Failure};
-use crate::core::secrets::{excerpt, redact};
+use crate::core::policy::Failure;
+use crate::core::secrets::excerpt;
+use crate::core::verdict::{self, HeadVerdict};
 
 /// How much of an error response's body is read for the server's message.
 pub(super) const ERROR_BODY_BYTES: usize = 16 * 1024;
@@ -248,8 +247,7 @@ impl Attempt {
             return;
         }
         self.open = false;
-        let message = format!("request to {} failed: {message}", cx.provider.name);
-        let message = redact(&message, cx.secrets);
+        let message = verdict::request_failed(&cx.provider.name, message, cx.secrets);
         self.over(now, Stop::Failed(Failure::Network), message, true, cx);
     }
 
@@ -266,13 +264,10 @@ impl Attempt {
             elapsed_ms: now - self.deadlines.started(),
         });
         self.status = Some(status);
+        let judged = verdict::judge_head(&cx.provider.name, &head);
         self.generation_id = head.generation_id;
-        let retry_after = head
-            .retry_after
-            .as_deref()
-            .and_then(|value| parse_retry_after(value, head.unix_ms));
-        match classify_response(status, head.content_type.as_deref(), retry_after) {
-            Err(Failure::Http { retry_after_ms, .. }) => {
+        match judged {
+            HeadVerdict::Refused { retry_after_ms } => {
                 self.retry_after_ms = retry_after_ms;
                 self.phase = Phase::ErrorBody;
                 if !head.has_body {
@@ -280,21 +275,15 @@ impl Attempt {
                     self.finish_error_body(now, cx);
                 }
             }
-            Err(failure) => {
-                let message = format!(
-                    "{} answered {} with content type {}, not SSE or JSON",
-                    cx.provider.name,
-                    status,
-                    head.content_type.as_deref().unwrap_or("(none)")
-                );
+            HeadVerdict::Unreadable(failure, message) => {
                 self.over(now, Stop::Failed(failure), message, false, cx);
             }
-            Ok(_) if !head.has_body => {
+            HeadVerdict::Answer(_) if !head.has_body => {
                 self.open = false;
-                let message = format!("{} answered {status} without a body", cx.provider.name);
+                let message = verdict::no_body(&cx.provider.name, status);
                 self.over(now, Stop::Failed(Failure::Network), message, false, cx);
             }
-            Ok(kind) => {
+            HeadVerdict::Answer(kind) => {
                 self.kind = Some(kind);
                 self.reader = Some(AnswerReader::new(kind, cx.max_event_bytes));
                 self.phase = Phase::Reading;
@@ -402,18 +391,8 @@ impl Attempt {
             // no bytes ends it too, so a misbehaving reader cannot keep it reading.
             (Phase::ErrorBody, _) => self.finish_error_body(now, cx),
             (Phase::Reading, error) if self.stopped.is_none() => {
-                let (failure, message, platform_cause) = match error {
-                    BodyError::Read(message) => {
-                        let message =
-                            format!("reading from {} failed: {message}", cx.provider.name);
-                        (Failure::Network, redact(&message, cx.secrets), true)
-                    }
-                    BodyError::NotBytes => (
-                        Failure::Protocol,
-                        "the body yielded a non-byte chunk".to_owned(),
-                        false,
-                    ),
-                };
+                let platform_cause = matches!(error, BodyError::Read(_));
+                let (failure, message) = verdict::read_failed(&cx.provider.name, error, cx.secrets);
                 self.stopped = Some(Stopped {
                     stop: Stop::Failed(failure),
                     message,
@@ -516,14 +495,14 @@ impl Attempt {
     /// The error body is read (or as much as could be): the attempt fails with its status.
     fn finish_error_body(&mut self, now: Millis, cx: &mut Ctx<'_>) {
         let status = self.status.unwrap_or(0);
-        let text = String::from_utf8_lossy(&self.error_body);
-        let detail = error_body_message(&text, cx.secrets);
-        let message = format!("HTTP {status} from {}: {detail}", cx.provider.name);
-        self.error_body = Vec::new();
-        let failure = Failure::Http {
+        let body = std::mem::take(&mut self.error_body);
+        let (failure, message) = verdict::refused(
+            &cx.provider.name,
             status,
-            retry_after_ms: self.retry_after_ms,
-        };
+            &body,
+            self.retry_after_ms,
+            cx.secrets,
+        );
         self.over(now, Stop::Failed(failure), message, false, cx);
     }
 

@@ -10,13 +10,14 @@ use super::proxy::{worker_tail, ProxyMode};
 use super::request::{cut_tail, first_chunk_id, RequestKind};
 use super::shape::Shaper;
 use super::{watcher, CutError, OnCut, RelayAction, RelayDelivery, PROXY_MODE};
-use crate::core::answer::{classify_response, error_body_message, BodyKind};
+use crate::core::answer::BodyKind;
 use crate::core::deadline::{AttemptDeadlines, Due, Expired, Layer, Millis};
 use crate::core::events::{whole, GuardEvent};
 use crate::core::machine::{AttemptId, BodyError, Head};
-use crate::core::policy::{parse_retry_after, Failure};
+use crate::core::policy::Failure;
 use crate::core::progress::{Ending, ProgressWatcher, Report};
-use crate::core::secrets::{excerpt, redact};
+use crate::core::secrets::excerpt;
+use crate::core::verdict::{self, HeadVerdict};
 
 /// How much of a refusal's body is held (for its message, and to pass it through) before the
 /// attempt is judged anyway.
@@ -83,14 +84,12 @@ impl Ctx<'_> {
         Some(shaper.flush(now, self.deliveries))
     }
 
-    fn redact(&self, text: &str) -> String {
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        redact(text, &secrets)
+    fn secrets(&self) -> Vec<&str> {
+        self.secrets.iter().map(String::as_str).collect()
     }
 
     fn excerpt(&self, text: &str) -> String {
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        excerpt(text, &secrets)
+        excerpt(text, &self.secrets())
     }
 }
 
@@ -208,7 +207,7 @@ impl Attempt {
             return;
         }
         self.open = false;
-        let message = cx.redact(&["request to ", cx.name, " failed: ", message].concat());
+        let message = verdict::request_failed(cx.name, message, &cx.secrets());
         self.fail(now, Failure::Network, message);
     }
 
@@ -232,34 +231,23 @@ impl Attempt {
         if cx.kind == RequestKind::Other {
             return self.commit(now, true, cx);
         }
-        let retry_after = head
-            .retry_after
-            .as_deref()
-            .and_then(|value| parse_retry_after(value, head.unix_ms));
-        match classify_response(status, head.content_type.as_deref(), retry_after) {
-            Err(Failure::Http { retry_after_ms, .. }) => {
+        match verdict::judge_head(cx.name, &head) {
+            HeadVerdict::Refused { retry_after_ms } => {
                 self.retry_after_ms = retry_after_ms;
                 self.phase = Phase::ErrorBody;
                 if self.body_ended {
                     self.finish_error_body(now, cx);
                 }
             }
-            Err(failure) => {
-                let message = format!(
-                    "{} answered {status} with content type {}, not SSE or JSON",
-                    cx.name,
-                    head.content_type.as_deref().unwrap_or("(none)")
-                );
-                self.fail(now, failure, message);
-            }
+            HeadVerdict::Unreadable(failure, message) => self.fail(now, failure, message),
             // A JSON request, or a stream answered with JSON: the SDK reads it as it is.
-            Ok(BodyKind::Json) => self.commit(now, true, cx),
-            Ok(_) if cx.kind == RequestKind::Json => self.commit(now, true, cx),
-            Ok(BodyKind::EventStream) if self.body_ended => {
-                let message = format!("{} answered {status} without a body", cx.name);
+            HeadVerdict::Answer(BodyKind::Json) => self.commit(now, true, cx),
+            HeadVerdict::Answer(_) if cx.kind == RequestKind::Json => self.commit(now, true, cx),
+            HeadVerdict::Answer(BodyKind::EventStream) if self.body_ended => {
+                let message = verdict::no_body(cx.name, status);
                 self.fail(now, Failure::Network, message);
             }
-            Ok(BodyKind::EventStream) => {
+            HeadVerdict::Answer(BodyKind::EventStream) => {
                 self.watcher = Some(watcher(cx.url, cx.max_event_bytes));
                 self.phase = Phase::Holding;
             }
@@ -409,16 +397,7 @@ impl Attempt {
             self.open = false;
         }
         self.body_ended = true;
-        let (failure, message) = match error {
-            BodyError::Read(message) => (
-                Failure::Network,
-                cx.redact(&["reading from ", cx.name, " failed: ", &message].concat()),
-            ),
-            BodyError::NotBytes => (
-                Failure::Protocol,
-                "the body yielded a non-byte chunk".to_owned(),
-            ),
-        };
+        let (failure, message) = verdict::read_failed(cx.name, error, &cx.secrets());
         match self.phase {
             Phase::ErrorBody => self.finish_error_body(now, cx),
             Phase::Holding => self.fail(now, failure, message),
@@ -464,14 +443,13 @@ impl Attempt {
     #[inline(never)]
     fn finish_error_body(&mut self, now: Millis, cx: &mut Ctx<'_>) {
         let status = self.status.unwrap_or(0);
-        let text = String::from_utf8_lossy(&self.held);
-        let secrets: Vec<&str> = cx.secrets.iter().map(String::as_str).collect();
-        let detail = error_body_message(&text, &secrets);
-        let message = format!("HTTP {status} from {}: {detail}", cx.name);
-        let failure = Failure::Http {
+        let (failure, message) = verdict::refused(
+            cx.name,
             status,
-            retry_after_ms: self.retry_after_ms,
-        };
+            &self.held,
+            self.retry_after_ms,
+            &cx.secrets(),
+        );
         self.fail(now, failure, message);
     }
 
