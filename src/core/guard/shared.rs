@@ -148,11 +148,8 @@ fn supersedes(incoming: &SharedBreaker, existing: &SharedBreaker) -> bool {
 pub fn record(store: &mut Vec<SharedBreaker>, incoming: SharedBreaker) {
     let full = store.len() >= MAX_PROVIDERS;
     match store.iter_mut().find(|e| e.provider == incoming.provider) {
-        Some(existing) => {
-            if supersedes(&incoming, existing) {
-                *existing = incoming;
-            }
-        }
+        Some(existing) if supersedes(&incoming, existing) => *existing = incoming,
+        Some(_) => {}
         None if !full => store.push(incoming),
         None => {}
     }
