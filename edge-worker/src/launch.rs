@@ -399,7 +399,8 @@ pub const UNHANDLED_PATH: &str = "/__lsg-test/unhandled-rejections";
 /// `Uncaught (in promise)` and its stack, separated by U+001E; every other request goes to the
 /// worker unchanged.
 pub const OBSERVER_JS: &str = r#"// Written by the workerd launcher (edge-worker/src/launch.rs) next to a private copy of
-// the config: the worker unchanged, plus a record of the promise rejections nobody handled.
+// the config: the worker unchanged (its named exports too: the Durable Object classes), plus a
+// record of the promise rejections nobody handled.
 import worker from "./worker.js";
 export * from "./worker.js";
 

@@ -8,7 +8,8 @@
 //! uncaught exception workerd reports meanwhile fails the test. Upstream URLs carry a tag per
 //! test, so the mock's connection ledger shows what each test made the worker do upstream.
 //! Nothing sleeps to synchronise: tests wait on the response stream, on the ledger's long-poll,
-//! on an upstream's own counts, or on deadlines (two measurements read the process over a fixed
+//! on an upstream's own counts, on `/metrics` polled (bounded) for a state another isolate
+//! caused, or on deadlines (two measurements read the process over a fixed
 //! window: the memory test's least RSS over a second, and the ignored probe-cost measurement).
 
 use std::collections::HashMap;
