@@ -3494,9 +3494,15 @@ workerd_test! {
     }
 }
 
-/// Serves with its own breakers and counts the failures when the Durable Object binding is
-/// `binding` (a config line) in a variant of the shipped config with `extra` services.
-async fn serves_without_the_durable_object(tag: &str, extra: &str, binding: &str, outcome: &str) {
+/// Serves with its own breakers when the Durable Object binding is `binding` (a config line) in
+/// a variant of the shipped config with `extra` services; counts and logs each exchange that
+/// failed as `outcome` (with `None`, there is no exchange at all).
+async fn serves_without_the_durable_object(
+    tag: &str,
+    extra: &str,
+    binding: &str,
+    outcome: Option<&str>,
+) {
     let mock = mock().await;
     let shipped_binding = "(name = \"LSG_GUARD_DO\", durableObjectNamespace = (className = \"GuardBreakers\", serviceName = \"main\")),";
     let worker = variant(
@@ -3531,6 +3537,16 @@ async fn serves_without_the_durable_object(tag: &str, extra: &str, binding: &str
             .map(String::as_str),
         Some("normal")
     );
+    let Some(outcome) = outcome else {
+        let text = metrics_at(worker.addr()).await;
+        assert!(!text.contains("lsg_guard_shared_syncs_total"), "{text}");
+        assert!(
+            !worker.lines().iter().any(|l| l.contains("LSG_GUARD_DO")),
+            "{:?}",
+            worker.lines()
+        );
+        return;
+    };
     let line = format!("lsg_guard_shared_syncs_total{{outcome=\"{outcome}\"}}");
     let started = Instant::now();
     loop {
@@ -3558,7 +3574,7 @@ workerd_test! {
             "guard-shared-misconfigured",
             "",
             "(name = \"LSG_GUARD_DO\", text = \"not-a-namespace\"),",
-            "not_a_namespace",
+            Some("not_a_namespace"),
         )
         .await;
     }
@@ -3586,8 +3602,14 @@ workerd_test! {
             "guard-shared-down",
             broken,
             "(name = \"LSG_GUARD_DO\", durableObjectNamespace = (className = \"Down\", serviceName = \"broken\")),",
-            "status",
+            Some("status"),
         )
         .await;
+    }
+}
+
+workerd_test! {
+    async fn without_the_durable_object_binding_each_isolate_keeps_its_own_breakers() {
+        serves_without_the_durable_object("guard-unshared", "", "", None).await;
     }
 }
