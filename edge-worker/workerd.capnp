@@ -3,7 +3,11 @@
 # with a binding added for every other variable it is given (the key of each `apiKeyEnv`), on a
 # socket on 127.0.0.1 that it binds itself (`--socket-fd http=0`; the address below serves a
 # plain `workerd serve workerd.capnp`).
-# Every binding is read from the environment of the workerd process, under the same name.
+# Every binding is read from the environment of the workerd process, under the same name, but
+# LSG_GUARD_DO: the Durable Object namespace through which the isolates share their guard's
+# breakers (used with LSG_GUARD), stored in memory here (`localDisk` would keep it on disk). It
+# names the service "main", so that another service running `.guardWorker` in the same process
+# (a second isolate) shares the same object.
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -24,7 +28,12 @@ const guardWorker :Workerd.Worker = (
   compatibilityDate = "2025-09-01",
   compatibilityFlags = ["enable_request_signal"],
   globalOutbound = "upstreams",
+  durableObjectNamespaces = [
+    (className = "GuardBreakers", uniqueKey = "llm-stream-guard-breakers"),
+  ],
+  durableObjectStorage = (inMemory = void),
   bindings = [
+    (name = "LSG_GUARD_DO", durableObjectNamespace = (className = "GuardBreakers", serviceName = "main")),
     (name = "LSG_PROVIDERS", fromEnvironment = "LSG_PROVIDERS"),
     (name = "LSG_CLIENT_TOKENS", fromEnvironment = "LSG_CLIENT_TOKENS"),
     (name = "LSG_ALLOWED_ORIGINS", fromEnvironment = "LSG_ALLOWED_ORIGINS"),

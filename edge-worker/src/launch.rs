@@ -12,6 +12,9 @@
 //!   race) and handed to workerd as its standard input with `--socket-fd http=0`; connections
 //!   made before workerd is ready wait in the socket's backlog, so readiness is one `GET
 //!   /healthz` whose answer (`ok`) is awaited (bounded), not a polling loop.
+//! - More sockets ([`Launch::socket`], for a config with a second service, i.e. a second
+//!   isolate): each bound here too and handed over by its descriptor (`--socket-fd name=<fd>`,
+//!   the descriptor kept open across `exec` in the child only).
 //! - Stop: dropping the [`Workerd`] kills that process by its own handle (its pid) and reaps it.
 //!
 //! Errors nobody handled ([`Launch::check_unhandled`], which the tests use): workerd runs with
@@ -25,7 +28,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,8 +57,10 @@ pub struct Launch {
     bin: PathBuf,
     dir: PathBuf,
     config: String,
+    template: Option<String>,
     env: Vec<(String, String)>,
     socket: Socket,
+    more_sockets: Vec<String>,
     site: Option<PathBuf>,
     check_unhandled: bool,
 }
@@ -76,8 +82,10 @@ impl Launch {
             bin: bin.into(),
             dir: dir.into(),
             config: "workerd.capnp".into(),
+            template: None,
             env: Vec::new(),
             socket: Socket::Port(0),
+            more_sockets: Vec::new(),
             site: None,
             check_unhandled: false,
         }
@@ -87,6 +95,20 @@ impl Launch {
     /// and its worker must answer `GET /healthz` with `ok`).
     pub fn config(mut self, file: &str) -> Launch {
         self.config = file.into();
+        self
+    }
+
+    /// This config text in place of the config file's (its relative `embed` paths resolve in
+    /// the folder, as the file's do): a variant of the template, made by the caller.
+    pub fn template(mut self, text: String) -> Launch {
+        self.template = Some(text);
+        self
+    }
+
+    /// Another socket of the config, by name, bound on a free port of 127.0.0.1 and handed to
+    /// workerd with the main one ([`Workerd::socket`] says where it is).
+    pub fn socket(mut self, name: &str) -> Launch {
+        self.more_sockets.push(name.into());
         self
     }
 
@@ -133,8 +155,10 @@ impl Launch {
             bin,
             dir,
             config,
+            template,
             env,
             socket,
+            more_sockets,
             site,
             check_unhandled,
         } = self;
@@ -144,8 +168,11 @@ impl Launch {
                 bin.display()
             ));
         }
-        let template = std::fs::read_to_string(dir.join(&config))
-            .map_err(|e| format!("read {}: {e}", dir.join(&config).display()))?;
+        let template = match template {
+            Some(text) => text,
+            None => std::fs::read_to_string(dir.join(&config))
+                .map_err(|e| format!("read {}: {e}", dir.join(&config).display()))?,
+        };
         let names: Vec<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
         let mut private_config = with_bindings(&template, &names)?;
         if let Some(site) = &site {
@@ -182,11 +209,45 @@ impl Launch {
         if !addr.ip().is_loopback() {
             return Err(format!("workerd serves on loopback only, not on {addr}"));
         }
+        let mut more = Vec::new();
+        for name in &more_sockets {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err(format!("{name:?} cannot be a socket name"));
+            }
+            let listener = TcpListener::bind(("127.0.0.1", 0))
+                .map_err(|e| format!("bind 127.0.0.1:0 for {name}: {e}"))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| format!("local address of the listener for {name}: {e}"))?;
+            more.push((name.clone(), addr, listener));
+        }
         let mut command = Command::new(&bin);
+        let inherited: Vec<RawFd> = more.iter().map(|(_, _, l)| l.as_raw_fd()).collect();
+        if !inherited.is_empty() {
+            // SAFETY: between fork and exec the closure only calls fcntl, which is
+            // async-signal-safe, on descriptors this process owns (the listeners, alive until
+            // after the spawn); it allocates nothing.
+            unsafe {
+                command.pre_exec(move || {
+                    for fd in &inherited {
+                        if libc::fcntl(*fd, libc::F_SETFD, 0) == -1 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    Ok(())
+                });
+            }
+        }
         command
             .arg("serve")
             .arg(&config_file)
             .args(["--socket-fd", "http=0"])
+            .args(more.iter().flat_map(|(name, _, listener)| {
+                [
+                    "--socket-fd".to_owned(),
+                    format!("{name}={}", listener.as_raw_fd()),
+                ]
+            }))
             .args(check_unhandled.then_some("--verbose"))
             .current_dir(&dir)
             .env("PWD", &dir)
@@ -201,8 +262,12 @@ impl Launch {
         command.envs(env.iter().map(|(k, v)| (k, v)));
         let spawned = command.spawn();
         // The command holds the parent's copy of the listening socket: close it, so that the
-        // socket dies with workerd.
+        // socket dies with workerd (the other ones too).
         drop(command);
+        let sockets: Vec<(String, SocketAddr)> = more
+            .into_iter()
+            .map(|(name, addr, _listener)| (name, addr))
+            .collect();
         let mut child = spawned.map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let pid = child.id();
         let output = Arc::new(Mutex::new(Output::default()));
@@ -226,13 +291,17 @@ impl Launch {
         let mut running = Workerd {
             child,
             addr,
+            sockets,
             files,
             output,
             printed,
             watchers,
             check_unhandled,
         };
-        match healthz(addr, READY_TIMEOUT) {
+        let ready = std::iter::once(addr)
+            .chain(running.sockets.iter().map(|(_, a)| *a))
+            .try_for_each(|a| healthz(a, READY_TIMEOUT));
+        match ready {
             Ok(()) => Ok(running),
             Err(problem) => {
                 // It never served: there is nothing to ask the observer, only a process to stop.
@@ -330,8 +399,10 @@ pub const UNHANDLED_PATH: &str = "/__lsg-test/unhandled-rejections";
 /// `Uncaught (in promise)` and its stack, separated by U+001E; every other request goes to the
 /// worker unchanged.
 pub const OBSERVER_JS: &str = r#"// Written by the workerd launcher (edge-worker/src/launch.rs) next to a private copy of
-// the config: the worker unchanged, plus a record of the promise rejections nobody handled.
+// the config: the worker unchanged (its named exports too: the Durable Object classes), plus a
+// record of the promise rejections nobody handled.
 import worker from "./worker.js";
+export * from "./worker.js";
 
 const unhandled = new Map();
 const describe = (reason) => {
@@ -441,6 +512,8 @@ fn watch_stream(
 pub struct Workerd {
     child: Child,
     addr: SocketAddr,
+    /// The other sockets asked for ([`Launch::socket`]), by name.
+    sockets: Vec<(String, SocketAddr)>,
     /// The private config (and observer module) it runs with.
     files: PrivateFiles,
     output: Arc<Mutex<Output>>,
@@ -454,6 +527,14 @@ impl Workerd {
     /// The address workerd serves on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the socket `name` asked for with [`Launch::socket`] serves.
+    pub fn socket(&self, name: &str) -> Option<SocketAddr> {
+        self.sockets
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -512,8 +593,13 @@ impl Workerd {
     /// of an unhandled error.
     fn stop(&mut self) -> Vec<String> {
         let mut asked = Vec::new();
-        if self.check_unhandled && self.child.try_wait().ok().flatten().is_none() {
-            match get(self.addr, UNHANDLED_PATH, SETTLE_TIMEOUT) {
+        let every = std::iter::once(self.addr).chain(self.sockets.iter().map(|(_, a)| *a));
+        let addrs: Vec<SocketAddr> = every.collect();
+        for addr in addrs {
+            if !self.check_unhandled || self.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            match get(addr, UNHANDLED_PATH, SETTLE_TIMEOUT) {
                 Ok((200, body)) => asked.extend(
                     body.split('\u{1e}')
                         .filter(|r| !r.trim().is_empty())

@@ -8,7 +8,8 @@
 //! uncaught exception workerd reports meanwhile fails the test. Upstream URLs carry a tag per
 //! test, so the mock's connection ledger shows what each test made the worker do upstream.
 //! Nothing sleeps to synchronise: tests wait on the response stream, on the ledger's long-poll,
-//! on an upstream's own counts, or on deadlines (two measurements read the process over a fixed
+//! on an upstream's own counts, on `/metrics` polled (bounded) for a state another isolate
+//! caused, or on deadlines (two measurements read the process over a fixed
 //! window: the memory test's least RSS over a second, and the ignored probe-cost measurement).
 
 use std::collections::HashMap;
@@ -3310,5 +3311,313 @@ workerd_test! {
         assert_eq!(response.status, 500);
         let body = response.text().await;
         assert!(!body.contains("hedge"), "the value is not shown to clients: {body}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Breakers shared between isolates through the Durable Object (`LSG_GUARD_DO`).
+
+/// The bundle's config (the shipped `workerd.capnp`) with `edit` applied: a variant for one
+/// test, started with `env` (and the client token), checked for unhandled errors, with the
+/// extra `sockets` of the variant.
+async fn variant(
+    edit: impl FnOnce(String) -> String,
+    sockets: &[&str],
+    env: Vec<(&'static str, String)>,
+) -> Workerd {
+    let dir = edge_worker::bundle().unwrap_or_else(|e| panic!("{e}"));
+    let shipped = std::fs::read_to_string(dir.join("workerd.capnp")).expect("the shipped config");
+    assert!(
+        shipped.contains("(name = \"LSG_GUARD_DO\", durableObjectNamespace"),
+        "the shipped config binds the Durable Object: {shipped}"
+    );
+    let template = edit(shipped);
+    let sockets: Vec<String> = sockets.iter().map(|s| s.to_string()).collect();
+    let mut env = env;
+    env.push(("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()));
+    let worker = tokio::task::spawn_blocking(move || {
+        let mut launch = Launch::new(edge_worker::workerd_bin()?, dir)
+            .template(template)
+            .env(env)
+            .check_unhandled();
+        for socket in &sockets {
+            launch = launch.socket(socket);
+        }
+        launch.start()
+    })
+    .await
+    .expect("start-up task")
+    .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("[workerd pid {}] ready on {}", worker.pid(), worker.url());
+    worker
+}
+
+/// A guarded streaming chat through `addr`: its status and text.
+async fn ask_at(addr: SocketAddr) -> (StatusCode, String) {
+    let response = send(
+        addr,
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &bearer()),
+            ("x-lsg-events", "1"),
+        ],
+        full(chat(Some(true)).to_string()),
+    )
+    .await;
+    let status = response.status;
+    (status, response.text().await)
+}
+
+/// `GET /metrics` at `addr`, as text.
+async fn metrics_at(addr: SocketAddr) -> String {
+    send(addr, "GET", "/metrics", &[], full(""))
+        .await
+        .text()
+        .await
+}
+
+/// Polls `/metrics` at `addr` (every 20 ms, each read also lets the isolate refresh its view)
+/// until a line is `line`, at most `limit`; the time it took.
+async fn until_metric(addr: SocketAddr, line: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let text = metrics_at(addr).await;
+        if text.lines().any(|l| l == line) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "no {line:?} within {limit:?}; last:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The guard of the shared-breaker tests: three failures in a row open it for a minute.
+fn shared_guard_env(mock: &Running, tag: &str) -> Vec<(&'static str, String)> {
+    let silent = provider(mock, "silent", "keepalive-forever", tag, "keepalive_ms=50");
+    let backup = provider(mock, "backup", "normal", tag, "");
+    vec![
+        ("LSG_PROVIDERS", providers(&[silent, backup])),
+        ("LSG_TIMEOUTS", json!({"firstTokenMs": 300}).to_string()),
+        ("LSG_RETRY", json!({"maxRetries": 0}).to_string()),
+        (
+            "LSG_GUARD",
+            json!({"breaker": {"failureThreshold": 3, "cooldownMs": 60_000}}).to_string(),
+        ),
+    ]
+}
+
+fn scenarios(records: Vec<ConnectionRecord>) -> Vec<String> {
+    records
+        .into_iter()
+        .map(|r| r.scenario.unwrap_or_default())
+        .collect()
+}
+
+/// The shared Durable Object's refresh interval (`core::guard::shared::REFRESH_MS`): a view
+/// may be this old, plus one exchange with the object.
+const SHARED_REFRESH: Duration = Duration::from_millis(1_000);
+
+workerd_test! {
+    async fn two_isolates_share_an_open_breaker_through_the_durable_object() {
+        let tag = "guard-shared";
+        let mock = mock().await;
+        // A second service running the same worker: a second isolate, bound (by the shipped
+        // config) to the first one's Durable Object namespace.
+        let worker = variant(
+            |config| {
+                config
+                    .replacen(
+                        "services = [",
+                        "services = [\n    (name = \"second\", worker = .guardWorker),",
+                        1,
+                    )
+                    .replacen(
+                        "sockets = [",
+                        "sockets = [\n    (name = \"second\", address = \"127.0.0.1:0\", http = (), service = \"second\"),",
+                        1,
+                    )
+            },
+            &["second"],
+            shared_guard_env(&mock, tag),
+        )
+        .await;
+        let a = worker.addr();
+        let b = worker.socket("second").expect("the second socket");
+        // B serves first (its guard exists from then on): the silent provider stalls, the
+        // backup answers; one failure is no streak to open on.
+        let (status, text) = ask_at(b).await;
+        assert_eq!(status, 200);
+        assert!(text.contains("data: [DONE]"), "{text}");
+        assert_eq!(scenarios(closed(&mock, tag).await), ["keepalive-forever", "normal"]);
+        // Three stalls through A open its breaker.
+        for _ in 0..3 {
+            let (status, text) = ask_at(a).await;
+            assert_eq!(status, 200);
+            assert!(!text.contains("\"type\":\"skipped\""), "{text}");
+        }
+        let opened = Instant::now();
+        let a_metrics = metrics_at(a).await;
+        assert!(
+            a_metrics.contains("lsg_provider_breaker{provider=\"silent\",state=\"open\"} 1"),
+            "{a_metrics}"
+        );
+        assert_eq!(closed(&mock, tag).await.len(), 2 + 2 * 3);
+        // B learns of it within the refresh interval (plus the exchanges: bounded generously).
+        let open = "lsg_provider_breaker{provider=\"silent\",state=\"open\"} 1";
+        let took = until_metric(b, open, SHARED_REFRESH * 5).await;
+        eprintln!(
+            "B saw the breaker A opened {} ms after A's third answer ({} ms of polling)",
+            opened.elapsed().as_millis(),
+            took.as_millis()
+        );
+        // B now sends nothing to the silent provider: the ledger gains one connection, to
+        // the backup.
+        let (status, text) = ask_at(b).await;
+        assert_eq!(status, 200);
+        assert!(
+            text.contains("\"type\":\"skipped\"") && text.contains("\"provider\":\"silent\""),
+            "the skip is an event: {text}"
+        );
+        let ledger = scenarios(closed(&mock, tag).await);
+        assert_eq!(ledger.len(), 2 + 2 * 3 + 1, "{ledger:?}");
+        assert_eq!(ledger.last().map(String::as_str), Some("normal"), "{ledger:?}");
+        // Both isolates counted their exchanges with the object, none failed.
+        for addr in [a, b] {
+            let text = metrics_at(addr).await;
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with("lsg_guard_shared_syncs_total{outcome=\"ok\"}")),
+                "{text}"
+            );
+            assert!(
+                !text.lines().any(|l| l.starts_with("lsg_guard_shared_syncs_total")
+                    && !l.contains("outcome=\"ok\"")),
+                "{text}"
+            );
+        }
+    }
+}
+
+/// Serves with its own breakers when the Durable Object binding is `binding` (a config line) in
+/// a variant of the shipped config with `extra` services; counts and logs each exchange that
+/// failed as `outcome` (with `None`, there is no exchange at all).
+async fn serves_without_the_durable_object(
+    tag: &str,
+    extra: &str,
+    binding: &str,
+    outcome: Option<&str>,
+) {
+    let mock = mock().await;
+    let shipped_binding = "(name = \"LSG_GUARD_DO\", durableObjectNamespace = (className = \"GuardBreakers\", serviceName = \"main\")),";
+    let worker = variant(
+        |config| {
+            assert!(config.contains(shipped_binding), "{config}");
+            let mut config = config.replacen(shipped_binding, binding, 1).replacen(
+                "services = [",
+                &format!("services = [{extra}"),
+                1,
+            );
+            if !extra.is_empty() {
+                config.push_str(BROKEN_WORKER);
+            }
+            config
+        },
+        &[],
+        shared_guard_env(&mock, tag),
+    )
+    .await;
+    // Three stalls open the isolate's own breaker; every request is served meanwhile.
+    for _ in 0..3 {
+        let (status, text) = ask_at(worker.addr()).await;
+        assert_eq!(status, 200);
+        assert!(text.contains("data: [DONE]"), "{text}");
+    }
+    let (status, text) = ask_at(worker.addr()).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("\"type\":\"skipped\""), "{text}");
+    assert_eq!(
+        scenarios(closed(&mock, tag).await)
+            .last()
+            .map(String::as_str),
+        Some("normal")
+    );
+    let Some(outcome) = outcome else {
+        let text = metrics_at(worker.addr()).await;
+        assert!(!text.contains("lsg_guard_shared_syncs_total"), "{text}");
+        assert!(
+            !worker.lines().iter().any(|l| l.contains("LSG_GUARD_DO")),
+            "{:?}",
+            worker.lines()
+        );
+        return;
+    };
+    let line = format!("lsg_guard_shared_syncs_total{{outcome=\"{outcome}\"}}");
+    let started = Instant::now();
+    loop {
+        let text = metrics_at(worker.addr()).await;
+        if text.lines().any(|l| l.starts_with(&line)) {
+            assert!(!text.contains("outcome=\"ok\""), "{text}");
+            break;
+        }
+        assert!(started.elapsed() < STEP, "no {line} in\n{text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The operator is told, by kind, with no value in it.
+    let logged = worker
+        .wait_for_line(|l| l.contains("LSG_GUARD_DO") && l.contains(outcome), STEP)
+        .expect("a log line");
+    assert!(
+        !logged.contains(CLIENT_TOKEN) && !logged.contains("keepalive"),
+        "{logged}"
+    );
+}
+
+workerd_test! {
+    async fn a_misconfigured_durable_object_binding_leaves_the_worker_serving() {
+        serves_without_the_durable_object(
+            "guard-shared-misconfigured",
+            "",
+            "(name = \"LSG_GUARD_DO\", text = \"not-a-namespace\"),",
+            Some("not_a_namespace"),
+        )
+        .await;
+    }
+}
+
+/// A worker whose Durable Object class `Down` answers 503 to everything.
+const BROKEN_WORKER: &str = r#"
+const brokenWorker :Workerd.Worker = (
+  modules = [
+    (name = "broken.js", esModule = "export default { fetch() { return new Response('no'); } };\nexport class Down { fetch() { return new Response('down', { status: 503 }); } }"),
+  ],
+  compatibilityDate = "2025-09-01",
+  durableObjectNamespaces = [(className = "Down", uniqueKey = "lsg-test-down")],
+  durableObjectStorage = (inMemory = void),
+);
+"#;
+
+workerd_test! {
+    async fn a_failing_durable_object_leaves_the_worker_serving() {
+        // A namespace whose object answers 503 to everything, in a service of its own (its
+        // worker after the guard's in the config, whose first `modules` list the launcher's
+        // observer joins).
+        let broken = "\n    (name = \"broken\", worker = .brokenWorker),";
+        serves_without_the_durable_object(
+            "guard-shared-down",
+            broken,
+            "(name = \"LSG_GUARD_DO\", durableObjectNamespace = (className = \"Down\", serviceName = \"broken\")),",
+            Some("status"),
+        )
+        .await;
+    }
+}
+
+workerd_test! {
+    async fn without_the_durable_object_binding_each_isolate_keeps_its_own_breakers() {
+        serves_without_the_durable_object("guard-unshared", "", "", None).await;
     }
 }

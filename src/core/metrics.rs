@@ -23,6 +23,8 @@ pub struct Metrics {
     first_token_counts: [u64; FIRST_TOKEN_BUCKETS.len()],
     first_token_sum: f64,
     first_token_count: u64,
+    /// Exchanges with the guard's Durable Object (`LSG_GUARD_DO`), by outcome.
+    shared_syncs: BTreeMap<&'static str, u64>,
 }
 
 impl Metrics {
@@ -73,6 +75,12 @@ impl Metrics {
         }
         self.first_token_sum += seconds;
         self.first_token_count += 1;
+    }
+
+    /// An exchange with the guard's Durable Object ended as `outcome` (`ok`, or why it failed:
+    /// `unreachable`, `timeout`, `status`, `malformed`, `not_a_namespace`, `wait_until`).
+    pub fn shared_sync(&mut self, outcome: &'static str) {
+        *self.shared_syncs.entry(outcome).or_default() += 1;
     }
 
     /// The Prometheus text exposition of everything.
@@ -155,6 +163,20 @@ impl Metrics {
             "lsg_first_token_seconds_count {}",
             self.first_token_count
         );
+        if !self.shared_syncs.is_empty() {
+            let _ = writeln!(
+                out,
+                "# HELP lsg_guard_shared_syncs_total Exchanges with the guard's Durable Object \
+                 (LSG_GUARD_DO), by outcome."
+            );
+            let _ = writeln!(out, "# TYPE lsg_guard_shared_syncs_total counter");
+            for (outcome, n) in &self.shared_syncs {
+                let _ = writeln!(
+                    out,
+                    "lsg_guard_shared_syncs_total{{outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
         out
     }
 }
@@ -247,6 +269,23 @@ mod tests {
             .and_then(|v| v.parse().ok())
             .unwrap();
         assert!((sum - 0.78).abs() < 1e-9, "{sum}");
+        assert!(
+            !text.contains("lsg_guard_shared_syncs_total"),
+            "none yet: {text}"
+        );
+        m.shared_sync("ok");
+        m.shared_sync("unreachable");
+        m.shared_sync("unreachable");
+        let text = m.render();
+        for line in [
+            "lsg_guard_shared_syncs_total{outcome=\"ok\"} 1",
+            "lsg_guard_shared_syncs_total{outcome=\"unreachable\"} 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
     }
 
     #[test]

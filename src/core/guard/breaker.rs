@@ -71,6 +71,23 @@ pub enum Admission {
     },
 }
 
+/// What a breaker stands on, without its streak or its probe: what the edge worker's isolates
+/// share ([`super::shared`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision {
+    /// Calls go through.
+    Closed,
+    /// Skipped until `until`, because of `why`.
+    Open {
+        /// When one call may probe.
+        until: Millis,
+        /// The failure kind that opened it.
+        why: &'static str,
+    },
+    /// The cool-down is over; a probe decides.
+    HalfOpen,
+}
+
 /// How a call to the provider went, for the breaker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallReport {
@@ -144,6 +161,36 @@ impl Breaker {
                 *probing = true;
                 Admission::Probe
             }
+        }
+    }
+
+    /// What it stands on now (an open breaker whose cool-down is over still reads as open
+    /// until a call asks for it).
+    pub fn decision(&self) -> Decision {
+        match self.state {
+            BreakerState::Closed { .. } => Decision::Closed,
+            BreakerState::Open { until, why } => Decision::Open { until, why },
+            BreakerState::HalfOpen { .. } => Decision::HalfOpen,
+        }
+    }
+
+    /// At `now`, adopts `decision`, made elsewhere at `at`: an open one still running opens this
+    /// breaker until then (or longer, if it is open longer already), unless its probe is out (the
+    /// probe decides); a closed one made after this breaker opened closes it. A half-open
+    /// breaker is closed only by its own probe: when it opened is no longer known.
+    pub fn adopt(&mut self, now: Millis, at: Millis, decision: Decision) {
+        match (decision, &self.state) {
+            (Decision::Open { until, .. }, _) if until <= now => {}
+            (_, BreakerState::HalfOpen { probing: true, .. }) => {}
+            (Decision::Open { until: ours, .. }, BreakerState::Open { until, .. })
+                if *until >= ours => {}
+            (Decision::Open { until, why }, _) => self.state = BreakerState::Open { until, why },
+            (Decision::Closed, BreakerState::Open { until, .. })
+                if at > until - self.settings.cooldown_ms =>
+            {
+                self.state = BreakerState::Closed { failures: 0 }
+            }
+            (Decision::Closed | Decision::HalfOpen, _) => {}
         }
     }
 

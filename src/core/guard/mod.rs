@@ -3,7 +3,8 @@
 //! deadlines ([`learned`]), a circuit breaker per provider ([`breaker`]), and the two pure
 //! pieces of continuing a cut answer on another provider: removing what a continuation repeats
 //! ([`overlap`]) and building the continuation request ([`continuation`]); and [`state`], which
-//! puts them together across the calls of one `Guard`.
+//! puts them together across the calls of one `Guard`; [`shared`], the breaker decisions the edge
+//! worker's isolates share through a Durable Object.
 //!
 //! It must never: import a platform crate, read a clock (every method that depends on time takes
 //! `now`, in milliseconds on one monotonic clock), grow without bound (a sketch holds at most
@@ -13,5 +14,6 @@ pub mod breaker;
 pub mod continuation;
 pub mod learned;
 pub mod overlap;
+pub mod shared;
 pub mod sketch;
 pub mod state;

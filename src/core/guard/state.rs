@@ -16,7 +16,7 @@
 
 use serde::Serialize;
 
-use super::breaker::{Admission, Breaker, BreakerSettings, BreakerState, CallReport};
+use super::breaker::{Admission, Breaker, BreakerSettings, BreakerState, CallReport, Decision};
 use super::learned::{Adaptive, LearnedDeadlines};
 use crate::core::deadline::{Millis, Timeouts};
 use crate::core::machine::{Generation, GenerationConfig, GuardSettings, Observation, Skip};
@@ -277,6 +277,30 @@ impl GuardState {
                 self.breaker(&name)
                     .report(now, &CallReport::Failed(Failure::Aborted));
             }
+        }
+    }
+
+    /// What each breaker of the chain stands on (the edge worker shares these between its
+    /// isolates: [`super::shared`]), in chain order.
+    pub fn decisions(&self) -> Vec<(String, Decision)> {
+        self.chain
+            .iter()
+            .map(|known| {
+                let decision = self
+                    .breakers
+                    .iter()
+                    .find(|(n, _)| *n == known.name)
+                    .map_or(Decision::Closed, |(_, b)| b.decision());
+                (known.name.clone(), decision)
+            })
+            .collect()
+    }
+
+    /// At `now`, adopts the decision about `provider`'s breaker made elsewhere at `at` (see
+    /// [`Breaker::adopt`]); a provider that is not of the chain is ignored.
+    pub fn adopt(&mut self, now: Millis, provider: &str, at: Millis, decision: Decision) {
+        if self.chain.iter().any(|known| known.name == provider) {
+            self.breaker(provider).adopt(now, at, decision);
         }
     }
 

@@ -41,8 +41,9 @@ const BODY_BUFFER_BYTES: f64 = 64.0 * 1024.0;
 
 thread_local! {
     /// The isolate's guard (`LSG_GUARD`): breakers and learned deadlines over the providers,
-    /// made at its first request; not shared with other isolates.
-    static GUARD: RefCell<Option<GuardState>> = const { RefCell::new(None) };
+    /// made at its first request; its breakers' decisions are shared with other isolates when
+    /// `LSG_GUARD_DO` is bound ([`super::shared`]).
+    pub(super) static GUARD: RefCell<Option<GuardState>> = const { RefCell::new(None) };
 }
 
 /// The isolate's guard's breakers and samples for `/metrics` (nothing without `LSG_GUARD`, or
@@ -60,9 +61,18 @@ fn refuse(outcome: &str, refusal: &Refusal, cors: &[(&'static str, String)]) -> 
     refusal_response(refusal, cors)
 }
 
+/// Refreshes the isolate's view of the shared breakers beside a request that is not a chat
+/// (`/metrics`), once the guard exists.
+pub(super) fn refresh_guard(env: &JsValue, ctx: &JsValue) {
+    if GUARD.with(|cell| cell.borrow().is_some()) {
+        super::shared::refresh_if_due(env, ctx);
+    }
+}
+
 pub(super) async fn chat(
     request: JsValue,
     env: JsValue,
+    ctx: JsValue,
     config: &ProxyConfig,
     origin: Option<String>,
     api: Api,
@@ -111,6 +121,10 @@ pub(super) async fn chat(
             (kept, skipped, Some(call))
         }),
     };
+    if guarded.is_some() {
+        // Beside the request: this one goes with the view the isolate has.
+        super::shared::refresh_if_due(&env, &ctx);
+    }
     if targets.is_empty() {
         let refusal = Refusal::new(
             503,
@@ -180,6 +194,8 @@ pub(super) async fn chat(
         counted: false,
         active: false,
         guarded,
+        env,
+        ctx,
     };
     let (promise, Some(answer)) = Answer::new() else {
         return refuse("internal", &misconfigured(), &cors);
@@ -219,6 +235,9 @@ struct WorkerHost {
     active: bool,
     /// The isolate's guard's part in this request (`LSG_GUARD`), learned from when it ends.
     guarded: Option<GuardedCall>,
+    /// The request's `env` and `ctx`, for reporting to the shared breakers when it ends.
+    env: JsValue,
+    ctx: JsValue,
 }
 
 impl WorkerHost {
@@ -293,11 +312,16 @@ impl Host for WorkerHost {
 
     fn settled(&mut self, relay: &Relay) {
         if let Some(call) = self.guarded.take() {
-            GUARD.with(|cell| {
-                if let Some(state) = cell.borrow_mut().as_mut() {
-                    state.finish(js_sys::Date::now(), call, relay.observations());
-                }
+            let changed = GUARD.with(|cell| {
+                let mut cell = cell.borrow_mut();
+                let state = cell.as_mut()?;
+                let before = state.decisions();
+                state.finish(js_sys::Date::now(), call, relay.observations());
+                Some((before, state.decisions()))
             });
+            if let Some((before, after)) = changed {
+                super::shared::report(&self.env, &self.ctx, &before, &after);
+            }
         }
         // A stream that failed after its status: the final error chunk went out.
         if let Some(kind) = relay.failure_kind() {

@@ -10,6 +10,7 @@
 //! generic 500.
 
 mod chat;
+mod shared;
 
 use crate::core::metrics::Metrics;
 use crate::core::proxy::{
@@ -112,8 +113,8 @@ fn refusal_response(refusal: &Refusal, cors: &[(&'static str, String)]) -> JsVal
 
 /// The worker's entry point: `handleRequest(request, env, ctx)` → `Promise<Response>`.
 #[wasm_bindgen(js_name = handleRequest, skip_typescript)]
-pub fn handle_request(request: JsValue, env: JsValue, _ctx: JsValue) -> Promise {
-    future_to_promise(async move { Ok(handle(request, env).await) })
+pub fn handle_request(request: JsValue, env: JsValue, ctx: JsValue) -> Promise {
+    future_to_promise(async move { Ok(handle(request, env, ctx).await) })
 }
 
 fn path_of(url: &str) -> &str {
@@ -122,7 +123,7 @@ fn path_of(url: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or("/")
 }
 
-async fn handle(request: JsValue, env: JsValue) -> JsValue {
+async fn handle(request: JsValue, env: JsValue, ctx: JsValue) -> JsValue {
     let url = get(&request, "url").as_string().unwrap_or_default();
     let method = get(&request, "method").as_string().unwrap_or_default();
     let path = path_of(&url).to_owned();
@@ -134,6 +135,7 @@ async fn handle(request: JsValue, env: JsValue) -> JsValue {
         // in its log.
         Route::Health => response(&"ok".into(), 200, &[("content-type", "text/plain".into())]),
         Route::Metrics => {
+            chat::refresh_guard(&env, &ctx);
             let text = METRICS.with(|m| m.borrow().render()) + &chat::guard_metrics();
             response(
                 &text.into(),
@@ -157,11 +159,11 @@ async fn handle(request: JsValue, env: JsValue) -> JsValue {
                 return refusal_response(&misconfigured(), &[]);
             };
             if route == Route::Chat {
-                chat::chat(request, env, config, origin, Api::Chat).await
+                chat::chat(request, env, ctx, config, origin, Api::Chat).await
             } else if route == Route::Responses {
-                chat::chat(request, env, config, origin, Api::Responses).await
+                chat::chat(request, env, ctx, config, origin, Api::Responses).await
             } else if route == Route::Messages {
-                chat::chat(request, env, config, origin, Api::Messages).await
+                chat::chat(request, env, ctx, config, origin, Api::Messages).await
             } else {
                 let requested = header(&request, "access-control-request-headers");
                 match config.preflight(origin.as_deref(), requested.as_deref()) {
