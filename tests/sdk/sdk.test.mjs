@@ -490,12 +490,14 @@ check("a Guard's fetch in openai: its providers are the fallbacks, a stalled one
   events.length = 0;
   assert.equal(await ask(), DEFAULT_TEXT);
   assert.deepEqual(
-    (await ledger(tag, 2_000)).map((c) => c.scenario),
-    ["http-500", "headers-then-silence", "normal", "http-500", "normal"],
+    (await ledger(tag, 2_000)).map((c) => c.scenario).sort(),
+    ["headers-then-silence", "http-500", "http-500", "normal", "normal"],
     "nothing was sent to the open provider",
   );
   const skipped = events.filter((e) => e.type === "skipped");
   assert.deepEqual(skipped.map((e) => [e.provider, e.reason]), [["stalled", "timeout"]]);
+  const again = events.filter((e) => e.type === "request-start").map((e) => e.provider);
+  assert.deepEqual(again, [started[0], "steady"], "the request's own endpoint, then the steady one");
 
   guard.close();
   // The guard's fetch rejects with an AbortError, as a guardFetch() whose signal aborted does
