@@ -2455,14 +2455,7 @@ async fn an_upstreams_guard_events_are_relayed_apart_and_without_keys() {
         ("LSG_CLIENT_TOKENS", CLIENT_TOKEN.into()),
     ])
     .await;
-    let response = post_chat(
-        &worker,
-        &[("authorization", &bearer()), ("x-lsg-events", "1")],
-        &chat(Some(true)),
-    )
-    .await;
-    assert_eq!(response.status, 200);
-    let text = response.text().await;
+    let text = streamed_with_events(&worker).await;
     upstream.abort();
     let mut own = Vec::new();
     let mut relayed = Vec::new();
@@ -2536,6 +2529,18 @@ macro_rules! workerd_test {
 /// can make the mock's pauses last.
 fn no_probes() -> (&'static str, String) {
     ("LSG_PROBE_MS", "0".to_owned())
+}
+
+/// A streamed chat through `worker` with its guard events asked for: the whole body of its 200.
+async fn streamed_with_events(worker: &Workerd) -> String {
+    let response = post_chat(
+        worker,
+        &[("authorization", &bearer()), ("x-lsg-events", "1")],
+        &chat(Some(true)),
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    response.text().await
 }
 
 /// The mock, and a worker whose chain is `chain` (`(name, scenario, tag, query)`), accepting
@@ -3252,16 +3257,7 @@ workerd_test! {
             ),
         ])
         .await;
-        let ask = || async {
-            let response = post_chat(
-                &worker,
-                &[("authorization", &bearer()), ("x-lsg-events", "1")],
-                &chat(Some(true)),
-            )
-            .await;
-            assert_eq!(response.status, 200);
-            response.text().await
-        };
+        let ask = || streamed_with_events(&worker);
         // The first request: the silent provider's first-token deadline, then the backup.
         let first = ask().await;
         assert!(first.contains("data: [DONE]"), "{first}");
