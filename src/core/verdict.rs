@@ -5,10 +5,21 @@
 //! an answer through as it came; the generation machine decodes it).
 
 use crate::core::answer::{classify_response, error_body_message, BodyKind};
-use crate::core::deadline::Millis;
+use crate::core::deadline::{Expired, Millis};
+use crate::core::events::whole;
 use crate::core::machine::{BodyError, Head};
 use crate::core::policy::{parse_retry_after, Failure};
-use crate::core::secrets::redact;
+use crate::core::secrets::{excerpt, redact};
+
+/// How much of a refusal's body is held for its message (and, by the relay, to pass it
+/// through) before the attempt is judged anyway.
+pub const ERROR_BODY_BYTES: usize = 16 * 1024;
+
+/// Holds `bytes` of a refusal's body in `held`; whether enough is held to judge it.
+pub fn hold_error_body(held: &mut Vec<u8>, bytes: &[u8]) -> bool {
+    held.extend_from_slice(bytes);
+    held.len() >= ERROR_BODY_BYTES
+}
 
 /// What a response head says.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +101,30 @@ pub fn refused(
         retry_after_ms,
     };
     (failure, format!("HTTP {status} from {name}: {detail}"))
+}
+
+/// `name` reported an error in its answer (an error event or an error body): its `code` and
+/// words (secrets removed).
+pub fn upstream_error(name: &str, code: Option<&str>, text: &str, secrets: &[&str]) -> String {
+    let code = code.map(|c| [" ", c].concat()).unwrap_or_default();
+    [
+        name,
+        " reported an error",
+        &code,
+        ": ",
+        &excerpt(text, secrets),
+    ]
+    .concat()
+}
+
+/// A deadline of `name`'s attempt passed `elapsed` ms after its request; `tally` is what the
+/// attempt had received by then, in words.
+pub fn timed_out(name: &str, expired: &Expired, elapsed: Millis, tally: &str) -> String {
+    let (layer, phase) = (expired.layer.as_str(), expired.phase.as_str());
+    format!(
+        "{layer} {phase} timeout: {name} after {} ms ({tally})",
+        whole(elapsed)
+    )
 }
 
 #[cfg(test)]

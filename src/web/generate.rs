@@ -17,8 +17,7 @@ use crate::core::machine::{
     Action, AttemptId, BodyError, Callback, CancelReason, CauseRef, DeliveredText, Delivery,
     Finished, Generation, GenerationConfig, Request,
 };
-use js_sys::{Function, JsString, Promise, Uint8Array};
-use std::cell::RefCell;
+use js_sys::{Function, JsString, Promise};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -28,12 +27,13 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortSignal;
 
+use crate::web::aborts::Aborted;
 use crate::web::objects::{
     config_error, error_object, event_object, log_event, log_thrown, result_object,
 };
 use crate::web::options::{read_options, Options};
-use crate::web::resources::{Alarm, Counted, Kind, Listener, Wakeup};
-use crate::web::transport::{js_error_message, ReadResult, Transport};
+use crate::web::resources::{Alarm, Counted, Kind, Listener};
+use crate::web::transport::{js_error_message, Heard, Transport, Transports};
 
 #[wasm_bindgen]
 extern "C" {
@@ -116,51 +116,6 @@ async fn run_tapped(
     driver.run().await
 }
 
-/// The first abort of any of the call's signals, and a wake-up for the wait.
-#[derive(Default)]
-struct Aborted {
-    reason: RefCell<Option<String>>,
-    wake: Wakeup,
-}
-
-impl Aborted {
-    /// Watches `signal` (already aborted: noted at once); the listener, while it must live.
-    fn watch(self: &Rc<Self>, signal: AbortSignal, callers: bool) -> Option<Listener> {
-        if signal.aborted() {
-            self.note(abort_reason(&signal, callers));
-            return None;
-        }
-        let (me, target) = (self.clone(), signal.clone());
-        Some(Listener::new(&signal, "abort", move |_| {
-            me.note(abort_reason(&target, callers))
-        }))
-    }
-
-    fn note(&self, reason: String) {
-        self.reason.borrow_mut().get_or_insert(reason);
-        self.wake.fire();
-    }
-
-    fn reason(&self) -> Option<CancelReason> {
-        self.reason.borrow().as_deref().map(|reason| match reason {
-            "signal" => CancelReason::Signal,
-            other => CancelReason::Named(other.to_owned()),
-        })
-    }
-}
-
-/// Why `signal` cancels the call: `"signal"` for the caller's own, else its abort reason.
-#[inline(never)]
-fn abort_reason(signal: &AbortSignal, callers: bool) -> String {
-    match callers {
-        true => "signal".to_owned(),
-        false => signal
-            .reason()
-            .as_string()
-            .unwrap_or_else(|| "cancel".into()),
-    }
-}
-
 /// What ended a wait.
 enum Woke {
     /// A transport's `fetch` or read settled.
@@ -181,7 +136,7 @@ struct Driver {
     aborted: Rc<Aborted>,
     /// The call's one deadline timer, armed at the machine's next deadline.
     alarm: Alarm,
-    transports: Vec<Transport>,
+    transports: Transports,
     /// The text handed out per attempt, joined (outside the wasm memory).
     texts: Vec<(AttemptId, JsString)>,
     /// Text handed out and not joined yet, and its attempt.
@@ -190,8 +145,6 @@ struct Driver {
     causes: Vec<(AttemptId, JsValue)>,
     /// The callback that threw and what it threw.
     thrown: Option<(Callback, JsValue)>,
-    /// One read's bytes, reused.
-    buffer: Vec<u8>,
     /// Hears the text too.
     tap: Option<Rc<dyn TextTap>>,
     /// The guard whose call this is.
@@ -216,12 +169,11 @@ impl Driver {
             log: options.log,
             aborted,
             alarm: Alarm::default(),
-            transports: Vec::new(),
+            transports: Transports::default(),
             texts: Vec::new(),
             unjoined: (AttemptId(0), String::new()),
             causes: Vec::new(),
             thrown: None,
-            buffer: Vec::new(),
             tap: None,
         }
     }
@@ -241,7 +193,7 @@ impl Driver {
                 Some(due) => self.alarm.ensure(due, now),
                 None => self.alarm.disarm(),
             }
-            self.start_reads();
+            self.transports.start_reads(None);
             match self.wait().await {
                 Woke::Settled(attempt, result) => self.report(attempt, result),
                 Woke::Alarm => self.machine.handle_timeout(performance_now()),
@@ -262,14 +214,8 @@ impl Driver {
             if let Some(action) = self.machine.poll_action() {
                 match action {
                     Action::Send(request) => self.send(request),
-                    Action::Cancel { attempt } => self.transports.retain(|t| t.attempt != attempt),
-                    Action::Finish { attempt } => {
-                        self.transports
-                            .iter_mut()
-                            .filter(|t| t.attempt == attempt)
-                            .for_each(Transport::drain);
-                        self.transports.retain(|t| t.attempt != attempt);
-                    }
+                    Action::Cancel { attempt } => self.transports.release(attempt),
+                    Action::Finish { attempt } => self.transports.finish(attempt),
                 }
             } else if let Some(delivery) = self.machine.poll_delivery() {
                 self.deliver(delivery);
@@ -281,9 +227,9 @@ impl Driver {
 
     fn send(&mut self, request: Request) {
         let attempt = request.attempt;
-        match Transport::send(request, self.fetch.as_ref()) {
-            Ok(transport) => self.transports.push(transport),
-            Err(error) => self.failed(attempt, error, true),
+        let sent = Transport::send(request, self.fetch.as_ref());
+        if let Err(error) = self.transports.add(sent) {
+            self.failed(attempt, error, true);
         }
     }
 
@@ -363,32 +309,15 @@ impl Driver {
         }
     }
 
-    /// Puts a read in flight on every body being read that has none.
-    fn start_reads(&mut self) {
-        self.transports.iter_mut().for_each(Transport::start_read);
-    }
-
     /// Waits for a `fetch` or read to settle, the alarm or an abort (in that order when
     /// several are ready).
     async fn wait(&mut self) -> Woke {
         let (transports, alarm, aborted) = (&mut self.transports, &self.alarm, &self.aborted);
-        poll_fn(|cx| {
-            for transport in transports.iter_mut() {
-                let Some(pending) = transport.pending.as_mut() else {
-                    continue;
-                };
-                if let Poll::Ready(result) = Pin::new(pending).poll(cx) {
-                    transport.pending = None;
-                    return Poll::Ready(Woke::Settled(transport.attempt, result));
-                }
-            }
-            if alarm.poll_fired(cx) {
-                Poll::Ready(Woke::Alarm)
-            } else if aborted.wake.poll_fired(cx) {
-                Poll::Ready(Woke::Aborted)
-            } else {
-                Poll::Pending
-            }
+        poll_fn(|cx| match transports.poll_settled(cx) {
+            Poll::Ready((attempt, result)) => Poll::Ready(Woke::Settled(attempt, result)),
+            Poll::Pending if alarm.poll_fired(cx) => Poll::Ready(Woke::Alarm),
+            Poll::Pending if aborted.wake.poll_fired(cx) => Poll::Ready(Woke::Aborted),
+            Poll::Pending => Poll::Pending,
         })
         .await
     }
@@ -396,44 +325,14 @@ impl Driver {
     /// Tells the machine what a `fetch` or a read of `attempt` gave.
     fn report(&mut self, attempt: AttemptId, result: Result<JsValue, JsValue>) {
         let now = performance_now();
-        let Some(index) = self.transports.iter().position(|t| t.attempt == attempt) else {
-            return;
-        };
-        let awaiting_head = self.transports[index].reader.is_none();
-        let ends = match result {
-            Err(error) => {
-                self.failed(attempt, error, awaiting_head);
-                true
-            }
-            Ok(response) if awaiting_head => {
-                let head = self.transports[index].head(&response);
-                let ends = !head.has_body;
-                if ends {
-                    self.transports[index].ended();
-                }
-                self.machine.head(attempt, now, head);
-                ends
-            }
-            Ok(chunk) => {
-                let chunk = chunk.unchecked_into::<ReadResult>();
-                if chunk.ended(false) {
-                    self.transports[index].ended();
-                    self.machine.body_end(attempt, now);
-                    true
-                } else if let Some(bytes) = chunk.value().dyn_ref::<Uint8Array>() {
-                    self.buffer.resize(bytes.length() as usize, 0);
-                    bytes.copy_to(&mut self.buffer);
-                    self.machine.body_bytes(attempt, now, &self.buffer);
-                    false
-                } else {
-                    self.machine.body_error(attempt, now, BodyError::NotBytes);
-                    false
-                }
-            }
-        };
-        if ends {
-            // The platform ended this request: release what is left of it now.
-            self.transports.retain(|t| t.attempt != attempt);
+        let machine = &mut self.machine;
+        match self.transports.heard(attempt, result) {
+            None => {}
+            Some(Heard::Failed { error, before_head }) => self.failed(attempt, error, before_head),
+            Some(Heard::Head { head, .. }) => machine.head(attempt, now, head),
+            Some(Heard::Bytes { bytes, .. }) => machine.body_bytes(attempt, now, bytes),
+            Some(Heard::End) => machine.body_end(attempt, now),
+            Some(Heard::NotBytes) => machine.body_error(attempt, now, BodyError::NotBytes),
         }
     }
 

@@ -4,6 +4,7 @@
 //! (what an event is, what an error means, when a deadline passes) is made in the core. Globals
 //! only, never `window`, so the same module runs in pages, workers, workerd and Node.
 
+mod aborts;
 mod error;
 mod generate;
 mod guard;

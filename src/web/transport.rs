@@ -4,7 +4,11 @@
 //!
 //! It must never decide: it does what the driver asks and hands back what the platform gave.
 
-use js_sys::{Function, Object, Promise};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use js_sys::{Function, Object, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -239,6 +243,11 @@ impl Transport {
         }
     }
 
+    /// Its head has not arrived (its `fetch` is what is in flight).
+    pub fn awaiting_head(&self) -> bool {
+        self.reader.is_none()
+    }
+
     /// Puts a read in flight, if its body is being read and none is.
     pub fn start_read(&mut self) {
         if let (None, Some((reader, _))) = (&self.pending, &self.reader) {
@@ -264,6 +273,133 @@ impl Transport {
         };
         self.reader = reader.map(|reader| (reader, Counted::new(Kind::Reader)));
         head
+    }
+}
+
+/// The requests of one call on the platform, one per attempt in flight: what every driver of a
+/// machine holds, and how what they give back is told to the machine.
+#[derive(Default)]
+pub(crate) struct Transports {
+    list: Vec<Transport>,
+    /// The last read's bytes (copied into wasm memory), the buffer reused.
+    read: Vec<u8>,
+}
+
+/// What the platform gave for one request, as its machine is told it.
+pub(crate) enum Heard<'a> {
+    /// Its `fetch` failed (threw or rejected) before a head (`before_head`), or a read did.
+    Failed { error: JsValue, before_head: bool },
+    /// Its head, and the platform's `Response`.
+    Head { head: Head, response: JsValue },
+    /// Body bytes (in wasm memory), and the platform's chunk they were copied from.
+    Bytes { bytes: &'a [u8], chunk: Uint8Array },
+    /// Its body ended.
+    End,
+    /// A read gave something that is not bytes.
+    NotBytes,
+}
+
+impl Transports {
+    /// A request sent, or what the platform threw when it could not even be sent.
+    pub fn add(&mut self, sent: Result<Transport, JsValue>) -> Result<(), JsValue> {
+        sent.map(|transport| self.list.push(transport))
+    }
+
+    /// Releases `attempt`'s request (see [`Transport`]'s `Drop`).
+    pub fn release(&mut self, attempt: AttemptId) {
+        self.list.retain(|t| t.attempt != attempt);
+    }
+
+    /// `attempt`'s answer is whole: its body's end is read apart (see [`Transport::drain`]).
+    pub fn finish(&mut self, attempt: AttemptId) {
+        self.list
+            .iter_mut()
+            .filter(|t| t.attempt == attempt)
+            .for_each(Transport::drain);
+        self.release(attempt);
+    }
+
+    /// Releases every request.
+    pub fn clear(&mut self) {
+        self.list.clear();
+    }
+
+    /// Puts a read in flight on every body being read that has none, but `paused`'s.
+    pub fn start_reads(&mut self, paused: Option<AttemptId>) {
+        self.list
+            .iter_mut()
+            .filter(|t| Some(t.attempt) != paused)
+            .for_each(Transport::start_read);
+    }
+
+    /// The last read's bytes.
+    pub fn last_read(&self) -> &[u8] {
+        &self.read
+    }
+
+    /// The first `fetch` or read that has settled, in the order the requests were sent.
+    pub fn poll_settled(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<(AttemptId, Result<JsValue, JsValue>)> {
+        for transport in &mut self.list {
+            let Some(pending) = transport.pending.as_mut() else {
+                continue;
+            };
+            if let Poll::Ready(result) = Pin::new(pending).poll(cx) {
+                transport.pending = None;
+                return Poll::Ready((transport.attempt, result));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// What `attempt`'s settled `fetch` or read gave (`None`: it is released already). A
+    /// request the platform ended (a failure, a body's end, a head without a body) is released
+    /// here.
+    pub fn heard(
+        &mut self,
+        attempt: AttemptId,
+        result: Result<JsValue, JsValue>,
+    ) -> Option<Heard<'_>> {
+        let index = self.list.iter().position(|t| t.attempt == attempt)?;
+        let transport = &mut self.list[index];
+        let before_head = transport.awaiting_head();
+        let heard = match result {
+            Err(error) => Heard::Failed { error, before_head },
+            Ok(response) if before_head => Heard::Head {
+                head: transport.head(&response),
+                response,
+            },
+            Ok(read) => {
+                let read = read.unchecked_into::<ReadResult>();
+                if read.ended(false) {
+                    Heard::End
+                } else if let Ok(chunk) = read.value().dyn_into::<Uint8Array>() {
+                    self.read.resize(chunk.length() as usize, 0);
+                    chunk.copy_to(&mut self.read);
+                    return Some(Heard::Bytes {
+                        bytes: &self.read,
+                        chunk,
+                    });
+                } else {
+                    Heard::NotBytes
+                }
+            }
+        };
+        let ends = match &heard {
+            Heard::Failed { .. } => true,
+            Heard::Head { head, .. } => !head.has_body,
+            _ => matches!(heard, Heard::End),
+        };
+        if ends {
+            // The platform ended this request: nothing to abort, and nothing more to read.
+            if !matches!(heard, Heard::Failed { .. }) {
+                self.list[index].ended();
+            }
+            self.list.remove(index);
+        }
+        Some(heard)
     }
 }
 

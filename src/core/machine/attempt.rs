@@ -14,20 +14,16 @@ use super::{Queued, Step};
 use crate::core::answer::{AnswerReader, AnswerSink, BodyKind, Outcome, Stop};
 use crate::core::chunk::Malformed;
 use crate::core::deadline::{AttemptDeadlines, Due, Expired, Millis};
-use crate::core::events::{whole, GuardEvent};
+use crate::core::events::GuardEvent;
 use crate::core::policy::Failure;
-use crate::core::secrets::excerpt;
 use crate::core::verdict::{self, HeadVerdict};
-
-/// How much of an error response's body is read for the server's message.
-pub(super) const ERROR_BODY_BYTES: usize = 16 * 1024;
 
 /// Where an attempt is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
     /// The request is out; waiting for the response head.
     AwaitingHead,
-    /// A non-2xx head arrived: reading up to [`ERROR_BODY_BYTES`] of the body for the message.
+    /// A non-2xx head arrived: reading up to [`verdict::ERROR_BODY_BYTES`] of the body for the message.
     ErrorBody,
     /// A 2xx head arrived: reading the answer. Once `stopped` is set, the reading is over but
     /// the attempt still counts as running until the deliveries of its last read are out.
@@ -295,8 +291,8 @@ impl Attempt {
     pub fn bytes(&mut self, now: Millis, bytes: &[u8], cx: &mut Ctx<'_>) {
         match self.phase {
             Phase::ErrorBody => {
-                self.error_body.extend_from_slice(bytes);
-                if self.error_body.len() >= ERROR_BODY_BYTES {
+                let enough = verdict::hold_error_body(&mut self.error_body, bytes);
+                if enough {
                     self.finish_error_body(now, cx);
                 }
             }
@@ -321,11 +317,7 @@ impl Attempt {
                         ),
                         Stop::Failed(Failure::Upstream) => {
                             let (code, text) = reader.answer.error.clone().unwrap_or_default();
-                            let code = code.map(|c| format!(" {c}")).unwrap_or_default();
-                            format!(
-                                "{name} reported an error{code}: {}",
-                                excerpt(&text, cx.secrets)
-                            )
+                            verdict::upstream_error(name, code.as_deref(), &text, cx.secrets)
                         }
                         _ => String::new(),
                     };
@@ -478,11 +470,8 @@ impl Attempt {
             chunks: chunks as f64,
             elapsed_ms: elapsed,
         });
-        let message = format!(
-            "{layer} {phase} timeout: {} after {} ms ({lines} lines, {chunks} content chunks)",
-            cx.provider.name,
-            whole(elapsed),
-        );
+        let tally = format!("{lines} lines, {chunks} content chunks");
+        let message = verdict::timed_out(&cx.provider.name, &expired, elapsed, &tally);
         self.over(
             now,
             Stop::Failed(Failure::Timeout(expired)),

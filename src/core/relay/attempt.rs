@@ -12,16 +12,11 @@ use super::shape::Shaper;
 use super::{watcher, CutError, OnCut, RelayAction, RelayDelivery, PROXY_MODE};
 use crate::core::answer::BodyKind;
 use crate::core::deadline::{AttemptDeadlines, Due, Expired, Layer, Millis};
-use crate::core::events::{whole, GuardEvent};
+use crate::core::events::GuardEvent;
 use crate::core::machine::{AttemptId, BodyError, Head};
 use crate::core::policy::Failure;
 use crate::core::progress::{Ending, ProgressWatcher, Report};
-use crate::core::secrets::excerpt;
 use crate::core::verdict::{self, HeadVerdict};
-
-/// How much of a refusal's body is held (for its message, and to pass it through) before the
-/// attempt is judged anyway.
-const ERROR_BODY_BYTES: usize = 16 * 1024;
 
 /// Where an attempt is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,10 +81,6 @@ impl Ctx<'_> {
 
     fn secrets(&self) -> Vec<&str> {
         self.secrets.iter().map(String::as_str).collect()
-    }
-
-    fn excerpt(&self, text: &str) -> String {
-        excerpt(text, &self.secrets())
     }
 }
 
@@ -258,8 +249,8 @@ impl Attempt {
     pub fn bytes(&mut self, now: Millis, bytes: &[u8], cx: &mut Ctx<'_>) {
         match self.phase {
             Phase::ErrorBody => {
-                self.held.extend_from_slice(bytes);
-                if self.held.len() >= ERROR_BODY_BYTES {
+                let enough = verdict::hold_error_body(&mut self.held, bytes);
+                if enough {
                     self.finish_error_body(now, cx);
                 }
             }
@@ -334,8 +325,7 @@ impl Attempt {
                 .and_then(|w| w.error())
                 .map(|e| (e.code.clone(), e.message.clone()))
                 .unwrap_or_default();
-            let code = code.map(|c| [" ", &c].concat()).unwrap_or_default();
-            let message = [name, " reported an error", &code, ": ", &cx.excerpt(&text)].concat();
+            let message = verdict::upstream_error(name, code.as_deref(), &text, &cx.secrets());
             (Failure::Upstream, message)
         } else if report.too_large {
             let message = format!(
@@ -425,11 +415,8 @@ impl Attempt {
                     chunks: progress as f64,
                     elapsed_ms: elapsed,
                 });
-                let message = format!(
-                    "{layer} {phase} timeout: {} after {} ms ({progress} progress events)",
-                    cx.name,
-                    whole(elapsed),
-                );
+                let tally = format!("{progress} progress events");
+                let message = verdict::timed_out(cx.name, &expired, elapsed, &tally);
                 match self.phase {
                     Phase::Committed => self.cut(now, Failure::Timeout(expired), message, cx),
                     _ => self.fail(now, Failure::Timeout(expired), message),

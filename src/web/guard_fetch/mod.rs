@@ -16,8 +16,7 @@ mod body;
 mod options;
 mod request;
 
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
+use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::Poll;
 
@@ -34,7 +33,7 @@ use crate::core::relay::{
 };
 use crate::web::objects::{config_error, event_object, log_event, set};
 use crate::web::resources::{Alarm, Counted, Kind, Listener, Wakeup};
-use crate::web::transport::{js_error_message, ReadResult, Transport};
+use crate::web::transport::{js_error_message, Heard, Transport, Transports};
 pub(crate) use body::BodyStream;
 pub(crate) use options::{read as read_guard_fetch_options, FetchFinish, FetchHook, GuardOptions};
 use request::read_request;
@@ -308,14 +307,13 @@ pub(crate) struct Driver {
     /// Woken by a signal's abort, the body's pull or its cancel.
     nudge: Rc<Wakeup>,
     alarm: Alarm,
-    transports: Vec<Transport>,
+    transports: Transports,
     /// Each attempt's `Response`, once it arrived (its status text and headers are the SDK's
     /// if it is committed).
     responses: Vec<(AttemptId, JsValue)>,
     body: Option<BodyStream>,
     committed: Option<AttemptId>,
-    buffer: Vec<u8>,
-    /// The platform's chunk of the last read, whose bytes `buffer` holds: handed out as it is
+    /// The platform's chunk of the last read (whose bytes the transports hold): handed out as it is
     /// when the relay passes that read on whole (most reads), instead of a copy.
     last_chunk: Option<Uint8Array>,
     /// Ends the session's tracking of this request.
@@ -409,11 +407,10 @@ impl Driver {
             cancels,
             nudge: Rc::new(Wakeup::default()),
             alarm: Alarm::default(),
-            transports: Vec::new(),
+            transports: Transports::default(),
             responses: Vec::new(),
             body: None,
             committed: None,
-            buffer: Vec::new(),
             last_chunk: None,
             untrack: None,
             _listeners: Vec::new(),
@@ -458,12 +455,9 @@ impl Driver {
             Some(due) => self.alarm.ensure(due, performance_now()),
             None => self.alarm.disarm(),
         }
-        let committed = self.committed;
-        for transport in &mut self.transports {
-            if Some(transport.attempt) != committed || wants {
-                transport.start_read();
-            }
-        }
+        // The committed body is read only as the SDK asks.
+        let paused = self.committed.filter(|_| !wants);
+        self.transports.start_reads(paused);
         true
     }
 
@@ -522,10 +516,8 @@ impl Driver {
             if let Some(action) = self.relay.poll_action() {
                 match action {
                     RelayAction::Send(out) => self.send(out),
-                    RelayAction::Cancel { attempt } => {
-                        self.transports.retain(|t| t.attempt != attempt)
-                    }
-                    RelayAction::Finish { attempt } => self.finish(attempt),
+                    RelayAction::Cancel { attempt } => self.transports.release(attempt),
+                    RelayAction::Finish { attempt } => self.transports.finish(attempt),
                 }
             } else if let Some(delivery) = self.relay.poll_delivery() {
                 self.deliver(delivery);
@@ -535,14 +527,6 @@ impl Driver {
                 return;
             }
         }
-    }
-
-    /// `attempt`'s answer is whole: its body is read to its end apart from the request.
-    fn finish(&mut self, attempt: AttemptId) {
-        if let Some(transport) = self.transports.iter_mut().find(|t| t.attempt == attempt) {
-            transport.drain();
-        }
-        self.transports.retain(|t| t.attempt != attempt);
     }
 
     #[inline(never)]
@@ -563,13 +547,11 @@ impl Driver {
         }
         let url = JsValue::from_str(&out.url);
         let attempt = out.attempt;
-        match Transport::send_init(attempt, &url, &init, self.fetch.as_ref()) {
-            Ok(transport) => self.transports.push(transport),
-            Err(error) => {
-                let message = js_error_message(&error);
-                self.relay
-                    .request_error(attempt, performance_now(), &message);
-            }
+        let sent = Transport::send_init(attempt, &url, &init, self.fetch.as_ref());
+        if let Err(error) = self.transports.add(sent) {
+            let message = js_error_message(&error);
+            self.relay
+                .request_error(attempt, performance_now(), &message);
         }
     }
 
@@ -587,7 +569,7 @@ impl Driver {
             }
             RelayDelivery::Bytes(bytes) => {
                 let whole = match self.last_chunk {
-                    Some(_) if bytes == self.buffer => self.last_chunk.take(),
+                    Some(_) if bytes == self.transports.last_read() => self.last_chunk.take(),
                     _ => None,
                 };
                 if let Some(body) = &self.body {
@@ -650,23 +632,11 @@ impl Driver {
 
     async fn wait(&mut self) -> Woke {
         let (transports, alarm, nudge) = (&mut self.transports, &self.alarm, &self.nudge);
-        poll_fn(|cx| {
-            for transport in transports.iter_mut() {
-                let Some(pending) = transport.pending.as_mut() else {
-                    continue;
-                };
-                if let Poll::Ready(result) = Pin::new(pending).poll(cx) {
-                    transport.pending = None;
-                    return Poll::Ready(Woke::Settled(transport.attempt, result));
-                }
-            }
-            if nudge.poll_fired(cx) {
-                Poll::Ready(Woke::Nudged)
-            } else if alarm.poll_fired(cx) {
-                Poll::Ready(Woke::Alarm)
-            } else {
-                Poll::Pending
-            }
+        poll_fn(|cx| match transports.poll_settled(cx) {
+            Poll::Ready((attempt, result)) => Poll::Ready(Woke::Settled(attempt, result)),
+            Poll::Pending if nudge.poll_fired(cx) => Poll::Ready(Woke::Nudged),
+            Poll::Pending if alarm.poll_fired(cx) => Poll::Ready(Woke::Alarm),
+            Poll::Pending => Poll::Pending,
         })
         .await
     }
@@ -675,52 +645,26 @@ impl Driver {
     #[inline(never)]
     fn report(&mut self, attempt: AttemptId, result: Result<JsValue, JsValue>) {
         let now = performance_now();
-        let Some(index) = self.transports.iter().position(|t| t.attempt == attempt) else {
-            return;
-        };
-        let awaiting_head = self.transports[index].reader.is_none()
-            && !self.responses.iter().any(|(id, _)| *id == attempt);
-        let ends = match result {
-            Err(error) => {
+        let relay = &mut self.relay;
+        match self.transports.heard(attempt, result) {
+            None => {}
+            Some(Heard::Failed { error, before_head }) => {
                 let message = js_error_message(&error);
-                match awaiting_head {
-                    true => self.relay.request_error(attempt, now, &message),
-                    false => self
-                        .relay
-                        .body_error(attempt, now, BodyError::Read(message)),
+                match before_head {
+                    true => relay.request_error(attempt, now, &message),
+                    false => relay.body_error(attempt, now, BodyError::Read(message)),
                 }
-                true
             }
-            Ok(response) if awaiting_head => {
-                let head = self.transports[index].head(&response);
-                let ends = !head.has_body;
-                if ends {
-                    self.transports[index].ended();
-                }
+            Some(Heard::Head { head, response }) => {
                 self.responses.push((attempt, response));
-                self.relay.head(attempt, now, head);
-                ends
+                relay.head(attempt, now, head);
             }
-            Ok(chunk) => {
-                let chunk = chunk.unchecked_into::<ReadResult>();
-                if chunk.ended(false) {
-                    self.transports[index].ended();
-                    self.relay.body_end(attempt, now);
-                    true
-                } else if let Some(bytes) = chunk.value().dyn_ref::<Uint8Array>() {
-                    self.buffer.resize(bytes.length() as usize, 0);
-                    bytes.copy_to(&mut self.buffer);
-                    self.last_chunk = Some(bytes.clone());
-                    self.relay.body_bytes(attempt, now, &self.buffer);
-                    false
-                } else {
-                    self.relay.body_error(attempt, now, BodyError::NotBytes);
-                    false
-                }
+            Some(Heard::Bytes { bytes, chunk }) => {
+                self.last_chunk = Some(chunk);
+                relay.body_bytes(attempt, now, bytes);
             }
-        };
-        if ends {
-            self.transports.retain(|t| t.attempt != attempt);
+            Some(Heard::End) => relay.body_end(attempt, now),
+            Some(Heard::NotBytes) => relay.body_error(attempt, now, BodyError::NotBytes),
         }
     }
 }
