@@ -189,7 +189,7 @@ export function rows({ results, config, size }) {
   ]);
   row("7b", `concurrency: ${size.streams} streams at once through the edge worker, workerd`, ["concurrency.workerd"], (c) => [
     `${c.worker.streams}/${c.worker.streams} exact; wall ${ms(c.worker.wallMs)}; workerd CPU ${ms(c.worker.cpuMsPerStream)} per stream`,
-    `plain pass-through proxy: wall ${ms(c.passthrough.wallMs)}, workerd CPU ${ms(c.passthrough.cpuMsPerStream)} per stream`,
+    `plain pass-through proxy: wall ${ms(c.passthrough.wallMs)}, workerd CPU ${ms(c.passthrough.cpuMsPerStream)} per stream (the worker ${(c.worker.cpuMsPerStream / c.passthrough.cpuMsPerStream).toFixed(1)}x); the same proxy relaying the body through a JavaScript stream (a read and an enqueue per upstream chunk, nothing else): workerd CPU ${ms(c.jsRelay.cpuMsPerStream)} per stream (${(c.jsRelay.cpuMsPerStream / c.passthrough.cpuMsPerStream).toFixed(1)}x the pass-through; the worker ${(c.worker.cpuMsPerStream / c.jsRelay.cpuMsPerStream).toFixed(1)}x this relay); the body to the client natively through a \`tee()\` with JavaScript reading the other branch (watching without writing): ${ms(c.tee.cpuMsPerStream)} per stream (${(c.tee.cpuMsPerStream / c.passthrough.cpuMsPerStream).toFixed(1)}x)`,
     "every answer exact",
     "exact",
   ]);

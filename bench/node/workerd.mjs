@@ -18,8 +18,9 @@
 //   (`normal`) and throughput (`long`) straight to the mock, through the pass-through proxy
 //   (bench/workerd/passthrough.js) and through the worker, in rotating order.
 // - concurrency { worker, workerPid, passthrough, passthroughPid, streams }: `streams` answers
-//   at once through each proxy, every one checked for the exact text; wall time and the workerd
-//   process's CPU (utime + stime of /proc/<pid>/stat) per stream.
+//   at once through each proxy (and through the pass-through's JavaScript relay, the floor of a
+//   proxy that sees every byte), every one checked for the exact text; wall time and the
+//   workerd process's CPU (utime + stime of /proc/<pid>/stat) per stream.
 // Prints one JSON line; a wrong answer exits non-zero.
 import { readFileSync } from "node:fs";
 import { post, contentOf } from "./sse-client.mjs";
@@ -28,9 +29,11 @@ import { summary, closedRecords, onMockClock, clock, MOCK_TEXT } from "../lib/tr
 const TOKEN = "bench-token";
 const config = JSON.parse(process.argv[2]);
 
-function chat(worker, model, { events = false, ...handlers } = {}) {
+function chat(worker, model, { events = false, relay = null, ...handlers } = {}) {
   const headers = { authorization: `Bearer ${TOKEN}` };
   if (events) headers["x-lsg-events"] = "1";
+  // The pass-through's JavaScript relays (bench/workerd/passthrough.js): `reads`, `tee`.
+  if (relay) headers["x-bench-relay"] = relay;
   const body = { model, messages: [{ role: "user", content: "bench" }], stream: true };
   return post(`${worker}/v1/chat/completions`, body, { headers, ...handlers });
 }
@@ -231,14 +234,14 @@ function cpuMs(pid) {
   return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
-async function concurrencyOf({ worker, pid, streams }) {
+async function concurrencyOf({ worker, pid, streams, relay = null }) {
   const before = cpuMs(pid);
   const clientBefore = process.cpuUsage();
   const started = performance.now();
   const texts = await Promise.allSettled(
     Array.from({ length: streams }, () => {
       let text = "";
-      const call = chat(worker, "normal", { onEvent: ({ data }) => (text += contentOf(data)) });
+      const call = chat(worker, "normal", { relay, onEvent: ({ data }) => (text += contentOf(data)) });
       return call.done.then(({ status }) => (status === 200 ? text : `HTTP ${status}`));
     }),
   );
@@ -266,6 +269,12 @@ async function concurrency({ worker, workerPid, passthrough, passthroughPid, str
   return {
     worker: await concurrencyOf({ worker, pid: workerPid, streams }),
     passthrough: await concurrencyOf({ worker: passthrough, pid: passthroughPid, streams }),
+    // The floor of any proxy that sees every byte in JavaScript: the same pass-through, its
+    // body relayed through a JavaScript stream (one read and one enqueue per upstream chunk).
+    jsRelay: await concurrencyOf({ worker: passthrough, pid: passthroughPid, streams, relay: "reads" }),
+    // A proxy that watches every byte without writing it: the body to the client natively (a
+    // `tee()` branch), the other branch read in JavaScript.
+    tee: await concurrencyOf({ worker: passthrough, pid: passthroughPid, streams, relay: "tee" }),
   };
 }
 

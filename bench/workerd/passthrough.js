@@ -37,6 +37,19 @@ function relay(body, perEvent) {
   });
 }
 
+// With `X-Bench-Relay: tee`, the upstream's body goes to the client natively (one branch of a
+// `tee()`) while JavaScript reads the other branch and looks at nothing: the floor of a proxy
+// that watches every byte without writing it.
+function watched(response) {
+  const [out, seen] = response.body.tee();
+  const reader = seen.getReader();
+  const drain = async () => {
+    while (!(await reader.read()).done);
+  };
+  drain().catch(() => {});
+  return new Response(out, { status: response.status, headers: { "content-type": "text/event-stream" } });
+}
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
@@ -54,6 +67,7 @@ export default {
       signal: request.signal,
     });
     const mode = request.headers.get("x-bench-relay");
+    if (mode === "tee") return watched(response);
     if (mode !== "reads" && mode !== "events") return response;
     return new Response(relay(response.body, mode === "events"), {
       status: response.status,
