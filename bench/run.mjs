@@ -22,8 +22,8 @@ const quick = config.quick;
 
 /** Inputs: the full run, and `--quick` (every row, small inputs). */
 const SIZE = quick
-  ? { decodeBytes: 1_000_000, decodeFetchBytes: 1_000_000, decodeRuns: 2, memoryBytes: 64 << 20, trials: 5, ttftTrials: 10, longRuns: 1, streams: 50, sdkTrials: 10, sdkStreams: 20, sdkRounds: 1, sdkLongRuns: 1, tailCalls: 10, tailMinSamples: 5 }
-  : { decodeBytes: 32_000_000, decodeFetchBytes: 26_000_000, decodeRuns: 7, memoryBytes: 1 << 30, trials: 50, ttftTrials: 50, longRuns: 3, streams: 1000, sdkTrials: 200, sdkStreams: 300, sdkRounds: 3, sdkLongRuns: 5, tailCalls: 100, tailMinSamples: 20 };
+  ? { decodeBytes: 1_000_000, decodeFetchBytes: 1_000_000, decodeRuns: 2, memoryBytes: 64 << 20, trials: 5, ttftTrials: 10, longRuns: 1, streams: 50, sdkTrials: 10, sdkStreams: 20, sdkRounds: 1, sdkLongRuns: 1, tailCalls: 10, tailMinSamples: 5, departureStreams: 20 }
+  : { decodeBytes: 32_000_000, decodeFetchBytes: 26_000_000, decodeRuns: 7, memoryBytes: 1 << 30, trials: 50, ttftTrials: 50, longRuns: 3, streams: 1000, sdkTrials: 200, sdkStreams: 300, sdkRounds: 3, sdkLongRuns: 5, tailCalls: 100, tailMinSamples: 20, departureStreams: 200 };
 
 function log(message) {
   process.stderr.write(`[bench] ${message}\n`);
@@ -149,6 +149,9 @@ for (const [kind, key, deadlineMs] of [
 await measure("cancel.node", () => node("node/library.mjs", { what: "cancel", package: pkg, mock, trials: SIZE.trials }));
 await measure("cancel.workerd", () =>
   node("node/workerd.mjs", { what: "cancel", worker: workers.main.url, passthrough: workers.passthrough.url, mock, trials: SIZE.trials }),
+);
+await measure("departures.workerd", () =>
+  node("node/workerd.mjs", { what: "departures", worker: workers.main.url, mock, streams: SIZE.departureStreams }),
 );
 await measure("overhead", () =>
   node("node/workerd.mjs", {

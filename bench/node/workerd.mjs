@@ -29,12 +29,12 @@ import { summary, closedRecords, onMockClock, clock, MOCK_TEXT } from "../lib/tr
 const TOKEN = "bench-token";
 const config = JSON.parse(process.argv[2]);
 
-function chat(worker, model, { events = false, relay = null, ...handlers } = {}) {
+function chat(worker, model, { events = false, relay = null, content = "bench", ...handlers } = {}) {
   const headers = { authorization: `Bearer ${TOKEN}` };
   if (events) headers["x-lsg-events"] = "1";
   // The pass-through's JavaScript relays (bench/workerd/passthrough.js): `reads`, `tee`.
   if (relay) headers["x-bench-relay"] = relay;
-  const body = { model, messages: [{ role: "user", content: "bench" }], stream: true };
+  const body = { model, messages: [{ role: "user", content }], stream: true };
   return post(`${worker}/v1/chat/completions`, body, { headers, ...handlers });
 }
 
@@ -278,6 +278,67 @@ async function concurrency({ worker, workerPid, passthrough, passthroughPid, str
   };
 }
 
-const run = { deadlines, cancel, overhead, concurrency }[config.what];
+/** The mock's ledger records tagged `tag` (POSTs only), as they are now. */
+async function ledger(mock, tag) {
+  const body = await (await fetch(`${mock}/_ledger?tag=${encodeURIComponent(tag)}`)).json();
+  return body.connections.filter((record) => record.method === "POST");
+}
+
+/**
+ * Departures under load: `streams` answers of `endless` (a chunk every 50 ms, the `load`
+ * provider) through the worker at once; once every
+ * one has text, every other client drops its connection. Milliseconds from each drop to the
+ * close of that client's own upstream connection (found in the ledger by the client's name in
+ * the request body the worker forwarded), on the mock's clock; the clients that stay must keep
+ * theirs.
+ */
+async function departures({ worker, mock, streams, waitMs = 5000 }) {
+  const name = (i) => `departure ${String(i).padStart(4, "0")}`;
+  const calls = [];
+  const texts = [];
+  for (let i = 0; i < streams; i += 1) {
+    let first;
+    texts.push(new Promise((resolve) => (first = resolve)));
+    const call = chat(worker, "load", { content: name(i), onEvent: ({ data }) => contentOf(data) && first() });
+    call.done.catch(() => {}); // a dropped call rejects; a failed one shows as a missing record
+    calls.push(call);
+  }
+  await Promise.all(texts);
+  const { result } = await onMockClock(mock, async (toMock) => {
+    const dropped = new Map();
+    for (let i = 0; i < streams; i += 2) {
+      dropped.set(name(i), toMock(clock()));
+      calls[i].destroy();
+    }
+    const until = performance.now() + waitMs;
+    let records = [];
+    for (;;) {
+      records = (await ledger(mock, "wk-load")).filter((r) => r.body.includes('"departure '));
+      const closed = records.filter((r) => r.closed_at_ms !== null && dropped.has(r.body.match(/departure \d+/)?.[0]));
+      if (closed.length === dropped.size || performance.now() > until) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const latency = [];
+    let stayedOpen = 0;
+    for (const record of records) {
+      const who = record.body.match(/departure \d+/)?.[0];
+      if (dropped.has(who)) {
+        if (record.closed_at_ms === null) throw new Error(`${who}'s upstream was still open ${waitMs} ms after its client left`);
+        latency.push(record.closed_at_ms - dropped.get(who));
+      } else if (record.closed_at_ms === null) {
+        stayedOpen += 1;
+      }
+    }
+    if (latency.length !== dropped.size) throw new Error(`${latency.length} of ${dropped.size} departed clients' upstreams found in the ledger`);
+    return { departed: dropped.size, stayedOpen, latency: summary(latency) };
+  });
+  for (let i = 1; i < streams; i += 2) calls[i].destroy();
+  if (result.stayedOpen !== streams - result.departed) {
+    throw new Error(`${result.stayedOpen} of ${streams - result.departed} staying clients kept their upstream`);
+  }
+  return { streams, ...result };
+}
+
+const run = { deadlines, cancel, overhead, concurrency, departures }[config.what];
 if (!run) throw new Error(`unknown measurement ${config.what}`);
 console.log(JSON.stringify(await run(config)));

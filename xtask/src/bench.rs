@@ -254,9 +254,11 @@ impl Workers {
         let long = scenario("long", &format!("n={long_chunks}"));
         let normal = scenario("normal", "tag=worker");
         let providers = format!(
-            r#"[{{"name":"long","url":"{long}","model":"long"}},{{"name":"normal","url":"{normal}","model":"normal"}},{{"name":"endless","url":"{}","model":"endless"}},{{"name":"stall","url":"{}","model":"stall"}}]"#,
+            r#"[{{"name":"long","url":"{long}","model":"long"}},{{"name":"normal","url":"{normal}","model":"normal"}},{{"name":"endless","url":"{}","model":"endless"}},{{"name":"stall","url":"{}","model":"stall"}},{{"name":"load","url":"{}","model":"load"}}]"#,
             scenario("endless", "delay_ms=20&tag=wk-cancel"),
             scenario("stall-after-chunks", "chunks=1&tag=wk-stall"),
+            // Departures under load (row 4i): the pace of the worker suite's load test.
+            scenario("endless", "delay_ms=50&tag=wk-load"),
         );
         let main = Instance::start(
             dir,
