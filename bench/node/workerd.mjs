@@ -275,6 +275,7 @@ async function concurrency({ worker, workerPid, passthrough, passthroughPid, str
     // A proxy that watches every byte without writing it: the body to the client natively (a
     // `tee()` branch), the other branch read in JavaScript.
     tee: await concurrencyOf({ worker: passthrough, pid: passthroughPid, streams, relay: "tee" }),
+    identity: await concurrencyOf({ worker: passthrough, pid: passthroughPid, streams, relay: "identity" }),
   };
 }
 

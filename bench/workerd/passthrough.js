@@ -50,6 +50,27 @@ function watched(response) {
   return new Response(out, { status: response.status, headers: { "content-type": "text/event-stream" } });
 }
 
+// With `X-Bench-Relay: identity`, JavaScript reads every upstream chunk and writes it into
+// workerd's native `IdentityTransformStream`, whose readable side is the response body (no
+// JavaScript stream for the runtime to pull from).
+function written(body) {
+  const { readable, writable } = new IdentityTransformStream();
+  const writer = writable.getWriter();
+  const reader = body.getReader();
+  const pump = async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return writer.close();
+      await writer.write(value);
+    }
+  };
+  pump().catch((error) => {
+    writer.abort(error).catch(() => {});
+    reader.cancel(error).catch(() => {});
+  });
+  return readable;
+}
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
@@ -68,6 +89,12 @@ export default {
     });
     const mode = request.headers.get("x-bench-relay");
     if (mode === "tee") return watched(response);
+    if (mode === "identity") {
+      return new Response(written(response.body), {
+        status: response.status,
+        headers: { "content-type": "text/event-stream" },
+      });
+    }
     if (mode !== "reads" && mode !== "events") return response;
     return new Response(relay(response.body, mode === "events"), {
       status: response.status,
