@@ -295,6 +295,8 @@ async function ledger(mock, tag) {
  */
 async function departures({ worker, mock, streams, waitMs = 5000 }) {
   const name = (i) => `departure ${String(i).padStart(4, "0")}`;
+  // Connections of an earlier run with the same names are not this run's.
+  const earlier = new Set((await ledger(mock, "wk-load")).map((r) => r.id));
   const calls = [];
   const texts = [];
   for (let i = 0; i < streams; i += 1) {
@@ -314,7 +316,7 @@ async function departures({ worker, mock, streams, waitMs = 5000 }) {
     const until = performance.now() + waitMs;
     let records = [];
     for (;;) {
-      records = (await ledger(mock, "wk-load")).filter((r) => r.body.includes('"departure '));
+      records = (await ledger(mock, "wk-load")).filter((r) => !earlier.has(r.id) && r.body.includes('"departure '));
       const closed = records.filter((r) => r.closed_at_ms !== null && dropped.has(r.body.match(/departure \d+/)?.[0]));
       if (closed.length === dropped.size || performance.now() > until) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
