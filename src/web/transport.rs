@@ -387,14 +387,16 @@ impl Transports {
                 }
             }
         };
-        let ends = match &heard {
-            Heard::Failed { .. } => true,
-            Heard::Head { head, .. } => !head.has_body,
-            _ => matches!(heard, Heard::End),
+        // The platform ended this request (a failure, a body's end, a head without a body):
+        // nothing more to read; nothing to abort when it ended whole.
+        let (ends, whole) = match &heard {
+            Heard::Failed { .. } => (true, false),
+            Heard::Head { head, .. } => (!head.has_body, true),
+            Heard::End => (true, true),
+            Heard::Bytes { .. } | Heard::NotBytes => (false, false),
         };
         if ends {
-            // The platform ended this request: nothing to abort, and nothing more to read.
-            if !matches!(heard, Heard::Failed { .. }) {
+            if whole {
                 self.list[index].ended();
             }
             self.list.remove(index);
