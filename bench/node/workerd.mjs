@@ -301,9 +301,15 @@ async function departures({ worker, mock, streams, waitMs = 5000 }) {
   const texts = [];
   for (let i = 0; i < streams; i += 1) {
     let first;
-    texts.push(new Promise((resolve) => (first = resolve)));
+    let failed;
+    texts.push(new Promise((resolve, reject) => ((first = resolve), (failed = reject))));
     const call = chat(worker, "load", { content: name(i), onEvent: ({ data }) => contentOf(data) && first() });
-    call.done.catch(() => {}); // a dropped call rejects; a failed one shows as a missing record
+    // A call that ends (or fails) before its first text fails the row instead of leaving it
+    // waiting; once the text came, settling `texts[i]` again does nothing (a dropped call rejects).
+    call.done.then(
+      ({ status }) => failed(new Error(`${name(i)} ended before any text (HTTP ${status})`)),
+      (error) => failed(error),
+    );
     calls.push(call);
   }
   await Promise.all(texts);
