@@ -30,6 +30,7 @@ const UNHANDLED_PATH = "/__lsg-test/unhandled-rejections";
 
 const OBSERVER_JS = `// The worker unchanged, plus a record of the promise rejections nobody handled.
 import worker from "./worker.js";
+export * from "./worker.js"; // the Durable Object class the shipped config names
 const unhandled = new Map();
 const describe = (reason) => {
   try {
