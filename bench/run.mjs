@@ -23,7 +23,7 @@ const quick = config.quick;
 /** Inputs: the full run, and `--quick` (every row, small inputs). */
 const SIZE = quick
   ? { decodeBytes: 1_000_000, decodeFetchBytes: 1_000_000, decodeRuns: 2, memoryBytes: 64 << 20, trials: 5, ttftTrials: 10, longRuns: 1, streams: 50, sdkTrials: 10, sdkStreams: 20, sdkRounds: 1, sdkLongRuns: 1, tailCalls: 10, tailMinSamples: 5, departureStreams: 20 }
-  : { decodeBytes: 32_000_000, decodeFetchBytes: 26_000_000, decodeRuns: 7, memoryBytes: 1 << 30, trials: 50, ttftTrials: 50, longRuns: 3, streams: 1000, sdkTrials: 200, sdkStreams: 300, sdkRounds: 3, sdkLongRuns: 5, tailCalls: 100, tailMinSamples: 20, departureStreams: 200 };
+  : { decodeBytes: 32_000_000, decodeFetchBytes: 26_000_000, decodeRuns: 7, memoryBytes: 1 << 30, trials: 50, ttftTrials: 50, longRuns: 3, streams: 1000, sdkTrials: 200, sdkStreams: 300, sdkRounds: 4, sdkLongRuns: 5, tailCalls: 100, tailMinSamples: 20, departureStreams: 200 };
 
 function log(message) {
   process.stderr.write(`[bench] ${message}\n`);

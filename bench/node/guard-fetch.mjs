@@ -6,8 +6,10 @@
 // - time to first token: from `chat.completions.create()` to the first chunk carrying text
 //   (`normal`), `trials` per side after warm-up, the sides alternating call by call;
 // - CPU per stream: `process.cpuUsage()` of this process over `streams` `normal` streams read to
-//   the end one after another, per side, in `rounds` rounds alternating which side goes first
-//   (the mock runs in its own process, so only the SDK's and the guard's work is counted);
+//   the end one after another, per side, in `rounds` rounds rotating which side goes first
+//   (the mock runs in its own process, so only the SDK's and the guard's work is counted); besides
+//   the two sides, two floors with nothing of this library in them (`relayFetch` below) say what
+//   any guard that watches the body from a `fetch` wrapper costs;
 // - throughput: the `long` scenario (`longN` chunks) read to the end, `longRuns` per side,
 //   alternating; MB/s of the upstream's bytes (counted once with a plain fetch).
 //
@@ -22,12 +24,78 @@ const { lib } = loadNodePackage(config.package);
 const { mock, trials, streams, rounds, longN, longRuns } = config;
 const MESSAGES = [{ role: "user", content: "bench" }];
 
+/**
+ * The floors any guard written as a `fetch` wrapper stands on, with nothing of this library in it:
+ * - `relay`: the upstream's body handed to the SDK through a JavaScript `ReadableStream` that
+ *   reads one upstream chunk per pull and enqueues it (what watching every byte with the SDK's
+ *   reading pace as the only pace costs);
+ * - `watch`: the same, plus what a guard needs around it: its own `AbortController` for the
+ *   upstream request, tied to the SDK's signal, and an idle timer re-armed on every read.
+ */
+function relayFetch({ watch }) {
+  return async (input, init) => {
+    let controller;
+    let untie = () => {};
+    if (watch) {
+      controller = new AbortController();
+      const signal = init?.signal;
+      if (signal) {
+        const abort = () => controller.abort(signal.reason);
+        signal.addEventListener("abort", abort, { once: true });
+        untie = () => signal.removeEventListener("abort", abort);
+      }
+      init = { ...init, signal: controller.signal };
+    }
+    const upstream = await fetch(input, init);
+    if (!upstream.body) return upstream;
+    const reader = upstream.body.getReader();
+    let timer;
+    const arm = () => {
+      if (!watch) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => controller.abort(new Error("idle")), 60_000);
+    };
+    const done = () => {
+      clearTimeout(timer);
+      untie();
+    };
+    arm();
+    const body = new ReadableStream(
+      {
+        async pull(c) {
+          try {
+            const { value, done: end } = await reader.read();
+            if (end) {
+              done();
+              c.close();
+            } else {
+              arm();
+              c.enqueue(value);
+            }
+          } catch (error) {
+            done();
+            c.error(error);
+          }
+        },
+        cancel(reason) {
+          done();
+          return reader.cancel(reason);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers });
+  };
+}
+
 /** The two clients of one scenario: the SDK alone, and the SDK with guardFetch() as its fetch. */
 function clients(scenario, query = {}) {
   const options = { baseURL: `${mock}/scenario/${scenario}/v1`, apiKey: "sk-bench", maxRetries: 0, defaultQuery: query };
   return {
     plain: new OpenAI(options),
     guarded: new OpenAI({ ...options, fetch: lib.guardFetch({ retry: { maxRetries: 0 } }) }),
+    relay: new OpenAI({ ...options, fetch: relayFetch({ watch: false }) }),
+    watch: new OpenAI({ ...options, fetch: relayFetch({ watch: true }) }),
   };
 }
 
@@ -72,10 +140,15 @@ for (let i = 0; i < trials; i += 1) {
 // The difference per pair of neighbouring calls, so that a slow moment weighs on both sides.
 const added = ttft.guarded.map((ms, i) => ms - ttft.plain[i]);
 
-// CPU per stream.
-const cpu = { plain: [], guarded: [] };
+// CPU per stream, the floors beside the two sides.
+const CPU_SIDES = ["plain", "guarded", "relay", "watch"];
+for (const side of ["relay", "watch"]) {
+  for (let i = 0; i < 20; i += 1) expect((await streamed(normal[side])).text, MOCK_TEXT, `warm-up (${side})`);
+}
+const cpu = { plain: [], guarded: [], relay: [], watch: [] };
 for (let round = 0; round < rounds; round += 1) {
-  for (const side of order(round)) {
+  const rotated = CPU_SIDES.map((_, i) => CPU_SIDES[(i + round) % CPU_SIDES.length]);
+  for (const side of rotated) {
     const before = process.cpuUsage();
     for (let i = 0; i < streams; i += 1) {
       expect((await streamed(normal[side])).text, MOCK_TEXT, `CPU round ${round} stream ${i} (${side})`);
@@ -117,6 +190,8 @@ console.log(
       rounds,
       plain: percentile(cpu.plain, 50),
       guarded: percentile(cpu.guarded, 50),
+      relay: percentile(cpu.relay, 50),
+      watch: percentile(cpu.watch, 50),
       perRound: cpu,
     },
     long: {
