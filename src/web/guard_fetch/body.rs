@@ -53,6 +53,9 @@ struct Shared {
     cancelled: Cell<bool>,
     /// The driver waits for a pull (only then does a pull wake it).
     idle: Cell<bool>,
+    /// The stream is over (closed, errored or cancelled): its controller would only throw
+    /// (and building that error, with its stack, is most of what such a call costs).
+    over: Cell<bool>,
 }
 
 /// One response body. Dropping it is safe once it was closed or errored (the stream calls
@@ -82,6 +85,7 @@ impl BodyStream {
         });
         let cancel = Closure::<dyn FnMut(JsValue)>::new(move |_reason: JsValue| {
             at_cancel.cancelled.set(true);
+            at_cancel.over.set(true);
             cancel_nudge.fire();
         });
         let source = JsValue::from(Object::new());
@@ -137,6 +141,9 @@ impl BodyStream {
     }
 
     fn with(&self, act: impl FnOnce(&StreamController)) {
+        if self.shared.over.get() {
+            return;
+        }
         if let Some(controller) = self.shared.controller.borrow().as_ref() {
             act(controller.unchecked_ref());
         }
@@ -156,17 +163,19 @@ impl BodyStream {
         });
     }
 
-    /// Ends the body.
+    /// Ends the body (once: later calls do nothing).
     pub fn close(&self) {
         self.with(|c| {
             let _ = c.close();
         });
+        self.shared.over.set(true);
     }
 
-    /// Errors the body with `error`.
+    /// Errors the body with `error` (unless it is already over).
     pub fn error(&self, error: &JsValue) {
         self.with(|c| {
             let _ = c.error(error);
         });
+        self.shared.over.set(true);
     }
 }
