@@ -10,6 +10,7 @@ pub mod chunk;
 pub mod contract;
 pub mod deadline;
 pub mod events;
+mod exchange;
 pub mod guard;
 pub mod machine;
 pub mod metrics;

@@ -15,6 +15,7 @@ use crate::core::answer::{AnswerReader, AnswerSink, BodyKind, Outcome, Stop};
 use crate::core::chunk::Malformed;
 use crate::core::deadline::{AttemptDeadlines, Due, Expired, Millis};
 use crate::core::events::GuardEvent;
+use crate::core::exchange::Exchange;
 use crate::core::policy::Failure;
 use crate::core::verdict::{self, HeadVerdict};
 
@@ -62,16 +63,13 @@ pub(super) struct Ctx<'a> {
 /// One attempt.
 #[derive(Debug)]
 pub(super) struct Attempt {
-    /// Its id.
-    pub id: AttemptId,
+    /// Its request and response head: id, deadlines, status, a refusal's body, whether its
+    /// transport may still be open.
+    pub ex: Exchange,
     /// Its provider (index into the chain).
     pub provider: usize,
-    /// Its deadlines, started when the request was sent.
-    pub deadlines: AttemptDeadlines,
     /// Where it is.
     pub phase: Phase,
-    /// The HTTP status, once the head arrived.
-    pub status: Option<u16>,
     /// `X-Generation-Id`, if the head carried one.
     pub generation_id: Option<String>,
     /// The answer being read (2xx only).
@@ -84,12 +82,7 @@ pub(super) struct Attempt {
     pub check_at: Option<Millis>,
     /// Bytes of its answer text handed out to the caller (the text itself is not kept).
     pub delivered: usize,
-    /// Its transport may still be open: no end, no read error, no failed request reported, and
-    /// no `Cancel` asked for. What is open when the attempt ends is released.
-    open: bool,
     kind: Option<BodyKind>,
-    retry_after_ms: Option<Millis>,
-    error_body: Vec<u8>,
 }
 
 /// The call's sink for one attempt's answer: text and notices go to the delivery queue.
@@ -155,21 +148,16 @@ impl Attempt {
     /// An attempt whose request was sent when `deadlines` started.
     pub fn sent(id: AttemptId, provider: usize, deadlines: AttemptDeadlines) -> Attempt {
         Attempt {
-            id,
-            provider,
             over_at: deadlines.started(),
-            deadlines,
+            ex: Exchange::sent(id, deadlines),
+            provider,
             phase: Phase::AwaitingHead,
-            status: None,
             generation_id: None,
             reader: None,
             stopped: None,
             check_at: None,
             delivered: 0,
-            open: true,
             kind: None,
-            retry_after_ms: None,
-            error_body: Vec::new(),
         }
     }
 
@@ -185,7 +173,7 @@ impl Attempt {
     ) -> Attempt {
         let at = deadlines.started();
         let mut attempt = Attempt::sent(id, provider, deadlines);
-        attempt.open = false;
+        attempt.ex.closed();
         attempt.over(at, Stop::Failed(failure), message, false, cx);
         attempt
     }
@@ -201,15 +189,19 @@ impl Attempt {
 
     /// Releases its transport, if it may still be open.
     pub fn release(&mut self, actions: &mut VecDeque<Action>) {
-        if std::mem::take(&mut self.open) {
-            actions.push_back(Action::Cancel { attempt: self.id });
+        if self.ex.take_open() {
+            actions.push_back(Action::Cancel {
+                attempt: self.ex.id,
+            });
         }
     }
 
     /// Its answer is whole: its transport may read the body's end (if it may still be open).
     fn let_end(&mut self, actions: &mut VecDeque<Action>) {
-        if std::mem::take(&mut self.open) {
-            actions.push_back(Action::Finish { attempt: self.id });
+        if self.ex.take_open() {
+            actions.push_back(Action::Finish {
+                attempt: self.ex.id,
+            });
         }
     }
 
@@ -234,7 +226,7 @@ impl Attempt {
             true => self.let_end(cx.actions),
             false => self.release(cx.actions),
         }
-        cx.steps.push_back(Step::Judge(self.id));
+        cx.steps.push_back(Step::Judge(self.ex.id));
     }
 
     /// The request failed before any response (`fetch` threw or rejected).
@@ -242,8 +234,9 @@ impl Attempt {
         if self.phase != Phase::AwaitingHead {
             return;
         }
-        self.open = false;
-        let message = verdict::request_failed(&cx.provider.name, message, cx.secrets);
+        let message = self
+            .ex
+            .request_failed(&cx.provider.name, message, cx.secrets);
         self.over(now, Stop::Failed(Failure::Network), message, true, cx);
     }
 
@@ -252,22 +245,13 @@ impl Attempt {
         if self.phase != Phase::AwaitingHead {
             return;
         }
-        self.deadlines.on_headers(now);
-        let status = head.status;
-        cx.event(GuardEvent::Headers {
-            provider: cx.provider.name.clone(),
-            status,
-            elapsed_ms: now - self.deadlines.started(),
-        });
-        self.status = Some(status);
-        let judged = verdict::judge_head(&cx.provider.name, &head);
+        let (event, judged) = self.ex.head(now, &head, &cx.provider.name);
+        cx.event(event);
         self.generation_id = head.generation_id;
         match judged {
-            HeadVerdict::Refused { retry_after_ms } => {
-                self.retry_after_ms = retry_after_ms;
+            HeadVerdict::Refused { .. } => {
                 self.phase = Phase::ErrorBody;
                 if !head.has_body {
-                    self.open = false;
                     self.finish_error_body(now, cx);
                 }
             }
@@ -275,8 +259,7 @@ impl Attempt {
                 self.over(now, Stop::Failed(failure), message, false, cx);
             }
             HeadVerdict::Answer(_) if !head.has_body => {
-                self.open = false;
-                let message = verdict::no_body(&cx.provider.name, status);
+                let message = verdict::no_body(&cx.provider.name, head.status);
                 self.over(now, Stop::Failed(Failure::Network), message, false, cx);
             }
             HeadVerdict::Answer(kind) => {
@@ -291,7 +274,7 @@ impl Attempt {
     pub fn bytes(&mut self, now: Millis, bytes: &[u8], cx: &mut Ctx<'_>) {
         match self.phase {
             Phase::ErrorBody => {
-                let enough = verdict::hold_error_body(&mut self.error_body, bytes);
+                let enough = self.ex.hold_refusal(bytes);
                 if enough {
                     self.finish_error_body(now, cx);
                 }
@@ -302,10 +285,10 @@ impl Attempt {
                 };
                 let mut sink = Sink {
                     deliveries: cx.deliveries,
-                    attempt: self.id,
+                    attempt: self.ex.id,
                     provider: &cx.provider.name,
                 };
-                let stopped = reader.push(bytes, now, &mut self.deadlines, &mut sink);
+                let stopped = reader.push(bytes, now, &mut self.ex.deadlines, &mut sink);
                 // Its text went out in the deliveries: only its length is kept.
                 reader.answer.text.clear();
                 if let Some(stop) = stopped {
@@ -337,11 +320,11 @@ impl Attempt {
     pub fn end(&mut self, now: Millis, cx: &mut Ctx<'_>) {
         match self.phase {
             Phase::ErrorBody => {
-                self.open = false;
+                self.ex.closed();
                 self.finish_error_body(now, cx);
             }
             Phase::Reading => {
-                self.open = false;
+                self.ex.closed();
                 if self.stopped.is_some() {
                     return; // already over ([DONE] came first): nothing more is read
                 }
@@ -350,10 +333,10 @@ impl Attempt {
                 };
                 let mut sink = Sink {
                     deliveries: cx.deliveries,
-                    attempt: self.id,
+                    attempt: self.ex.id,
                     provider: &cx.provider.name,
                 };
-                let stop = reader.end(now, &mut self.deadlines, &mut sink);
+                let stop = reader.end(now, &mut self.ex.deadlines, &mut sink);
                 reader.answer.text.clear();
                 let message = match (&stop, self.kind) {
                     (Stop::Failed(Failure::Protocol), Some(BodyKind::Json)) => format!(
@@ -376,7 +359,7 @@ impl Attempt {
     /// Reading the body failed.
     pub fn body_error(&mut self, now: Millis, error: BodyError, cx: &mut Ctx<'_>) {
         if matches!(error, BodyError::Read(_)) && self.phase != Phase::AwaitingHead {
-            self.open = false;
+            self.ex.closed();
         }
         match (self.phase, error) {
             // The error body is best effort: what was read is what it says. A read that yields
@@ -398,16 +381,16 @@ impl Attempt {
 
     /// A clock reading: act on a deadline that has passed (nothing before it is due).
     pub fn timeout(&mut self, now: Millis, cx: &mut Ctx<'_>) {
-        if !self.deadlines.passed(now) {
+        if !self.ex.deadlines.passed(now) {
             return;
         }
         match self.phase {
-            Phase::AwaitingHead => self.time_out(self.deadlines.next(), now, cx),
+            Phase::AwaitingHead => self.time_out(self.ex.deadlines.next(), now, cx),
             // The server's message is best effort: what arrived in time is what it says.
             Phase::ErrorBody => self.finish_error_body(now, cx),
             // A read's own check is queued: it looks at the deadlines when its turn comes.
             Phase::Reading if self.stopped.is_none() && self.check_at.is_none() => {
-                if let Some(expired) = self.deadlines.check(now) {
+                if let Some(expired) = self.ex.deadlines.check(now) {
                     self.time_out(expired, now, cx);
                 }
             }
@@ -418,7 +401,7 @@ impl Attempt {
     /// Queues the look at this read (stopped? a deadline passed?) behind its deliveries.
     fn check_after_read(&mut self, now: Millis, cx: &mut Ctx<'_>) {
         if self.check_at.replace(now).is_none() {
-            cx.steps.push_back(Step::AfterRead(self.id));
+            cx.steps.push_back(Step::AfterRead(self.ex.id));
         }
     }
 
@@ -442,7 +425,7 @@ impl Attempt {
                     provider: cx.provider.name.clone(),
                     lines: lines as f64,
                     chunks: chunks as f64,
-                    elapsed_ms: at - self.deadlines.started(),
+                    elapsed_ms: at - self.ex.started(),
                 });
             }
             self.over(
@@ -452,46 +435,26 @@ impl Attempt {
                 stopped.platform_cause,
                 cx,
             );
-        } else if let Some(expired) = self.deadlines.check(at) {
+        } else if let Some(expired) = self.ex.deadlines.check(at) {
             self.time_out(expired, at, cx);
         }
     }
 
     /// A deadline passed: a `timeout` event, and the attempt is over.
     fn time_out(&mut self, expired: Expired, now: Millis, cx: &mut Ctx<'_>) {
-        let elapsed = now - self.deadlines.started();
         let (lines, chunks) = self.counts();
-        let (layer, phase) = (expired.layer.as_str(), expired.phase.as_str());
-        cx.event(GuardEvent::Timeout {
-            provider: cx.provider.name.clone(),
-            layer,
-            phase,
-            lines: lines as f64,
-            chunks: chunks as f64,
-            elapsed_ms: elapsed,
-        });
         let tally = format!("{lines} lines, {chunks} content chunks");
-        let message = verdict::timed_out(&cx.provider.name, &expired, elapsed, &tally);
-        self.over(
-            now,
-            Stop::Failed(Failure::Timeout(expired)),
-            message,
-            false,
-            cx,
-        );
+        let (event, failure, message) =
+            self.ex
+                .timed_out(now, expired, &cx.provider.name, (lines, chunks), &tally);
+        cx.event(event);
+        self.over(now, Stop::Failed(failure), message, false, cx);
     }
 
     /// The error body is read (or as much as could be): the attempt fails with its status.
     fn finish_error_body(&mut self, now: Millis, cx: &mut Ctx<'_>) {
-        let status = self.status.unwrap_or(0);
-        let body = std::mem::take(&mut self.error_body);
-        let (failure, message) = verdict::refused(
-            &cx.provider.name,
-            status,
-            &body,
-            self.retry_after_ms,
-            cx.secrets,
-        );
+        let (failure, message) = self.ex.refused(&cx.provider.name, cx.secrets);
+        self.ex.refusal = Vec::new();
         self.over(now, Stop::Failed(failure), message, false, cx);
     }
 
@@ -510,7 +473,7 @@ impl Attempt {
     /// What was handed out of its text, if it received any: the rejection's `partialText`.
     pub fn delivered_text(&self) -> Option<DeliveredText> {
         (self.text_bytes() > 0).then_some(DeliveredText {
-            attempt: self.id,
+            attempt: self.ex.id,
             bytes: self.delivered,
         })
     }
@@ -520,10 +483,7 @@ impl Attempt {
     pub fn outcome(&self) -> Outcome {
         let stop = match (&self.phase, &self.stopped) {
             (Phase::Over, Some(stopped)) => stopped.stop.clone(),
-            (Phase::ErrorBody, _) => Stop::Failed(Failure::Http {
-                status: self.status.unwrap_or(0),
-                retry_after_ms: self.retry_after_ms,
-            }),
+            (Phase::ErrorBody, _) => Stop::Failed(self.ex.refusal_failure()),
             _ => Stop::Failed(Failure::Aborted),
         };
         match (&self.reader, stop) {

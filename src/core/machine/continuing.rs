@@ -184,7 +184,7 @@ impl Generation {
         let stopped = self
             .attempts
             .iter()
-            .find(|a| a.id == id)
+            .find(|a| a.ex.id == id)
             .is_none_or(|a| a.stopped.is_some() || a.phase == Phase::Over);
         let Some(continuing) = self.continuing.as_mut() else {
             return;
@@ -279,7 +279,7 @@ impl Generation {
     }
 
     fn may_continue(&self, attempt: &Attempt, cause: &PartialCause, at: Millis) -> bool {
-        let answer = self.continuing.as_ref().map_or(attempt.id, |c| c.answer);
+        let answer = self.continuing.as_ref().map_or(attempt.ex.id, |c| c.answer);
         let no_tool_call = attempt
             .reader
             .as_ref()
@@ -298,7 +298,7 @@ impl Generation {
     fn start_continuation(&mut self, attempt: Attempt, cause: PartialCause, at: Millis) {
         let (from, to) = (attempt.provider, attempt.provider + 1);
         let previous = self.continuing.take();
-        let answer = previous.as_ref().map_or(attempt.id, |c| c.answer);
+        let answer = previous.as_ref().map_or(attempt.ex.id, |c| c.answer);
         let text = self.kept_text(answer);
         let (chars, bytes) = (text.chars().count() as u64, text.len());
         let reason = cause.kind;

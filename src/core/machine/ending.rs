@@ -33,7 +33,7 @@ impl Generation {
         let answer = attempt.reader.take().map(|r| r.answer).unwrap_or_default();
         GenerationResult {
             text: DeliveredText {
-                attempt: attempt.id,
+                attempt: attempt.ex.id,
                 bytes: attempt.delivered,
             },
             partial: cause.is_some(),
@@ -47,7 +47,7 @@ impl Generation {
             stats: Stats {
                 lines,
                 chunks,
-                first_token_ms: attempt.deadlines.first_token_ms(),
+                first_token_ms: attempt.ex.deadlines.first_token_ms(),
                 elapsed_ms,
             },
             attempts: self.plan.attempts().to_vec(),

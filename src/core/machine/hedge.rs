@@ -62,10 +62,10 @@ impl Generation {
             return None;
         }
         let attempt = &self.attempts[0];
-        let waiting = attempt.is_waiting() && attempt.deadlines.first_token_ms().is_none();
+        let waiting = attempt.is_waiting() && attempt.ex.deadlines.first_token_ms().is_none();
         let next = attempt.provider + 1;
         (waiting && next < self.config.providers.len() && self.skipped(next).is_none())
-            .then(|| attempt.deadlines.started() + after)
+            .then(|| attempt.ex.deadlines.started() + after)
     }
 
     /// The clock read `now`: start the hedge if it is due (once the deliveries before it are out).
@@ -82,7 +82,7 @@ impl Generation {
         let [attempt] = self.attempts.as_slice() else {
             return;
         };
-        if !attempt.is_waiting() || attempt.deadlines.first_token_ms().is_some() {
+        if !attempt.is_waiting() || attempt.ex.deadlines.first_token_ms().is_some() {
             return;
         }
         let (from, to) = (attempt.provider, attempt.provider + 1);
@@ -108,25 +108,25 @@ impl Generation {
         if self.attempts.len() < 2 {
             return;
         }
-        let Some(winner) = self.attempts.iter().find(|a| a.id == id) else {
+        let Some(winner) = self.attempts.iter().find(|a| a.ex.id == id) else {
             return;
         };
-        let Some(first_token_ms) = winner.deadlines.first_token_ms() else {
+        let Some(first_token_ms) = winner.ex.deadlines.first_token_ms() else {
             return;
         };
-        let at = winner.deadlines.started() + first_token_ms;
+        let at = winner.ex.deadlines.started() + first_token_ms;
         let provider = winner.provider;
         let (won, lost): (Vec<_>, Vec<_>) = std::mem::take(&mut self.attempts)
             .into_iter()
-            .partition(|a| a.id == id);
+            .partition(|a| a.ex.id == id);
         self.attempts = won;
         for mut loser in lost {
             loser.release(&mut self.actions);
-            let started = loser.deadlines.started();
+            let started = loser.ex.deadlines.started();
             let at = at.max(started);
             let outcome = loser.outcome();
             self.plan
-                .record(loser.provider, &outcome, loser.status, started, at);
+                .record(loser.provider, &outcome, loser.ex.status, started, at);
             self.observe(&loser, &outcome);
         }
         self.plan.switch_to(provider);

@@ -220,8 +220,8 @@ impl Generation {
         self.observed.push(Observation {
             provider: attempt.provider,
             failure,
-            first_token_ms: attempt.deadlines.first_token_ms(),
-            longest_gap_ms: attempt.deadlines.longest_gap_ms(),
+            first_token_ms: attempt.ex.deadlines.first_token_ms(),
+            longest_gap_ms: attempt.ex.deadlines.longest_gap_ms(),
         });
     }
 
@@ -272,7 +272,7 @@ impl Generation {
             return;
         }
         for index in 0..self.attempts.len() {
-            let id = self.attempts[index].id;
+            let id = self.attempts[index].ex.id;
             self.with_attempt_unsettled(id, Input::Timeout(now));
         }
         if let CallState::BackingOff(until) = self.state {
@@ -309,9 +309,9 @@ impl Generation {
             if let Some(delivered) = attempt.delivered_text() {
                 self.partial_text = Some(delivered);
             }
-            let started = attempt.deadlines.started();
+            let started = attempt.ex.deadlines.started();
             self.plan
-                .record(attempt.provider, &outcome, attempt.status, started, at);
+                .record(attempt.provider, &outcome, attempt.ex.status, started, at);
             self.observe(&attempt, &outcome);
         }
         if let Some(text) = self.continued_text() {
@@ -349,7 +349,7 @@ impl Generation {
         self.run_steps();
         self.deliveries.pop_front().map(|queued| match queued {
             Queued::Text(attempt, text) => {
-                if let Some(a) = self.attempts.iter_mut().find(|a| a.id == attempt) {
+                if let Some(a) = self.attempts.iter_mut().find(|a| a.ex.id == attempt) {
                     a.delivered += text.len();
                 }
                 if let Some(continuer) = self.continuer {
@@ -372,7 +372,7 @@ impl Generation {
         self.attempts
             .iter()
             .filter(|a| a.is_waiting())
-            .map(|a| a.deadlines.due())
+            .map(|a| a.ex.deadlines.due())
             .chain(backoff)
             .chain(self.hedging.and_then(|hedging| hedging.due(self)))
             .reduce(Millis::min)
@@ -527,7 +527,7 @@ impl Generation {
 
     /// An attempt is over: report its failure, let the plan decide, and act on the decision.
     fn judge(&mut self, id: AttemptId) {
-        let Some(position) = self.attempts.iter().position(|a| a.id == id) else {
+        let Some(position) = self.attempts.iter().position(|a| a.ex.id == id) else {
             return;
         };
         let attempt = self.attempts.remove(position);
@@ -542,7 +542,7 @@ impl Generation {
             Outcome::Failed(Failure::Empty) => format!("empty response from {name}"),
             _ => message.to_owned(),
         };
-        let cause = platform_cause.then_some(CauseRef::Platform(attempt.id));
+        let cause = platform_cause.then_some(CauseRef::Platform(attempt.ex.id));
         if let Some(text) = self.continued_text() {
             self.partial_text = Some(text);
         }
@@ -565,6 +565,7 @@ impl Generation {
                 });
             }
             let status = attempt
+                .ex
                 .status
                 .filter(|_| matches!(failure, Failure::Http { .. }));
             self.queue(GuardEvent::AttemptFailed {
@@ -574,20 +575,20 @@ impl Generation {
                 message: message.clone(),
             });
         }
-        let started = attempt.deadlines.started();
+        let started = attempt.ex.deadlines.started();
         self.observe(&attempt, &outcome);
         if let (Outcome::Failed(_), Some(other)) = (&outcome, self.attempts.first()) {
             // One of two hedged attempts failed while the other runs: that one carries on.
             let other = other.provider;
             self.plan
-                .record(attempt.provider, &outcome, attempt.status, started, at);
+                .record(attempt.provider, &outcome, attempt.ex.status, started, at);
             self.plan.switch_to(other);
             return;
         }
         let jitter = self.jitter.draw();
         let next = self
             .plan
-            .finish_attempt(&outcome, attempt.status, started, at, jitter);
+            .finish_attempt(&outcome, attempt.ex.status, started, at, jitter);
         let reason = match &outcome {
             Outcome::Failed(failure) | Outcome::Partial(failure) => failure.kind(),
             Outcome::Complete => "complete",
@@ -655,7 +656,7 @@ impl Generation {
         let before = self.deliveries.len();
         // A stream shows progress in a read; a JSON answer at its end.
         let may_progress = matches!(input, Input::Bytes(..) | Input::End(_));
-        let Some(attempt) = self.attempts.iter_mut().find(|a| a.id == id) else {
+        let Some(attempt) = self.attempts.iter_mut().find(|a| a.ex.id == id) else {
             return;
         };
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();

@@ -13,6 +13,7 @@ use super::{watcher, CutError, OnCut, RelayAction, RelayDelivery, PROXY_MODE};
 use crate::core::answer::BodyKind;
 use crate::core::deadline::{AttemptDeadlines, Due, Expired, Layer, Millis};
 use crate::core::events::GuardEvent;
+use crate::core::exchange::Exchange;
 use crate::core::machine::{AttemptId, BodyError, Head};
 use crate::core::policy::Failure;
 use crate::core::progress::{Ending, ProgressWatcher, Report};
@@ -87,30 +88,28 @@ impl Ctx<'_> {
 /// One attempt.
 #[derive(Debug)]
 pub(super) struct Attempt {
-    pub id: AttemptId,
+    /// Its request and response head: id, deadlines, status, a refusal's body, whether its
+    /// transport may still be open.
+    pub ex: Exchange,
     /// Its target (index into the chain).
     pub target: usize,
-    pub deadlines: AttemptDeadlines,
     pub phase: Phase,
     /// The phase it failed in (a refusal is passed through only from `ErrorBody`).
     pub phase_before_over: Phase,
-    pub status: Option<u16>,
     /// When it went over or finished.
     pub over_at: Millis,
     /// Why it failed before the commit, and the message.
     pub failure: Option<(Failure, String)>,
     /// Why its committed body was cut.
     pub cut: Option<Failure>,
-    /// Its transport may still be open.
-    open: bool,
     /// The body ended (or failed): nothing more will be read.
     body_ended: bool,
     /// After the commit, only the service deadline applies (a JSON body, a passed-through
     /// refusal, a stream whose watch is over).
     service_only: bool,
     watcher: Option<ProgressWatcher>,
+    /// A stream's bytes held until its first progress.
     held: Vec<u8>,
-    retry_after_ms: Option<Millis>,
     /// The first chat chunk's id, for the last chunk of a cut.
     chunk_id: String,
     /// The last byte handed out was not a line break: a cut falls inside a line.
@@ -121,21 +120,17 @@ impl Attempt {
     /// An attempt whose request was sent when `deadlines` started.
     pub fn sent(id: AttemptId, target: usize, deadlines: AttemptDeadlines) -> Attempt {
         Attempt {
-            id,
-            target,
             over_at: deadlines.started(),
-            deadlines,
+            ex: Exchange::sent(id, deadlines),
+            target,
             phase: Phase::AwaitingHead,
             phase_before_over: Phase::AwaitingHead,
-            status: None,
             failure: None,
             cut: None,
-            open: true,
             body_ended: false,
             service_only: false,
             watcher: None,
             held: Vec::new(),
-            retry_after_ms: None,
             chunk_id: String::new(),
             inside_line: false,
         }
@@ -143,7 +138,7 @@ impl Attempt {
 
     /// Nothing could be sent (a fallback needs a JSON body to put its model in).
     pub fn refuse(&mut self, now: Millis, cx: &mut Ctx<'_>) {
-        self.open = false;
+        self.ex.closed();
         let message = [
             "the request body is not a JSON object, so ",
             cx.name,
@@ -155,8 +150,10 @@ impl Attempt {
 
     /// Releases its transport, if it may still be open.
     pub fn release(&mut self, actions: &mut VecDeque<RelayAction>) {
-        if std::mem::take(&mut self.open) {
-            actions.push_back(RelayAction::Cancel { attempt: self.id });
+        if self.ex.take_open() {
+            actions.push_back(RelayAction::Cancel {
+                attempt: self.ex.id,
+            });
         }
     }
 
@@ -169,7 +166,7 @@ impl Attempt {
     pub fn due(&self, service_deadline: Millis) -> Millis {
         match self.service_only {
             true => service_deadline,
-            false => self.deadlines.due(),
+            false => self.ex.deadlines.due(),
         }
     }
 
@@ -177,10 +174,10 @@ impl Attempt {
         match self.service_only {
             true => (now >= service_deadline).then(|| Expired {
                 layer: Layer::Service,
-                phase: self.deadlines.phase(),
+                phase: self.ex.deadlines.phase(),
                 due: service_deadline,
             }),
-            false => self.deadlines.check(now),
+            false => self.ex.deadlines.check(now),
         }
     }
 
@@ -197,8 +194,7 @@ impl Attempt {
         if self.phase != Phase::AwaitingHead {
             return;
         }
-        self.open = false;
-        let message = verdict::request_failed(cx.name, message, &cx.secrets());
+        let message = self.ex.request_failed(cx.name, message, &cx.secrets());
         self.fail(now, Failure::Network, message);
     }
 
@@ -207,24 +203,14 @@ impl Attempt {
         if self.phase != Phase::AwaitingHead {
             return;
         }
-        self.deadlines.on_headers(now);
-        let status = head.status;
-        cx.event(GuardEvent::Headers {
-            provider: cx.name.to_owned(),
-            status,
-            elapsed_ms: now - self.deadlines.started(),
-        });
-        self.status = Some(status);
-        if !head.has_body {
-            self.open = false;
-            self.body_ended = true;
-        }
+        let (event, judged) = self.ex.head(now, &head, cx.name);
+        cx.event(event);
+        self.body_ended = !head.has_body;
         if cx.kind == RequestKind::Other {
             return self.commit(now, true, cx);
         }
-        match verdict::judge_head(cx.name, &head) {
-            HeadVerdict::Refused { retry_after_ms } => {
-                self.retry_after_ms = retry_after_ms;
+        match judged {
+            HeadVerdict::Refused { .. } => {
                 self.phase = Phase::ErrorBody;
                 if self.body_ended {
                     self.finish_error_body(now, cx);
@@ -235,7 +221,7 @@ impl Attempt {
             HeadVerdict::Answer(BodyKind::Json) => self.commit(now, true, cx),
             HeadVerdict::Answer(_) if cx.kind == RequestKind::Json => self.commit(now, true, cx),
             HeadVerdict::Answer(BodyKind::EventStream) if self.body_ended => {
-                let message = verdict::no_body(cx.name, status);
+                let message = verdict::no_body(cx.name, head.status);
                 self.fail(now, Failure::Network, message);
             }
             HeadVerdict::Answer(BodyKind::EventStream) => {
@@ -249,7 +235,7 @@ impl Attempt {
     pub fn bytes(&mut self, now: Millis, bytes: &[u8], cx: &mut Ctx<'_>) {
         match self.phase {
             Phase::ErrorBody => {
-                let enough = verdict::hold_error_body(&mut self.held, bytes);
+                let enough = self.ex.hold_refusal(bytes);
                 if enough {
                     self.finish_error_body(now, cx);
                 }
@@ -260,8 +246,8 @@ impl Attempt {
                     return;
                 };
                 if report.progressed() {
-                    self.deadlines.on_progress(now);
-                    let first_token_ms = self.deadlines.first_token_ms().unwrap_or_default();
+                    self.ex.deadlines.on_progress(now);
+                    let first_token_ms = self.ex.deadlines.first_token_ms().unwrap_or_default();
                     cx.event(GuardEvent::FirstToken {
                         provider: cx.name.to_owned(),
                         first_token_ms,
@@ -284,7 +270,7 @@ impl Attempt {
                 }
                 if let Some(report) = self.watcher.as_mut().map(|w| w.push(bytes)) {
                     if report.progressed() {
-                        self.deadlines.on_progress(now);
+                        self.ex.deadlines.on_progress(now);
                     }
                     self.after_committed_read(now, report, cx);
                 }
@@ -302,10 +288,11 @@ impl Attempt {
             // has it as sent, and the worker counts the answer as partial.
             self.cut = Some(Failure::Upstream);
         }
-        if report.end.is_some() && !report.upstream_error && std::mem::take(&mut self.open) {
+        if report.end.is_some() && !report.upstream_error && self.ex.take_open() {
             // Whole: the transport may read the body's end rather than cut the connection.
-            cx.actions
-                .push_back(RelayAction::Finish { attempt: self.id });
+            cx.actions.push_back(RelayAction::Finish {
+                attempt: self.ex.id,
+            });
             self.finish(now, cx);
         } else if report.end.is_some() || report.upstream_error {
             self.finish(now, cx);
@@ -342,7 +329,7 @@ impl Attempt {
 
     /// The body ended.
     pub fn end(&mut self, now: Millis, cx: &mut Ctx<'_>) {
-        self.open = false;
+        self.ex.closed();
         self.body_ended = true;
         match self.phase {
             Phase::ErrorBody => self.finish_error_body(now, cx),
@@ -384,7 +371,7 @@ impl Attempt {
             return;
         }
         if matches!(error, BodyError::Read(_)) {
-            self.open = false;
+            self.ex.closed();
         }
         self.body_ended = true;
         let (failure, message) = verdict::read_failed(cx.name, error, &cx.secrets());
@@ -404,22 +391,15 @@ impl Attempt {
         match self.phase {
             Phase::ErrorBody => self.finish_error_body(now, cx),
             Phase::AwaitingHead | Phase::Holding | Phase::Committed => {
-                let elapsed = now - self.deadlines.started();
                 let progress = self.watcher.as_ref().map_or(0, |w| w.progress_events());
-                let (layer, phase) = (expired.layer.as_str(), expired.phase.as_str());
-                cx.event(GuardEvent::Timeout {
-                    provider: cx.name.to_owned(),
-                    layer,
-                    phase,
-                    lines: 0.0,
-                    chunks: progress as f64,
-                    elapsed_ms: elapsed,
-                });
                 let tally = format!("{progress} progress events");
-                let message = verdict::timed_out(cx.name, &expired, elapsed, &tally);
+                let (event, failure, message) =
+                    self.ex
+                        .timed_out(now, expired, cx.name, (0, progress), &tally);
+                cx.event(event);
                 match self.phase {
-                    Phase::Committed => self.cut(now, Failure::Timeout(expired), message, cx),
-                    _ => self.fail(now, Failure::Timeout(expired), message),
+                    Phase::Committed => self.cut(now, failure, message, cx),
+                    _ => self.fail(now, failure, message),
                 }
             }
             Phase::Over | Phase::Finished => {}
@@ -429,14 +409,7 @@ impl Attempt {
     /// The refusal's body is held (or as much as came): the attempt fails with its status.
     #[inline(never)]
     fn finish_error_body(&mut self, now: Millis, cx: &mut Ctx<'_>) {
-        let status = self.status.unwrap_or(0);
-        let (failure, message) = verdict::refused(
-            cx.name,
-            status,
-            &self.held,
-            self.retry_after_ms,
-            &cx.secrets(),
-        );
+        let (failure, message) = self.ex.refused(cx.name, &cx.secrets());
         self.fail(now, failure, message);
     }
 
@@ -446,8 +419,8 @@ impl Attempt {
         self.phase = Phase::Committed;
         self.service_only = service_only;
         cx.deliveries.push_back(RelayDelivery::Commit {
-            attempt: self.id,
-            status: self.status.unwrap_or(0),
+            attempt: self.ex.id,
+            status: self.ex.status.unwrap_or(0),
         });
         if !self.held.is_empty() {
             let held = std::mem::take(&mut self.held);
@@ -462,6 +435,7 @@ impl Attempt {
     /// The last attempt was refused (a 4xx): its own response goes to the SDK, as it came.
     pub fn commit_refusal(&mut self, cx: &mut Ctx<'_>) {
         self.failure = None;
+        self.held = std::mem::take(&mut self.ex.refusal);
         let now = self.over_at;
         self.commit(now, true, cx);
     }

@@ -234,6 +234,24 @@ struct Target {
     body: Option<String>,
 }
 
+impl Target {
+    /// `provider` in place of the SDK's endpoint: the SDK's headers with the provider's own
+    /// key and headers, and `body` (the SDK's with the provider's model spliced in).
+    fn fallback(
+        provider: &RelayProvider,
+        sdk_headers: &[(String, String)],
+        body: Option<String>,
+    ) -> Target {
+        Target {
+            name: provider.name.clone(),
+            model: provider.model.clone(),
+            url: provider.url.clone(),
+            headers: fallback_headers(sdk_headers, &provider.headers, provider.api_key.as_deref()),
+            body,
+        }
+    }
+}
+
 /// One relayed request: see the module documentation.
 #[derive(Debug)]
 pub struct Relay {
@@ -287,17 +305,11 @@ impl Relay {
         if kind != RequestKind::Other {
             let body = request.body.as_deref().unwrap_or("{}");
             for provider in &config.fallbacks {
-                targets.push(Target {
-                    name: provider.name.clone(),
-                    model: provider.model.clone(),
-                    url: provider.url.clone(),
-                    headers: fallback_headers(
-                        &request.headers,
-                        &provider.headers,
-                        provider.api_key.as_deref(),
-                    ),
-                    body: with_model(body, &provider.model),
-                });
+                targets.push(Target::fallback(
+                    provider,
+                    &request.headers,
+                    with_model(body, &provider.model),
+                ));
                 limits.push(ProviderLimits {
                     name: provider.name.clone(),
                     timeouts: limit(kind, provider.timeouts),
@@ -401,7 +413,7 @@ impl Relay {
                 }
             }
             State::Running | State::Committed => {
-                if let Some(id) = self.attempt.as_ref().map(|a| a.id) {
+                if let Some(id) = self.attempt.as_ref().map(|a| a.ex.id) {
                     self.with(id, now, &mut |a, cx| a.timeout(now, cx));
                 }
             }
@@ -420,7 +432,7 @@ impl Relay {
             // A request not sent yet is never sent (nothing to release then).
             let unsent = self.actions.len();
             self.actions
-                .retain(|a| !matches!(a, RelayAction::Send(out) if out.attempt == attempt.id));
+                .retain(|a| !matches!(a, RelayAction::Send(out) if out.attempt == attempt.ex.id));
             if self.actions.len() == unsent {
                 attempt.release(&mut self.actions);
             }
@@ -479,7 +491,7 @@ impl Relay {
         self.attempt
             .as_ref()
             .filter(|a| a.phase == Phase::Committed)
-            .map(|a| a.id)
+            .map(|a| a.ex.id)
     }
 
     // ------------------------------------------------------------------ the steps
@@ -581,7 +593,7 @@ impl Relay {
             return;
         }
         self.proxy_input(now);
-        if self.attempt.as_ref().is_none_or(|a| a.id != id) {
+        if self.attempt.as_ref().is_none_or(|a| a.ex.id != id) {
             return; // an attempt that is over: a late report
         }
         let Some(mut attempt) = self.attempt.take() else {
@@ -616,11 +628,11 @@ impl Relay {
                     Some(failure) => Outcome::Partial(failure.clone()),
                     None => Outcome::Complete,
                 };
-                let started = attempt.deadlines.started();
+                let started = attempt.ex.deadlines.started();
                 self.observe(&attempt, attempt.cut.clone());
                 let _ = self
                     .plan
-                    .finish_attempt(&outcome, attempt.status, started, at, 0.0);
+                    .finish_attempt(&outcome, attempt.ex.status, started, at, 0.0);
                 self.event(GuardEvent::Done {
                     provider: self.targets[attempt.target].name.clone(),
                     partial: attempt.cut.is_some(),
@@ -650,6 +662,7 @@ impl Relay {
             });
         }
         let status = attempt
+            .ex
             .status
             .filter(|_| matches!(failure, Failure::Http { .. }));
         self.event(GuardEvent::AttemptFailed {
@@ -661,12 +674,12 @@ impl Relay {
         self.tried.push((name.clone(), message));
         self.observe(&attempt, Some(failure.clone()));
         self.proxy_judged(&failure);
-        let started = attempt.deadlines.started();
+        let started = attempt.ex.deadlines.started();
         let jitter = self.jitter.draw();
         let outcome = Outcome::Failed(failure.clone());
         match self
             .plan
-            .finish_attempt(&outcome, attempt.status, started, at, jitter)
+            .finish_attempt(&outcome, attempt.ex.status, started, at, jitter)
         {
             Next::Retry { delay_ms } => {
                 attempt.release(&mut self.actions);
@@ -714,8 +727,8 @@ impl Relay {
         self.observed.push(Observation {
             provider: attempt.target,
             failure,
-            first_token_ms: attempt.deadlines.first_token_ms(),
-            longest_gap_ms: attempt.deadlines.longest_gap_ms(),
+            first_token_ms: attempt.ex.deadlines.first_token_ms(),
+            longest_gap_ms: attempt.ex.deadlines.longest_gap_ms(),
         });
     }
 

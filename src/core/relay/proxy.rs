@@ -11,7 +11,7 @@
 //! attempt are never sent) and a failure ends the stream with the final error chunk and
 //! `[DONE]`.
 
-use super::request::{cut_tail, fallback_headers, request_keys, with_model};
+use super::request::{cut_tail, request_keys, with_model};
 use super::shape::Shaper;
 use super::{
     limit, Relay, RelayConfig, RelayDelivery, RelayProvider, RequestKind, State, Target, PROXY_MODE,
@@ -215,17 +215,9 @@ impl Relay {
                 (RequestKind::Stream, true) => spliced.map(|b| with_usage(&b)),
                 _ => spliced,
             };
-            relay.targets.push(Target {
-                name: provider.name.clone(),
-                model: provider.model.clone(),
-                url: provider.url.clone(),
-                headers: fallback_headers(
-                    &request.headers,
-                    &provider.headers,
-                    provider.api_key.as_deref(),
-                ),
-                body,
-            });
+            relay
+                .targets
+                .push(Target::fallback(provider, &request.headers, body));
             relay.limits.push(ProviderLimits {
                 name: provider.name.clone(),
                 timeouts: limit(kind, provider.timeouts),
