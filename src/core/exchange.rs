@@ -16,6 +16,9 @@ use crate::core::policy::Failure;
 use crate::core::verdict::{self, HeadVerdict};
 
 /// One request and its response, up to its body.
+///
+/// Its four builders of events and messages are kept out of line: inlined into both machines'
+/// attempts they made the gzipped web module 0.3 KB larger (135,187 against 134,858 bytes).
 #[derive(Debug)]
 pub(crate) struct Exchange {
     /// The attempt's id.
@@ -64,6 +67,7 @@ impl Exchange {
     }
 
     /// Its request failed before any response: the failure's message.
+    #[inline(never)]
     pub fn request_failed(&mut self, name: &str, message: &str, secrets: &[&str]) -> String {
         self.open = false;
         verdict::request_failed(name, message, secrets)
@@ -72,6 +76,7 @@ impl Exchange {
     /// Its response head arrived at `now`: the deadlines learn it, and the `headers` event and
     /// the head's verdict come back (a refusal's `Retry-After` is kept). A head without a body
     /// leaves nothing open.
+    #[inline(never)]
     pub fn head(&mut self, now: Millis, head: &Head, name: &str) -> (GuardEvent, HeadVerdict) {
         self.deadlines.on_headers(now);
         self.status = Some(head.status);
@@ -96,6 +101,7 @@ impl Exchange {
     }
 
     /// The refusal, judged by its status and what is held of its body.
+    #[inline(never)]
     pub fn refused(&self, name: &str, secrets: &[&str]) -> (Failure, String) {
         let status = self.status.unwrap_or(0);
         verdict::refused(name, status, &self.refusal, self.retry_after_ms, secrets)
@@ -112,6 +118,7 @@ impl Exchange {
 
     /// `expired` passed at `now`: the `timeout` event, the failure and its message. `lines` and
     /// `chunks` are what the event counts, `tally` the same in the message's words.
+    #[inline(never)]
     pub fn timed_out(
         &self,
         now: Millis,
