@@ -6,7 +6,9 @@
 //! stops for whatever reason, whether it produced a complete answer, a partial one, or nothing.
 //! Pure Rust: no platform crate, no clock, no I/O.
 
-use crate::core::chunk::{decode_body, decode_event_data, Chunk, Decoded, Malformed, Usage};
+use crate::core::chunk::{
+    decode_body, decode_event_data, Chunk, ChunkDecoder, Decoded, Malformed, Usage,
+};
 use crate::core::deadline::{AttemptDeadlines, Millis};
 use crate::core::policy::Failure;
 use crate::core::secrets::excerpt;
@@ -256,6 +258,7 @@ impl Answer {
 pub struct AnswerReader {
     kind: BodyKind,
     parser: SseParser,
+    decoder: ChunkDecoder,
     json: Vec<u8>,
     max_body_bytes: usize,
     /// What arrived so far.
@@ -266,6 +269,7 @@ pub struct AnswerReader {
 /// Feeds parsed SSE events into the answer (the parser and the answer are borrowed apart).
 struct EventFeed<'a, S: ?Sized> {
     answer: &'a mut Answer,
+    decoder: &'a mut ChunkDecoder,
     deadlines: &'a mut AttemptDeadlines,
     now: Millis,
     sink: &'a mut S,
@@ -295,7 +299,7 @@ impl<S: AnswerSink + ?Sized> SseSink for EventFeed<'_, S> {
             self.sink.side_event(event.event_type, event.data);
             return;
         }
-        match decode_event_data(event.data) {
+        match self.decoder.decode_event_data(event.data) {
             Decoded::Done => {
                 self.answer.done = true;
                 self.stop = Some(Stop::Done);
@@ -326,6 +330,7 @@ impl AnswerReader {
             kind,
             max_body_bytes: parser.max_event_bytes(),
             parser,
+            decoder: ChunkDecoder::default(),
             json: Vec::new(),
             answer: Answer::default(),
             stopped: None,
@@ -354,6 +359,7 @@ impl AnswerReader {
             BodyKind::EventStream => {
                 let mut feed = EventFeed {
                     answer: &mut self.answer,
+                    decoder: &mut self.decoder,
                     deadlines,
                     now,
                     sink,

@@ -77,6 +77,7 @@
 //! whose delta is empty or carries only a `role`, malformed payloads, and errors (an error ends
 //! the attempt instead).
 
+mod repeat;
 mod shapes;
 mod types;
 mod walker;
@@ -84,6 +85,7 @@ mod walker;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
+pub use repeat::ChunkDecoder;
 pub use types::{Chunk, Decoded, Malformed, MalformedKind, ToolCallDelta, UpstreamError, Usage};
 use walker::Walker;
 
@@ -109,12 +111,18 @@ pub fn decode_body(body: &str) -> Decoded<'_> {
 }
 
 fn decode_json(json: &str) -> Decoded<'_> {
+    decode_json_spanned(json).0
+}
+
+/// [`decode_json`], with where the chunk's `content` value lies in `json` when it kept one.
+fn decode_json_spanned(json: &str) -> (Decoded<'_>, Option<(usize, usize)>) {
     if json.is_empty() {
-        return Decoded::Malformed(Malformed {
+        let empty = Malformed {
             kind: MalformedKind::Empty,
             line: 0,
             column: 0,
-        });
+        };
+        return (Decoded::Malformed(empty), None);
     }
     let mut walker = Walker::new(json);
     if !json.starts_with('{') {
@@ -123,16 +131,17 @@ fn decode_json(json: &str) -> Decoded<'_> {
             Ok(()) => MalformedKind::Shape,
             Err(_) => MalformedKind::Syntax,
         };
-        return Decoded::Malformed(Malformed {
+        let malformed = Malformed {
             kind,
             line: 1,
             column: 1,
-        });
+        };
+        return (Decoded::Malformed(malformed), None);
     }
     // Filled in place: a chunk is large, and each move of it is a `memory.copy` in wasm.
     let mut chunk = Chunk::default();
     match walker.chunk(&mut chunk) {
-        Ok(()) => Decoded::Chunk(chunk),
-        Err(fault) => Decoded::Malformed(walker.malformed(fault)),
+        Ok(()) => (Decoded::Chunk(chunk), walker.content_span),
+        Err(fault) => (Decoded::Malformed(walker.malformed(fault)), None),
     }
 }

@@ -22,6 +22,8 @@ struct Message<'a> {
     reasoning: Option<Cow<'a, str>>,
     reasoning_content: Option<Cow<'a, str>>,
     tool_calls: Vec<ToolCallDelta<'a>>,
+    /// Where `content`'s value lies in the payload (from the byte after its colon).
+    content_span: (usize, usize),
 }
 
 impl<'a> Walker<'a> {
@@ -51,6 +53,9 @@ impl<'a> Walker<'a> {
                 chunk.error = choice.error;
             }
             if let Some(message) = choice.delta.or(choice.message) {
+                if message.content.is_some() {
+                    self.content_span = Some(message.content_span);
+                }
                 chunk.content = message.content;
                 chunk.reasoning = message.reasoning.or(message.reasoning_content);
                 chunk.tool_calls = message.tool_calls;
@@ -103,7 +108,11 @@ impl<'a> Walker<'a> {
             &["content", "reasoning", "reasoning_content", "tool_calls"],
             &mut |w, field| {
                 match field {
-                    0 => message.content = w.text()?,
+                    0 => {
+                        let start = w.pos;
+                        message.content = w.text()?;
+                        message.content_span = (start, w.pos);
+                    }
                     1 => message.reasoning = w.text()?,
                     2 => message.reasoning_content = w.text()?,
                     _ => message.tool_calls = w.tool_calls()?,

@@ -844,3 +844,155 @@ fn codes_are_compact_json_text() {
         Some(r#"{"provider_name":"Mock A","raw":[1,{"x":"a b\" c"}]}"#)
     );
 }
+
+// ---- a stream's decoder, which reads only the text of a repeated chunk ----
+
+/// A chunk that carries text and nothing else the decoder reads (every other read field null
+/// or left out), in the generator's every shape: what a stream repeats, token after token.
+fn gen_text_chunk(g: &mut Gen) -> J {
+    // Every field kept, in random order, maybe with an unknown one.
+    let object = |g: &mut Gen, fields: Vec<(&str, J)>| {
+        let mut list: Vec<(String, J)> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        if g.one_in(3) {
+            list.push(("x".into(), gen_any(g, 2)));
+        }
+        for i in (1..list.len()).rev() {
+            list.swap(i, g.below(i as u64 + 1) as usize);
+        }
+        J::Obj(list)
+    };
+    let choices = (0..1 + g.below(2))
+        .map(|_| {
+            let delta = vec![
+                ("content", J::Str(gen_string(g))),
+                ("reasoning", J::Null),
+                ("tool_calls", J::Null),
+                ("role", J::Str("assistant".into())),
+            ];
+            let fields = vec![
+                ("delta", object(g, delta)),
+                ("finish_reason", J::Null),
+                ("native_finish_reason", gen_text(g)),
+                ("logprobs", gen_any(g, 2)),
+            ];
+            object(g, fields)
+        })
+        .collect();
+    let name = |g: &mut Gen| match g.below(8) {
+        0 => J::Null,
+        1 => J::Str(gen_string(g)),
+        _ => J::Str(g.pick(&["gen-1", "openai/gpt-4o", "m"]).into()),
+    };
+    let fields = vec![
+        ("id", name(g)),
+        ("provider", gen_any(g, 1)),
+        ("model", name(g)),
+        ("object", gen_text(g)),
+        ("created", J::Num("1740000000".into())),
+        ("choices", J::Arr(choices)),
+        ("usage", J::Null),
+    ];
+    object(g, fields)
+}
+
+/// `a` with its content value replaced by `token`, when `a` decodes with one.
+fn with_content(a: &str, token: &str) -> Option<String> {
+    let json = a.trim();
+    let (_, span) = decode_json_spanned(json);
+    let (start, end) = span?;
+    Some(format!("{}{token}{}", &json[..start], &json[end..]))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 3000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// A stream's decoder gives exactly what each payload decodes to alone (which the
+    /// properties above hold to serde_json): for a generated chunk, the same chunk with another
+    /// text (escapes and lone surrogates included), that one edited at random, and another
+    /// generated chunk; and a chunk with only a new text is read by its text alone.
+    #[test]
+    fn a_stream_decoder_gives_what_each_payload_decodes_to(seed in any::<u64>(), edits in proptest::collection::vec((any::<u16>(), 0u8..3, any::<u8>()), 1..3)) {
+        let mut g = Gen(seed.rotate_left(17) | 1);
+        let a = if seed % 4 == 0 {
+            payload(seed, 0)
+        } else {
+            let mut out = String::new();
+            emit(&gen_text_chunk(&mut g), &mut g, 0, &mut out);
+            out
+        };
+        let mut token = String::new();
+        emit_string(&gen_string(&mut g), &mut g, 6, &mut token);
+        let b = with_content(&a, &token);
+        let mut c: Option<Vec<char>> = b.as_ref().map(|b| b.chars().collect());
+        if let Some(chars) = c.as_mut() {
+            const ALPHABET: &[u8] = b"{}[]:,\"\\ -0123456789.eEtrufalsn\nxu";
+            for (at, how, what) in edits {
+                let at = at as usize % (chars.len() + 1);
+                let ch = ALPHABET[what as usize % ALPHABET.len()] as char;
+                match how {
+                    0 if at < chars.len() => { chars.remove(at); }
+                    1 if at < chars.len() => chars[at] = ch,
+                    _ => chars.insert(at, ch),
+                }
+            }
+        }
+        let c: Option<String> = c.map(|chars| chars.into_iter().collect());
+        let d = payload(seed ^ 0x9e37_79b9_7f4a_7c15, 6);
+        let mut decoder = ChunkDecoder::default();
+        prop_assert_eq!(decoder.decode_event_data(&a), decode_event_data(&a));
+        let remembered = !decoder.prefix_is_empty();
+        if let Some(b) = &b {
+            let alone = decode_event_data(b);
+            prop_assert_eq!(decoder.decode_event_data(b), alone.clone(), "in {:?} after {:?}", b, a);
+            if remembered && matches!(alone, Decoded::Chunk(_)) {
+                prop_assert_eq!(decoder.repeated, 1, "not read by its text alone: {:?}", b);
+            }
+        }
+        for next in [c.as_deref(), Some(d.as_str()), b.as_deref(), Some(a.as_str())].into_iter().flatten() {
+            prop_assert_eq!(decoder.decode_event_data(next), decode_event_data(next), "in {:?}", next);
+        }
+    }
+}
+
+#[test]
+fn a_stream_decoder_reads_a_repeated_chunk_by_its_text() {
+    let line = |text: &str, finish: &str| {
+        format!(
+            r#"{{"id":"gen-1","provider":"OpenAI","model":"m","object":"chat.completion.chunk","created":1,"choices":[{{"index":0,"delta":{{"role":"assistant","content":{}}},"finish_reason":{finish},"logprobs":null}}]}}"#,
+            serde_json::to_string(text).unwrap()
+        )
+    };
+    let mut decoder = ChunkDecoder::default();
+    let texts = ["Hel", "lo \"you\"", "", " 世界 🙂", "x"];
+    for (i, text) in texts.iter().enumerate() {
+        let data = line(text, "null");
+        let Decoded::Chunk(chunk) = decoder.decode_event_data(&data) else {
+            panic!("not a chunk: {data}");
+        };
+        assert_eq!(chunk.content.as_deref(), Some(*text));
+        assert_eq!((chunk.id.as_deref(), chunk.model.as_deref()), (Some("gen-1"), Some("m")));
+        assert_eq!(decoder.repeated, i as u64, "after {data}");
+    }
+    // The finish chunk and [DONE] are decoded whole, and what follows still repeats.
+    let finish = line("", "\"stop\"");
+    assert_eq!(decoder.decode_event_data(&finish), decode_event_data(&finish));
+    assert_eq!(decoder.decode_event_data(" [DONE] "), Decoded::Done);
+    assert_eq!(decoder.repeated, 4);
+    let again = line("more", "null");
+    assert_eq!(decoder.decode_event_data(&again), decode_event_data(&again));
+    assert_eq!(decoder.repeated, 5);
+    // Two values where the text was, and a text that is not JSON, are not taken for it.
+    for data in [
+        line("a", "null").replace(r#""a""#, r#""a","content":"b""#),
+        line("a", "null").replace(r#""a""#, r#""a\x""#),
+        line("a", "null").replace(r#""a""#, "7"),
+    ] {
+        assert_eq!(decoder.decode_event_data(&data), decode_event_data(&data), "{data}");
+        assert!(matches!(decode_event_data(&data), Decoded::Malformed(_)), "{data}");
+    }
+    assert_eq!(decoder.repeated, 5);
+}

@@ -39,6 +39,8 @@ pub(super) struct Walker<'a> {
     pub(super) pos: usize,
     /// Containers open in what is read (see `MAX_DEPTH`).
     depth: u32,
+    /// Where the decoded chunk's `content` value lies, once [`Walker::chunk`] kept one.
+    pub(super) content_span: Option<(usize, usize)>,
 }
 
 impl<'a> Walker<'a> {
@@ -48,6 +50,7 @@ impl<'a> Walker<'a> {
             bytes: text.as_bytes(),
             pos: 0,
             depth: 0,
+            content_span: None,
         }
     }
 
