@@ -19,7 +19,7 @@ use std::borrow::Cow;
 
 /// [`super::decode_event_data`] for one stream's events in order, faster on repeated shapes.
 /// It gives exactly what `decode_event_data` gives for every payload.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ChunkDecoder {
     /// The bytes before the remembered chunk's `content` value (empty: nothing remembered).
     prefix: Vec<u8>,

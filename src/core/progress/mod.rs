@@ -32,7 +32,7 @@
 //! the JSON (`json` below) or, for chat chunks, the chunk decoder.
 
 use super::bytes as swar;
-use super::chunk::{decode_event_data, Decoded};
+use super::chunk::{ChunkDecoder, Decoded};
 use super::sse::{Event, SseParser, SseSink};
 use std::borrow::Cow;
 
@@ -166,6 +166,8 @@ pub struct ProgressWatcher {
 /// Everything the watcher has concluded so far (borrowed apart from the parser as its sink).
 #[derive(Debug, Clone, Default)]
 struct State {
+    /// Chat chunks, read by their text alone when they repeat the last one's shape.
+    decoder: ChunkDecoder,
     hint: Option<Format>,
     detected: Option<Format>,
     end: Option<End>,
@@ -357,7 +359,7 @@ impl SseSink for State {
             return;
         };
         let meaning = match (format, kind_if_typed(format, kind)) {
-            (Format::ChatCompletions, _) => chat_event(named, event.data),
+            (Format::ChatCompletions, _) => chat_event(&mut self.decoder, named, event.data),
             (Format::Responses, Some(kind)) => responses_event(&kind, event.data),
             (Format::AnthropicMessages, Some(kind)) => anthropic_event(&kind, event.data),
             // Data with no type in a typed format: an error object, or nothing.
@@ -448,13 +450,13 @@ fn detect(kind: Option<&str>, data: &str) -> Option<Format> {
 /// Other named events are not chat chunks (the edge's `event: guard` relays): ignored.
 ///
 /// [`Chunk::is_progress`]: super::chunk::Chunk::is_progress
-fn chat_event(named: Option<&str>, data: &str) -> Meaning {
+fn chat_event(decoder: &mut ChunkDecoder, named: Option<&str>, data: &str) -> Meaning {
     match named {
         Some("error") => return Meaning::Error(error_of(data)),
         Some(_) => return Meaning::Nothing,
         None => {}
     }
-    match decode_event_data(data) {
+    match decoder.decode_event_data(data) {
         Decoded::Done => Meaning::End(End::Done),
         Decoded::Chunk(chunk) if chunk.is_error() => Meaning::Error(match chunk.error {
             Some(error) => ReportedError {

@@ -111,7 +111,7 @@ fn errors_are_read_from_every_shape() {
 fn meaning(format: Format, name: Option<&str>, data: &str) -> Meaning {
     let kind = name.map(Cow::Borrowed).or_else(|| data_type(data));
     match format {
-        Format::ChatCompletions => chat_event(name, data),
+        Format::ChatCompletions => chat_event(&mut ChunkDecoder::default(), name, data),
         Format::Responses => responses_event(&kind.unwrap(), data),
         Format::AnthropicMessages => anthropic_event(&kind.unwrap(), data),
     }
