@@ -17,7 +17,9 @@
 //!   to its verdict on generated chunks, valid or not.
 //!
 //! The parts: `types.rs` (the decoded types), `walker.rs` (the JSON scanner: tokens, records,
-//! skipping), `shapes.rs` (which fields of a chat chunk are read), `tests.rs`.
+//! skipping), `shapes.rs` (which fields of a chat chunk are read), `repeat.rs` (a stream's
+//! decoder, [`ChunkDecoder`], which reads a chunk that repeats the last one's bytes around a new
+//! text by that text alone), `tests.rs`.
 //!
 //! ## The stream format (OpenRouter's API reference, "Streaming")
 //!
