@@ -185,6 +185,9 @@ await measure("concurrency.node", () => node("node/library.mjs", { what: "concur
 await measure("concurrency.baseline", () =>
   node("node/library.mjs", { what: "concurrency-baseline", package: pkg, mock, streams: SIZE.streams }),
 );
+await measure("concurrency.floor", () =>
+  node("node/library.mjs", { what: "concurrency-floor", package: pkg, mock, streams: SIZE.streams }),
+);
 await measure("concurrency.workerd", () =>
   node("node/workerd.mjs", {
     what: "concurrency",

@@ -10,6 +10,8 @@
 // - concurrency { mock, streams }: `streams` concurrent `generate()` calls against the mock's
 //   `normal` scenario, each checked for the exact text; wall time and this process's CPU.
 // - concurrency-baseline { mock, streams }: the same with fetch + eventsource-parser + JSON.parse.
+// - concurrency-floor { mock, streams }: the baseline with what any guard adds before it decides
+//   anything: its own `AbortController` for the request and an idle timer re-armed per read.
 //
 // Prints one JSON line; a wrong answer throws (non-zero exit).
 import { createParser } from "eventsource-parser";
@@ -25,12 +27,24 @@ function chatUrl(mock) {
   return `${mock}/scenario/normal/v1/chat/completions?tag=concurrency`;
 }
 
-/** The JavaScript baseline for one stream: fetch, eventsource-parser, JSON.parse, concatenation. */
-async function baselineCall(mock, i) {
+/**
+ * The JavaScript baseline for one stream: fetch, eventsource-parser, JSON.parse, concatenation.
+ * With `watch`, the floor of any guard: the request gets an `AbortController`'s signal and an idle
+ * timer (never due here) is re-armed on every read and cleared at the end.
+ */
+async function baselineCall(mock, i, watch = false) {
+  const controller = watch ? new AbortController() : null;
+  let timer;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => controller.abort(new Error("idle")), 60_000);
+  };
+  if (watch) arm();
   const response = await fetch(chatUrl(mock), {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ model: "bench/model", messages: [{ role: "user", content: `stream ${i}` }], stream: true }),
+    signal: controller?.signal,
   });
   const decoder = new TextDecoder();
   let text = "";
@@ -40,7 +54,11 @@ async function baselineCall(mock, i) {
       text += JSON.parse(event.data).choices?.[0]?.delta?.content ?? "";
     },
   });
-  for await (const chunk of response.body) parser.feed(decoder.decode(chunk, { stream: true }));
+  for await (const chunk of response.body) {
+    if (watch) arm();
+    parser.feed(decoder.decode(chunk, { stream: true }));
+  }
+  clearTimeout(timer);
   return { text, partial: false };
 }
 
@@ -89,7 +107,10 @@ switch (config.what) {
     await assertNothingLive(lib);
     break;
   case "concurrency-baseline":
-    result = await concurrency(config.mock, config.streams, baselineCall);
+    result = await concurrency(config.mock, config.streams, (mock, i) => baselineCall(mock, i));
+    break;
+  case "concurrency-floor":
+    result = await concurrency(config.mock, config.streams, (mock, i) => baselineCall(mock, i, true));
     break;
   default:
     throw new Error(`unknown measurement ${config.what}`);
