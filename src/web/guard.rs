@@ -18,7 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
@@ -33,7 +33,7 @@ use crate::core::relay::{Relay, RelayProvider};
 use crate::web::error::guard_error;
 use crate::web::generate::{drive, GuardHook, TextTap};
 use crate::web::guard_fetch::{fetch_of, read_guard_fetch_options, FetchFinish, FetchHook};
-use crate::web::objects::{config_error, set};
+use crate::web::objects::{config_error, get, set};
 use crate::web::options::{json_parse, read_options, JsSource, Options};
 use crate::web::resources::Listener;
 use crate::web::stream::streaming;
@@ -53,10 +53,6 @@ const SHARED: [&str; 5] = ["providers", "timeouts", "retry", "fetch", "log"];
 
 /// The reason its calls are cancelled with when the guard closes.
 const CLOSED: &str = "closed";
-
-fn get(object: &JsValue, name: &str) -> JsValue {
-    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
 
 fn given(value: &JsValue) -> bool {
     !value.is_undefined() && !value.is_null()

@@ -17,11 +17,52 @@ use crate::web::error::guard_error;
 use crate::web::options::json_parse;
 use crate::web::to_js::{to_js, write_fields};
 use js_sys::{Array, JsString, Reflect};
+use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 
+thread_local! {
+    /// The JavaScript strings of the property names the library reads and writes, each made
+    /// once (64 slots, by the name's address): a string made afresh for every access costs a
+    /// UTF-8 decode and V8 internalising it again, several times per request.
+    static NAMES: RefCell<Vec<(u32, u32, JsValue)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `key` as a JavaScript string. Only a `'static` name is kept: its address and length stand
+/// for its bytes, which never move or change.
+pub(crate) fn name(key: &'static str) -> JsValue {
+    let (at, len) = (key.as_ptr() as u32, key.len() as u32);
+    let slot = (at.wrapping_mul(0x9E37_79B9) >> 26) as usize;
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if names.is_empty() {
+            names.resize(64, (0, 0, JsValue::UNDEFINED));
+        }
+        let entry = &mut names[slot];
+        if entry.0 != at || entry.1 != len {
+            *entry = (at, len, JsValue::from_str(key));
+        }
+        entry.2.clone()
+    })
+}
+
 /// Sets a plain data property (on objects made here: it cannot fail).
-pub(crate) fn set(object: &JsValue, key: &str, value: &JsValue) {
+pub(crate) fn set(object: &JsValue, key: &'static str, value: &JsValue) {
+    let _ = Reflect::set(object, &name(key), value);
+}
+
+/// [`set`] for a name made at run time (a header's).
+pub(crate) fn set_named(object: &JsValue, key: &str, value: &JsValue) {
     let _ = Reflect::set(object, &JsValue::from_str(key), value);
+}
+
+/// A property of a JavaScript value (`undefined` when it has none or reading it threw).
+pub(crate) fn get(object: &JsValue, key: &'static str) -> JsValue {
+    Reflect::get(object, &name(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// [`get`] for a name made at run time (an option's, a header's).
+pub(crate) fn get_named(object: &JsValue, key: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// The object `onEvent` receives.

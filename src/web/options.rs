@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
-use crate::web::objects::set;
+use crate::web::objects::{get, get_named, set};
 
 #[wasm_bindgen]
 extern "C" {
@@ -54,7 +54,7 @@ impl OptionSource for JsSource {
     type Value = JsValue;
 
     fn field(&self, object: &JsValue, name: &str) -> Option<JsValue> {
-        let value = get(object, name);
+        let value = get_named(object, name);
         (!value.is_undefined() && !value.is_null()).then_some(value)
     }
 
@@ -87,17 +87,13 @@ impl OptionSource for JsSource {
     }
 }
 
-fn get(options: &JsValue, name: &str) -> JsValue {
-    Reflect::get(options, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
 /// Whether this runtime has a base URL for relative URLs (a page's or a worker's `location`).
 fn has_base_url() -> bool {
     let location = get(&js_sys::global(), "location");
     location.is_object() && get(&location, "href").is_string()
 }
 
-fn optional_function(options: &JsValue, name: &str) -> Result<Option<Function>, String> {
+fn optional_function(options: &JsValue, name: &'static str) -> Result<Option<Function>, String> {
     let value = get(options, name);
     if value.is_undefined() || value.is_null() {
         Ok(None)

@@ -188,9 +188,9 @@ impl Fields {
     }
 
     #[inline(never)]
-    fn set(&self, key: &str, value: &JsValue) {
+    fn set(&self, key: &'static str, value: &JsValue) {
         // Setting a data property on a fresh plain object cannot fail.
-        let _ = Reflect::set(&self.0, &JsValue::from_str(key), value);
+        let _ = Reflect::set(&self.0, &crate::web::objects::name(key), value);
     }
 }
 

@@ -15,7 +15,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortController;
 
 use crate::core::machine::{AttemptId, Head, Request};
-use crate::web::objects::set;
+use crate::web::objects::{get, set, set_named};
 use crate::web::resources::{Counted, Kind};
 
 #[wasm_bindgen]
@@ -183,7 +183,7 @@ impl Transport {
     pub fn send(request: Request, fetch: Option<&Function>) -> Result<Transport, JsValue> {
         let headers = JsValue::from(Object::new());
         for (name, value) in &request.headers {
-            set(&headers, name, &JsValue::from_str(value));
+            set_named(&headers, name, &JsValue::from_str(value));
         }
         let init = JsValue::from(Object::new());
         set(&init, "method", &JsValue::from_str("POST"));
@@ -403,10 +403,6 @@ impl Transports {
         }
         Some(heard)
     }
-}
-
-fn get(object: &JsValue, name: &str) -> JsValue {
-    js_sys::Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// `response.body.getReader()`, if the response has a body that gives one.

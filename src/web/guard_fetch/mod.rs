@@ -31,7 +31,7 @@ use crate::core::machine::{AttemptId, BodyError};
 use crate::core::relay::{
     CutError, Outgoing, Relay, RelayAction, RelayConfig, RelayDelivery, SdkRequest,
 };
-use crate::web::objects::{config_error, event_object, log_event, set};
+use crate::web::objects::{config_error, event_object, get, log_event, set, set_named};
 use crate::web::resources::{Alarm, Counted, Kind, Listener, Wakeup};
 use crate::web::transport::{js_error_message, Heard, Transport, Transports};
 pub(crate) use body::BodyStream;
@@ -207,10 +207,6 @@ impl Answer {
             let _ = self.reject.call1(&JsValue::UNDEFINED, error);
         }
     }
-}
-
-fn get(object: &JsValue, name: &str) -> JsValue {
-    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// An `AbortError` as `fetch` rejects with when nothing better is at hand.
@@ -533,7 +529,7 @@ impl Driver {
     fn send(&mut self, out: Outgoing) {
         let headers = JsValue::from(Object::new());
         for (name, value) in &out.headers {
-            set(&headers, name, &JsValue::from_str(value));
+            set_named(&headers, name, &JsValue::from_str(value));
         }
         let init = JsValue::from(Object::new());
         set(&init, "method", &JsValue::from_str(&out.method));

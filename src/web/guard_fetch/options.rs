@@ -22,7 +22,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
-use crate::web::objects::set;
+use crate::web::objects::{set, set_named};
 use crate::web::options::read_options;
 
 /// What `guardFetch(options)` was asked for.
@@ -78,7 +78,7 @@ pub(crate) fn read(options: &JsValue) -> Result<GuardOptions, String> {
     let shared = JsValue::from(Object::new());
     for key in &keys {
         if key != "session" && key != "onCut" {
-            set(&shared, key, &get(&options, key));
+            set_named(&shared, key, &get(&options, key));
         }
     }
     let own = JsValue::from(Object::new());

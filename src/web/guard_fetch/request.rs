@@ -39,7 +39,7 @@ fn direct_parts(
     if !input.is_string() || !(init.is_undefined() || init.is_object()) {
         return None;
     }
-    let field = |name: &str| match init.is_object() {
+    let field = |name: &'static str| match init.is_object() {
         true => get(init, name),
         false => JsValue::UNDEFINED,
     };
