@@ -27,27 +27,32 @@ thread_local! {
     static NAMES: RefCell<Vec<(u32, u32, JsValue)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// `key` as a JavaScript string. Only a `'static` name is kept: its address and length stand
-/// for its bytes, which never move or change.
-pub(crate) fn name(key: &'static str) -> JsValue {
+/// `f` given `key` as a JavaScript string. Only a `'static` name is kept: its address and
+/// length stand for its bytes, which never move or change. A call made while `f` runs (a
+/// getter that calls back into the library) makes its own string.
+fn with_name<R>(key: &'static str, f: impl FnOnce(&JsValue) -> R) -> R {
     let (at, len) = (key.as_ptr() as u32, key.len() as u32);
     let slot = (at.wrapping_mul(0x9E37_79B9) >> 26) as usize;
-    NAMES.with(|names| {
-        let mut names = names.borrow_mut();
-        if names.is_empty() {
-            names.resize(64, (0, 0, JsValue::UNDEFINED));
+    NAMES.with(|names| match names.try_borrow_mut() {
+        Ok(mut names) => {
+            if names.is_empty() {
+                names.resize(64, (0, 0, JsValue::UNDEFINED));
+            }
+            let entry = &mut names[slot];
+            if entry.0 != at || entry.1 != len {
+                *entry = (at, len, JsValue::from_str(key));
+            }
+            f(&entry.2)
         }
-        let entry = &mut names[slot];
-        if entry.0 != at || entry.1 != len {
-            *entry = (at, len, JsValue::from_str(key));
-        }
-        entry.2.clone()
+        Err(_) => f(&JsValue::from_str(key)),
     })
 }
 
 /// Sets a plain data property (on objects made here: it cannot fail).
 pub(crate) fn set(object: &JsValue, key: &'static str, value: &JsValue) {
-    let _ = Reflect::set(object, &name(key), value);
+    with_name(key, |key| {
+        let _ = Reflect::set(object, key, value);
+    });
 }
 
 /// [`set`] for a name made at run time (a header's).
@@ -57,7 +62,7 @@ pub(crate) fn set_named(object: &JsValue, key: &str, value: &JsValue) {
 
 /// A property of a JavaScript value (`undefined` when it has none or reading it threw).
 pub(crate) fn get(object: &JsValue, key: &'static str) -> JsValue {
-    Reflect::get(object, &name(key)).unwrap_or(JsValue::UNDEFINED)
+    with_name(key, |key| Reflect::get(object, key).unwrap_or(JsValue::UNDEFINED))
 }
 
 /// [`get`] for a name made at run time (an option's, a header's).

@@ -9,7 +9,7 @@
 //! variants with data are refused (no core type has them): a refused value is written as `undefined`
 //! rather than failing the call. It must never decide anything.
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Array, Object};
 use serde::ser::{self, Impossible, Serialize};
 use std::fmt;
 use wasm_bindgen::JsValue;
@@ -190,7 +190,7 @@ impl Fields {
     #[inline(never)]
     fn set(&self, key: &'static str, value: &JsValue) {
         // Setting a data property on a fresh plain object cannot fail.
-        let _ = Reflect::set(&self.0, &crate::web::objects::name(key), value);
+        crate::web::objects::set(&self.0, key, value);
     }
 }
 
