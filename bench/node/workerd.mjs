@@ -32,7 +32,7 @@ const config = JSON.parse(process.argv[2]);
 function chat(worker, model, { events = false, relay = null, content = "bench", ...handlers } = {}) {
   const headers = { authorization: `Bearer ${TOKEN}` };
   if (events) headers["x-lsg-events"] = "1";
-  // The pass-through's JavaScript relays (bench/workerd/passthrough.js): `reads`, `tee`.
+  // The pass-through's relays (bench/workerd/passthrough.js): `reads`, `tee`, `identity`, `teepipe`.
   if (relay) headers["x-bench-relay"] = relay;
   const body = { model, messages: [{ role: "user", content }], stream: true };
   return post(`${worker}/v1/chat/completions`, body, { headers, ...handlers });
@@ -276,6 +276,9 @@ async function concurrency({ worker, workerPid, passthrough, passthroughPid, str
     // `tee()` branch), the other branch read in JavaScript.
     tee: await concurrencyOf({ worker: passthrough, pid: passthroughPid, streams, relay: "tee" }),
     identity: await concurrencyOf({ worker: passthrough, pid: passthroughPid, streams, relay: "identity" }),
+    // The same tee with the body owned, as a proxy that writes before and after the upstream's
+    // bytes must: one branch piped natively into an `IdentityTransformStream`.
+    teepipe: await concurrencyOf({ worker: passthrough, pid: passthroughPid, streams, relay: "teepipe" }),
   };
 }
 

@@ -71,6 +71,32 @@ function written(body) {
   return readable;
 }
 
+// With `X-Bench-Relay: teepipe`, a `tee()` whose one branch JavaScript reads (watching) and
+// whose other is piped natively into an `IdentityTransformStream` (the response body) after a
+// write of its own, and the body closed by JavaScript after the pipe: the shape of a proxy that
+// watches every byte natively and still owns the body (held bytes before, a last chunk after).
+function teePiped(response) {
+  const [out, seen] = response.body.tee();
+  const reader = seen.getReader();
+  const drain = async () => {
+    while (!(await reader.read()).done);
+  };
+  drain().catch(() => {});
+  const { readable, writable } = new IdentityTransformStream();
+  const head = new TextEncoder().encode(": held\n\n");
+  const pump = async () => {
+    const writer = writable.getWriter();
+    await writer.write(head);
+    writer.releaseLock();
+    await out.pipeTo(writable, { preventClose: true });
+    const last = writable.getWriter();
+    await last.write(new TextEncoder().encode(": end\n\n"));
+    await last.close();
+  };
+  pump().catch(() => {});
+  return new Response(readable, { status: response.status, headers: { "content-type": "text/event-stream" } });
+}
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
@@ -89,6 +115,7 @@ export default {
     });
     const mode = request.headers.get("x-bench-relay");
     if (mode === "tee") return watched(response);
+    if (mode === "teepipe") return teePiped(response);
     if (mode === "identity") {
       return new Response(written(response.body), {
         status: response.status,
