@@ -116,7 +116,7 @@ pub(crate) fn result_object(
     let object = to_js(result);
     set(&object, "text", text);
     if let Some(cause) = cause {
-        let why = Reflect::get(&object, &JsValue::from_str("cause")).unwrap_or_default();
+        let why = get(&object, "cause");
         if why.is_object() {
             set(&why, "cause", &cause);
         }

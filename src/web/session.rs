@@ -12,6 +12,7 @@
 use crate::core::contract::ErrorKind;
 use crate::web::generate::run_generation;
 use crate::web::guard_error;
+use crate::web::objects::get;
 use crate::web::resources::{Listener, Timer};
 use js_sys::{Function, Promise, Reflect};
 use std::cell::{Cell, RefCell};
@@ -43,10 +44,6 @@ struct Inner {
 struct Watch {
     _listeners: Vec<Listener>,
     _grace: Rc<RefCell<Option<Timer>>>,
-}
-
-fn prop(target: &JsValue, name: &str) -> JsValue {
-    Reflect::get(target, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
 fn has(target: &JsValue, name: &str) -> bool {
@@ -127,13 +124,13 @@ impl Session {
                     "Session options must be an object",
                 ));
             }
-            let page_value = prop(&options, "page");
+            let page_value = get(&options, "page");
             if !page_value.is_undefined() {
                 page = page_value.as_bool().ok_or_else(|| {
                     guard_error(ErrorKind::Config, "Session option page must be a boolean")
                 })?;
             }
-            let grace_value = prop(&options, "disconnectGraceMs");
+            let grace_value = get(&options, "disconnectGraceMs");
             if !grace_value.is_undefined() {
                 grace_ms = grace_value
                     .as_f64()
@@ -197,7 +194,7 @@ impl Session {
         let mut listeners = Vec::new();
         match kind {
             Target::PeerConnection => {
-                let state = prop(&target, "connectionState")
+                let state = get(&target, "connectionState")
                     .as_string()
                     .unwrap_or_default();
                 if state == "failed" || state == "closed" {
@@ -209,7 +206,7 @@ impl Session {
                     &event_target,
                     "connectionstatechange",
                     move |_| {
-                        let state = prop(&pc, "connectionState").as_string().unwrap_or_default();
+                        let state = get(&pc, "connectionState").as_string().unwrap_or_default();
                         match state.as_str() {
                             "failed" | "closed" => {
                                 grace_timer.borrow_mut().take();
@@ -222,7 +219,7 @@ impl Session {
                                 let (weak, pc, slot) =
                                     (weak.clone(), pc.clone(), Rc::downgrade(&grace_timer));
                                 let check = Timer::new(grace_ms, move || {
-                                    let lost = prop(&pc, "connectionState").as_string().as_deref()
+                                    let lost = get(&pc, "connectionState").as_string().as_deref()
                                         == Some("disconnected");
                                     let (weak, cancel) = (weak.clone(), cancel);
                                     // The check is done: drop (and uncount) its timer first.
@@ -245,7 +242,7 @@ impl Session {
                 ));
             }
             Target::DataChannel => {
-                let state = prop(&target, "readyState").as_string().unwrap_or_default();
+                let state = get(&target, "readyState").as_string().unwrap_or_default();
                 if state == "closing" || state == "closed" {
                     cancel(&weak, "datachannel:close");
                 }
@@ -258,7 +255,7 @@ impl Session {
             }
             Target::WebSocket => {
                 // CLOSING = 2, CLOSED = 3.
-                if prop(&target, "readyState")
+                if get(&target, "readyState")
                     .as_f64()
                     .is_some_and(|s| s >= 2.0)
                 {
@@ -270,7 +267,7 @@ impl Session {
                 }));
             }
             Target::Signal => {
-                if prop(&target, "aborted").as_bool() == Some(true) {
+                if get(&target, "aborted").as_bool() == Some(true) {
                     cancel(&weak, "signal");
                 }
                 let weak = weak.clone();

@@ -16,13 +16,13 @@ use crate::core::machine::Skip;
 use crate::core::options::{on_cut, unknown_key, GUARD_FETCH_OPTIONS};
 use crate::core::policy::RetryPolicy;
 use crate::core::relay::{OnCut, Relay, RelayProvider};
-use js_sys::{Array, Function, Object, Reflect};
+use js_sys::{Array, Function, Object};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
-use crate::web::objects::{set, set_named};
+use crate::web::objects::{get_named, set, set_named};
 use crate::web::options::read_options;
 
 /// What `guardFetch(options)` was asked for.
@@ -56,10 +56,6 @@ pub(crate) trait FetchHook {
     ) -> (Vec<RelayProvider>, Vec<(String, String, Skip)>, FetchFinish);
 }
 
-fn get(object: &JsValue, name: &str) -> JsValue {
-    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
 /// Reads and checks `guardFetch()`'s options (`undefined` is no options).
 pub(crate) fn read(options: &JsValue) -> Result<GuardOptions, String> {
     let options = match options.is_undefined() || options.is_null() {
@@ -78,14 +74,14 @@ pub(crate) fn read(options: &JsValue) -> Result<GuardOptions, String> {
     let shared = JsValue::from(Object::new());
     for key in &keys {
         if key != "session" && key != "onCut" {
-            set_named(&shared, key, &get(&options, key));
+            set_named(&shared, key, &get_named(&options, key));
         }
     }
     let own = JsValue::from(Object::new());
     set(&own, "name", &"origin".into());
     set(&own, "url", &"http://origin.invalid/".into());
     set(&own, "model", &"origin".into());
-    let given = get(&options, "providers");
+    let given = get_named(&options, "providers");
     let providers = match given.is_undefined() || given.is_null() {
         true => Array::new().into(),
         false => given,
@@ -99,7 +95,7 @@ pub(crate) fn read(options: &JsValue) -> Result<GuardOptions, String> {
     let read = read_options(&shared)?;
     let mut chain = read.config.providers;
     let own = chain.pop().ok_or("providers must be an array")?;
-    let given = get(&options, "onCut");
+    let given = get_named(&options, "onCut");
     let on_cut = match given.as_string() {
         None if given.is_undefined() => OnCut::default(),
         name => name
@@ -107,10 +103,10 @@ pub(crate) fn read(options: &JsValue) -> Result<GuardOptions, String> {
             .and_then(on_cut)
             .ok_or("onCut must be \"error\" or \"finish\"")?,
     };
-    let session = get(&options, "session");
+    let session = get_named(&options, "session");
     let session = match session.is_undefined() || session.is_null() {
         true => None,
-        false if get(&session, "trackRequest").is_function() => Some(session),
+        false if get_named(&session, "trackRequest").is_function() => Some(session),
         false => return Err("session must be a Session".into()),
     };
     Ok(GuardOptions {

@@ -38,9 +38,7 @@ fn metrics(update: impl FnOnce(&mut Metrics)) {
     METRICS.with(|m| update(&mut m.borrow_mut()));
 }
 
-fn get(target: &JsValue, name: &str) -> JsValue {
-    Reflect::get(target, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
+use crate::web::objects::get_named as get;
 
 /// A header of a request or a response.
 fn header(message: &JsValue, name: &str) -> Option<String> {
