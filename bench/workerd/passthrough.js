@@ -37,16 +37,21 @@ function relay(body, perEvent) {
   });
 }
 
+/** Reads `stream` to its end in JavaScript, looking at nothing. */
+function drain(stream) {
+  const reader = stream.getReader();
+  const next = async () => {
+    while (!(await reader.read()).done);
+  };
+  next().catch(() => {});
+}
+
 // With `X-Bench-Relay: tee`, the upstream's body goes to the client natively (one branch of a
 // `tee()`) while JavaScript reads the other branch and looks at nothing: the floor of a proxy
 // that watches every byte without writing it.
 function watched(response) {
   const [out, seen] = response.body.tee();
-  const reader = seen.getReader();
-  const drain = async () => {
-    while (!(await reader.read()).done);
-  };
-  drain().catch(() => {});
+  drain(seen);
   return new Response(out, { status: response.status, headers: { "content-type": "text/event-stream" } });
 }
 
@@ -77,11 +82,7 @@ function written(body) {
 // watches every byte natively and still owns the body (held bytes before, a last chunk after).
 function teePiped(response) {
   const [out, seen] = response.body.tee();
-  const reader = seen.getReader();
-  const drain = async () => {
-    while (!(await reader.read()).done);
-  };
-  drain().catch(() => {});
+  drain(seen);
   const { readable, writable } = new IdentityTransformStream();
   const head = new TextEncoder().encode(": held\n\n");
   const pump = async () => {

@@ -613,6 +613,25 @@ fn emit_string(s: &str, g: &mut Gen, broken: u64, out: &mut String) {
     out.push('"');
 }
 
+/// `text` after `edits` (at, remove/replace/insert, which byte of JSON's alphabet), each at a
+/// char position.
+fn edited(text: &str, edits: &[(u16, u8, u8)]) -> String {
+    const ALPHABET: &[u8] = b"{}[]:,\"\\ -0123456789.eEtrufalsn\nxu";
+    let mut chars: Vec<char> = text.chars().collect();
+    for &(at, how, what) in edits {
+        let at = at as usize % (chars.len() + 1);
+        let c = ALPHABET[what as usize % ALPHABET.len()] as char;
+        match how {
+            0 if at < chars.len() => {
+                chars.remove(at);
+            }
+            1 if at < chars.len() => chars[at] = c,
+            _ => chars.insert(at, c),
+        }
+    }
+    chars.into_iter().collect()
+}
+
 fn payload(seed: u64, broken: u64) -> String {
     let mut g = Gen(seed | 1);
     let j = gen_chunk(&mut g);
@@ -654,18 +673,7 @@ proptest! {
     /// the first problem in document order is classified alike).
     #[test]
     fn agrees_with_serde_json_after_random_edits(seed in any::<u64>(), edits in proptest::collection::vec((any::<u16>(), 0u8..3, any::<u8>()), 1..4)) {
-        let mut chars: Vec<char> = payload(seed, 0).chars().collect();
-        const ALPHABET: &[u8] = b"{}[]:,\"\\ -0123456789.eEtrufalsn\nxu";
-        for (at, how, what) in edits {
-            let at = at as usize % (chars.len() + 1);
-            let c = ALPHABET[what as usize % ALPHABET.len()] as char;
-            match how {
-                0 if at < chars.len() => { chars.remove(at); }
-                1 if at < chars.len() => chars[at] = c,
-                _ => chars.insert(at, c),
-            }
-        }
-        let data: String = chars.into_iter().collect();
+        let data = edited(&payload(seed, 0), &edits);
         if let Err(e) = agree(&data) {
             prop_assert!(false, "{}", e);
         }
@@ -927,20 +935,7 @@ proptest! {
         let mut token = String::new();
         emit_string(&gen_string(&mut g), &mut g, 6, &mut token);
         let b = with_content(&a, &token);
-        let mut c: Option<Vec<char>> = b.as_ref().map(|b| b.chars().collect());
-        if let Some(chars) = c.as_mut() {
-            const ALPHABET: &[u8] = b"{}[]:,\"\\ -0123456789.eEtrufalsn\nxu";
-            for (at, how, what) in edits {
-                let at = at as usize % (chars.len() + 1);
-                let ch = ALPHABET[what as usize % ALPHABET.len()] as char;
-                match how {
-                    0 if at < chars.len() => { chars.remove(at); }
-                    1 if at < chars.len() => chars[at] = ch,
-                    _ => chars.insert(at, ch),
-                }
-            }
-        }
-        let c: Option<String> = c.map(|chars| chars.into_iter().collect());
+        let c = b.as_deref().map(|b| edited(b, &edits));
         let d = payload(seed ^ 0x9e37_79b9_7f4a_7c15, 6);
         let mut decoder = ChunkDecoder::default();
         prop_assert_eq!(decoder.decode_event_data(&a), decode_event_data(&a));
