@@ -62,7 +62,9 @@ pub(crate) fn set_named(object: &JsValue, key: &str, value: &JsValue) {
 
 /// A property of a JavaScript value (`undefined` when it has none or reading it threw).
 pub(crate) fn get(object: &JsValue, key: &'static str) -> JsValue {
-    with_name(key, |key| Reflect::get(object, key).unwrap_or(JsValue::UNDEFINED))
+    with_name(key, |key| {
+        Reflect::get(object, key).unwrap_or(JsValue::UNDEFINED)
+    })
 }
 
 /// [`get`] for a name made at run time (an option's, a header's).

@@ -860,7 +860,8 @@ fn codes_are_compact_json_text() {
 fn gen_text_chunk(g: &mut Gen) -> J {
     // Every field kept, in random order, maybe with an unknown one.
     let object = |g: &mut Gen, fields: Vec<(&str, J)>| {
-        let mut list: Vec<(String, J)> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let mut list: Vec<(String, J)> =
+            fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         if g.one_in(3) {
             list.push(("x".into(), gen_any(g, 2)));
         }
@@ -969,12 +970,18 @@ fn a_stream_decoder_reads_a_repeated_chunk_by_its_text() {
             panic!("not a chunk: {data}");
         };
         assert_eq!(chunk.content.as_deref(), Some(*text));
-        assert_eq!((chunk.id.as_deref(), chunk.model.as_deref()), (Some("gen-1"), Some("m")));
+        assert_eq!(
+            (chunk.id.as_deref(), chunk.model.as_deref()),
+            (Some("gen-1"), Some("m"))
+        );
         assert_eq!(decoder.repeated, i as u64, "after {data}");
     }
     // The finish chunk and [DONE] are decoded whole, and what follows still repeats.
     let finish = line("", "\"stop\"");
-    assert_eq!(decoder.decode_event_data(&finish), decode_event_data(&finish));
+    assert_eq!(
+        decoder.decode_event_data(&finish),
+        decode_event_data(&finish)
+    );
     assert_eq!(decoder.decode_event_data(" [DONE] "), Decoded::Done);
     assert_eq!(decoder.repeated, 4);
     let again = line("more", "null");
@@ -986,8 +993,15 @@ fn a_stream_decoder_reads_a_repeated_chunk_by_its_text() {
         line("a", "null").replace(r#""a""#, r#""a\x""#),
         line("a", "null").replace(r#""a""#, "7"),
     ] {
-        assert_eq!(decoder.decode_event_data(&data), decode_event_data(&data), "{data}");
-        assert!(matches!(decode_event_data(&data), Decoded::Malformed(_)), "{data}");
+        assert_eq!(
+            decoder.decode_event_data(&data),
+            decode_event_data(&data),
+            "{data}"
+        );
+        assert!(
+            matches!(decode_event_data(&data), Decoded::Malformed(_)),
+            "{data}"
+        );
     }
     assert_eq!(decoder.repeated, 5);
 }
