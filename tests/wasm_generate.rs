@@ -1531,10 +1531,13 @@ async fn a_throwing_callback_cancels_the_call_with_its_error_as_cause() {
     }
 }
 
+/// A change to a call's options.
+type Edit = Box<dyn Fn(&mut Value)>;
+
 #[wasm_bindgen_test]
 async fn unknown_option_names_are_refused_with_the_nearest_known_one() {
     let t = tag("typos");
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|o: &mut Value| o["providers"][0]["apikey"] = json!("sk-test-123456789")),
             "unknown option `apikey` in providers[0]; did you mean `apiKey`?",

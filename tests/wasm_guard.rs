@@ -247,7 +247,9 @@ async fn half_open_probes_the_provider_again() {
         outcomes(&first.unwrap()["attempts"]),
         [pair("stalling", "timeout"), pair("backup", "complete")]
     );
-    // The cool-down (1 ms) is over by the next call: it probes, the probe stalls, it reopens.
+    // Once the cool-down (1 ms) is over, the next call probes, the probe stalls, it reopens.
+    // (The first call's fallback can finish within that millisecond on a fast machine.)
+    until_not_open(&g, "stalling").await;
     let (second, _) = generate(&g).await;
     assert_eq!(
         outcomes(&second.unwrap()["attempts"]),
@@ -255,6 +257,17 @@ async fn half_open_probes_the_provider_again() {
     );
     assert_eq!(ledger_closed(&ta).await.posts().len(), 2);
     assert_no_unhandled_rejections("after the probe");
+}
+
+/// Waits (a timer turn at a time, at most 1 s) until `provider`'s breaker is no longer open.
+async fn until_not_open(guard: &Guard, provider: &str) {
+    for _ in 0..1000 {
+        if stats_of(guard, provider)["breaker"]["state"] != "open" {
+            return;
+        }
+        gloo_timers::future::TimeoutFuture::new(1).await;
+    }
+    panic!("the breaker of {provider} stayed open for 1 s");
 }
 
 fn method(object: &JsValue, name: &str, args: &[JsValue]) -> JsValue {

@@ -608,3 +608,34 @@ async fn symbol_dispose_closes_the_session() {
     assert_upstream_closed(&out.tag, cancel_at, "[Symbol.dispose]()").await;
     assert_no_live_resources(TEST);
 }
+
+#[wasm_bindgen_test]
+fn an_options_getter_that_makes_another_session_is_answered_too() {
+    // Reading the caller's options runs the caller's getters. One that makes another Session
+    // puts the library on the stack twice while the first is still reading: the inner one reads
+    // its own options (here refused), and the outer one is made.
+    use llm_stream_guard::web::Session;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use wasm_bindgen::prelude::Closure;
+    let made: Rc<RefCell<Option<Result<Session, JsValue>>>> = Rc::default();
+    let slot = made.clone();
+    let make = Closure::<dyn FnMut() -> JsValue>::new(move || {
+        let options = js_sys::JSON::parse(r#"{"page":false,"disconnectGraceMs":-1}"#).unwrap();
+        *slot.borrow_mut() = Some(Session::new(options));
+        JsValue::FALSE
+    });
+    let options = Function::new_with_args(
+        "make",
+        "const o = {}; Object.defineProperty(o, 'page', { enumerable: true, get: make }); return o;",
+    )
+    .call1(&JsValue::NULL, make.as_ref())
+    .unwrap();
+    let outer = Session::new(options).expect("the outer session is made");
+    let inner = made.borrow_mut().take().expect("the getter ran");
+    let error = inner.err().expect("the inner session read its own options");
+    let kind = js_sys::Reflect::get(&error, &"kind".into()).unwrap();
+    assert_eq!(kind.as_string().as_deref(), Some("config"));
+    outer.close();
+    drop(make);
+}

@@ -50,7 +50,7 @@ impl ChunkDecoder {
         decoded
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(target_arch = "wasm32")))]
     pub(super) fn prefix_is_empty(&self) -> bool {
         self.prefix.is_empty()
     }
