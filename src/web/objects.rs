@@ -8,6 +8,9 @@
 //! not serialized are the ones the machine points at and the driver holds (the answer text the
 //! driver joined, the platform's error or the thrown value as `cause`), the error's `name`, and
 //! a relayed upstream event, delivered as the value its JSON text stands for.
+//!
+//! Also the web drivers' one way to read and write a JavaScript object's properties ([`get`],
+//! [`set`], and `get_named`/`set_named` for names made at run time).
 
 use crate::core::contract::ErrorKind;
 use crate::core::events::{GuardEvent, LogLevel};

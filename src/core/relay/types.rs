@@ -147,7 +147,7 @@ pub enum RelayDelivery {
     Close,
     /// The committed body errors with this (`onCut: "error"`).
     Fail(CutError),
-    /// The edge worker's relay only ([`ProxyMode`]): answer 200 as an event stream now (the
+    /// The edge worker's relay only ([`ProxyMode`](super::ProxyMode)): answer 200 as an event stream now (the
     /// first heartbeat came due before any progress); its body follows as
     /// [`RelayDelivery::Bytes`], and no [`RelayDelivery::Commit`] comes after it.
     Open,

@@ -22,7 +22,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
-use crate::web::objects::{get_named, set, set_named};
+use crate::web::objects::{get, get_named, set, set_named};
 use crate::web::options::read_options;
 
 /// What `guardFetch(options)` was asked for.
@@ -81,7 +81,7 @@ pub(crate) fn read(options: &JsValue) -> Result<GuardOptions, String> {
     set(&own, "name", &"origin".into());
     set(&own, "url", &"http://origin.invalid/".into());
     set(&own, "model", &"origin".into());
-    let given = get_named(&options, "providers");
+    let given = get(&options, "providers");
     let providers = match given.is_undefined() || given.is_null() {
         true => Array::new().into(),
         false => given,
@@ -95,7 +95,7 @@ pub(crate) fn read(options: &JsValue) -> Result<GuardOptions, String> {
     let read = read_options(&shared)?;
     let mut chain = read.config.providers;
     let own = chain.pop().ok_or("providers must be an array")?;
-    let given = get_named(&options, "onCut");
+    let given = get(&options, "onCut");
     let on_cut = match given.as_string() {
         None if given.is_undefined() => OnCut::default(),
         name => name
@@ -103,10 +103,10 @@ pub(crate) fn read(options: &JsValue) -> Result<GuardOptions, String> {
             .and_then(on_cut)
             .ok_or("onCut must be \"error\" or \"finish\"")?,
     };
-    let session = get_named(&options, "session");
+    let session = get(&options, "session");
     let session = match session.is_undefined() || session.is_null() {
         true => None,
-        false if get_named(&session, "trackRequest").is_function() => Some(session),
+        false if get(&session, "trackRequest").is_function() => Some(session),
         false => return Err("session must be a Session".into()),
     };
     Ok(GuardOptions {
