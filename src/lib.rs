@@ -16,7 +16,10 @@
 
 pub mod core;
 
-#[cfg(all(target_arch = "wasm32", not(feature = "sse-only")))]
+#[cfg(all(
+    target_arch = "wasm32",
+    not(any(feature = "sse-only", feature = "core-floor"))
+))]
 pub mod web;
 
 /// With the feature `sse-only` (the package's `llm-stream-guard/sse` entry): `SseParser` for
@@ -30,8 +33,45 @@ pub mod web {
     pub use sse_parser::SseParser;
 }
 
+/// With the feature `core-floor` (bench row 2c only, not a package entry): no driver at all, but
+/// the core's machines behind the minimal API a driver written in JavaScript would need
+/// ([`core_floor`]). Of the platform edge only the writer of the core's `Serialize` types into
+/// JavaScript values is compiled, with the one property setter it uses.
+#[cfg(all(
+    target_arch = "wasm32",
+    feature = "core-floor",
+    not(feature = "sse-only")
+))]
+pub mod web {
+    #[allow(dead_code)] // `write_fields` serves the drivers' errors only
+    pub(crate) mod to_js;
+
+    /// `to_js`'s one use of the drivers' property access (without their cache of names).
+    pub(crate) mod objects {
+        use wasm_bindgen::JsValue;
+
+        /// Sets a plain data property.
+        pub(crate) fn set(object: &JsValue, key: &'static str, value: &JsValue) {
+            let _ = js_sys::Reflect::set(object, &JsValue::from_str(key), value);
+        }
+    }
+}
+
+#[cfg(all(
+    target_arch = "wasm32",
+    feature = "core-floor",
+    not(feature = "sse-only")
+))]
+pub mod core_floor;
+
 #[cfg(all(feature = "sse-only", feature = "worker"))]
 compile_error!("the features `sse-only` and `worker` exclude each other");
+
+#[cfg(all(feature = "core-floor", feature = "sse-only"))]
+compile_error!("the features `core-floor` and `sse-only` exclude each other");
+
+#[cfg(all(feature = "core-floor", feature = "worker"))]
+compile_error!("the features `core-floor` and `worker` exclude each other");
 
 /// Talc instead of Rust's default wasm allocator: smaller, as fast here (see `Cargo.toml`).
 #[cfg(target_arch = "wasm32")]

@@ -83,6 +83,14 @@ export function rows({ results, config, size }) {
     `| 2b | size: parser-only entry \`llm-stream-guard/sse\` (\`SseParser\` alone, feature \`sse-only\`; \`wasm-opt -Oz\`, \`gzip -9\`) | .wasm ${kb(p.wasm)} raw, ${kb(p.wasmGzip)} gz; JS (the browser entry with its glue) ${kb(p.js)} raw, ${kb(p.jsGzip)} gz; **total ${kb(parserOnly)} gz** | .wasm before wasm-opt ${kb(p.wasmBeforeOpt)} | < 12.0 KB gz total | ${verdict(parserOnly < 12_000)} |`,
   );
 
+  // The full run only: the size floor under row 2, judged against nothing.
+  const f = config.floorSizes;
+  if (f) {
+    lines.push(
+      `| 2c | size floor: the core alone, with its drivers in JavaScript, for comparison with row 2's 40 KB target (\`src/core_floor.rs\`, feature \`core-floor\`: every machine and the guard's state with the option reading they need, no driver; \`wasm-opt -Oz\`, \`gzip -9\`) | **.wasm ${kb(f.wasm)} raw, ${kb(f.wasmGzip)} gz**; its wasm-bindgen glue (minified; a driver's JavaScript would come on top) ${kb(f.js)} raw, ${kb(f.jsGzip)} gz | .wasm before wasm-opt ${kb(f.wasmBeforeOpt)}; row 2's .wasm ${kb(s.wasmGzip)} gz | — (a floor, not a target) | — |`,
+    );
+  }
+
   // 3. Deadline precision.
   const d = config.deadlines;
   const kinds = [

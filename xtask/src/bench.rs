@@ -8,6 +8,10 @@
 //!   same `wasm-opt -Oz` as `cargo xtask build`; the web package's sizes are row 2, and those of
 //!   the parser-only module (feature `sse-only`, `<target>/bench/pkg/sse/`) row 2b, each with the
 //!   package's browser entry bundled as `cargo xtask build` bundles it (`browser.js`, `sse.js`);
+//!   in the full run only, the core-only module (feature `core-floor`, `<target>/bench/pkg/floor/`,
+//!   its wasm-bindgen glue minified as the web package's is) row 2c: the size floor of the core
+//!   alone, with every driver in JavaScript, for comparison with row 2's target (no target of its
+//!   own; `--quick` leaves it out, so that the CI suite does not build a third module);
 //! - the edge worker bundle as `cargo xtask worker --build` makes it (the crate with its `worker`
 //!   feature), copied to `<target>/bench/worker/` with a config without key bindings;
 //! - the mock upstream on 127.0.0.1: a release build in the full run (the debug build streams at
@@ -23,7 +27,9 @@
 //! status is the verdict on correctness only (a wrong answer, a missing event, a crash): a missed
 //! speed target is reported in its row, not failed.
 
-use crate::build::{browser_entry, optimize, wasm_pack_build, wasm_pack_build_sse, Sizes};
+use crate::build::{
+    browser_entry, optimize, wasm_pack_build, wasm_pack_build_floor, wasm_pack_build_sse, Sizes,
+};
 use crate::process::{self, output, target_dir, MockUpstream, Server};
 use crate::worker;
 use edge_worker::{workerd_bin, Launch, Workerd};
@@ -66,6 +72,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
     // The JavaScript a browser downloads is the package's entry, bundled with the glue.
     (sizes.js, sizes.js_gzip) = browser_entry(&web_package, false)?;
     (sse_sizes.js, sse_sizes.js_gzip) = browser_entry(&sse_package, true)?;
+    // Row 2c, in the full run only: the core alone (no entry of the package; its glue as built).
+    let floor_sizes = match quick {
+        true => None,
+        false => {
+            let floor_package = out.join("pkg").join("floor");
+            wasm_pack_build_floor("web", &floor_package)?;
+            Some(optimize(&floor_package, "web")?)
+        }
+    };
     println!("\n==== bench: edge worker bundle ====");
     let worker_dir = worker_bundle(&root, &worker::build()?, &out.join("worker"))?;
 
@@ -83,6 +98,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         long_chunks,
         sizes,
         sse_sizes,
+        floor_sizes,
     })?;
     let config_path = out.join("config.json");
     std::fs::write(&config_path, config)
@@ -378,6 +394,8 @@ struct ConfigJson<'a> {
     long_chunks: u32,
     sizes: Sizes,
     sse_sizes: Sizes,
+    /// Row 2c's (`None` in `--quick`).
+    floor_sizes: Option<Sizes>,
 }
 
 fn config_json(c: &ConfigJson<'_>) -> Result<String, String> {
@@ -406,7 +424,7 @@ fn config_json(c: &ConfigJson<'_>) -> Result<String, String> {
             r#"{{"quick":{},"nodePackage":{},"webPackage":{},"mock":{},"longN":{},"#,
             r#""deadlines":{{"idleMs":{},"firstTokenMs":{},"serviceMs":{}}},"#,
             r#""workers":{{"idle":{},"firstToken":{},"service":{},"main":{},"passthrough":{}}},"#,
-            r#""sizes":{},"sseSizes":{}}}"#,
+            r#""sizes":{},"sseSizes":{},"floorSizes":{}}}"#,
         ),
         c.quick,
         path(c.node_package)?,
@@ -423,6 +441,7 @@ fn config_json(c: &ConfigJson<'_>) -> Result<String, String> {
         instance(&w.passthrough),
         sizes(c.sizes),
         sizes(c.sse_sizes),
+        c.floor_sizes.map_or_else(|| "null".to_owned(), sizes),
     ))
 }
 

@@ -53,6 +53,13 @@ const SSE_OUT_NAME: &str = "llm_stream_guard_sse";
 /// The crate feature that builds the parser-only module.
 pub const SSE_FEATURE: &str = "sse-only";
 
+/// The name of the core-only module (`cargo xtask bench`'s row 2c, not part of the package).
+const FLOOR_OUT_NAME: &str = "llm_stream_guard_floor";
+
+/// The crate feature that builds the core-only module: the size floor of the core alone, with
+/// no driver (`src/core_floor.rs`).
+pub const FLOOR_FEATURE: &str = "core-floor";
+
 /// Sizes of one built package.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Sizes {
@@ -483,6 +490,22 @@ pub fn wasm_pack_build(target: &str, release: bool, out_dir: &Path) -> Result<()
 /// `wasm-pack build --release` of the parser-only module (feature [`SSE_FEATURE`], named
 /// `llm_stream_guard_sse`) for one target.
 pub fn wasm_pack_build_sse(target: &str, out_dir: &Path) -> Result<(), String> {
+    wasm_pack_build_feature(target, out_dir, SSE_OUT_NAME, SSE_FEATURE)
+}
+
+/// `wasm-pack build --release` of the core-only module (feature [`FLOOR_FEATURE`], named
+/// `llm_stream_guard_floor`) for one target: `cargo xtask bench`'s row 2c.
+pub fn wasm_pack_build_floor(target: &str, out_dir: &Path) -> Result<(), String> {
+    wasm_pack_build_feature(target, out_dir, FLOOR_OUT_NAME, FLOOR_FEATURE)
+}
+
+/// `wasm-pack build --release` of the crate with `feature` (and no other), named `out_name`.
+fn wasm_pack_build_feature(
+    target: &str,
+    out_dir: &Path,
+    out_name: &str,
+    feature: &str,
+) -> Result<(), String> {
     let out = out_dir.display().to_string();
     run(
         "wasm-pack",
@@ -494,10 +517,10 @@ pub fn wasm_pack_build_sse(target: &str, out_dir: &Path) -> Result<(), String> {
             "--out-dir",
             &out,
             "--out-name",
-            SSE_OUT_NAME,
+            out_name,
             "--",
             "--features",
-            SSE_FEATURE,
+            feature,
         ],
         &crate::root(),
     )
