@@ -17,6 +17,7 @@ use crate::core::machine::{
     Action, AttemptId, BodyError, Callback, CancelReason, CauseRef, DeliveredText, Delivery,
     Finished, Generation, GenerationConfig, Request,
 };
+use crate::web::executor::future_to_promise;
 use js_sys::{Function, JsString, Promise};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -24,7 +25,6 @@ use std::rc::Rc;
 use std::task::Poll;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortSignal;
 
 use crate::web::aborts::Aborted;

@@ -18,10 +18,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
+use crate::web::executor::future_to_promise;
 use js_sys::{Array, Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::{AbortController, AbortSignal};
 
 use crate::core::contract::ErrorKind;

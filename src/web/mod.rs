@@ -6,6 +6,7 @@
 
 mod aborts;
 mod error;
+mod executor;
 mod generate;
 mod guard;
 mod guard_fetch;

@@ -10,6 +10,7 @@
 //! with real objects and with stand-ins that behave the same.
 
 use crate::core::contract::ErrorKind;
+use crate::web::executor::future_to_promise;
 use crate::web::generate::run_generation;
 use crate::web::guard_error;
 use crate::web::objects::get;
@@ -19,7 +20,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::{AbortController, EventTarget};
 
 /// Default grace for an `RTCPeerConnection` in `"disconnected"` before it counts as lost.

@@ -15,9 +15,9 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use crate::web::executor::future_to_promise;
 use js_sys::{Function, Object, Promise, Reflect, Symbol};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortController;
 
 use crate::web::generate::{drive, TextTap};

@@ -20,10 +20,11 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::Poll;
 
+use crate::web::executor::spawn_local;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
 use crate::core::events::GuardEvent;

@@ -25,11 +25,12 @@ use crate::core::proxy::{
     ProxyConfig, Refusal,
 };
 use crate::core::relay::{OnCut, ProxyMode, Relay, RelayConfig, RequestKind, SdkRequest};
+use crate::web::executor::spawn_local;
 use crate::web::guard_fetch::{drive, jitter_seed, Answer, Cancels, Driver, Host};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal};
 
 /// The bound on one SSE event the worker holds (a longer one goes out as it is).

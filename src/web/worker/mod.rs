@@ -17,6 +17,7 @@ use crate::core::proxy::{
     body_timeout_refusal, check_content_length, misconfigured, route, route_refusal,
     too_large_refusal, Api, ConfigError, ProxyConfig, Refusal, Route,
 };
+use crate::web::executor::{future_to_promise, spawn_local};
 use crate::web::resources::Sleep;
 use crate::web::transport::ReadResult;
 use futures::future::{select, Either, FutureExt};
@@ -25,7 +26,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 thread_local! {
     static METRICS: RefCell<Metrics> = RefCell::new(Metrics::default());

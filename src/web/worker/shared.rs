@@ -13,13 +13,14 @@ use super::chat::GUARD;
 use super::{get, log_error, metrics};
 use crate::core::guard::breaker::Decision;
 use crate::core::guard::shared::{self, SharedBreaker, SharedView};
+use crate::web::executor::{future_to_promise, spawn_local};
 use crate::web::resources::Sleep;
 use futures::future::{select, Either, FutureExt};
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 /// The binding that names the Durable Object namespace.
 const BINDING: &str = "LSG_GUARD_DO";
