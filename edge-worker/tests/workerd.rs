@@ -572,14 +572,8 @@ fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, key: &str)
 // ---------------------------------------------------------------------------------------------
 // The harness's own check: errors nobody handled fail the test.
 
-/// A worker of a few lines in a folder of its own, run by the harness as it runs the real one.
-fn probe_worker(name: &str) -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create the probe worker's folder");
-    std::fs::write(
-        dir.join("worker.js"),
-        r#"export default {
+/// The worker of [`probe_run`]: each path does one thing with errors.
+const ERRORS_WORKER: &str = r#"export default {
   async fetch(request) {
     const path = new URL(request.url).pathname;
     if (path === "/reject") Promise.reject(new Error("probe: a rejection nobody handles"));
@@ -593,9 +587,15 @@ fn probe_worker(name: &str) -> std::path::PathBuf {
     return new Response("ok");
   },
 };
-"#,
-    )
-    .expect("write worker.js");
+"#;
+
+/// A worker of a few lines (`source`) in a folder of its own, run by the harness as it runs the
+/// real one.
+fn probe_worker(name: &str, source: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the probe worker's folder");
+    std::fs::write(dir.join("worker.js"), source).expect("write worker.js");
     std::fs::write(
         dir.join("workerd.capnp"),
         r#"using Workerd = import "/workerd/workerd.capnp";
@@ -614,17 +614,21 @@ const probe :Workerd.Worker = (
     dir
 }
 
+/// Starts the worker in `dir` (see [`probe_worker`]), failing the test on an error it did not
+/// handle.
+async fn start_probe_worker(dir: &std::path::Path) -> Workerd {
+    let bin = edge_worker::workerd_bin().unwrap_or_else(|e| panic!("{e}"));
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || Launch::new(bin, dir).check_unhandled().start())
+        .await
+        .expect("start-up task")
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Starts the probe worker, sends `paths`, stops it; returns its stop's panic message, if any.
 async fn probe_run(name: &str, paths: &[&str]) -> Option<String> {
-    let dir = probe_worker(name);
-    let bin = edge_worker::workerd_bin().unwrap_or_else(|e| panic!("{e}"));
-    let worker = tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || Launch::new(bin, dir).check_unhandled().start()
-    })
-    .await
-    .expect("start-up task")
-    .unwrap_or_else(|e| panic!("{e}"));
+    let dir = probe_worker(name, ERRORS_WORKER);
+    let worker = start_probe_worker(&dir).await;
     for path in paths {
         let response = send(worker.addr(), "GET", path, &[], full("")).await;
         let _ = response.text().await;
@@ -3183,7 +3187,7 @@ fn cpu_ms(pid: u32) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, not a check (about 20 s, with 2-second windows): cargo test -p edge-worker --test workerd -- --ignored --nocapture probe_cost"]
+#[ignore = "a measurement, not a check (about 25 s, with 2-second windows): cargo test -p edge-worker --test workerd -- --ignored --nocapture probe_cost"]
 async fn probe_cost_of_200_streams_waiting_on_a_silent_upstream() {
     let _turn = alone().await;
     let streams = 200;
@@ -3234,11 +3238,60 @@ async fn probe_cost_of_200_streams_waiting_on_a_silent_upstream() {
         ));
         drop(clients);
     }
+    // The floor of any probe: a worker with nothing of the guard in it that writes one LF
+    // every 25 ms into each never-reading client's response (a JavaScript stream, as the
+    // worker's body is).
+    let dir = probe_worker("probe-floor", WRITES_EVERY_25_MS);
+    let floor = start_probe_worker(&dir).await;
+    let clients = never_reading_clients(&floor, streams).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = cpu_ms(floor.pid());
+    let started = Instant::now();
+    tokio::time::sleep(window).await;
+    let used = cpu_ms(floor.pid()) - before;
+    report.push(format!(
+        "floor, a plain worker writing one LF every 25 ms: workerd CPU {used:.0} ms in {:?} ({:.1}% of a core)",
+        started.elapsed(),
+        used / started.elapsed().as_millis() as f64 * 100.0
+    ));
+    drop(clients);
+    drop(floor);
+    let _ = std::fs::remove_dir_all(&dir);
     eprintln!(
         "{streams} streams waiting on a silent upstream:\n  {}",
         report.join("\n  ")
     );
 }
+
+/// A worker that answers every request (but the launcher's `/healthz`) with a stream of one LF
+/// every 25 ms, until the client goes: what a liveness probe costs workerd with nothing of the
+/// guard in it.
+const WRITES_EVERY_25_MS: &str = r#"export default {
+  async fetch(request) {
+    if (new URL(request.url).pathname === "/healthz") return new Response("ok");
+    await request.arrayBuffer();
+    const lf = new Uint8Array([10]);
+    let timer;
+    const body = new ReadableStream({
+      start(controller) {
+        const tick = () => {
+          try {
+            controller.enqueue(lf);
+          } catch {
+            return;
+          }
+          timer = setTimeout(tick, 25);
+        };
+        timer = setTimeout(tick, 25);
+      },
+      cancel() {
+        clearTimeout(timer);
+      },
+    }, { highWaterMark: 0 });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  },
+};
+"#;
 
 workerd_test! {
     async fn lsg_guard_opens_a_stalled_providers_breaker_and_the_next_request_skips_it() {
