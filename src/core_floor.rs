@@ -52,50 +52,9 @@ use crate::core::policy::RetryPolicy;
 use crate::core::relay::{
     OnCut, Relay, RelayAction, RelayConfig, RelayDelivery, RelayProvider, SdkRequest,
 };
+// Options are JavaScript values, read as the package's drivers read them.
+use crate::web::option_source::JsSource as Js;
 use crate::web::to_js::to_js;
-
-#[wasm_bindgen]
-extern "C" {
-    /// `String(number)`: a refused number in a message, formatted by JavaScript as the
-    /// package's option reader has it formatted (Rust's float formatting is not in the package).
-    #[wasm_bindgen(js_name = String)]
-    fn number_text(value: f64) -> String;
-}
-
-/// Options as JavaScript values, as the core's readers read them (as JSON has them: `undefined`
-/// and `null` are "not set"; functions and arrays are not objects), a refused number quoted by
-/// JavaScript.
-struct Js;
-
-impl OptionSource for Js {
-    type Value = JsValue;
-    fn field(&self, object: &JsValue, name: &str) -> Option<JsValue> {
-        let value = get(object, name);
-        (!value.is_undefined() && !value.is_null()).then_some(value)
-    }
-    fn keys(&self, value: &JsValue) -> Option<Vec<String>> {
-        if !value.is_object() || value.is_function() || Array::is_array(value) {
-            return None;
-        }
-        let keys = Object::keys(value.unchecked_ref::<Object>());
-        Some(keys.iter().filter_map(|key| key.as_string()).collect())
-    }
-    fn items(&self, value: &JsValue) -> Option<Vec<JsValue>> {
-        value.dyn_ref::<Array>().map(|list| list.iter().collect())
-    }
-    fn string(&self, value: &JsValue) -> Option<String> {
-        value.as_string()
-    }
-    fn number(&self, value: &JsValue) -> Option<f64> {
-        value.as_f64()
-    }
-    fn boolean(&self, value: &JsValue) -> Option<bool> {
-        value.as_bool()
-    }
-    fn number_text(&self, number: f64) -> Option<String> {
-        Some(number_text(number))
-    }
-}
 
 fn get(object: &JsValue, key: &str) -> JsValue {
     Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
@@ -117,37 +76,7 @@ fn read(options: &JsValue, has_base_url: bool) -> Result<OptionsData, String> {
 /// The machine's configuration: the options read, and what the JavaScript side made (the
 /// request body without `model`, a random seed).
 fn config(data: OptionsData, body_without_model: String, jitter_seed: f64) -> GenerationConfig {
-    GenerationConfig {
-        providers: data.providers,
-        policy: data.policy,
-        service_ms: data.service_ms,
-        stream: data.stream,
-        max_event_bytes: data.max_event_bytes,
-        body_without_model,
-        jitter_seed: jitter_seed as u64,
-    }
-}
-
-fn head(
-    status: u16,
-    content_type: Option<String>,
-    retry_after: Option<String>,
-    generation_id: Option<String>,
-    has_body: bool,
-    unix_ms: f64,
-) -> Head {
-    Head {
-        status,
-        content_type,
-        retry_after,
-        generation_id,
-        has_body,
-        unix_ms,
-    }
-}
-
-fn body_error(message: Option<String>) -> BodyError {
-    message.map_or(BodyError::NotBytes, BodyError::Read)
+    data.into_config(body_without_model, jitter_seed as u64)
 }
 
 /// `[name, value, name, value, …]`.
@@ -168,6 +97,22 @@ fn unpair(flat: Vec<String>) -> Vec<(String, String)> {
         headers.push((name, value));
     }
     headers
+}
+
+/// A send action: `[0, attempt, which, url, [name, value, …], body]` (`which`: the provider's
+/// index for a generation, the method for a relay).
+fn send(
+    id: AttemptId,
+    which: &JsValue,
+    url: &str,
+    headers: &[(String, String)],
+    body: &JsValue,
+) -> JsValue {
+    let list = Array::of3(&number(0), &attempt(id), which);
+    list.push(&JsValue::from_str(url));
+    list.push(&pairs(headers));
+    list.push(body);
+    list.into()
 }
 
 fn number(n: impl Into<f64>) -> JsValue {
@@ -230,55 +175,6 @@ impl CoreGeneration {
         })
     }
 
-    pub fn start(&mut self, now: Millis) {
-        self.machine.start(now);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub fn head(
-        &mut self,
-        attempt: u32,
-        now: Millis,
-        status: u16,
-        content_type: Option<String>,
-        retry_after: Option<String>,
-        generation_id: Option<String>,
-        has_body: bool,
-        unix_ms: f64,
-    ) {
-        let head = head(
-            status,
-            content_type,
-            retry_after,
-            generation_id,
-            has_body,
-            unix_ms,
-        );
-        self.machine.head(AttemptId(attempt), now, head);
-    }
-
-    pub fn body_bytes(&mut self, attempt: u32, now: Millis, bytes: &[u8]) {
-        self.machine.body_bytes(AttemptId(attempt), now, bytes);
-    }
-
-    pub fn body_end(&mut self, attempt: u32, now: Millis) {
-        self.machine.body_end(AttemptId(attempt), now);
-    }
-
-    /// A read failed with `message`, or (`undefined`) gave something that is not bytes.
-    pub fn body_error(&mut self, attempt: u32, now: Millis, message: Option<String>) {
-        self.machine
-            .body_error(AttemptId(attempt), now, body_error(message));
-    }
-
-    pub fn request_error(&mut self, attempt: u32, now: Millis, message: &str) {
-        self.machine.request_error(AttemptId(attempt), now, message);
-    }
-
-    pub fn handle_timeout(&mut self, now: Millis) {
-        self.machine.handle_timeout(now);
-    }
-
     /// `by`: 0 the caller's signal, 1 `onText` threw, 2 `onEvent` threw, else `name`.
     pub fn cancel(&mut self, now: Millis, by: u32, name: String) {
         let reason = match by {
@@ -291,25 +187,18 @@ impl CoreGeneration {
     }
 
     pub fn poll_action(&mut self) -> JsValue {
-        let Some(action) = self.machine.poll_action() else {
-            return JsValue::UNDEFINED;
-        };
-        let list = match action {
-            Action::Send(request) => {
-                let list = Array::of3(
-                    &number(0),
-                    &attempt(request.attempt),
-                    &number(request.provider as u32),
-                );
-                list.push(&JsValue::from_str(&request.url));
-                list.push(&pairs(&request.headers));
-                list.push(&JsValue::from_str(&request.body));
-                list
-            }
-            Action::Cancel { attempt: id } => Array::of2(&number(1), &attempt(id)),
-            Action::Finish { attempt: id } => Array::of2(&number(2), &attempt(id)),
-        };
-        list.into()
+        match self.machine.poll_action() {
+            None => JsValue::UNDEFINED,
+            Some(Action::Send(request)) => send(
+                request.attempt,
+                &number(request.provider as u32),
+                &request.url,
+                &request.headers,
+                &JsValue::from_str(&request.body),
+            ),
+            Some(Action::Cancel { attempt: id }) => Array::of2(&number(1), &attempt(id)).into(),
+            Some(Action::Finish { attempt: id }) => Array::of2(&number(2), &attempt(id)).into(),
+        }
     }
 
     pub fn poll_delivery(&mut self) -> JsValue {
@@ -323,14 +212,6 @@ impl CoreGeneration {
                 Array::of3(&number(1), &e, &line).into()
             }
         }
-    }
-
-    pub fn poll_timeout(&self) -> Option<f64> {
-        self.machine.poll_timeout()
-    }
-
-    pub fn is_settled(&self) -> bool {
-        self.machine.is_settled()
     }
 
     pub fn take_outcome(&mut self) -> JsValue {
@@ -352,6 +233,74 @@ impl CoreGeneration {
         list.into()
     }
 }
+
+/// What both machines take and tell alike, exported on `$class` for its machine in `$field`.
+macro_rules! machine_inputs {
+    ($class:ident, $field:ident) => {
+        #[wasm_bindgen]
+        impl $class {
+            pub fn start(&mut self, now: Millis) {
+                self.$field.start(now);
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            pub fn head(
+                &mut self,
+                attempt: u32,
+                now: Millis,
+                status: u16,
+                content_type: Option<String>,
+                retry_after: Option<String>,
+                generation_id: Option<String>,
+                has_body: bool,
+                unix_ms: f64,
+            ) {
+                let head = Head {
+                    status,
+                    content_type,
+                    retry_after,
+                    generation_id,
+                    has_body,
+                    unix_ms,
+                };
+                self.$field.head(AttemptId(attempt), now, head);
+            }
+
+            pub fn body_bytes(&mut self, attempt: u32, now: Millis, bytes: &[u8]) {
+                self.$field.body_bytes(AttemptId(attempt), now, bytes);
+            }
+
+            pub fn body_end(&mut self, attempt: u32, now: Millis) {
+                self.$field.body_end(AttemptId(attempt), now);
+            }
+
+            /// A read failed with `message`, or (`undefined`) gave something that is not bytes.
+            pub fn body_error(&mut self, attempt: u32, now: Millis, message: Option<String>) {
+                let error = message.map_or(BodyError::NotBytes, BodyError::Read);
+                self.$field.body_error(AttemptId(attempt), now, error);
+            }
+
+            pub fn request_error(&mut self, attempt: u32, now: Millis, message: &str) {
+                self.$field.request_error(AttemptId(attempt), now, message);
+            }
+
+            pub fn handle_timeout(&mut self, now: Millis) {
+                self.$field.handle_timeout(now);
+            }
+
+            pub fn poll_timeout(&self) -> Option<f64> {
+                self.$field.poll_timeout()
+            }
+
+            pub fn is_settled(&self) -> bool {
+                self.$field.is_settled()
+            }
+        }
+    };
+}
+
+machine_inputs!(CoreGeneration, machine);
+machine_inputs!(CoreRelay, relay);
 
 /// `guardFetch()`'s options, read once (as `guardFetch(options)` reads them).
 #[wasm_bindgen]
@@ -413,18 +362,7 @@ impl CoreFetch {
         let mut chain = data.providers;
         let own = chain.pop().ok_or("providers must be an array")?;
         Ok(CoreFetch {
-            fallbacks: chain
-                .into_iter()
-                .map(|p| RelayProvider {
-                    name: p.name,
-                    url: p.url,
-                    model: p.model,
-                    api_key: p.api_key,
-                    headers: p.headers,
-                    timeouts: p.timeouts,
-                    max_retries: p.max_retries,
-                })
-                .collect(),
+            fallbacks: chain.into_iter().map(RelayProvider::from).collect(),
             timeouts: Timeouts {
                 service_ms: data.service_ms,
                 ..own.timeouts
@@ -492,55 +430,6 @@ pub struct CoreRelay {
 
 #[wasm_bindgen]
 impl CoreRelay {
-    pub fn start(&mut self, now: Millis) {
-        self.relay.start(now);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub fn head(
-        &mut self,
-        attempt: u32,
-        now: Millis,
-        status: u16,
-        content_type: Option<String>,
-        retry_after: Option<String>,
-        generation_id: Option<String>,
-        has_body: bool,
-        unix_ms: f64,
-    ) {
-        let head = head(
-            status,
-            content_type,
-            retry_after,
-            generation_id,
-            has_body,
-            unix_ms,
-        );
-        self.relay.head(AttemptId(attempt), now, head);
-    }
-
-    pub fn body_bytes(&mut self, attempt: u32, now: Millis, bytes: &[u8]) {
-        self.relay.body_bytes(AttemptId(attempt), now, bytes);
-    }
-
-    pub fn body_end(&mut self, attempt: u32, now: Millis) {
-        self.relay.body_end(AttemptId(attempt), now);
-    }
-
-    /// A read failed with `message`, or (`undefined`) gave something that is not bytes.
-    pub fn body_error(&mut self, attempt: u32, now: Millis, message: Option<String>) {
-        self.relay
-            .body_error(AttemptId(attempt), now, body_error(message));
-    }
-
-    pub fn request_error(&mut self, attempt: u32, now: Millis, message: &str) {
-        self.relay.request_error(AttemptId(attempt), now, message);
-    }
-
-    pub fn handle_timeout(&mut self, now: Millis) {
-        self.relay.handle_timeout(now);
-    }
-
     pub fn cancel(&mut self, now: Millis, reason: &str) {
         self.relay.cancel(now, reason);
     }
@@ -555,29 +444,24 @@ impl CoreRelay {
     }
 
     pub fn poll_action(&mut self) -> JsValue {
-        let Some(action) = self.relay.poll_action() else {
-            return JsValue::UNDEFINED;
-        };
-        let list = match action {
-            RelayAction::Send(out) => {
-                let list = Array::of3(
-                    &number(0),
-                    &attempt(out.attempt),
-                    &JsValue::from_str(&out.method),
-                );
-                list.push(&JsValue::from_str(&out.url));
-                list.push(&pairs(&out.headers));
-                list.push(
-                    &out.body
-                        .as_deref()
-                        .map_or(JsValue::UNDEFINED, JsValue::from_str),
-                );
-                list
+        match self.relay.poll_action() {
+            None => JsValue::UNDEFINED,
+            Some(RelayAction::Send(out)) => send(
+                out.attempt,
+                &JsValue::from_str(&out.method),
+                &out.url,
+                &out.headers,
+                &out.body
+                    .as_deref()
+                    .map_or(JsValue::UNDEFINED, JsValue::from_str),
+            ),
+            Some(RelayAction::Cancel { attempt: id }) => {
+                Array::of2(&number(1), &attempt(id)).into()
             }
-            RelayAction::Cancel { attempt: id } => Array::of2(&number(1), &attempt(id)),
-            RelayAction::Finish { attempt: id } => Array::of2(&number(2), &attempt(id)),
-        };
-        list.into()
+            Some(RelayAction::Finish { attempt: id }) => {
+                Array::of2(&number(2), &attempt(id)).into()
+            }
+        }
     }
 
     pub fn poll_delivery(&mut self) -> JsValue {
@@ -615,14 +499,6 @@ impl CoreRelay {
             RelayDelivery::Open => Array::of1(&number(6)),
         };
         list.into()
-    }
-
-    pub fn poll_timeout(&self) -> Option<f64> {
-        self.relay.poll_timeout()
-    }
-
-    pub fn is_settled(&self) -> bool {
-        self.relay.is_settled()
     }
 }
 

@@ -46,13 +46,22 @@ pub mod web {
     #[allow(dead_code)] // `write_fields` serves the drivers' errors only
     pub(crate) mod to_js;
 
-    /// `to_js`'s one use of the drivers' property access (without their cache of names).
+    /// The drivers' reader of options objects, which the core's option checks read through.
+    pub(crate) mod option_source;
+
+    /// What `to_js` and `option_source` use of the drivers' property access (without their
+    /// cache of names).
     pub(crate) mod objects {
         use wasm_bindgen::JsValue;
 
         /// Sets a plain data property.
         pub(crate) fn set(object: &JsValue, key: &'static str, value: &JsValue) {
             let _ = js_sys::Reflect::set(object, &JsValue::from_str(key), value);
+        }
+
+        /// A property (`undefined` when it has none or reading it threw).
+        pub(crate) fn get_named(object: &JsValue, key: &str) -> JsValue {
+            js_sys::Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
         }
     }
 }

@@ -11,6 +11,7 @@ mod generate;
 mod guard;
 mod guard_fetch;
 mod objects;
+mod option_source;
 mod options;
 mod resources;
 mod session;

@@ -8,12 +8,13 @@
 use crate::core::events::LogLevel;
 use crate::core::machine::GenerationConfig;
 use crate::core::options::{check_options_object, read_options as core_read_options, OptionSource};
-use js_sys::{Array, Function, Object, Reflect};
+pub(crate) use crate::web::option_source::JsSource;
+use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
-use crate::web::objects::{get, get_named, set};
+use crate::web::objects::{get, set};
 
 #[wasm_bindgen]
 extern "C" {
@@ -24,10 +25,6 @@ extern "C" {
     /// `JSON.parse(text)`.
     #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
     pub(crate) fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
-
-    /// `String(number)`: JavaScript's own number formatting, for messages.
-    #[wasm_bindgen(js_name = String)]
-    fn number_text(value: f64) -> String;
 }
 
 /// What one call of `generate()` was asked for.
@@ -44,47 +41,6 @@ pub(crate) struct Options {
     pub on_event: Option<Function>,
     /// `log`.
     pub log: LogLevel,
-}
-
-/// A JavaScript value as the core's validator reads it (as JSON has it: `undefined` and `null`
-/// are "not set"; functions are not objects).
-pub(crate) struct JsSource;
-
-impl OptionSource for JsSource {
-    type Value = JsValue;
-
-    fn field(&self, object: &JsValue, name: &str) -> Option<JsValue> {
-        let value = get_named(object, name);
-        (!value.is_undefined() && !value.is_null()).then_some(value)
-    }
-
-    fn keys(&self, value: &JsValue) -> Option<Vec<String>> {
-        if !value.is_object() || value.is_function() || Array::is_array(value) {
-            return None;
-        }
-        let keys = Object::keys(value.unchecked_ref::<Object>());
-        Some(keys.iter().filter_map(|key| key.as_string()).collect())
-    }
-
-    fn items(&self, value: &JsValue) -> Option<Vec<JsValue>> {
-        value.dyn_ref::<Array>().map(|list| list.iter().collect())
-    }
-
-    fn string(&self, value: &JsValue) -> Option<String> {
-        value.as_string()
-    }
-
-    fn number(&self, value: &JsValue) -> Option<f64> {
-        value.as_f64()
-    }
-
-    fn boolean(&self, value: &JsValue) -> Option<bool> {
-        value.as_bool()
-    }
-
-    fn number_text(&self, number: f64) -> Option<String> {
-        Some(number_text(number))
-    }
 }
 
 /// Whether this runtime has a base URL for relative URLs (a page's or a worker's `location`).
@@ -147,21 +103,17 @@ pub(crate) fn read_options(options: &JsValue) -> Result<Options, String> {
         }
         Some(signal_value.unchecked_into::<AbortSignal>())
     };
+    let log = data.log;
     Ok(Options {
-        config: GenerationConfig {
-            providers: data.providers,
-            policy: data.policy,
-            service_ms: data.service_ms,
-            stream: data.stream,
-            max_event_bytes: data.max_event_bytes,
+        // Back-off stays random per call: the machine draws from this seed.
+        config: data.into_config(
             body_without_model,
-            // Back-off stays random per call: the machine draws from this seed.
-            jitter_seed: (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
-        },
+            (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
+        ),
         signal,
         fetch: optional_function(options, "fetch")?,
         on_text: optional_function(options, "onText")?,
         on_event: optional_function(options, "onEvent")?,
-        log: data.log,
+        log,
     })
 }

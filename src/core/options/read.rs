@@ -65,6 +65,26 @@ pub struct OptionsData {
     pub log: LogLevel,
 }
 
+impl OptionsData {
+    /// The machine's configuration: these options, with the request body the driver built
+    /// (without `model`) and the seed of its back-off's jitter.
+    pub fn into_config(
+        self,
+        body_without_model: String,
+        jitter_seed: u64,
+    ) -> crate::core::machine::GenerationConfig {
+        crate::core::machine::GenerationConfig {
+            providers: self.providers,
+            policy: self.policy,
+            service_ms: self.service_ms,
+            stream: self.stream,
+            max_event_bytes: self.max_event_bytes,
+            body_without_model,
+            jitter_seed,
+        }
+    }
+}
+
 /// Reads and checks every data option of `options`. `has_base_url` says whether the runtime
 /// can resolve a relative provider URL (a page's or a worker's `location`).
 pub fn read_options<S: OptionSource>(

@@ -37,6 +37,21 @@ pub struct RelayProvider {
     pub max_retries: u32,
 }
 
+impl From<crate::core::machine::ProviderConfig> for RelayProvider {
+    /// A provider of the options as a fallback: the same fields.
+    fn from(p: crate::core::machine::ProviderConfig) -> RelayProvider {
+        RelayProvider {
+            name: p.name,
+            url: p.url,
+            model: p.model,
+            api_key: p.api_key,
+            headers: p.headers,
+            timeouts: p.timeouts,
+            max_retries: p.max_retries,
+        }
+    }
+}
+
 /// The SDK's request, as its `fetch` call gave it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SdkRequest {

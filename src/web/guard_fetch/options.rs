@@ -110,18 +110,7 @@ pub(crate) fn read(options: &JsValue) -> Result<GuardOptions, String> {
         false => return Err("session must be a Session".into()),
     };
     Ok(GuardOptions {
-        fallbacks: chain
-            .into_iter()
-            .map(|p| RelayProvider {
-                name: p.name,
-                url: p.url,
-                model: p.model,
-                api_key: p.api_key,
-                headers: p.headers,
-                timeouts: p.timeouts,
-                max_retries: p.max_retries,
-            })
-            .collect(),
+        fallbacks: chain.into_iter().map(RelayProvider::from).collect(),
         timeouts: Timeouts {
             service_ms: read.config.service_ms,
             ..own.timeouts
