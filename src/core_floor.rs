@@ -33,7 +33,7 @@
 //! partialTextAttempt, cause]`, where `cause` is the attempt whose platform error it is,
 //! `"thrown"` (the callback's) or `undefined`.
 
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -53,16 +53,9 @@ use crate::core::relay::{
     OnCut, Relay, RelayAction, RelayConfig, RelayDelivery, RelayProvider, SdkRequest,
 };
 // Options are JavaScript values, read as the package's drivers read them.
+use crate::web::objects::{get_named as get, set_named as set};
 use crate::web::option_source::JsSource as Js;
 use crate::web::to_js::to_js;
-
-fn get(object: &JsValue, key: &str) -> JsValue {
-    Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn set(object: &JsValue, key: &str, value: &JsValue) {
-    let _ = Reflect::set(object, &JsValue::from_str(key), value);
-}
 
 /// The options a guard hands to each of its calls (as `Guard` does).
 const SHARED: [&str; 5] = ["providers", "timeouts", "retry", "fetch", "log"];

@@ -49,13 +49,18 @@ pub mod web {
     /// The drivers' reader of options objects, which the core's option checks read through.
     pub(crate) mod option_source;
 
-    /// What `to_js` and `option_source` use of the drivers' property access (without their
-    /// cache of names).
+    /// The drivers' property access as `to_js`, `option_source` and the core-only module use it
+    /// (without its cache of names).
     pub(crate) mod objects {
         use wasm_bindgen::JsValue;
 
         /// Sets a plain data property.
         pub(crate) fn set(object: &JsValue, key: &'static str, value: &JsValue) {
+            let _ = js_sys::Reflect::set(object, &JsValue::from_str(key), value);
+        }
+
+        /// Sets a plain data property named at run time.
+        pub(crate) fn set_named(object: &JsValue, key: &str, value: &JsValue) {
             let _ = js_sys::Reflect::set(object, &JsValue::from_str(key), value);
         }
 

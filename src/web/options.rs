@@ -8,13 +8,13 @@
 use crate::core::events::LogLevel;
 use crate::core::machine::GenerationConfig;
 use crate::core::options::{check_options_object, read_options as core_read_options, OptionSource};
-pub(crate) use crate::web::option_source::JsSource;
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
 use crate::web::objects::{get, set};
+use crate::web::option_source::JsSource;
 
 #[wasm_bindgen]
 extern "C" {
