@@ -13,7 +13,9 @@
 //! the core's `Serialize` types (`web::to_js`). Anything the JavaScript side does for itself
 //! (building the request body, the platform's objects, errors, logging) is left to it, so the
 //! figure is a lower bound for "JavaScript drivers around a Rust core". It must never decide
-//! anything the core does not.
+//! anything the core does not. Bench rows 7a and 8b also run their calls through minimal
+//! JavaScript drivers of it (`bench/lib/core-driver.mjs`, `bench/lib/core-fetch.mjs`): the CPU
+//! floor of the same design.
 //!
 //! The options are JavaScript values (the driver's plain-data copy of the caller's object, as
 //! the package makes one), read through the core's [`OptionSource`] as the package's drivers
@@ -26,8 +28,9 @@
 //! body]` (send), `[1, attempt]` (cancel) or `[2, attempt]` (finish); the relay's send has the
 //! method and the body or `undefined` (the SDK's own) instead: `[0, attempt, method, url,
 //! [name, value, …], body]`. A generation's delivery is `[0, attempt, text]` or `[1, event,
-//! logLine]` (`logLine` only when the options' `log` prints it); a relay's is `[0, event,
-//! logLine]`, `[1, attempt, status]` (commit), `[2, status, body]` (its own response),
+//! logLine]` (`logLine` only when the options' `log` prints it; `event` is `undefined` once
+//! the driver said that nothing listens, `quiet()`, as the package's drivers then make no event
+//! object); a relay's is `[0, event, logLine]`, `[1, attempt, status]` (commit), `[2, status, body]` (its own response),
 //! `[3, bytes]`, `[4]` (close), `[5, kind, message, provider, layer, phase]` (the body errors)
 //! or `[6]` (open). An outcome is `[true, result, textAttempt, cause]` or `[false, error,
 //! partialTextAttempt, cause]`, where `cause` is the attempt whose platform error it is,
@@ -116,8 +119,8 @@ fn attempt(id: AttemptId) -> JsValue {
     number(id.0)
 }
 
-/// An event and its log line when `log` prints it.
-fn event(log: LogLevel, event: &GuardEvent) -> (JsValue, JsValue) {
+/// An event (`undefined` when nothing listens: `quiet`) and its log line when `log` prints it.
+fn event(log: LogLevel, quiet: bool, event: &GuardEvent) -> (JsValue, JsValue) {
     let line = match log {
         LogLevel::Off => JsValue::UNDEFINED,
         log => match event.log_line() {
@@ -125,7 +128,11 @@ fn event(log: LogLevel, event: &GuardEvent) -> (JsValue, JsValue) {
             _ => JsValue::UNDEFINED,
         },
     };
-    (to_js(event), line)
+    let object = match quiet {
+        true => JsValue::UNDEFINED,
+        false => to_js(event),
+    };
+    (object, line)
 }
 
 fn delivered(text: Option<DeliveredText>) -> JsValue {
@@ -145,6 +152,8 @@ fn cause(cause: Option<CauseRef>) -> JsValue {
 pub struct CoreGeneration {
     machine: Generation,
     log: LogLevel,
+    /// Nothing listens to its events: none is made into an object.
+    quiet: bool,
     /// A guard's call: what its guard learns from when it is over.
     call: Option<GuardedCall>,
 }
@@ -164,6 +173,7 @@ impl CoreGeneration {
         Ok(CoreGeneration {
             machine: Generation::new(config(data, body_without_model, jitter_seed)),
             log,
+            quiet: false,
             call: None,
         })
     }
@@ -201,7 +211,7 @@ impl CoreGeneration {
                 Array::of3(&number(0), &attempt(id), &JsValue::from_str(&text)).into()
             }
             Some(Delivery::Event(e)) => {
-                let (e, line) = event(self.log, &e);
+                let (e, line) = event(self.log, self.quiet, &e);
                 Array::of3(&number(1), &e, &line).into()
             }
         }
@@ -287,6 +297,12 @@ macro_rules! machine_inputs {
 
             pub fn is_settled(&self) -> bool {
                 self.$field.is_settled()
+            }
+
+            /// Nothing listens to its events (no `onEvent`): an event delivery carries
+            /// `undefined` in place of the event, as the package's drivers make none then.
+            pub fn quiet(&mut self) {
+                self.quiet = true;
             }
         }
     };
@@ -406,6 +422,7 @@ impl CoreFetch {
         CoreRelay {
             relay: Relay::new(config),
             log: self.log,
+            quiet: false,
             call: None,
         }
     }
@@ -417,6 +434,8 @@ impl CoreFetch {
 pub struct CoreRelay {
     relay: Relay,
     log: LogLevel,
+    /// Nothing listens to its events: none is made into an object.
+    quiet: bool,
     /// A guard's request: what its guard learns from when it is over.
     call: Option<GuardedCall>,
 }
@@ -463,7 +482,7 @@ impl CoreRelay {
         };
         let list = match delivery {
             RelayDelivery::Event(e) => {
-                let (e, line) = event(self.log, &e);
+                let (e, line) = event(self.log, self.quiet, &e);
                 Array::of3(&number(0), &e, &line)
             }
             RelayDelivery::Commit {
@@ -544,6 +563,7 @@ impl CoreGuard {
         Ok(CoreGeneration {
             machine,
             log,
+            quiet: false,
             call: Some(call),
         })
     }

@@ -198,9 +198,20 @@ export function rows({ results, config, size }) {
   ]);
 
   // 7. Concurrency.
+  // The design floor needs the core-only module, built in the full run only.
+  reported.add("concurrency.core");
+  const core = results["concurrency.core"];
+  const coreSide = (b) =>
+    !config.floorPackage
+      ? "the design floor (the core driven from JavaScript): full run only"
+      : core?.error
+        ? `the design floor FAILED: ${core.error.replaceAll("|", "/")}`
+        : `the design floor, the same calls run by a JavaScript driver of the core-only module of row 2c (the core deciding in Rust, no driver of the package; \`bench/lib/core-driver.mjs\`): CPU ${ms(core.cpuMsPerStream)} per stream (${pct(core.cpuMsPerStream, b.cpuMsPerStream)})`;
+  if (core?.error) failed = true;
+  const rounds = size.concurrencyRounds;
   row("7a", `concurrency: ${size.streams} streams at once, \`generate()\` in Node against the mock (\`normal\`)`, ["concurrency.node", "concurrency.baseline", "concurrency.floor"], (c, b, f) => [
     `${c.streams}/${c.streams} exact; wall ${ms(c.wallMs)}; **CPU ${ms(c.cpuMsPerStream)} per stream** (${pct(c.cpuMsPerStream, b.cpuMsPerStream)})`,
-    `fetch + eventsource-parser + JSON.parse: wall ${ms(b.wallMs)}, CPU ${ms(b.cpuMsPerStream)} per stream; floor, the same with what any guard adds before it decides anything (an \`AbortController\` whose signal the request carries, an idle timer re-armed per read): CPU ${ms(f.cpuMsPerStream)} per stream (${pct(f.cpuMsPerStream, b.cpuMsPerStream)}); each side one process, \`process.cpuUsage()\` over the ${size.streams} streams`,
+    `fetch + eventsource-parser + JSON.parse: wall ${ms(b.wallMs)}, CPU ${ms(b.cpuMsPerStream)} per stream; floor, the same with what any guard adds before it decides anything (an \`AbortController\` whose signal the request carries, an idle timer re-armed per read): CPU ${ms(f.cpuMsPerStream)} per stream (${pct(f.cpuMsPerStream, b.cpuMsPerStream)}); ${coreSide(b)}; each side a fresh process per round, \`process.cpuUsage()\` over its ${size.streams} streams, the sides taking turns, the median of ${rounds} round${rounds === 1 ? "" : "s"}`,
     "every answer exact; CPU per stream ≤ the baseline's",
     c.cpuMsPerStream <= b.cpuMsPerStream,
   ]);
@@ -220,7 +231,7 @@ export function rows({ results, config, size }) {
   ]);
   row("8b", `guardFetch: CPU per stream (\`normal\`, read to the end), ${sdk}, ${size.sdkRounds * size.sdkStreams} streams per side in blocks, the sides taking turns block by block, median of the blocks`, ["guardfetch"], (g) => [
     `with guardFetch ${ms(g.cpu.guarded)} (${pct(g.cpu.guarded, g.cpu.plain)})`,
-    `without: ${ms(g.cpu.plain)}; \`process.cpuUsage()\` of the SDK's process (the mock runs apart), ${g.cpu.turns} blocks of ${g.cpu.block} per side; floors, with nothing of the guard in them: the SDK's \`fetch\` wrapped by a JavaScript relay of the body (a read and an enqueue per upstream chunk, pulled by the SDK) ${ms(g.cpu.relay)} (${pct(g.cpu.relay, g.cpu.plain)}), the same relay with its own \`AbortController\` tied to the SDK's signal and an idle timer re-armed per read ${ms(g.cpu.watch)} (${pct(g.cpu.watch, g.cpu.plain)}): guardFetch adds ${ms(g.cpu.guarded - g.cpu.watch)} over that floor`,
+    `without: ${ms(g.cpu.plain)}; \`process.cpuUsage()\` of the SDK's process (the mock runs apart), ${g.cpu.turns} blocks of ${g.cpu.block} per side; floors, with nothing of the guard in them: the SDK's \`fetch\` wrapped by a JavaScript relay of the body (a read and an enqueue per upstream chunk, pulled by the SDK) ${ms(g.cpu.relay)} (${pct(g.cpu.relay, g.cpu.plain)}), the same relay with its own \`AbortController\` tied to the SDK's signal and an idle timer re-armed per read ${ms(g.cpu.watch)} (${pct(g.cpu.watch, g.cpu.plain)}): guardFetch adds ${ms(g.cpu.guarded - g.cpu.watch)} over that floor; ${g.cpu.core == null ? "the design floor (the core's relay machine driven from JavaScript): full run only" : `the design floor, the SDK's \`fetch\` a JavaScript driver of the core-only module's relay machine (row 2c's module: the core deciding in Rust, no driver of the package; \`bench/lib/core-fetch.mjs\`) ${ms(g.cpu.core)} (${pct(g.cpu.core, g.cpu.plain)})`}`,
     "≤ +10 %",
     g.cpu.guarded <= g.cpu.plain * 1.1,
   ]);

@@ -1,7 +1,7 @@
 // guardFetch() inside the real openai SDK (the version pinned in package.json) against the same
 // SDK without it, both streaming from the mock upstream over loopback, in one fresh process:
 //
-//   node bench/node/guard-fetch.mjs '<json>'   with json = { package, mock, trials, streams, rounds, longN, longRuns }
+//   node bench/node/guard-fetch.mjs '<json>'   with json = { package, floor, mock, trials, streams, rounds, longN, longRuns }
 //
 // - time to first token: from `chat.completions.create()` to the first chunk carrying text
 //   (`normal`), `trials` per side after warm-up, the sides alternating call by call;
@@ -10,20 +10,31 @@
 //   turns block by block, the median of the blocks (the mock runs in its own process, so only
 //   the SDK's and the guard's work is counted); besides
 //   the two sides, two floors with nothing of this library in them (`relayFetch` below) say what
-//   any guard that watches the body from a `fetch` wrapper costs;
+//   any guard that watches the body from a `fetch` wrapper costs, and (with `floor`, the
+//   core-only module's `web` build) the design floor: a JavaScript driver of the core's relay
+//   machine as the `fetch` (../lib/core-fetch.mjs);
 // - throughput: the `long` scenario (`longN` chunks) read to the end, `longRuns` per side,
 //   alternating; MB/s of the upstream's bytes (counted once with a plain fetch).
 //
 // Every stream's text is checked: `normal` must give the mock's canned text, `long` the same text
 // both ways. Prints one JSON line; a wrong answer throws (non-zero exit).
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
 import OpenAI from "openai";
 import { loadNodePackage } from "./load.mjs";
+import { makeCoreGuardFetch } from "../lib/core-fetch.mjs";
 import { MOCK_TEXT, assertNothingLive, percentile, summary } from "../lib/trials.mjs";
 
 const config = JSON.parse(process.argv[2]);
 const { lib } = loadNodePackage(config.package);
 const { mock, trials, streams, rounds, longN, longRuns } = config;
 const MESSAGES = [{ role: "user", content: "bench" }];
+let core = null;
+if (config.floor) {
+  core = await import(pathToFileURL(path.join(config.floor, "llm_stream_guard_floor.js")));
+  core.initSync({ module: readFileSync(path.join(config.floor, "llm_stream_guard_floor_bg.wasm")) });
+}
 
 /**
  * The floors any guard written as a `fetch` wrapper stands on, with nothing of this library in it:
@@ -97,6 +108,7 @@ function clients(scenario, query = {}) {
     guarded: new OpenAI({ ...options, fetch: lib.guardFetch({ retry: { maxRetries: 0 } }) }),
     relay: new OpenAI({ ...options, fetch: relayFetch({ watch: false }) }),
     watch: new OpenAI({ ...options, fetch: relayFetch({ watch: true }) }),
+    core: core && new OpenAI({ ...options, fetch: makeCoreGuardFetch(core, { retry: { maxRetries: 0 } }) }),
   };
 }
 
@@ -142,11 +154,11 @@ for (let i = 0; i < trials; i += 1) {
 const added = ttft.guarded.map((ms, i) => ms - ttft.plain[i]);
 
 // CPU per stream, the floors beside the two sides.
-const CPU_SIDES = ["plain", "guarded", "relay", "watch"];
-for (const side of ["relay", "watch"]) {
+const CPU_SIDES = ["plain", "guarded", "relay", "watch", ...(core ? ["core"] : [])];
+for (const side of CPU_SIDES.slice(2)) {
   for (let i = 0; i < 20; i += 1) expect((await streamed(normal[side])).text, MOCK_TEXT, `warm-up (${side})`);
 }
-const cpu = { plain: [], guarded: [], relay: [], watch: [] };
+const cpu = { plain: [], guarded: [], relay: [], watch: [], core: [] };
 // The sides take turns in blocks of `BLOCK` streams (the order rotating from one turn to the
 // next), so that a slow moment of the machine falls on every side alike; what one block leaves
 // to finish after its last stream (a socket's close) lands in the next at most once per block.
@@ -198,6 +210,7 @@ console.log(
       guarded: percentile(cpu.guarded, 50),
       relay: percentile(cpu.relay, 50),
       watch: percentile(cpu.watch, 50),
+      core: core ? percentile(cpu.core, 50) : null,
       perBlock: cpu,
     },
     long: {

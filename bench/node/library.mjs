@@ -12,12 +12,18 @@
 // - concurrency-baseline { mock, streams }: the same with fetch + eventsource-parser + JSON.parse.
 // - concurrency-floor { mock, streams }: the baseline with what any guard adds before it decides
 //   anything: its own `AbortController` for the request and an idle timer re-armed per read.
+// - concurrency-core { mock, streams, floor }: the same calls as `concurrency`, run by a
+//   JavaScript driver of the core-only module in `floor` (../lib/core-driver.mjs).
 //
 // Prints one JSON line; a wrong answer throws (non-zero exit).
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { createParser } from "eventsource-parser";
 import { loadNodePackage } from "./load.mjs";
 import { stream } from "../lib/stream.mjs";
 import { decodeBench, decodeFetchBench } from "../lib/decode.mjs";
+import { makeCoreGenerate } from "../lib/core-driver.mjs";
 import { deadlineBench, cancelBench, assertNothingLive, MOCK_TEXT } from "../lib/trials.mjs";
 
 const config = JSON.parse(process.argv[2]);
@@ -62,12 +68,23 @@ async function baselineCall(mock, i, watch = false) {
   return { text, partial: false };
 }
 
-function libraryCall(mock, i) {
-  return lib.generate({
+function callOptions(mock, i) {
+  return {
     providers: [{ name: "mock", url: chatUrl(mock), model: "bench/model" }],
     messages: [{ role: "user", content: `stream ${i}` }],
     retry: { maxRetries: 0 },
-  });
+  };
+}
+
+function libraryCall(mock, i) {
+  return lib.generate(callOptions(mock, i));
+}
+
+/** The core-only module (its `web` build, instantiated here) and a JavaScript driver of it. */
+async function coreGenerate(floorDir) {
+  const core = await import(pathToFileURL(path.join(floorDir, "llm_stream_guard_floor.js")));
+  core.initSync({ module: readFileSync(path.join(floorDir, "llm_stream_guard_floor_bg.wasm")) });
+  return makeCoreGenerate(core);
 }
 
 /** `streams` calls at once; every answer must be the mock's exact text. */
@@ -109,6 +126,11 @@ switch (config.what) {
   case "concurrency-baseline":
     result = await concurrency(config.mock, config.streams, (mock, i) => baselineCall(mock, i));
     break;
+  case "concurrency-core": {
+    const generate = await coreGenerate(config.floor);
+    result = await concurrency(config.mock, config.streams, (mock, i) => generate(callOptions(mock, i)));
+    break;
+  }
   case "concurrency-floor":
     result = await concurrency(config.mock, config.streams, (mock, i) => baselineCall(mock, i, true));
     break;

@@ -11,7 +11,8 @@
 //!   in the full run only, the core-only module (feature `core-floor`, `<target>/bench/pkg/floor/`,
 //!   its wasm-bindgen glue minified as the web package's is) row 2c: the size floor of the core
 //!   alone, with every driver in JavaScript, for comparison with row 2's target (no target of its
-//!   own; `--quick` leaves it out, so that the CI suite does not build a third module);
+//!   own; `--quick` leaves it out, so that the CI suite does not build a third module), and row
+//!   7a's design floor (`generate()`'s calls run by a JavaScript driver of that module);
 //! - the edge worker bundle as `cargo xtask worker --build` makes it (the crate with its `worker`
 //!   feature), copied to `<target>/bench/worker/` with a config without key bindings;
 //! - the mock upstream on 127.0.0.1: a release build in the full run (the debug build streams at
@@ -73,10 +74,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     (sizes.js, sizes.js_gzip) = browser_entry(&web_package, false)?;
     (sse_sizes.js, sse_sizes.js_gzip) = browser_entry(&sse_package, true)?;
     // Row 2c, in the full run only: the core alone (no entry of the package; its glue as built).
+    // Row 7a's design floor runs a JavaScript driver of the same module in Node.
+    let floor_package = out.join("pkg").join("floor");
     let floor_sizes = match quick {
         true => None,
         false => {
-            let floor_package = out.join("pkg").join("floor");
             wasm_pack_build_floor("web", &floor_package)?;
             Some(optimize(&floor_package, "web")?)
         }
@@ -98,6 +100,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         long_chunks,
         sizes,
         sse_sizes,
+        floor_package: floor_sizes.as_ref().map(|_| floor_package.as_path()),
         floor_sizes,
     })?;
     let config_path = out.join("config.json");
@@ -396,6 +399,8 @@ struct ConfigJson<'a> {
     sse_sizes: Sizes,
     /// Row 2c's (`None` in `--quick`).
     floor_sizes: Option<Sizes>,
+    /// The core-only module's `web` build, for row 7a's design floor (`None` in `--quick`).
+    floor_package: Option<&'a Path>,
 }
 
 fn config_json(c: &ConfigJson<'_>) -> Result<String, String> {
@@ -424,7 +429,7 @@ fn config_json(c: &ConfigJson<'_>) -> Result<String, String> {
             r#"{{"quick":{},"nodePackage":{},"webPackage":{},"mock":{},"longN":{},"#,
             r#""deadlines":{{"idleMs":{},"firstTokenMs":{},"serviceMs":{}}},"#,
             r#""workers":{{"idle":{},"firstToken":{},"service":{},"main":{},"passthrough":{}}},"#,
-            r#""sizes":{},"sseSizes":{},"floorSizes":{}}}"#,
+            r#""sizes":{},"sseSizes":{},"floorSizes":{},"floorPackage":{}}}"#,
         ),
         c.quick,
         path(c.node_package)?,
@@ -442,6 +447,7 @@ fn config_json(c: &ConfigJson<'_>) -> Result<String, String> {
         sizes(c.sizes),
         sizes(c.sse_sizes),
         c.floor_sizes.map_or_else(|| "null".to_owned(), sizes),
+        c.floor_package.map_or(Ok("null".to_owned()), path)?,
     ))
 }
 
