@@ -31,8 +31,8 @@
 //! logLine]` (`logLine` only when the options' `log` prints it; `event` is `undefined` once
 //! the driver said that nothing listens, `quiet()`, as the package's drivers then make no event
 //! object); a relay's is `[0, event, logLine]`, `[1, attempt, status]` (commit),
-//! `[2, status, body]` (its own response), `[3, bytes]`, `[4]` (close), `[5, kind, message, provider, layer, phase]` (the body errors)
-//! or `[6]` (open). An outcome is `[true, result, textAttempt, cause]` or `[false, error,
+//! `[2, status, body]` (its own response), `[3, bytes]`, `[4]` (close),
+//! `[5, kind, message, provider, layer, phase]` (the body errors) or `[6]` (open). An outcome is `[true, result, textAttempt, cause]` or `[false, error,
 //! partialTextAttempt, cause]`, where `cause` is the attempt whose platform error it is,
 //! `"thrown"` (the callback's) or `undefined`.
 
