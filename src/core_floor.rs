@@ -32,9 +32,10 @@
 //! the driver said that nothing listens, `quiet()`, as the package's drivers then make no event
 //! object); a relay's is `[0, event, logLine]`, `[1, attempt, status]` (commit),
 //! `[2, status, body]` (its own response), `[3, bytes]`, `[4]` (close),
-//! `[5, kind, message, provider, layer, phase]` (the body errors) or `[6]` (open). An outcome is `[true, result, textAttempt, cause]` or `[false, error,
-//! partialTextAttempt, cause]`, where `cause` is the attempt whose platform error it is,
-//! `"thrown"` (the callback's) or `undefined`.
+//! `[5, kind, message, provider, layer, phase]` (the body errors) or `[6]` (open). An outcome
+//! is `[true, result, textAttempt, cause]` or `[false, error, partialTextAttempt, cause]`,
+//! where `cause` is the attempt whose platform error it is, `"thrown"` (the callback's) or
+//! `undefined`.
 
 use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::prelude::*;
