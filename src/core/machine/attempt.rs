@@ -62,7 +62,7 @@ pub(super) struct Ctx<'a> {
 
 /// One attempt.
 #[derive(Debug)]
-pub(super) struct Attempt {
+pub struct Attempt {
     /// Its request and response head: id, deadlines, status, a refusal's body, whether its
     /// transport may still be open.
     pub ex: Exchange,

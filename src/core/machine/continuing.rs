@@ -93,7 +93,7 @@ pub(super) static CONTINUER: Continue = Continue;
 
 impl Continuer for Continue {
     fn keep(&self, g: &mut Generation, attempt: AttemptId, text: &str) {
-        if g.settings.continuation {
+        if g.mode.settings.continuation {
             g.keep(attempt, text);
         }
     }
@@ -137,14 +137,14 @@ impl Continuer for Continue {
 impl Generation {
     /// Keeps text handed out for `attempt` (a new id starts over).
     fn keep(&mut self, attempt: AttemptId, text: &str) {
-        match &mut self.kept {
+        match &mut self.mode.kept {
             Some((id, kept)) if *id == attempt => kept.push_str(text),
-            _ => self.kept = Some((attempt, text.to_owned())),
+            _ => self.mode.kept = Some((attempt, text.to_owned())),
         }
     }
 
     fn kept_text(&self, attempt: AttemptId) -> &str {
-        match &self.kept {
+        match &self.mode.kept {
             Some((id, text)) if *id == attempt => text,
             _ => "",
         }
@@ -152,7 +152,7 @@ impl Generation {
 
     /// While an answer is being continued: the whole text handed out so far.
     fn continued(&self) -> Option<DeliveredText> {
-        let continuing = self.continuing.as_ref()?;
+        let continuing = self.mode.continuing.as_ref()?;
         Some(DeliveredText {
             attempt: continuing.answer,
             bytes: self.kept_text(continuing.answer).len(),
@@ -162,15 +162,15 @@ impl Generation {
     /// The body of the request attempt `id` sends to provider `index`: `None` (the original)
     /// unless an answer is being continued.
     fn continuation_body(&mut self, id: AttemptId, index: usize) -> Result<Option<String>, String> {
-        let Some(continuing) = self.continuing.as_ref() else {
+        let Some(continuing) = self.mode.continuing.as_ref() else {
             return Ok(None);
         };
-        let provider = &self.config.providers[index];
+        let provider = &self.mode.config.providers[index];
         let mode = ContinuationMode::for_provider(&provider.url, &provider.model);
         let text = self.kept_text(continuing.answer);
-        let body = continuation_body(&self.config.body_without_model, text, mode)?;
+        let body = continuation_body(&self.mode.config.body_without_model, text, mode)?;
         let filter = OverlapFilter::new(text);
-        if let Some(continuing) = self.continuing.as_mut() {
+        if let Some(continuing) = self.mode.continuing.as_mut() {
             continuing.mode = mode;
             continuing.filter = Some((id, filter));
         }
@@ -186,7 +186,7 @@ impl Generation {
             .iter()
             .find(|a| a.ex.id == id)
             .is_none_or(|a| a.stopped.is_some() || a.phase == Phase::Over);
-        let Some(continuing) = self.continuing.as_mut() else {
+        let Some(continuing) = self.mode.continuing.as_mut() else {
             return;
         };
         let answer = continuing.answer;
@@ -221,7 +221,7 @@ impl Generation {
     /// Before attempt `id` is judged: what its filter still holds is decided and queued.
     /// Whether anything was (then the judgement waits until it is handed out).
     fn flush_continuation(&mut self, id: AttemptId) -> bool {
-        let Some(continuing) = self.continuing.as_mut() else {
+        let Some(continuing) = self.mode.continuing.as_mut() else {
             return false;
         };
         let answer = continuing.answer;
@@ -246,7 +246,7 @@ impl Generation {
             }
             cause => cause,
         };
-        let Some(continuing) = self.continuing.take() else {
+        let Some(continuing) = self.mode.continuing.take() else {
             self.resolve(attempt, cause, at);
             return;
         };
@@ -262,7 +262,7 @@ impl Generation {
     /// No continuation completed (none left to ask, the time is up, or it failed): the cut
     /// answer resolves partial, with whatever continuations added to it.
     fn resolve_cut(&mut self, at: Millis) {
-        let Some(continuing) = self.continuing.take() else {
+        let Some(continuing) = self.mode.continuing.take() else {
             return;
         };
         let bytes = self.kept_text(continuing.answer).len();
@@ -279,25 +279,29 @@ impl Generation {
     }
 
     fn may_continue(&self, attempt: &Attempt, cause: &PartialCause, at: Millis) -> bool {
-        let answer = self.continuing.as_ref().map_or(attempt.ex.id, |c| c.answer);
+        let answer = self
+            .mode
+            .continuing
+            .as_ref()
+            .map_or(attempt.ex.id, |c| c.answer);
         let no_tool_call = attempt
             .reader
             .as_ref()
             .is_some_and(|reader| reader.answer.tool_calls.is_empty());
-        let has_messages = field_span(&self.config.body_without_model, "messages")
-            .is_some_and(|span| self.config.body_without_model[span].starts_with('['));
-        self.settings.continuation
+        let has_messages = field_span(&self.mode.config.body_without_model, "messages")
+            .is_some_and(|span| self.mode.config.body_without_model[span].starts_with('['));
+        self.mode.settings.continuation
             && has_messages
             && cause.failure != Failure::Aborted
             && no_tool_call
             && !self.kept_text(answer).is_empty()
-            && attempt.provider + 1 < self.config.providers.len()
+            && attempt.provider + 1 < self.mode.config.providers.len()
             && self.plan.service_expired(at).is_none()
     }
 
     fn start_continuation(&mut self, attempt: Attempt, cause: PartialCause, at: Millis) {
         let (from, to) = (attempt.provider, attempt.provider + 1);
-        let previous = self.continuing.take();
+        let previous = self.mode.continuing.take();
         let answer = previous.as_ref().map_or(attempt.ex.id, |c| c.answer);
         let text = self.kept_text(answer);
         let (chars, bytes) = (text.chars().count() as u64, text.len());
@@ -307,18 +311,18 @@ impl Generation {
             attempt: answer,
             bytes,
         };
-        let name = |index: usize| self.config.providers[index].name.clone();
+        let name = |index: usize| self.mode.config.providers[index].name.clone();
         let (origin, bytes_at_first_cut) = match previous {
             Some(previous) => (previous.origin, previous.bytes_at_first_cut),
             None => ((name(from), chars), bytes),
         };
-        self.queue(GuardEvent::Continuation {
+        self.report(GuardEvent::Continuation {
             from: name(from),
             to: name(to),
             chars: chars as f64,
             reason: reason.into(),
         });
-        self.continuing = Some(Continuing {
+        self.mode.continuing = Some(Continuing {
             answer,
             origin,
             bytes_at_first_cut,
@@ -326,7 +330,7 @@ impl Generation {
             filter: None,
             cut,
         });
-        self.partial_text = self.continued();
+        self.mode.partial_text = self.continued();
         self.plan.switch_to(to);
         self.steps.push_back(Step::Begin { at });
     }

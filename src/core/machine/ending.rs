@@ -1,7 +1,12 @@
 //! How a call ends: the result its answer makes, the error it rejects with, and the release
 //! of every attempt still open when it settles.
 
-use super::*;
+use super::attempt::Attempt;
+use super::types::*;
+use super::Generation;
+use crate::core::deadline::Millis;
+use crate::core::events::GuardEvent;
+use crate::core::policy::Failure;
 
 impl Generation {
     /// The call answered with `attempt`'s answer (cut short when `cause` is set).
@@ -12,7 +17,7 @@ impl Generation {
 
     /// The call answers with `result`: the `done` event, and the outcome.
     pub(super) fn answer(&mut self, result: GenerationResult) {
-        self.queue(GuardEvent::Done {
+        self.report(GuardEvent::Done {
             provider: result.provider.clone(),
             partial: result.partial,
             elapsed_ms: result.stats.elapsed_ms,
@@ -27,7 +32,7 @@ impl Generation {
         cause: Option<PartialCause>,
         at: Millis,
     ) -> GenerationResult {
-        let provider = &self.config.providers[attempt.provider];
+        let provider = &self.mode.config.providers[attempt.provider];
         let elapsed_ms = at - self.started;
         let (lines, chunks) = attempt.counts();
         let answer = attempt.reader.take().map(|r| r.answer).unwrap_or_default();
@@ -75,9 +80,9 @@ impl Generation {
                 Failure::Http { status, .. } => Some(*status),
                 _ => None,
             },
-            partial_text: self.partial_text,
+            partial_text: self.mode.partial_text,
             attempts: self.plan.attempts().to_vec(),
-            provider: self.config.providers[provider].name.clone(),
+            provider: self.mode.config.providers[provider].name.clone(),
             reason: reason.map(str::to_owned),
             cause,
         }
@@ -89,9 +94,8 @@ impl Generation {
             attempt.release(&mut self.actions);
         }
         self.attempts.clear();
-        self.steps.clear();
-        self.state = CallState::Settled;
-        self.outcome = Some(outcome);
+        self.close();
+        self.mode.outcome = Some(outcome);
     }
 }
 

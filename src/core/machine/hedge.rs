@@ -53,9 +53,9 @@ impl Hedging for Hedge {
 impl Generation {
     /// When the hedge is due, if one may still start.
     fn hedge_due(&self) -> Option<Millis> {
-        let after = self.settings.hedge_after_ms?;
-        if self.hedged
-            || self.continuing.is_some()
+        let after = self.mode.settings.hedge_after_ms?;
+        if self.mode.hedged
+            || self.mode.continuing.is_some()
             || self.state != CallState::Running
             || self.attempts.len() != 1
         {
@@ -64,14 +64,14 @@ impl Generation {
         let attempt = &self.attempts[0];
         let waiting = attempt.is_waiting() && attempt.ex.deadlines.first_token_ms().is_none();
         let next = attempt.provider + 1;
-        (waiting && next < self.config.providers.len() && self.skipped(next).is_none())
+        (waiting && next < self.mode.config.providers.len() && self.skipped_at(next).is_none())
             .then(|| attempt.ex.deadlines.started() + after)
     }
 
     /// The clock read `now`: start the hedge if it is due (once the deliveries before it are out).
     fn hedge_if_due(&mut self, now: Millis) {
         if self.hedge_due().is_some_and(|due| now >= due) {
-            self.hedged = true;
+            self.mode.hedged = true;
             self.steps.push_back(Step::Hedge { at: now });
         }
     }
@@ -86,19 +86,19 @@ impl Generation {
             return;
         }
         let (from, to) = (attempt.provider, attempt.provider + 1);
-        let providers = &self.config.providers;
+        let providers = &self.mode.config.providers;
         let hedge = GuardEvent::Hedge {
             provider: providers[from].name.clone(),
             to: providers[to].name.clone(),
-            after_ms: self.settings.hedge_after_ms.unwrap_or(0.0),
+            after_ms: self.mode.settings.hedge_after_ms.unwrap_or(0.0),
         };
         let start = GuardEvent::RequestStart {
             provider: providers[to].name.clone(),
             model: providers[to].model.clone(),
             attempt: 1,
         };
-        self.queue(hedge);
-        self.queue(start);
+        self.report(hedge);
+        self.report(start);
         self.steps.push_back(Step::SendHedge { at, provider: to });
     }
 
