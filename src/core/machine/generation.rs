@@ -268,6 +268,8 @@ impl Mode for Answering {
         &m.mode.config.providers[index].model
     }
 
+    fn started(_: &mut Generation, _: Millis) {}
+
     fn event(m: &mut Generation, event: GuardEvent) {
         super::attempt::push_event(&mut m.deliveries, event);
     }

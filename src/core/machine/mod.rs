@@ -5,11 +5,12 @@
 //! the head, the layered deadlines, retries with back-off, failover, the service deadline across
 //! attempts, the events in order with their fields, every message in its words, and a cancel at
 //! any moment. It is the core's parts put together: [`CallPlan`] decides between attempts,
-//! [`AttemptDeadlines`] times each, [`crate::core::exchange`] judges each head and refusal,
+//! [`crate::core::deadline::AttemptDeadlines`] times each, the core's exchange and
+//! [`crate::core::verdict`] judge each head and refusal,
 //! [`crate::core::secrets`] keeps keys out of what it says. A driver (the browser's `fetch`,
 //! the edge worker) only moves bytes and clock readings in and performs what comes out.
 //!
-//! What it does with an answer is its [`Mode`], one of two:
+//! What it does with an answer is its mode (the crate's `Mode` trait), one of two:
 //!
 //! - **answering** ([`Generation`], `generate()`, `Session`, a `Guard`): the answer is read
 //!   (SSE or JSON, by the core's [`crate::core::answer::AnswerReader`]) and handed out as text,
@@ -150,11 +151,6 @@ impl<M: Mode> Machine<M> {
         self.skips.iter().find(|(i, _)| *i == index).map(|(_, s)| s)
     }
 
-    /// The whole call's deadline (`serviceMs`).
-    pub(crate) fn service_ms(&self) -> Millis {
-        self.service_ms
-    }
-
     /// A new attempt's id.
     pub(crate) fn next_id(&mut self) -> AttemptId {
         let id = AttemptId(self.next_attempt);
@@ -188,6 +184,7 @@ impl<M: Mode> Machine<M> {
         self.started = now;
         self.plan = CallPlan::new(now, self.limits.clone(), self.policy, self.service_ms);
         self.state = CallState::Running;
+        M::started(self, now);
         self.steps.push_back(Step::Begin { at: now });
         self.run_steps();
     }

@@ -52,6 +52,8 @@ pub trait Mode: Sized + std::fmt::Debug {
     fn name(m: &Machine<Self>, index: usize) -> &str;
     /// The model asked of provider `index`.
     fn model(m: &Machine<Self>, index: usize) -> &str;
+    /// The call began at `now`.
+    fn started(m: &mut Machine<Self>, now: Millis);
     /// Queues an event.
     fn event(m: &mut Machine<Self>, event: GuardEvent);
     /// Hands `input` to attempt `id`, if it is still there.

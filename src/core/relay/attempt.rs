@@ -87,7 +87,7 @@ impl Ctx<'_> {
 
 /// One attempt.
 #[derive(Debug)]
-pub(super) struct Attempt {
+pub struct Attempt {
     /// Its request and response head: id, deadlines, status, a refusal's body, whether its
     /// transport may still be open.
     pub ex: Exchange,
@@ -182,7 +182,7 @@ impl Attempt {
     }
 
     #[inline(never)]
-    fn fail(&mut self, now: Millis, failure: Failure, message: String) {
+    pub(super) fn fail(&mut self, now: Millis, failure: Failure, message: String) {
         self.failure = Some((failure, message));
         self.phase_before_over = self.phase;
         self.phase = Phase::Over;

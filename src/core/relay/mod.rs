@@ -21,26 +21,28 @@
 //!   naming every attempt), or, when the last attempt was refused with a 4xx, that response
 //!   itself, passed through.
 //!
-//! It reuses the core's parts: [`CallPlan`] decides between attempts (the same retry and
-//! failover rules as `generate()`), [`AttemptDeadlines`](crate::core::deadline::AttemptDeadlines) times each attempt, [`GuardEvent`]s
-//! report what happens, [`crate::core::secrets`] keeps keys (the fallbacks' and the SDK's own)
-//! out of every message. It is a machine of its own rather than a mode of
-//! [`crate::core::machine::Generation`] because what it does with an answer is different in
-//! kind: it never reads text, it holds and passes bytes, and it commits a response once.
+//! It is the call [`Machine`] in its relaying mode: the same call as a
+//! [`crate::core::machine::Generation`]'s (one `begin`, one judgement, one back-off, the same
+//! retry and failover rules of [`crate::core::call::CallPlan`], the same events), with an
+//! answer that is never read as text but held, committed once and passed through. Every
+//! message is kept free of keys (the fallbacks' and the SDK's own) by
+//! [`crate::core::secrets`].
 //!
 //! It must never: change, reorder or drop a byte of a committed response, read a clock, or
 //! hand anything out after a cancel (but the `cancelled` event).
 //!
 //! # How a driver calls it
-//! a. [`Relay::new`], then [`Relay::start`] with the time.
-//! b. Drain: [`Relay::poll_action`] (send a request; release an attempt) and
+//! a. [`Relay::new`], then [`Machine::start`] with the time.
+//! b. Drain: [`Machine::poll_action`] (send a request; release an attempt) and
 //!    [`Relay::poll_delivery`] (events, the commit, body bytes, the end) until both are `None`.
-//! c. Once [`Relay::is_settled`], nothing more comes.
-//! d. Otherwise wait for the platform or [`Relay::poll_timeout`], feed what happened
-//!    ([`Relay::head`], [`Relay::body_bytes`], [`Relay::body_end`], [`Relay::body_error`],
-//!    [`Relay::request_error`], [`Relay::handle_timeout`], [`Relay::cancel`]) and go to b.
+//! c. Once [`Machine::is_settled`], nothing more comes.
+//! d. Otherwise wait for the platform or [`Machine::poll_timeout`], feed what happened
+//!    ([`Machine::head`], [`Machine::body_bytes`], [`Machine::body_end`],
+//!    [`Machine::body_error`], [`Machine::request_error`], [`Machine::handle_timeout`],
+//!    [`Relay::cancel`]) and go to b.
 //!    After the commit, a driver reads the committed body only as fast as its reader asks.
 
+#[allow(private_interfaces)]
 mod attempt;
 mod proxy;
 pub mod request;
@@ -50,11 +52,14 @@ mod types;
 use std::collections::VecDeque;
 
 use crate::core::answer::Outcome;
-use crate::core::call::{CallPlan, Next, ProviderLimits};
-use crate::core::deadline::{Due, Millis, Timeouts, WakeAt};
-use crate::core::events::{whole, GuardEvent};
-use crate::core::machine::{AttemptId, BodyError, Head, Jitter, Observation, Skip};
-use crate::core::policy::{Failure, RetryPolicy};
+use crate::core::call::ProviderLimits;
+use crate::core::deadline::{AttemptDeadlines, Expired, Millis, Timeouts};
+use crate::core::events::GuardEvent;
+use crate::core::exchange::Exchange;
+use crate::core::machine::{
+    AttemptId, Attempted, CallState, Input, Machine, Mode, Plan, Skip, Step, Verdict,
+};
+use crate::core::policy::Failure;
 use crate::core::progress::ProgressWatcher;
 use attempt::{Attempt, Ctx, Phase};
 use proxy::ProxyState;
@@ -71,15 +76,8 @@ pub use types::{
     CutError, OnCut, Outgoing, RelayAction, RelayConfig, RelayDelivery, RelayProvider, SdkRequest,
 };
 
-/// Where the relay is.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum State {
-    Idle,
-    Running,
-    BackingOff(WakeAt),
-    Committed,
-    Settled,
-}
+/// One relayed request: the call machine in its relaying mode (see the module documentation).
+pub type Relay = Machine<Relaying>;
 
 /// One target of the chain, its request made once.
 #[derive(Debug, Clone)]
@@ -110,32 +108,38 @@ impl Target {
     }
 }
 
-/// One relayed request: see the module documentation.
+/// What a relay keeps besides the call: the request's kind and method, its targets, how a cut
+/// ends, what each failed attempt said, and the edge worker's state.
 #[derive(Debug)]
-pub struct Relay {
+pub struct Relaying {
     kind: RequestKind,
     method: String,
     targets: Vec<Target>,
-    secrets: Vec<String>,
     max_event_bytes: usize,
     on_cut: OnCut,
-    plan: CallPlan,
-    limits: Vec<ProviderLimits>,
-    policy: RetryPolicy,
-    service_ms: Millis,
-    jitter: Jitter,
-    state: State,
-    started: Millis,
-    next_id: u32,
-    attempt: Option<Attempt>,
     /// Per attempt judged before the commit: who, what happened.
     tried: Vec<(String, String)>,
-    deliveries: VecDeque<RelayDelivery>,
-    actions: VecDeque<RelayAction>,
     /// The edge worker's settings and state ([`Relay::with_proxy`]).
     proxy: Option<Box<ProxyState>>,
-    /// What each attempt showed as it ended ([`Relay::observations`]).
-    observed: Vec<Observation>,
+}
+
+#[allow(private_interfaces)]
+impl Attempted for Attempt {
+    fn ex(&self) -> &Exchange {
+        &self.ex
+    }
+
+    fn provider(&self) -> usize {
+        self.target
+    }
+
+    fn is_waiting(&self) -> bool {
+        Attempt::is_waiting(self)
+    }
+
+    fn over_at(&self) -> Millis {
+        self.over_at
+    }
 }
 
 impl Relay {
@@ -176,117 +180,50 @@ impl Relay {
                 secrets.extend(provider.api_key.clone().filter(|k| !k.is_empty()));
             }
         }
-        Relay {
+        Relay::build(&config, kind, targets, limits, secrets, None)
+    }
+
+    /// A relay of `config.request` of `kind` through `targets`.
+    fn build(
+        config: &RelayConfig,
+        kind: RequestKind,
+        targets: Vec<Target>,
+        limits: Vec<ProviderLimits>,
+        secrets: Vec<String>,
+        proxy: Option<Box<ProxyState>>,
+    ) -> Relay {
+        let mode = Relaying {
             kind,
-            method: request.method.clone(),
+            method: config.request.method.clone(),
             targets,
-            secrets,
             max_event_bytes: config.max_event_bytes,
             on_cut: config.on_cut,
-            plan: CallPlan::new(0.0, Vec::new(), config.policy, 0.0),
+            tried: Vec::new(),
+            proxy,
+        };
+        let plan = Plan {
             limits,
             policy: config.policy,
             service_ms: config.timeouts.service_ms,
-            jitter: Jitter::new(config.jitter_seed),
-            state: State::Idle,
-            started: 0.0,
-            next_id: 0,
-            attempt: None,
-            tried: Vec::new(),
-            deliveries: VecDeque::new(),
-            actions: VecDeque::new(),
-            proxy: None,
-            observed: Vec::new(),
-        }
+            jitter_seed: config.jitter_seed,
+        };
+        Machine::with_mode(mode, plan, secrets)
     }
 
     /// What kind of request this is.
     pub fn kind(&self) -> RequestKind {
-        self.kind
-    }
-
-    // ------------------------------------------------------------------ inputs
-
-    /// The relay begins at `now`.
-    pub fn start(&mut self, now: Millis) {
-        if self.state != State::Idle {
-            return;
-        }
-        self.started = now;
-        self.plan = CallPlan::new(now, self.limits.clone(), self.policy, self.service_ms);
-        self.state = State::Running;
-        self.proxy_start(now);
-        self.begin(now);
-    }
-
-    /// The response head of `attempt` arrived.
-    pub fn head(&mut self, attempt: AttemptId, now: Millis, head: Head) {
-        let mut head = Some(head);
-        self.with(attempt, now, &mut |a, cx| {
-            if let Some(head) = head.take() {
-                a.head(now, head, cx)
-            }
-        });
-    }
-
-    /// Body bytes of `attempt` arrived.
-    pub fn body_bytes(&mut self, attempt: AttemptId, now: Millis, bytes: &[u8]) {
-        self.with(attempt, now, &mut |a, cx| a.bytes(now, bytes, cx));
-    }
-
-    /// The body of `attempt` ended.
-    pub fn body_end(&mut self, attempt: AttemptId, now: Millis) {
-        self.with(attempt, now, &mut |a, cx| a.end(now, cx));
-    }
-
-    /// Reading the body of `attempt` failed.
-    pub fn body_error(&mut self, attempt: AttemptId, now: Millis, error: BodyError) {
-        let mut error = Some(error);
-        self.with(attempt, now, &mut |a, cx| {
-            if let Some(error) = error.take() {
-                a.body_error(now, error, cx)
-            }
-        });
-    }
-
-    /// The request of `attempt` failed before any response.
-    pub fn request_error(&mut self, attempt: AttemptId, now: Millis, message: &str) {
-        self.with(attempt, now, &mut |a, cx| a.request_error(now, message, cx));
-    }
-
-    /// The clock read `now`: whatever is due happens; nothing else does.
-    pub fn handle_timeout(&mut self, now: Millis) {
-        if self.proxy_timeout(now) {
-            return;
-        }
-        if self.paused() {
-            return;
-        }
-        match self.state {
-            State::Idle | State::Settled => {}
-            State::BackingOff(until) => {
-                if until.passed(now) {
-                    self.state = State::Running;
-                    self.begin(now);
-                }
-            }
-            State::Running | State::Committed => {
-                if let Some(id) = self.attempt.as_ref().map(|a| a.ex.id) {
-                    self.with(id, now, &mut |a, cx| a.timeout(now, cx));
-                }
-            }
-        }
+        self.mode.kind
     }
 
     /// The SDK (its signal, or its reader's cancel) or the guard's own signal or session
     /// cancelled at `now`, for `reason`: every attempt is released, one `cancelled` event,
     /// nothing else. A relay already settled stays as it was.
     pub fn cancel(&mut self, _now: Millis, reason: &str) {
-        if matches!(self.state, State::Settled | State::Idle) {
+        if matches!(self.state, CallState::Settled | CallState::Idle) {
             return;
         }
         self.deliveries.clear();
-        if let Some(mut attempt) = self.attempt.take() {
+        for mut attempt in std::mem::take(&mut self.attempts) {
             // A request not sent yet is never sent (nothing to release then).
             let unsent = self.actions.len();
             self.actions
@@ -295,21 +232,15 @@ impl Relay {
                 attempt.release(&mut self.actions);
             }
         }
-        self.event(GuardEvent::Cancelled {
+        self.report(GuardEvent::Cancelled {
             reason: reason.to_owned(),
         });
-        self.state = State::Settled;
-    }
-
-    // ------------------------------------------------------------------ outputs
-
-    /// The next thing the driver must do.
-    pub fn poll_action(&mut self) -> Option<RelayAction> {
-        self.actions.pop_front()
+        self.close();
     }
 
     /// The next thing for the SDK.
     pub fn poll_delivery(&mut self) -> Option<RelayDelivery> {
+        self.run_steps();
         loop {
             let delivery = self.deliveries.pop_front()?;
             if self.proxy_outgoing(&delivery) {
@@ -318,282 +249,18 @@ impl Relay {
         }
     }
 
-    /// When [`Relay::handle_timeout`] is wanted; `None` when nothing waits on the clock.
-    pub fn poll_timeout(&self) -> Option<Millis> {
-        let own = self.proxy_due();
-        if self.paused() {
-            return own;
-        }
-        let due = match self.state {
-            State::BackingOff(until) => Some(until.due()),
-            State::Running | State::Committed => self
-                .attempt
-                .as_ref()
-                .filter(|a| a.is_waiting())
-                .map(|a| a.due(self.plan.service_deadline())),
-            State::Idle | State::Settled => None,
-        };
-        match (due, own) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Whether nothing more will happen (all deliveries may not be out yet: drain them).
-    pub fn is_settled(&self) -> bool {
-        self.state == State::Settled
-    }
-
     /// The committed attempt, while its body is being read.
     pub fn committed_attempt(&self) -> Option<AttemptId> {
-        self.attempt
-            .as_ref()
+        self.attempts
+            .first()
             .filter(|a| a.phase == Phase::Committed)
             .map(|a| a.ex.id)
-    }
-
-    // ------------------------------------------------------------------ the steps
-
-    #[inline(never)]
-    fn event(&mut self, event: GuardEvent) {
-        if let (Some(proxy), Some(RelayDelivery::Close)) = (
-            self.proxy.as_ref().filter(|_| PROXY_MODE),
-            self.deliveries.back(),
-        ) {
-            // The worker's client gets its events in the stream: this one before its end, and
-            // before the read that ended it (a client stops at `[DONE]` or an error chunk).
-            let close = self.deliveries.len() - 1;
-            let at = match proxy.mode.client_events {
-                true => self
-                    .deliveries
-                    .iter()
-                    .rposition(|d| matches!(d, RelayDelivery::Bytes(_)))
-                    .unwrap_or(close),
-                false => close,
-            };
-            return self.deliveries.insert(at, RelayDelivery::Event(event));
-        }
-        self.deliveries.push_back(RelayDelivery::Event(event));
-    }
-
-    /// Ask the current target, unless the service deadline has passed.
-    #[inline(never)]
-    fn begin(&mut self, now: Millis) {
-        let index = self.plan.provider_index();
-        if let Some(expired) = self.plan.service_expired(now) {
-            let message = format!(
-                "service timeout: {} ms passed before {} could be asked",
-                whole(self.service_ms),
-                self.targets[index].name
-            );
-            self.tried.push((self.targets[index].name.clone(), message));
-            return self.respond(&Failure::Timeout(expired));
-        }
-        let target = &self.targets[index];
-        self.deliveries
-            .push_back(RelayDelivery::Event(GuardEvent::RequestStart {
-                provider: target.name.clone(),
-                model: target.model.clone(),
-                attempt: self.plan.attempt_number(),
-            }));
-        let id = AttemptId(self.next_id);
-        self.next_id += 1;
-        let deadlines = self.plan.begin_attempt(now);
-        let mut attempt = Attempt::sent(id, index, deadlines);
-        if index > 0 && target.body.is_none() {
-            // The SDK's body is not a JSON object: a fallback cannot be given its model.
-            let mut cx = self.ctx(index);
-            attempt.refuse(now, &mut cx);
-        } else {
-            self.actions.push_back(RelayAction::Send(Outgoing {
-                attempt: id,
-                method: self.method.clone(),
-                url: target.url.clone(),
-                headers: target.headers.clone(),
-                body: target.body.clone(),
-            }));
-        }
-        self.attempt = Some(attempt);
-        self.after_input();
-    }
-
-    /// What an attempt at target `index` reports into.
-    fn ctx(&mut self, index: usize) -> Ctx<'_> {
-        Ctx {
-            kind: self.kind,
-            name: &self.targets[index].name,
-            model: &self.targets[index].model,
-            url: &self.targets[index].url,
-            secrets: &self.secrets,
-            max_event_bytes: self.max_event_bytes,
-            on_cut: self.on_cut,
-            service_deadline: self.plan.service_deadline(),
-            deliveries: &mut self.deliveries,
-            actions: &mut self.actions,
-            proxy: self
-                .proxy
-                .as_deref_mut()
-                .filter(|_| PROXY_MODE)
-                .map(|p| (&mut p.shaper, &p.mode)),
-        }
-    }
-
-    /// Hands an input to the current attempt `id` (reports about any other are ignored), then
-    /// acts on where it left the relay.
-    #[inline(never)]
-    fn with(
-        &mut self,
-        id: AttemptId,
-        now: Millis,
-        input: &mut dyn FnMut(&mut Attempt, &mut Ctx<'_>),
-    ) {
-        if matches!(self.state, State::Settled | State::Idle) {
-            return;
-        }
-        self.proxy_input(now);
-        if self.attempt.as_ref().is_none_or(|a| a.ex.id != id) {
-            return; // an attempt that is over: a late report
-        }
-        let Some(mut attempt) = self.attempt.take() else {
-            return;
-        };
-        let mut cx = self.ctx(attempt.target);
-        input(&mut attempt, &mut cx);
-        self.attempt = Some(attempt);
-        self.after_input();
-    }
-
-    /// After an input: a commit moves the relay on; an attempt that is over is judged; a
-    /// committed body that ended settles the relay.
-    #[inline(never)]
-    fn after_input(&mut self) {
-        let Some(attempt) = self.attempt.as_mut() else {
-            return;
-        };
-        if matches!(attempt.phase, Phase::Committed | Phase::Finished) {
-            self.proxy_committed();
-        }
-        let Some(attempt) = self.attempt.as_mut() else {
-            return;
-        };
-        match attempt.phase {
-            Phase::Committed => self.state = State::Committed,
-            Phase::Finished => {
-                let mut attempt = self.attempt.take().expect("checked");
-                attempt.release(&mut self.actions);
-                let at = attempt.over_at;
-                let outcome = match &attempt.cut {
-                    Some(failure) => Outcome::Partial(failure.clone()),
-                    None => Outcome::Complete,
-                };
-                let started = attempt.ex.deadlines.started();
-                self.observe(&attempt, attempt.cut.clone());
-                let _ = self
-                    .plan
-                    .finish_attempt(&outcome, attempt.ex.status, started, at, 0.0);
-                self.event(GuardEvent::Done {
-                    provider: self.targets[attempt.target].name.clone(),
-                    partial: attempt.cut.is_some(),
-                    elapsed_ms: at - self.started,
-                });
-                self.state = State::Settled;
-            }
-            Phase::Over => {
-                let attempt = self.attempt.take().expect("checked");
-                self.judge(attempt);
-            }
-            Phase::AwaitingHead | Phase::Holding | Phase::ErrorBody => {}
-        }
-    }
-
-    /// An attempt before the commit is over: report its failure, then retry, fail over, pass a
-    /// refusal through or answer with the guard's own failure response.
-    #[inline(never)]
-    fn judge(&mut self, mut attempt: Attempt) {
-        let at = attempt.over_at;
-        let (failure, message) = attempt.failure.clone().expect("an attempt over has failed");
-        let name = self.targets[attempt.target].name.clone();
-        if failure == Failure::Empty {
-            self.event(GuardEvent::EmptyResponse {
-                provider: name.clone(),
-                lines: 0.0,
-            });
-        }
-        let status = attempt
-            .ex
-            .status
-            .filter(|_| matches!(failure, Failure::Http { .. }));
-        self.event(GuardEvent::AttemptFailed {
-            provider: name.clone(),
-            kind: failure.kind(),
-            status,
-            message: message.clone(),
-        });
-        self.tried.push((name.clone(), message));
-        self.observe(&attempt, Some(failure.clone()));
-        self.proxy_judged(&failure);
-        let started = attempt.ex.deadlines.started();
-        let jitter = self.jitter.draw();
-        let outcome = Outcome::Failed(failure.clone());
-        match self
-            .plan
-            .finish_attempt(&outcome, attempt.ex.status, started, at, jitter)
-        {
-            Next::Retry { delay_ms } => {
-                attempt.release(&mut self.actions);
-                self.event(GuardEvent::Retry {
-                    provider: name,
-                    attempt: self.plan.attempt_number(),
-                    delay_ms,
-                    reason: failure.kind().into(),
-                });
-                self.state = State::BackingOff(WakeAt(at + delay_ms));
-            }
-            Next::Failover { to } => {
-                attempt.release(&mut self.actions);
-                self.event(GuardEvent::Failover {
-                    from: name,
-                    to: self.targets[to].name.clone(),
-                    reason: failure.kind().into(),
-                });
-                self.begin(at);
-            }
-            Next::Reject(_) | Next::Resolve { .. } => {
-                if let (
-                    Failure::Http {
-                        status: 400..=499, ..
-                    },
-                    None,
-                ) = (&failure, self.proxy.as_ref().filter(|_| PROXY_MODE))
-                {
-                    if attempt.phase_before_over == Phase::ErrorBody {
-                        // The upstream refused the request: its own answer goes to the SDK.
-                        let mut cx = self.ctx(attempt.target);
-                        attempt.commit_refusal(&mut cx);
-                        self.attempt = Some(attempt);
-                        return self.after_input();
-                    }
-                }
-                attempt.release(&mut self.actions);
-                self.respond(&failure);
-            }
-        }
-    }
-
-    /// Notes what `attempt` showed as it ends (`failure`: what ended or cut it, if anything).
-    fn observe(&mut self, attempt: &Attempt, failure: Option<Failure>) {
-        self.observed.push(Observation {
-            provider: attempt.target,
-            failure,
-            first_token_ms: attempt.ex.deadlines.first_token_ms(),
-            longest_gap_ms: attempt.ex.deadlines.longest_gap_ms(),
-        });
     }
 
     /// A guard left `provider` (of `model`) out of this call's fallbacks (its breaker is
     /// open): the `skipped` event, delivered with the call's first.
     pub fn skipped(&mut self, provider: String, model: String, skip: &Skip) {
-        self.event(GuardEvent::Skipped {
+        self.report(GuardEvent::Skipped {
             provider,
             model,
             reason: skip.reason.into(),
@@ -601,11 +268,43 @@ impl Relay {
         });
     }
 
-    /// What each attempt showed as it ended, in order (a guard learns from it): its target's
-    /// index (0 the request's own endpoint, then the fallbacks), its failure, its time to the
-    /// first progress and its longest silence after it.
-    pub fn observations(&self) -> &[Observation] {
-        &self.observed
+    /// What an attempt at target `index` reports into.
+    fn ctx(&mut self, index: usize) -> Ctx<'_> {
+        let target = &self.mode.targets[index];
+        Ctx {
+            kind: self.mode.kind,
+            name: &target.name,
+            model: &target.model,
+            url: &target.url,
+            secrets: &self.secrets,
+            max_event_bytes: self.mode.max_event_bytes,
+            on_cut: self.mode.on_cut,
+            service_deadline: self.plan.service_deadline(),
+            deliveries: &mut self.deliveries,
+            actions: &mut self.actions,
+            proxy: self
+                .mode
+                .proxy
+                .as_deref_mut()
+                .filter(|_| PROXY_MODE)
+                .map(|p| (&mut p.shaper, &p.mode)),
+        }
+    }
+
+    /// After an input: a commit opens the status; an attempt that is over or finished is
+    /// judged.
+    #[inline(never)]
+    fn after_input(&mut self) {
+        let Some(attempt) = self.attempts.first() else {
+            return;
+        };
+        let (id, phase) = (attempt.ex.id, attempt.phase);
+        if matches!(phase, Phase::Committed | Phase::Finished) {
+            self.proxy_committed();
+        }
+        if matches!(phase, Phase::Finished | Phase::Over) {
+            self.steps.push_back(Step::Judge(id));
+        }
     }
 
     /// Everything failed before the commit: the guard's own response.
@@ -618,12 +317,13 @@ impl Relay {
             Failure::Timeout(_) => 504,
             _ => 502,
         };
-        let count = self.tried.len();
+        let tried = &self.mode.tried;
+        let count = tried.len();
         let mut message = format!(
             "llm-stream-guard: no answer after {count} attempt{}: ",
             if count == 1 { "" } else { "s" }
         );
-        for (i, (name, what)) in self.tried.iter().enumerate() {
+        for (i, (name, what)) in tried.iter().enumerate() {
             if i > 0 {
                 message.push_str("; ");
             }
@@ -640,7 +340,197 @@ impl Relay {
         let body = failure_body(&message, failure.kind(), &tried);
         self.deliveries
             .push_back(RelayDelivery::Respond { status, body });
-        self.state = State::Settled;
+        self.close();
+    }
+}
+
+impl Mode for Relaying {
+    type Attempt = Attempt;
+    type Queued = RelayDelivery;
+    type Action = RelayAction;
+    const WAITS_FOR_DELIVERIES: bool = false;
+
+    fn name(m: &Relay, index: usize) -> &str {
+        &m.mode.targets[index].name
+    }
+
+    fn model(m: &Relay, index: usize) -> &str {
+        &m.mode.targets[index].model
+    }
+
+    fn started(m: &mut Relay, now: Millis) {
+        m.proxy_start(now);
+    }
+
+    #[inline(never)]
+    fn event(m: &mut Relay, event: GuardEvent) {
+        if let (Some(proxy), Some(RelayDelivery::Close)) = (
+            m.mode.proxy.as_ref().filter(|_| PROXY_MODE),
+            m.deliveries.back(),
+        ) {
+            // The worker's client gets its events in the stream: this one before its end, and
+            // before the read that ended it (a client stops at `[DONE]` or an error chunk).
+            let close = m.deliveries.len() - 1;
+            let at = match proxy.mode.client_events {
+                true => m
+                    .deliveries
+                    .iter()
+                    .rposition(|d| matches!(d, RelayDelivery::Bytes(_)))
+                    .unwrap_or(close),
+                false => close,
+            };
+            return m.deliveries.insert(at, RelayDelivery::Event(event));
+        }
+        m.deliveries.push_back(RelayDelivery::Event(event));
+    }
+
+    /// Hands an input to the current attempt `id` (reports about any other are ignored), then
+    /// looks at where it left the relay.
+    #[inline(never)]
+    fn feed(m: &mut Relay, id: AttemptId, input: Input<'_>) {
+        if let Some(now) = input.now() {
+            m.proxy_input(now);
+        }
+        if m.attempts.first().is_none_or(|a| a.ex.id != id) {
+            return; // an attempt that is over: a late report
+        }
+        let Some(mut attempt) = m.attempts.pop() else {
+            return;
+        };
+        let cx = &mut m.ctx(attempt.target);
+        match input {
+            Input::Head(now, head) => attempt.head(now, head, cx),
+            Input::Bytes(now, bytes) => attempt.bytes(now, bytes, cx),
+            Input::End(now) => attempt.end(now, cx),
+            Input::BodyError(now, error) => attempt.body_error(now, error, cx),
+            Input::RequestError(now, message) => attempt.request_error(now, message, cx),
+            Input::Timeout(now) => attempt.timeout(now, cx),
+            Input::AfterRead => {}
+        }
+        m.attempts.push(attempt);
+        m.after_input();
+    }
+
+    fn send(m: &mut Relay, index: usize, deadlines: AttemptDeadlines) {
+        let now = deadlines.started();
+        let id = m.next_id();
+        let mut attempt = Attempt::sent(id, index, deadlines);
+        let target = &m.mode.targets[index];
+        if index > 0 && target.body.is_none() {
+            // The SDK's body is not a JSON object: a fallback cannot be given its model.
+            let mut cx = m.ctx(index);
+            attempt.refuse(now, &mut cx);
+        } else {
+            m.actions.push_back(RelayAction::Send(Outgoing {
+                attempt: id,
+                method: m.mode.method.clone(),
+                url: target.url.clone(),
+                headers: target.headers.clone(),
+                body: target.body.clone(),
+            }));
+        }
+        m.attempts.push(attempt);
+        m.after_input();
+    }
+
+    fn refuse(
+        m: &mut Relay,
+        id: AttemptId,
+        index: usize,
+        deadlines: AttemptDeadlines,
+        failure: Failure,
+        message: String,
+    ) {
+        let now = deadlines.started();
+        let mut attempt = Attempt::sent(id, index, deadlines);
+        attempt.ex.closed();
+        attempt.fail(now, failure, message);
+        m.attempts.push(attempt);
+        m.after_input();
+    }
+
+    fn release(attempt: &mut Attempt, actions: &mut VecDeque<RelayAction>) {
+        attempt.release(actions);
+    }
+
+    fn due(m: &Relay, attempt: &Attempt) -> Millis {
+        attempt.due(m.plan.service_deadline())
+    }
+
+    fn own_due(m: &Relay) -> (Option<Millis>, bool) {
+        (m.proxy_due(), m.paused())
+    }
+
+    fn clock(m: &mut Relay, now: Millis) -> bool {
+        m.proxy_timeout(now) || m.paused()
+    }
+
+    fn clock_after(_: &mut Relay, _: Millis) {}
+
+    fn step(_: &mut Relay, _: Step) {}
+
+    fn hold_judge(_: &mut Relay, _: AttemptId) -> bool {
+        false
+    }
+
+    fn verdict(m: &mut Relay, attempt: &Attempt) -> Verdict {
+        let (outcome, message) = match &attempt.failure {
+            Some((failure, message)) => {
+                let name = m.mode.targets[attempt.target].name.clone();
+                m.mode.tried.push((name, message.clone()));
+                m.proxy_judged(failure);
+                (Outcome::Failed(failure.clone()), message.clone())
+            }
+            None => match &attempt.cut {
+                Some(failure) => (Outcome::Partial(failure.clone()), String::new()),
+                None => (Outcome::Complete, String::new()),
+            },
+        };
+        Verdict {
+            outcome,
+            message,
+            cause: None,
+            lines: 0.0,
+        }
+    }
+
+    /// The committed body is over (whole, or cut): `done`, and the relay is over.
+    fn resolve(m: &mut Relay, mut attempt: Attempt, _: Option<Failure>, _: Verdict, at: Millis) {
+        attempt.release(&mut m.actions);
+        m.report(GuardEvent::Done {
+            provider: m.mode.targets[attempt.target].name.clone(),
+            partial: attempt.cut.is_some(),
+            elapsed_ms: at - m.started,
+        });
+        m.close();
+    }
+
+    /// Nothing is left to try: a refusal is passed through, or the guard answers with its own
+    /// failure response.
+    fn reject(m: &mut Relay, mut attempt: Attempt, failure: Failure, _: Verdict, _: Millis) {
+        if let (
+            Failure::Http {
+                status: 400..=499, ..
+            },
+            None,
+        ) = (&failure, m.mode.proxy.as_ref().filter(|_| PROXY_MODE))
+        {
+            if attempt.phase_before_over == Phase::ErrorBody {
+                // The upstream refused the request: its own answer goes to the SDK.
+                let mut cx = m.ctx(attempt.target);
+                attempt.commit_refusal(&mut cx);
+                m.attempts.push(attempt);
+                return m.after_input();
+            }
+        }
+        attempt.release(&mut m.actions);
+        m.respond(&failure);
+    }
+
+    fn expired(m: &mut Relay, _: Millis, expired: Expired, index: usize, message: String) {
+        let name = m.mode.targets[index].name.clone();
+        m.mode.tried.push((name, message));
+        m.respond(&Failure::Timeout(expired));
     }
 }
 

@@ -14,12 +14,13 @@
 use super::request::{cut_tail, request_keys, with_model};
 use super::shape::Shaper;
 use super::{
-    limit, Relay, RelayConfig, RelayDelivery, RelayProvider, RequestKind, State, Target, PROXY_MODE,
+    limit, Relay, RelayConfig, RelayDelivery, RelayProvider, RequestKind, Target, PROXY_MODE,
 };
 use crate::core::call::ProviderLimits;
 use crate::core::deadline::Millis;
 use crate::core::events::GuardEvent;
 use crate::core::machine::push_json_string;
+use crate::core::machine::CallState;
 use crate::core::policy::Failure;
 use crate::core::progress::json::field_span;
 use crate::core::progress::Format;
@@ -193,17 +194,17 @@ impl Relay {
     /// client's request as the worker forwards it: its body is every target's, with the
     /// target's model spliced in; `config.fallbacks` is not read).
     pub fn with_proxy(config: RelayConfig, mode: ProxyMode) -> Relay {
-        let request = config.request.clone();
-        let mut relay = Relay::new(RelayConfig {
+        let config = RelayConfig {
             fallbacks: Vec::new(),
             on_cut: super::OnCut::Finish,
             ..config
-        });
-        let kind = relay.kind;
+        };
+        let request = &config.request;
+        let kind = RequestKind::of(&request.method, request.body.as_deref());
         let body = request.body.as_deref().unwrap_or("{}");
-        relay.targets.clear();
-        relay.limits.clear();
-        relay.secrets = request_keys(&request.headers);
+        let mut targets = Vec::with_capacity(mode.targets.len());
+        let mut limits = Vec::with_capacity(mode.targets.len());
+        let mut secrets = request_keys(&request.headers);
         for provider in &mode.targets {
             let spliced = with_model(body, &provider.model);
             // `stream_options` is chat's: the other formats end with their usage anyway.
@@ -215,25 +216,19 @@ impl Relay {
                 (RequestKind::Stream, true) => spliced.map(|b| with_usage(&b)),
                 _ => spliced,
             };
-            relay
-                .targets
-                .push(Target::fallback(provider, &request.headers, body));
-            relay.limits.push(ProviderLimits {
+            targets.push(Target::fallback(provider, &request.headers, body));
+            limits.push(ProviderLimits {
                 name: provider.name.clone(),
                 timeouts: limit(kind, provider.timeouts),
                 max_retries: provider.max_retries,
             });
-            relay
-                .secrets
-                .extend(provider.api_key.clone().filter(|k| !k.is_empty()));
+            secrets.extend(provider.api_key.clone().filter(|k| !k.is_empty()));
         }
-        relay
-            .secrets
-            .extend(mode.secrets.iter().filter(|s| !s.is_empty()).cloned());
+        secrets.extend(mode.secrets.iter().filter(|s| !s.is_empty()).cloned());
         let stream = kind == RequestKind::Stream;
-        let rename = (stream && mode.client_events).then(|| relay.secrets.clone());
-        let shaper = Shaper::new(mode.strip_usage && stream, rename, relay.max_event_bytes);
-        relay.proxy = Some(Box::new(ProxyState {
+        let rename = (stream && mode.client_events).then(|| secrets.clone());
+        let shaper = Shaper::new(mode.strip_usage && stream, rename, config.max_event_bytes);
+        let proxy = Box::new(ProxyState {
             mode: ProxyMode {
                 targets: Vec::new(),
                 client_events: stream && mode.client_events,
@@ -254,21 +249,21 @@ impl Relay {
             last_probe: 0.0,
             last_failure: None,
             retry_after_ms: Vec::new(),
-        }));
-        relay
+        });
+        Relay::build(&config, kind, targets, limits, secrets, Some(proxy))
     }
 
     /// Whether the client's reading is watched (the edge worker's relay): the driver reports it
     /// with [`Relay::client_reading`] and arms its timer whether or not the client reads.
     pub fn watches_client(&self) -> bool {
-        PROXY_MODE && self.proxy.is_some()
+        PROXY_MODE && self.mode.proxy.is_some()
     }
 
     /// Whether the client waits for bytes (`true`) or has not asked for more (`false`) at `now`.
     /// While it does not ask, the upstream is not read and its deadlines wait; a client that
     /// has not asked for longer than `client_idle_ms` is gone.
     pub fn client_reading(&mut self, now: Millis, waiting: bool) {
-        if let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) {
+        if let Some(proxy) = self.mode.proxy.as_mut().filter(|_| PROXY_MODE) {
             match (waiting, proxy.stalled_since) {
                 (true, _) => proxy.stalled_since = None,
                 (false, None) => proxy.stalled_since = Some(now),
@@ -282,7 +277,7 @@ impl Relay {
     /// smallest `Retry-After` when every attempt was rate-limited). `None` before a failure,
     /// and for a cancelled request (nobody reads it).
     pub fn final_refusal(&self) -> Option<Refusal> {
-        let proxy = self.proxy.as_ref().filter(|_| PROXY_MODE)?;
+        let proxy = self.mode.proxy.as_ref().filter(|_| PROXY_MODE)?;
         let (failure, message) = proxy.last_failure.as_ref()?;
         let tried = self.tried_list();
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
@@ -302,7 +297,7 @@ impl Relay {
 
     /// The kind of the failure the worker's relay answered with (`None`: it did not fail).
     pub fn failure_kind(&self) -> Option<&'static str> {
-        let proxy = self.proxy.as_ref().filter(|_| PROXY_MODE)?;
+        let proxy = self.mode.proxy.as_ref().filter(|_| PROXY_MODE)?;
         proxy
             .last_failure
             .as_ref()
@@ -323,14 +318,14 @@ impl Relay {
 
     /// Notes the time of an input (events are stamped with it).
     pub(super) fn proxy_input(&mut self, now: Millis) {
-        if let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) {
+        if let Some(proxy) = self.mode.proxy.as_mut().filter(|_| PROXY_MODE) {
             proxy.now = now;
         }
     }
 
     /// At the start: the first heartbeat's time.
     pub(super) fn proxy_start(&mut self, now: Millis) {
-        if let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) {
+        if let Some(proxy) = self.mode.proxy.as_mut().filter(|_| PROXY_MODE) {
             proxy.began = now;
             proxy.now = now;
             if let Some(ms) = proxy.mode.heartbeat_ms {
@@ -341,8 +336,9 @@ impl Relay {
 
     /// Whether the attempt's deadlines wait (the client does not read a committed stream).
     pub(super) fn paused(&self) -> bool {
-        self.state == State::Committed
+        self.committed_attempt().is_some()
             && self
+                .mode
                 .proxy
                 .as_ref()
                 .is_some_and(|p| p.stalled_since.is_some())
@@ -350,8 +346,8 @@ impl Relay {
 
     /// The proxy's own next deadline: the client's stall, or the next heartbeat.
     pub(super) fn proxy_due(&self) -> Option<Millis> {
-        let proxy = self.proxy.as_ref().filter(|_| PROXY_MODE)?;
-        if matches!(self.state, State::Idle | State::Settled) {
+        let proxy = self.mode.proxy.as_ref().filter(|_| PROXY_MODE)?;
+        if matches!(self.state, CallState::Idle | CallState::Settled) {
             return None;
         }
         if let Some(since) = proxy.stalled_since.filter(|_| proxy.opened) {
@@ -371,7 +367,7 @@ impl Relay {
     /// The clock read `now`: a client stalled too long is gone (`true`: the relay is over);
     /// a heartbeat that is due goes out (the first one sends the status).
     pub(super) fn proxy_timeout(&mut self, now: Millis) -> bool {
-        let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) else {
+        let Some(proxy) = self.mode.proxy.as_mut().filter(|_| PROXY_MODE) else {
             return false;
         };
         proxy.now = now;
@@ -413,7 +409,7 @@ impl Relay {
 
     /// A commit: the status goes out now (unless a heartbeat sent it).
     pub(super) fn proxy_committed(&mut self) {
-        if let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) {
+        if let Some(proxy) = self.mode.proxy.as_mut().filter(|_| PROXY_MODE) {
             proxy.opened = true;
         }
     }
@@ -423,7 +419,7 @@ impl Relay {
     /// client that asked for them (every delivery of bytes ends at an event boundary, so one
     /// can go between any two).
     pub(super) fn proxy_outgoing(&mut self, delivery: &RelayDelivery) -> bool {
-        let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) else {
+        let Some(proxy) = self.mode.proxy.as_mut().filter(|_| PROXY_MODE) else {
             return true;
         };
         match delivery {
@@ -458,9 +454,14 @@ impl Relay {
     /// Everything failed: before the status, the worker's refusal; after it, the final error
     /// chunk and `[DONE]`. `false` when this is not the worker's relay.
     pub(super) fn proxy_respond(&mut self, failure: &Failure) -> bool {
-        let message = self.tried.last().map(|t| t.1.clone()).unwrap_or_default();
+        let message = self
+            .mode
+            .tried
+            .last()
+            .map(|t| t.1.clone())
+            .unwrap_or_default();
         let tried = self.tried_list();
-        let Some(proxy) = self.proxy.as_mut().filter(|_| PROXY_MODE) else {
+        let Some(proxy) = self.mode.proxy.as_mut().filter(|_| PROXY_MODE) else {
             return false;
         };
         proxy.last_failure = Some((failure.clone(), message.clone()));
@@ -474,13 +475,22 @@ impl Relay {
                 _ => None,
             };
             let (code, _) = failure_status(kind, status);
-            let url = self.targets.first().map(|t| t.url.as_str()).unwrap_or("");
+            let url = self
+                .mode
+                .targets
+                .first()
+                .map(|t| t.url.as_str())
+                .unwrap_or("");
             let format = super::format_of(url);
             let tail = worker_tail(
                 format,
                 &proxy.mode.stream_id,
                 proxy.mode.created,
-                self.targets.first().map(|t| t.model.as_str()).unwrap_or(""),
+                self.mode
+                    .targets
+                    .first()
+                    .map(|t| t.model.as_str())
+                    .unwrap_or(""),
                 kind,
                 code,
                 &failure_message(&message, &tried, &secrets),
@@ -489,7 +499,7 @@ impl Relay {
             );
             self.deliveries.push_back(RelayDelivery::Bytes(tail));
             self.deliveries.push_back(RelayDelivery::Close);
-            self.state = State::Settled;
+            self.close();
             return true;
         }
         let refusal = self.final_refusal();
@@ -498,7 +508,7 @@ impl Relay {
             .unwrap_or((502, String::new()));
         self.deliveries
             .push_back(RelayDelivery::Respond { status, body });
-        self.state = State::Settled;
+        self.close();
         true
     }
 
@@ -510,7 +520,7 @@ impl Relay {
                 status: 429,
                 retry_after_ms: Some(ms),
             },
-        ) = (self.proxy.as_mut().filter(|_| PROXY_MODE), failure)
+        ) = (self.mode.proxy.as_mut().filter(|_| PROXY_MODE), failure)
         {
             proxy.retry_after_ms.push(*ms);
         }
