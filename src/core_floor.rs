@@ -4,9 +4,9 @@
 //! feature `core-floor`, which compiles no driver); it is not part of the package.
 //!
 //! It hands a JavaScript driver every piece of the core the package's drivers use, and nothing
-//! of theirs: the generation machine, plain ([`Generation::new`], `generate()`'s) and guarded
-//! (a [`GuardState`]'s, with hedging and continuation: the `Guard`'s calls); the relay machine
-//! as `guardFetch()` makes it in the browser ([`Relay::new`]), alone or with a guard's state
+//! of theirs: the call machine in its answering mode, plain ([`Generation::new`], `generate()`'s) and guarded
+//! (a [`GuardState`]'s, with hedging and continuation: the `Guard`'s calls); the same machine
+//! in its relaying mode, as `guardFetch()` makes it in the browser ([`Relay::new`]), alone or with a guard's state
 //! (`guard.fetch`); the options read and checked by the core's readers, every input of the
 //! machines with values from the caller, and what they hand out (actions, deliveries, deadlines,
 //! the outcome, the guard's stats) as JavaScript values, written by the package's own writer of
@@ -238,7 +238,7 @@ impl CoreGeneration {
     }
 }
 
-/// What both machines take and tell alike, exported on `$class` for its machine in `$field`.
+/// What both modes of the machine take and tell alike, exported on `$class` for its machine in `$field`.
 macro_rules! machine_inputs {
     ($class:ident, $field:ident) => {
         #[wasm_bindgen]

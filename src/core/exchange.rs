@@ -1,13 +1,13 @@
-//! What every attempt is, whichever machine runs it: one request to one provider, its
+//! What every attempt is, in either mode of the call machine: one request to one provider, its
 //! deadlines, its response's head and, when the head is a refusal, the refusal's body.
 //!
-//! Both machines' attempts hold one: the generation machine's (`generate()`, `Guard`), whose
-//! answer is decoded, and the relay machine's (`guardFetch()`, the edge worker), whose answer
-//! is passed through. What they share is written once here, on top of [`verdict`]'s words: when
+//! Both modes' attempts hold one: the answering mode's (`generate()`, `Guard`), whose answer is
+//! decoded, and the relaying mode's (`guardFetch()`, the edge worker), whose answer is passed
+//! through. What they share is written once here, on top of [`verdict`]'s words: when
 //! the transport may still be open (and so must be released), the `headers` event and the
 //! head's verdict, a refusal's body held and judged, a failed request, and a deadline's
 //! `timeout` event with its message. What follows a 2xx head (reading an answer, holding and
-//! committing a stream) is each machine's own.
+//! committing a stream) is each mode's own.
 
 use crate::core::deadline::{AttemptDeadlines, Expired, Millis};
 use crate::core::events::GuardEvent;
@@ -17,7 +17,7 @@ use crate::core::verdict::{self, HeadVerdict};
 
 /// One request and its response, up to its body.
 ///
-/// Its four builders of events and messages are kept out of line: inlined into both machines'
+/// Its four builders of events and messages are kept out of line: inlined into both modes'
 /// attempts they made the gzipped web module 0.3 KB larger (135,187 against 134,858 bytes).
 #[derive(Debug)]
 pub(crate) struct Exchange {

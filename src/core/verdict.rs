@@ -1,8 +1,8 @@
-//! What an attempt's platform reports mean, for both machines: the generation machine
-//! (`generate()`, `Guard`) and the relay machine (`guardFetch()`, the edge worker) judge a
+//! What an attempt's platform reports mean, in both modes of the call machine: answering
+//! (`generate()`, `Guard`) and relaying (`guardFetch()`, the edge worker) judge a
 //! response head, a failed request, a failed read and a refusal's body the same way and say so
-//! in the same words. Each machine then acts on the verdict in its own way (the relay may pass
-//! an answer through as it came; the generation machine decodes it).
+//! in the same words. Each mode then acts on the verdict in its own way (relaying may pass an
+//! answer through as it came; answering decodes it).
 
 use crate::core::answer::{classify_response, error_body_message, BodyKind};
 use crate::core::deadline::{Expired, Millis};

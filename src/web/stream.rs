@@ -1,7 +1,7 @@
 //! `stream()`: one guarded call as an async iterable of text deltas, over `generate()`'s
 //! driver. Its pieces, joined, are `result.text`; `result` settles as `generate()` would;
 //! `cancel(reason)` ends the call at once (the upstream is released) and rejects `result` as
-//! `aborted` with that reason. It decides nothing: the generation machine does.
+//! `aborted` with that reason. It decides nothing: the call machine does.
 //!
 //! Never an unhandled rejection: `result` is marked handled (a caller who awaits it still sees
 //! its rejection), and a failure reaches an iterating caller once, through `next()`. After the

@@ -1,5 +1,7 @@
-//! What goes into the generation machine and what comes out of it: its configuration, the
-//! response head a driver reports, the actions and deliveries it hands out, and the outcome.
+//! What goes into the call machine and what comes out of it: what both modes share (attempt
+//! ids, the response head a driver reports, body errors, observations, skips) and the answering
+//! mode's own (its configuration, the actions and deliveries it hands out, and the outcome; the
+//! relaying mode's are in `core::relay`).
 //!
 //! Plain data only; nothing here decides anything.
 

@@ -1,6 +1,6 @@
 //! The edge worker's decisions: configuration, routes, access control, request checks, provider
-//! order, the body it forwards ([`forward`]) and what a failure answers (the relay machine,
-//! [`crate::core::relay`], decides the rest in the worker's mode). Pure: strings in, strings
+//! order, the body it forwards ([`forward`]) and what a failure answers (the call machine's
+//! relaying mode, [`crate::core::relay`], decides the rest in the worker's way). Pure: strings in, strings
 //! and decisions out; nothing here may touch a platform API.
 //!
 //! Configuration comes from bindings / environment variables with these names (read once per

@@ -2,7 +2,7 @@
 //! Anthropic's, any that takes a `fetch` option), a thin driver of [`Relay`].
 //!
 //! Each call `(input, init)` reads the request as `fetch` would (`new Request(input, init)`:
-//! a URL string, a `URL` or a `Request`), hands it to the relay machine, performs what the
+//! a URL string, a `URL` or a `Request`), hands it to the call machine in its relaying mode, performs what the
 //! machine asks (send with an `AbortController` of its own, release an attempt), reports what
 //! the platform did (heads, reads, ends, errors, the clock, aborts), and answers with a
 //! `Response`: the committed attempt's status and headers over a body it fills as the SDK

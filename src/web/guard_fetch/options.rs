@@ -8,7 +8,7 @@
 //! provider after the caller's, standing for the request's own endpoint, whose deadlines and
 //! retry allowance are then the call's). Only `session` and `onCut` are read here.
 //!
-//! It must never decide anything about a request: that is the relay machine's.
+//! It must never decide anything about a request: that is the call machine's (its relaying mode).
 
 use crate::core::deadline::Timeouts;
 use crate::core::events::LogLevel;

@@ -1,5 +1,5 @@
 //! One chat (or Responses API, or Anthropic Messages API) request: access, body, the request checks, then `guardFetch()`'s
-//! driver running the relay machine in the worker's mode ([`ProxyMode`]): the client's body
+//! driver running the call machine's relaying mode, in the worker's way ([`ProxyMode`]): the client's body
 //! goes to the chain as it sent it (each provider's `model` spliced in, usage asked for on
 //! streams), the upstream's bytes come back unchanged, and the machine alone decides the
 //! status (held until progress or the first heartbeat), heartbeats, failover, the final error

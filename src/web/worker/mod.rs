@@ -2,8 +2,8 @@
 //! Cloudflare Workers: an OpenAI-compatible, guarded proxy.
 //!
 //! Every decision (configuration, routes, access, request checks, provider order, statuses,
-//! every byte written, metrics) is the core's ([`crate::core::proxy`], the relay machine in
-//! [`crate::core::relay`], [`crate::core::metrics`]); this module moves requests, bodies and
+//! every byte written, metrics) is the core's ([`crate::core::proxy`], the call machine's relaying
+//! mode in [`crate::core::relay`], [`crate::core::metrics`]); this module moves requests, bodies and
 //! timers, and [`chat`] hands one request to `guardFetch()`'s driver. No client ever sees a configuration problem's details: the configuration
 //! is read once per isolate (on its first request: a module worker gets `env` only with a
 //! request), each problem is logged to the console naming its variable, and clients get a
