@@ -20,14 +20,12 @@ const FALLBACK_URL: &str = "http://127.0.0.1:9/v1/chat/completions";
 const OWN_KEY: &str = "sk-own-0123456789abcdef";
 const FALLBACK_KEY: &str = "sk-fallback-0123456789abcdef";
 
+mod machine_support;
+
+use machine_support::head;
+
 fn timeouts() -> Timeouts {
-    Timeouts {
-        headers_ms: 100.0,
-        first_token_ms: 300.0,
-        idle_ms: 200.0,
-        stream_ms: 2_000.0,
-        service_ms: 5_000.0,
-    }
+    machine_support::limits()
 }
 
 fn policy() -> RetryPolicy {
@@ -114,13 +112,47 @@ trait Driven {
     fn request_error(&mut self, id: AttemptId, now: Millis, message: &str);
     fn timeout(&mut self, now: Millis);
     fn next_timeout(&self) -> Option<Millis>;
-    fn drain(&mut self, seen: &mut Seen);
+    /// The next action: `Some(Some(_))` a request sent (its attempt and URL), `Some(None)`
+    /// another action.
+    fn next_action(&mut self) -> Option<Option<(AttemptId, String)>>;
+    /// The next delivery: `Some(Some(_))` an event, `Some(None)` anything else.
+    fn next_delivery(&mut self) -> Option<Option<GuardEvent>>;
+    /// Everything out, actions and deliveries in turn, as the drivers drain.
+    fn drain(&mut self, seen: &mut Seen) {
+        loop {
+            let mut idle = true;
+            while let Some(action) = self.next_action() {
+                idle = false;
+                seen.sent.extend(action);
+            }
+            if let Some(delivery) = self.next_delivery() {
+                idle = false;
+                seen.events.extend(delivery);
+            }
+            if idle {
+                return;
+            }
+        }
+    }
     fn settled(&self) -> bool;
     fn observed(&self) -> Vec<Observation>;
 }
 
+/// [`Driven`] for a mode whose send action and event delivery are these variants.
 macro_rules! driven {
-    ($machine:ty) => {
+    ($machine:ty, $send:path, $event:path) => {
+        fn next_action(&mut self) -> Option<Option<(AttemptId, String)>> {
+            self.poll_action().map(|action| match action {
+                $send(out) => Some((out.attempt, out.url)),
+                _ => None,
+            })
+        }
+        fn next_delivery(&mut self) -> Option<Option<GuardEvent>> {
+            self.poll_delivery().map(|delivery| match delivery {
+                $event(event) => Some(event),
+                _ => None,
+            })
+        }
         fn start(&mut self, now: Millis) {
             <$machine>::start(self, now)
         }
@@ -152,64 +184,11 @@ macro_rules! driven {
 }
 
 impl Driven for Generation {
-    driven!(Generation);
-
-    fn drain(&mut self, seen: &mut Seen) {
-        loop {
-            let mut idle = true;
-            while let Some(action) = self.poll_action() {
-                idle = false;
-                if let Action::Send(request) = action {
-                    seen.sent.push((request.attempt, request.url));
-                }
-            }
-            if let Some(delivery) = self.poll_delivery() {
-                idle = false;
-                if let Delivery::Event(event) = delivery {
-                    seen.events.push(event);
-                }
-            }
-            if idle {
-                return;
-            }
-        }
-    }
+    driven!(Generation, Action::Send, Delivery::Event);
 }
 
 impl Driven for Relay {
-    driven!(Relay);
-
-    fn drain(&mut self, seen: &mut Seen) {
-        loop {
-            let mut idle = true;
-            while let Some(action) = self.poll_action() {
-                idle = false;
-                if let RelayAction::Send(out) = action {
-                    seen.sent.push((out.attempt, out.url));
-                }
-            }
-            if let Some(delivery) = self.poll_delivery() {
-                idle = false;
-                if let RelayDelivery::Event(event) = delivery {
-                    seen.events.push(event);
-                }
-            }
-            if idle {
-                return;
-            }
-        }
-    }
-}
-
-fn head(status: u16, content_type: &str) -> Head {
-    Head {
-        status,
-        content_type: Some(content_type.into()),
-        retry_after: None,
-        generation_id: None,
-        has_body: true,
-        unix_ms: 0.0,
-    }
+    driven!(Relay, RelayAction::Send, RelayDelivery::Event);
 }
 
 const ANSWER: &str = "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
@@ -221,7 +200,7 @@ fn last(seen: &Seen) -> AttemptId {
 
 /// The call every test runs: the endpoint refuses (503), its retry fails to connect, and the
 /// fallback answers. Returns what was seen.
-fn refused_retried_failed_over<D: Driven>(machine: &mut D) -> Seen {
+fn refused_retried_failed_over(machine: &mut dyn Driven) -> Seen {
     let mut seen = Seen::default();
     machine.start(0.0);
     machine.drain(&mut seen);
@@ -270,12 +249,23 @@ fn call_events(events: &[GuardEvent]) -> Vec<GuardEvent> {
         .collect()
 }
 
-#[test]
-fn both_modes_run_the_same_call_with_the_same_events() {
+/// Runs `script` on a generation and on a relay of the same chain, each to its end: what each
+/// showed, and its observations.
+fn both(script: fn(&mut dyn Driven) -> Seen) -> [(Seen, Vec<Observation>); 2] {
     let mut generation = generation();
     let mut relay = relay();
-    let answered = refused_retried_failed_over(&mut generation);
-    let relayed = refused_retried_failed_over(&mut relay);
+    let answered = script(&mut generation);
+    let relayed = script(&mut relay);
+    assert!(generation.settled() && relay.settled());
+    [
+        (answered, generation.observed()),
+        (relayed, relay.observed()),
+    ]
+}
+
+#[test]
+fn both_modes_run_the_same_call_with_the_same_events() {
+    let [(answered, generation), (relayed, relay)] = both(refused_retried_failed_over);
     assert_eq!(
         answered.sent, relayed.sent,
         "the same attempts, to the same URLs"
@@ -311,12 +301,8 @@ fn both_modes_run_the_same_call_with_the_same_events() {
             .any(|e| matches!(e, GuardEvent::StreamEnd { .. })),
         "a generation also says that its stream ended"
     );
-    assert_eq!(
-        generation.observed(),
-        relay.observed(),
-        "the same observations"
-    );
-    assert_eq!(generation.observed().len(), 3);
+    assert_eq!(generation, relay, "the same observations");
+    assert_eq!(generation.len(), 3);
     for event in &relayed.events {
         let text = format!("{event:?}");
         assert!(
@@ -327,7 +313,7 @@ fn both_modes_run_the_same_call_with_the_same_events() {
 }
 
 /// Nothing connects: every request fails at once, and the back-offs are waited out.
-fn nothing_connects<D: Driven>(machine: &mut D) -> Seen {
+fn nothing_connects(machine: &mut dyn Driven) -> Seen {
     let mut seen = Seen::default();
     machine.start(0.0);
     machine.drain(&mut seen);
@@ -350,14 +336,10 @@ fn nothing_connects<D: Driven>(machine: &mut D) -> Seen {
 
 #[test]
 fn both_modes_give_up_after_the_same_attempts() {
-    let mut generation = generation();
-    let mut relay = relay();
-    let answered = nothing_connects(&mut generation);
-    let relayed = nothing_connects(&mut relay);
-    assert!(generation.settled() && relay.settled());
+    let [(answered, generation), (relayed, relay)] = both(nothing_connects);
     assert_eq!(answered.sent.len(), 4, "{:?}", answered.sent);
     assert_eq!(answered, relayed);
-    assert_eq!(generation.observed(), relay.observed());
+    assert_eq!(generation, relay);
     let kinds: Vec<&str> = relayed.events.iter().map(|e| e.type_name()).collect();
     assert_eq!(
         kinds,

@@ -24,14 +24,12 @@ use super::ending::timeout_parts;
 use super::hedge::{self, Hedging};
 use super::types::*;
 use super::{
-    body_with_model, request_headers, Attempted, CallState, Input, Machine, Mode, Plan, Step,
-    Verdict,
+    body_with_model, request_headers, CallState, Input, Machine, Mode, Plan, Step, Verdict,
 };
 use crate::core::answer::Outcome;
 use crate::core::call::ProviderLimits;
 use crate::core::deadline::{AttemptDeadlines, Due, Expired, Millis};
 use crate::core::events::GuardEvent;
-use crate::core::exchange::Exchange;
 use crate::core::policy::Failure;
 
 /// One generation: the machine in its answering mode (see the module documentation).
@@ -67,23 +65,7 @@ pub struct Answering {
     pub(super) continuing: Option<continuing::Continuing>,
 }
 
-impl Attempted for Attempt {
-    fn ex(&self) -> &Exchange {
-        &self.ex
-    }
-
-    fn provider(&self) -> usize {
-        self.provider
-    }
-
-    fn is_waiting(&self) -> bool {
-        Attempt::is_waiting(self)
-    }
-
-    fn over_at(&self) -> Millis {
-        self.over_at
-    }
-}
+super::attempted!(Attempt);
 
 impl Generation {
     /// A generation over `config`'s chain. Panics if the chain is empty (the driver refuses

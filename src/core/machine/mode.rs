@@ -23,6 +23,32 @@ pub trait Attempted: std::fmt::Debug {
     fn over_at(&self) -> Millis;
 }
 
+/// Implements [`Attempted`] for a mode's attempt type, whose fields `ex`, `provider` and
+/// `over_at` and method `is_waiting` say it.
+macro_rules! attempted {
+    ($attempt:ty) => {
+        #[allow(private_interfaces)]
+        impl $crate::core::machine::Attempted for $attempt {
+            fn ex(&self) -> &$crate::core::exchange::Exchange {
+                &self.ex
+            }
+
+            fn provider(&self) -> usize {
+                self.provider
+            }
+
+            fn is_waiting(&self) -> bool {
+                <$attempt>::is_waiting(self)
+            }
+
+            fn over_at(&self) -> $crate::core::deadline::Millis {
+                self.over_at
+            }
+        }
+    };
+}
+pub(crate) use attempted;
+
 /// How an attempt that is over is judged, as its mode sees it.
 pub struct Verdict {
     /// What it amounted to.

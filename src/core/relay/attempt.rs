@@ -91,8 +91,8 @@ pub struct Attempt {
     /// Its request and response head: id, deadlines, status, a refusal's body, whether its
     /// transport may still be open.
     pub ex: Exchange,
-    /// Its target (index into the chain).
-    pub target: usize,
+    /// Its target (index into the chain): the call's provider.
+    pub provider: usize,
     pub phase: Phase,
     /// The phase it failed in (a refusal is passed through only from `ErrorBody`).
     pub phase_before_over: Phase,
@@ -118,11 +118,11 @@ pub struct Attempt {
 
 impl Attempt {
     /// An attempt whose request was sent when `deadlines` started.
-    pub fn sent(id: AttemptId, target: usize, deadlines: AttemptDeadlines) -> Attempt {
+    pub fn sent(id: AttemptId, provider: usize, deadlines: AttemptDeadlines) -> Attempt {
         Attempt {
             over_at: deadlines.started(),
             ex: Exchange::sent(id, deadlines),
-            target,
+            provider,
             phase: Phase::AwaitingHead,
             phase_before_over: Phase::AwaitingHead,
             failure: None,

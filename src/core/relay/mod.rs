@@ -55,10 +55,7 @@ use crate::core::answer::Outcome;
 use crate::core::call::ProviderLimits;
 use crate::core::deadline::{AttemptDeadlines, Expired, Millis, Timeouts};
 use crate::core::events::GuardEvent;
-use crate::core::exchange::Exchange;
-use crate::core::machine::{
-    AttemptId, Attempted, CallState, Input, Machine, Mode, Plan, Skip, Step, Verdict,
-};
+use crate::core::machine::{AttemptId, CallState, Input, Machine, Mode, Plan, Skip, Step, Verdict};
 use crate::core::policy::Failure;
 use crate::core::progress::ProgressWatcher;
 use attempt::{Attempt, Ctx, Phase};
@@ -123,24 +120,7 @@ pub struct Relaying {
     proxy: Option<Box<ProxyState>>,
 }
 
-#[allow(private_interfaces)]
-impl Attempted for Attempt {
-    fn ex(&self) -> &Exchange {
-        &self.ex
-    }
-
-    fn provider(&self) -> usize {
-        self.target
-    }
-
-    fn is_waiting(&self) -> bool {
-        Attempt::is_waiting(self)
-    }
-
-    fn over_at(&self) -> Millis {
-        self.over_at
-    }
-}
+crate::core::machine::attempted!(Attempt);
 
 impl Relay {
     /// A relay of `config.request` through its chain.
@@ -397,7 +377,7 @@ impl Mode for Relaying {
         let Some(mut attempt) = m.attempts.pop() else {
             return;
         };
-        let cx = &mut m.ctx(attempt.target);
+        let cx = &mut m.ctx(attempt.provider);
         match input {
             Input::Head(now, head) => attempt.head(now, head, cx),
             Input::Bytes(now, bytes) => attempt.bytes(now, bytes, cx),
@@ -476,7 +456,7 @@ impl Mode for Relaying {
     fn verdict(m: &mut Relay, attempt: &Attempt) -> Verdict {
         let (outcome, message) = match &attempt.failure {
             Some((failure, message)) => {
-                let name = m.mode.targets[attempt.target].name.clone();
+                let name = m.mode.targets[attempt.provider].name.clone();
                 m.mode.tried.push((name, message.clone()));
                 m.proxy_judged(failure);
                 (Outcome::Failed(failure.clone()), message.clone())
@@ -498,7 +478,7 @@ impl Mode for Relaying {
     fn resolve(m: &mut Relay, mut attempt: Attempt, _: Option<Failure>, _: Verdict, at: Millis) {
         attempt.release(&mut m.actions);
         m.report(GuardEvent::Done {
-            provider: m.mode.targets[attempt.target].name.clone(),
+            provider: m.mode.targets[attempt.provider].name.clone(),
             partial: attempt.cut.is_some(),
             elapsed_ms: at - m.started,
         });
@@ -517,7 +497,7 @@ impl Mode for Relaying {
         {
             if attempt.phase_before_over == Phase::ErrorBody {
                 // The upstream refused the request: its own answer goes to the SDK.
-                let mut cx = m.ctx(attempt.target);
+                let mut cx = m.ctx(attempt.provider);
                 attempt.commit_refusal(&mut cx);
                 m.attempts.push(attempt);
                 return m.after_input();
