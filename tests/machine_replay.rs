@@ -19,7 +19,10 @@ use axum::body::Body;
 use http_body_util::BodyExt;
 use llm_stream_guard::core::deadline::Millis;
 use llm_stream_guard::core::events::GuardEvent;
-use llm_stream_guard::core::machine::{AttemptId, GenerationConfig, Head};
+use llm_stream_guard::core::machine::{AttemptId, BodyError, GenerationConfig, Head};
+use llm_stream_guard::core::relay::{
+    OnCut, Relay, RelayAction, RelayConfig, RelayDelivery, SdkRequest,
+};
 use machine_support::*;
 use mock_upstream::{pieces, DEFAULT_TEXT, MULTIBYTE_TEXT, TICK, TOOL_ARGUMENTS};
 use tokio::time::Instant;
@@ -105,20 +108,68 @@ async fn record(scenario: &str, query: &str) -> Recording {
     recording
 }
 
+/// A mode's fake platform, as a replay drives it.
+trait Replays {
+    fn now(&self) -> Millis;
+    /// Every request sent so far: its attempt and its provider.
+    fn sends(&self) -> Vec<(AttemptId, usize)>;
+    /// Every attempt released or let end.
+    fn released(&self) -> Vec<AttemptId>;
+    fn settled(&self) -> bool;
+    fn timer(&self) -> Option<Millis>;
+    fn feed(&mut self, attempt: AttemptId, now: Millis, input: Input);
+    fn wake_at(&mut self, now: Millis);
+}
+
+impl Replays for Driver {
+    fn now(&self) -> Millis {
+        self.now
+    }
+    fn sends(&self) -> Vec<(AttemptId, usize)> {
+        self.sent.iter().map(|r| (r.attempt, r.provider)).collect()
+    }
+    fn released(&self) -> Vec<AttemptId> {
+        self.cancelled
+            .iter()
+            .chain(&self.finished)
+            .copied()
+            .collect()
+    }
+    fn settled(&self) -> bool {
+        self.machine.is_settled()
+    }
+    fn timer(&self) -> Option<Millis> {
+        self.machine.poll_timeout()
+    }
+    fn feed(&mut self, attempt: AttemptId, now: Millis, input: Input) {
+        Driver::feed(self, attempt, now, input)
+    }
+    fn wake_at(&mut self, now: Millis) {
+        Driver::wake_at(self, now)
+    }
+}
+
 /// Runs a generation over `config` whose provider `i` answers every request with
 /// `recordings[i]`, until the call is over.
 fn replay(config: GenerationConfig, recordings: &[Recording]) -> Driver {
     let mut d = Driver::new(config);
     d.start(0.0);
+    replay_into(&mut d, recordings);
+    d
+}
+
+/// Plays `recordings[i]` to every request `d` sends to provider `i`, until the call is over.
+fn replay_into(d: &mut dyn Replays, recordings: &[Recording]) {
     // (when, order, attempt, what)
     let mut pending: Vec<(Millis, usize, AttemptId, Input)> = Vec::new();
     let (mut sends, mut order) = (0, 0);
     for _ in 0..1_000_000 {
-        for request in &d.sent[sends..] {
-            let recording = &recordings[request.provider];
-            let sent_at = d.now;
+        let sent = d.sends();
+        for (attempt, provider) in &sent[sends..] {
+            let recording = &recordings[*provider];
+            let sent_at = d.now();
             let mut schedule = |at: Millis, input: Input| {
-                pending.push((sent_at + at, order, request.attempt, input));
+                pending.push((sent_at + at, order, *attempt, input));
                 order += 1;
             };
             if let Some((at, head)) = &recording.head {
@@ -131,27 +182,27 @@ fn replay(config: GenerationConfig, recordings: &[Recording]) -> Driver {
                 }
             }
         }
-        sends = d.sent.len();
-        let released: Vec<_> = d.cancelled.iter().chain(&d.finished).collect();
-        pending.retain(|(_, _, attempt, _)| !released.contains(&attempt));
-        if d.machine.is_settled() {
-            return d;
+        sends = sent.len();
+        let released = d.released();
+        pending.retain(|(_, _, attempt, _)| !released.contains(attempt));
+        if d.settled() {
+            return;
         }
         let next = pending
             .iter()
             .enumerate()
             .min_by(|(_, a), (_, b)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
             .map(|(i, p)| (i, p.0));
-        let timer = d.machine.poll_timeout();
+        let timer = d.timer();
         match next {
             Some((i, at)) if timer.is_none_or(|due| at <= due) => {
                 let (at, _, attempt, input) = pending.remove(i);
-                let now = at.max(d.now);
+                let now = at.max(d.now());
                 d.feed(attempt, now, input);
             }
             _ => {
                 let due = timer.expect("nothing to wait for and nothing arriving");
-                let now = due.max(d.now);
+                let now = due.max(d.now());
                 d.wake_at(now);
             }
         }
@@ -462,4 +513,224 @@ async fn responses_that_break_the_protocol() {
         [AttemptId(0)],
         "the rest of the line is not read"
     );
+}
+
+// ---------------------------------------------------------------- the relaying mode
+
+/// The relaying mode's fake platform: `guardFetch()`'s driver, recording what the SDK gets.
+struct RelayDriver {
+    relay: Relay,
+    now: Millis,
+    sent: Vec<(AttemptId, usize)>,
+    released: Vec<AttemptId>,
+    /// Attempts whose transport the platform ended (end of body, read error).
+    ended: Vec<AttemptId>,
+    events: Vec<GuardEvent>,
+    /// The status the SDK got (a committed attempt's, or the guard's own response's).
+    status: Option<u16>,
+    /// The body the SDK got.
+    body: Vec<u8>,
+    /// How the SDK's body ended: closed, or errored with this kind.
+    closed: bool,
+    errored: Option<&'static str>,
+}
+
+impl RelayDriver {
+    /// `guardFetch()` over one endpoint, `a`, with the generation's limits, retries and seed.
+    fn new() -> RelayDriver {
+        let body = format!(
+            r#"{{"model":"{RECORDED_MODEL}","messages":[{{"role":"user","content":"hi"}}],"stream":true}}"#
+        );
+        let generation = config(vec![provider("a")]);
+        let a = &generation.providers[0];
+        let relay = Relay::new(RelayConfig {
+            request: SdkRequest {
+                method: "POST".into(),
+                url: a.url.clone(),
+                headers: vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("authorization".into(), format!("Bearer {KEY}")),
+                ],
+                body: Some(body),
+            },
+            timeouts: a.timeouts,
+            max_retries: a.max_retries,
+            fallbacks: Vec::new(),
+            policy: generation.policy,
+            max_event_bytes: generation.max_event_bytes,
+            on_cut: OnCut::Error,
+            jitter_seed: generation.jitter_seed,
+        });
+        let mut d = RelayDriver {
+            relay,
+            now: 0.0,
+            sent: Vec::new(),
+            released: Vec::new(),
+            ended: Vec::new(),
+            events: Vec::new(),
+            status: None,
+            body: Vec::new(),
+            closed: false,
+            errored: None,
+        };
+        d.relay.start(0.0);
+        d.drain();
+        d
+    }
+
+    fn drain(&mut self) {
+        loop {
+            if let Some(action) = self.relay.poll_action() {
+                match action {
+                    RelayAction::Send(out) => self.sent.push((out.attempt, 0)),
+                    RelayAction::Cancel { attempt } | RelayAction::Finish { attempt } => {
+                        self.released.push(attempt)
+                    }
+                }
+                continue;
+            }
+            let Some(delivery) = self.relay.poll_delivery() else {
+                return;
+            };
+            match delivery {
+                RelayDelivery::Event(event) => self.events.push(event),
+                RelayDelivery::Commit { status, .. } => self.status = Some(status),
+                RelayDelivery::Respond { status, body } => {
+                    self.status = Some(status);
+                    self.body = body.into_bytes();
+                    self.closed = true;
+                }
+                RelayDelivery::Bytes(bytes) => self.body.extend(bytes),
+                RelayDelivery::Close => self.closed = true,
+                RelayDelivery::Fail(error) => self.errored = Some(error.kind.as_str()),
+                RelayDelivery::Open => self.status = Some(200),
+            }
+        }
+    }
+}
+
+impl Replays for RelayDriver {
+    fn now(&self) -> Millis {
+        self.now
+    }
+    fn sends(&self) -> Vec<(AttemptId, usize)> {
+        self.sent.clone()
+    }
+    fn released(&self) -> Vec<AttemptId> {
+        self.released.clone()
+    }
+    fn settled(&self) -> bool {
+        self.relay.is_settled()
+    }
+    fn timer(&self) -> Option<Millis> {
+        self.relay.poll_timeout()
+    }
+    fn feed(&mut self, attempt: AttemptId, now: Millis, input: Input) {
+        self.now = now;
+        match input {
+            Input::Head(head) => self.relay.head(attempt, now, head),
+            Input::Bytes(bytes) => self.relay.body_bytes(attempt, now, &bytes),
+            Input::End => {
+                self.ended.push(attempt);
+                self.relay.body_end(attempt, now)
+            }
+            Input::ReadError(message) => {
+                self.ended.push(attempt);
+                self.relay
+                    .body_error(attempt, now, BodyError::Read(message))
+            }
+        }
+        self.drain();
+    }
+    fn wake_at(&mut self, now: Millis) {
+        self.now = now;
+        self.relay.handle_timeout(now);
+        self.drain();
+    }
+}
+
+/// The call's own decisions in `events`, as words: who was asked, what each head and deadline
+/// said, how each attempt failed, the retries, and the end. Names and messages are left out
+/// (a relay names its endpoint by its host, and says what it saw of bytes it did not read).
+fn call_of<'a>(events: impl IntoIterator<Item = &'a GuardEvent>) -> Vec<String> {
+    events
+        .into_iter()
+        .filter_map(|event| match event {
+            GuardEvent::RequestStart { attempt, .. } => Some(format!("request-start {attempt}")),
+            GuardEvent::Headers {
+                status, elapsed_ms, ..
+            } => Some(format!("headers {status} at {elapsed_ms}")),
+            GuardEvent::Timeout {
+                layer,
+                phase,
+                elapsed_ms,
+                ..
+            } => Some(format!("timeout {layer} {phase} at {elapsed_ms}")),
+            GuardEvent::AttemptFailed { kind, status, .. } => {
+                Some(format!("attempt-failed {kind} {status:?}"))
+            }
+            GuardEvent::Retry {
+                attempt,
+                delay_ms,
+                reason,
+                ..
+            } => Some(format!("retry {attempt} after {delay_ms} ({reason})")),
+            GuardEvent::Done {
+                partial,
+                elapsed_ms,
+                ..
+            } => Some(format!("done partial={partial} at {elapsed_ms}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_chat_scenario_runs_the_same_call_in_both_modes() {
+    let mut compared = 0;
+    for scenario in mock_upstream::SCENARIOS {
+        if scenario.api != mock_upstream::Api::Chat || scenario.name == "controlled" {
+            continue;
+        }
+        let recording = record(scenario.name, "").await;
+        let answered = replay(
+            config(vec![provider("a")]),
+            std::slice::from_ref(&recording),
+        );
+        let mut relayed = RelayDriver::new();
+        replay_into(&mut relayed, std::slice::from_ref(&recording));
+        let name = scenario.name;
+        assert_eq!(answered.sends(), relayed.sent, "{name}: the same requests");
+        let mut relayed_call = call_of(&relayed.events);
+        if relayed.status.is_some_and(|s| (400..500).contains(&s)) {
+            // The one difference in kind: where a generation rejects with a refusal, a relay
+            // hands the SDK the refusal itself, and that response is its `done`.
+            let done = relayed_call.pop().unwrap_or_default();
+            assert!(done.starts_with("done partial=false"), "{name}: {done}");
+            assert_eq!(answered.error().status, relayed.status, "{name}");
+        }
+        assert_eq!(
+            call_of(answered.events()),
+            relayed_call,
+            "{name}: the same call"
+        );
+        // Every attempt was released, let end or ended by the platform, in both modes.
+        for (attempt, _) in &relayed.sent {
+            let over = relayed.released.contains(attempt) || relayed.ended.contains(attempt);
+            assert!(over, "{name}: {attempt:?} left open");
+        }
+        answered.assert_over_and_released();
+        // What the SDK got of an answer is the upstream's bytes, unchanged, up to where the
+        // relay stopped reading.
+        if relayed.status.is_some_and(|s| (200..300).contains(&s)) {
+            let sent: Vec<u8> = recording
+                .frames
+                .iter()
+                .flat_map(|(_, b)| b.clone())
+                .collect();
+            assert!(sent.starts_with(&relayed.body), "{name}: bytes changed");
+        }
+        compared += 1;
+    }
+    assert!(compared >= 30, "{compared} scenarios compared");
 }

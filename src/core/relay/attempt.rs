@@ -283,9 +283,10 @@ impl Attempt {
     /// has every byte of it); an oversized event ends the watch, not the stream.
     #[inline(never)]
     fn after_committed_read(&mut self, now: Millis, report: Report, cx: &mut Ctx<'_>) {
-        if report.upstream_error && PROXY_MODE && cx.proxy.is_some() {
-            // The upstream's own error event ended an answer after text: the worker's client
-            // has it as sent, and the worker counts the answer as partial.
+        if report.upstream_error {
+            // The upstream's own error event ended an answer after text: the SDK (or the
+            // worker's client) has it as sent, and the answer counts as partial, as it does
+            // in a generation (its `done` says so, and a guard learns it as a failure).
             self.cut = Some(Failure::Upstream);
         }
         if report.end.is_some() && !report.upstream_error && self.ex.take_open() {
