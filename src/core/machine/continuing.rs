@@ -273,7 +273,7 @@ impl Generation {
             bytes,
         };
         result.stats.elapsed_ms = at - self.started;
-        result.attempts = self.plan.attempts().to_vec();
+        result.attempts = self.call.plan.attempts().to_vec();
         result.continuation = (bytes > continuing.bytes_at_first_cut).then_some(info);
         self.answer(result);
     }
@@ -296,7 +296,7 @@ impl Generation {
             && no_tool_call
             && !self.kept_text(answer).is_empty()
             && attempt.provider + 1 < self.mode.config.providers.len()
-            && self.plan.service_expired(at).is_none()
+            && self.call.plan.service_expired(at).is_none()
     }
 
     fn start_continuation(&mut self, attempt: Attempt, cause: PartialCause, at: Millis) {
@@ -331,7 +331,7 @@ impl Generation {
             cut,
         });
         self.mode.partial_text = self.continued();
-        self.plan.switch_to(to);
+        self.call.plan.switch_to(to);
         self.steps.push_back(Step::Begin { at });
     }
 }

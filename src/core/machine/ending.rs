@@ -55,7 +55,7 @@ impl Generation {
                 first_token_ms: attempt.ex.deadlines.first_token_ms(),
                 elapsed_ms,
             },
-            attempts: self.plan.attempts().to_vec(),
+            attempts: self.call.plan.attempts().to_vec(),
             continuation: None,
         }
     }
@@ -81,7 +81,7 @@ impl Generation {
                 _ => None,
             },
             partial_text: self.mode.partial_text,
-            attempts: self.plan.attempts().to_vec(),
+            attempts: self.call.plan.attempts().to_vec(),
             provider: self.mode.config.providers[provider].name.clone(),
             reason: reason.map(str::to_owned),
             cause,

@@ -130,7 +130,7 @@ impl Generation {
         // What was not handed out never will be (and was never counted as delivered).
         self.deliveries.clear();
         self.steps.clear();
-        let index = self.plan.provider_index();
+        let index = self.call.plan.provider_index();
         for mut attempt in std::mem::take(&mut self.attempts) {
             attempt.release(&mut self.actions);
             let outcome = attempt.outcome();
@@ -143,7 +143,8 @@ impl Generation {
                 self.mode.partial_text = Some(delivered);
             }
             let started = attempt.ex.deadlines.started();
-            self.plan
+            self.call
+                .plan
                 .record(attempt.provider, &outcome, attempt.ex.status, started, at);
             self.observe(&attempt, &outcome);
         }
@@ -347,7 +348,8 @@ impl Mode for Answering {
             }
             Step::SendHedge { at, provider } => {
                 let timeouts = m.mode.config.providers[provider].timeouts;
-                let deadlines = AttemptDeadlines::start(at, timeouts, m.plan.service_deadline());
+                let deadlines =
+                    AttemptDeadlines::start(at, timeouts, m.call.plan.service_deadline());
                 m.send_to(provider, deadlines);
             }
             _ => {}

@@ -64,7 +64,7 @@ impl Generation {
         let attempt = &self.attempts[0];
         let waiting = attempt.is_waiting() && attempt.ex.deadlines.first_token_ms().is_none();
         let next = attempt.provider + 1;
-        (waiting && next < self.mode.config.providers.len() && self.skipped_at(next).is_none())
+        (waiting && next < self.mode.config.providers.len() && self.call.skipped_at(next).is_none())
             .then(|| attempt.ex.deadlines.started() + after)
     }
 
@@ -125,10 +125,11 @@ impl Generation {
             let started = loser.ex.deadlines.started();
             let at = at.max(started);
             let outcome = loser.outcome();
-            self.plan
+            self.call
+                .plan
                 .record(loser.provider, &outcome, loser.ex.status, started, at);
             self.observe(&loser, &outcome);
         }
-        self.plan.switch_to(provider);
+        self.call.plan.switch_to(provider);
     }
 }

@@ -54,6 +54,7 @@
 // private).
 #[allow(private_interfaces)]
 mod attempt;
+mod call;
 mod continuing;
 mod ending;
 #[allow(private_interfaces)]
@@ -74,41 +75,26 @@ pub use request::{body_with_model, request_headers, Jitter};
 pub use types::*;
 
 use crate::core::answer::Outcome;
-use crate::core::call::{CallPlan, Next, ProviderLimits};
-use crate::core::deadline::{Due, Millis, WakeAt};
-use crate::core::events::{whole, GuardEvent};
-use crate::core::policy::{Failure, RetryPolicy};
+use crate::core::deadline::{Due, Millis};
+use crate::core::events::GuardEvent;
+use crate::core::policy::Failure;
+pub(crate) use call::Plan;
+use call::{Asking, Call, Decision, Over};
 
 /// One call in one mode: see the module documentation.
 #[derive(Debug)]
 pub struct Machine<M: Mode> {
     /// What the mode keeps.
     pub(crate) mode: M,
+    /// What the call keeps, whatever its mode.
+    pub(crate) call: Call,
     pub(crate) secrets: Vec<String>,
-    pub(crate) plan: CallPlan,
-    limits: Vec<ProviderLimits>,
-    policy: RetryPolicy,
-    service_ms: Millis,
-    jitter: Jitter,
     pub(crate) state: CallState,
     pub(crate) started: Millis,
-    next_attempt: u32,
     pub(crate) attempts: Vec<M::Attempt>,
     pub(crate) steps: VecDeque<Step>,
     pub(crate) deliveries: VecDeque<M::Queued>,
     pub(crate) actions: VecDeque<M::Action>,
-    /// Providers a guard left out of this call, by index.
-    skips: Vec<(usize, Skip)>,
-    /// What every attempt that ended showed, for a guard.
-    observed: Vec<Observation>,
-}
-
-/// How a call is planned: its chain's limits, back-off and deadline.
-pub(crate) struct Plan {
-    pub limits: Vec<ProviderLimits>,
-    pub policy: RetryPolicy,
-    pub service_ms: Millis,
-    pub jitter_seed: u64,
 }
 
 impl<M: Mode> Machine<M> {
@@ -116,62 +102,37 @@ impl<M: Mode> Machine<M> {
     pub(crate) fn with_mode(mode: M, plan: Plan, secrets: Vec<String>) -> Machine<M> {
         Machine {
             mode,
+            call: Call::new(plan),
             secrets,
-            // The real plan is made by `start`, at the time it is given.
-            plan: CallPlan::new(0.0, Vec::new(), plan.policy, 0.0),
-            limits: plan.limits,
-            policy: plan.policy,
-            service_ms: plan.service_ms,
-            jitter: Jitter::new(plan.jitter_seed),
             state: CallState::Idle,
             started: 0.0,
-            next_attempt: 0,
             attempts: Vec::new(),
             steps: VecDeque::new(),
             deliveries: VecDeque::new(),
             actions: VecDeque::new(),
-            skips: Vec::new(),
-            observed: Vec::new(),
         }
     }
 
     /// Leave provider `index` out of this call (before [`Machine::start`]): see [`Skip`].
     pub fn skip(&mut self, index: usize, skip: Skip) {
-        self.skips.push((index, skip));
+        self.call.skip(index, skip);
     }
 
     /// What every attempt that ended showed (skipped providers are not attempts), in order:
     /// for a guard to learn from once the call is over.
     pub fn observations(&self) -> &[Observation] {
-        &self.observed
-    }
-
-    /// The skip of provider `index`, if a guard left it out.
-    pub(crate) fn skipped_at(&self, index: usize) -> Option<&Skip> {
-        self.skips.iter().find(|(i, _)| *i == index).map(|(_, s)| s)
+        &self.call.observed
     }
 
     /// A new attempt's id.
     pub(crate) fn next_id(&mut self) -> AttemptId {
-        let id = AttemptId(self.next_attempt);
-        self.next_attempt += 1;
-        id
+        self.call.next_id()
     }
 
     /// Notes what `attempt` showed as it ends with `outcome`.
     pub(crate) fn observe(&mut self, attempt: &M::Attempt, outcome: &Outcome) {
-        let failure = match outcome {
-            Outcome::Complete => None,
-            Outcome::Failed(Failure::Skipped) => return,
-            Outcome::Partial(failure) | Outcome::Failed(failure) => Some(failure.clone()),
-        };
         let deadlines = &attempt.ex().deadlines;
-        self.observed.push(Observation {
-            provider: attempt.provider(),
-            failure,
-            first_token_ms: deadlines.first_token_ms(),
-            longest_gap_ms: deadlines.longest_gap_ms(),
-        });
+        self.call.observe(attempt.provider(), deadlines, outcome);
     }
 
     // ------------------------------------------------------------------ inputs
@@ -182,7 +143,7 @@ impl<M: Mode> Machine<M> {
             return;
         }
         self.started = now;
-        self.plan = CallPlan::new(now, self.limits.clone(), self.policy, self.service_ms);
+        self.call.start(now);
         self.state = CallState::Running;
         M::started(self, now);
         self.steps.push_back(Step::Begin { at: now });
@@ -217,6 +178,7 @@ impl<M: Mode> Machine<M> {
 
     /// The clock read `now`: whatever is due by [`Due::passed`] happens; nothing else does, so
     /// an early or spurious call is harmless.
+    #[inline(never)]
     pub fn handle_timeout(&mut self, now: Millis) {
         if matches!(self.state, CallState::Idle | CallState::Settled) || M::clock(self, now) {
             return;
@@ -272,6 +234,7 @@ impl<M: Mode> Machine<M> {
     // ------------------------------------------------------------------ the call's steps
 
     /// Runs the steps that wait for the deliveries before them, while nothing is undelivered.
+    #[inline(never)]
     pub(crate) fn run_steps(&mut self) {
         while (!M::WAITS_FOR_DELIVERIES || self.deliveries.is_empty())
             && self.state != CallState::Settled
@@ -282,8 +245,8 @@ impl<M: Mode> Machine<M> {
             match step {
                 Step::Begin { at } => self.begin(at),
                 Step::Send { at } => {
-                    let index = self.plan.provider_index();
-                    let deadlines = self.plan.begin_attempt(at);
+                    let index = self.call.plan.provider_index();
+                    let deadlines = self.call.plan.begin_attempt(at);
                     M::send(self, index, deadlines);
                 }
                 Step::AfterRead(id) => M::feed(self, id, Input::AfterRead),
@@ -297,37 +260,25 @@ impl<M: Mode> Machine<M> {
     }
 
     /// Ask the current provider, unless the service deadline has passed.
+    #[inline(never)]
     fn begin(&mut self, at: Millis) {
-        let index = self.plan.provider_index();
-        if let Some(expired) = self.plan.service_expired(at) {
-            let message = format!(
-                "service timeout: {} ms passed before {} could be asked",
-                whole(self.service_ms),
-                M::name(self, index)
-            );
-            return M::expired(self, at, expired, index, message);
+        let index = self.call.plan.provider_index();
+        let name = M::name(self, index).to_owned();
+        let model = M::model(self, index).to_owned();
+        match self.call.ask(at, name, model) {
+            Asking::Expired(expired, message) => M::expired(self, at, expired, index, message),
+            Asking::Skipped(id, deadlines, message) => {
+                M::refuse(self, id, index, deadlines, Failure::Skipped, message)
+            }
+            Asking::Ask(event) => {
+                M::event(self, event);
+                self.steps.push_back(Step::Send { at });
+            }
         }
-        if let Some(skip) = self.skipped_at(index) {
-            // Nothing is sent: the call passes over it as over an attempt that failed at once.
-            let message = format!(
-                "{} skipped: its breaker is open (after failures of kind {})",
-                M::name(self, index),
-                skip.reason
-            );
-            let deadlines = self.plan.begin_attempt(at);
-            let id = self.next_id();
-            return M::refuse(self, id, index, deadlines, Failure::Skipped, message);
-        }
-        let event = GuardEvent::RequestStart {
-            provider: M::name(self, index).to_owned(),
-            model: M::model(self, index).to_owned(),
-            attempt: self.plan.attempt_number(),
-        };
-        M::event(self, event);
-        self.steps.push_back(Step::Send { at });
     }
 
-    /// An attempt is over: report its failure, let the plan decide, and act on the decision.
+    /// An attempt is over: the call judges it (its events, what follows), the mode acts.
+    #[inline(never)]
     fn judge(&mut self, id: AttemptId) {
         let Some(position) = self.attempts.iter().position(|a| a.ex().id == id) else {
             return;
@@ -336,71 +287,33 @@ impl<M: Mode> Machine<M> {
         let at = attempt.over_at();
         let verdict = M::verdict(self, &attempt);
         let provider = attempt.provider();
-        let name = M::name(self, provider).to_owned();
-        let status = attempt.ex().status;
-        if let (Outcome::Failed(Failure::Skipped), Some(skip)) =
-            (&verdict.outcome, self.skipped_at(provider).cloned())
-        {
-            self.report(GuardEvent::Skipped {
-                provider: name.clone(),
-                model: M::model(self, provider).to_owned(),
-                reason: skip.reason.to_owned(),
-                retry_in_ms: skip.retry_in_ms,
-            });
-        } else if let Outcome::Failed(failure) = &verdict.outcome {
-            if *failure == Failure::Empty {
-                self.report(GuardEvent::EmptyResponse {
-                    provider: name.clone(),
-                    lines: verdict.lines,
-                });
-            }
-            self.report(GuardEvent::AttemptFailed {
-                provider: name.clone(),
-                kind: failure.kind(),
-                status: status.filter(|_| matches!(failure, Failure::Http { .. })),
-                message: verdict.message.clone(),
-            });
-        }
-        let started = attempt.ex().deadlines.started();
-        self.observe(&attempt, &verdict.outcome);
-        if let (Outcome::Failed(_), Some(other)) = (&verdict.outcome, self.attempts.first()) {
-            // One of two hedged attempts failed while the other runs: that one carries on.
-            let other = other.provider();
-            self.plan
-                .record(provider, &verdict.outcome, status, started, at);
-            self.plan.switch_to(other);
-            return;
-        }
-        let jitter = self.jitter.draw();
-        let next = self
-            .plan
-            .finish_attempt(&verdict.outcome, status, started, at, jitter);
-        let reason = match &verdict.outcome {
-            Outcome::Failed(failure) | Outcome::Partial(failure) => failure.kind(),
-            Outcome::Complete => "complete",
+        let over = Over {
+            provider,
+            name: M::name(self, provider).to_owned(),
+            model: M::model(self, provider).to_owned(),
+            status: attempt.ex().status,
+            deadlines: &attempt.ex().deadlines,
+            at,
+            verdict: &verdict,
+            beside: self.attempts.first().map(|a| a.provider()),
         };
-        match next {
-            Next::Resolve { cause } => M::resolve(self, attempt, cause, verdict, at),
-            Next::Retry { delay_ms } => {
+        let mut events = Vec::new();
+        let decision = self.call.judge(over, &mut events);
+        for event in events {
+            M::event(self, event);
+        }
+        match decision {
+            Decision::Resolve(cause) => M::resolve(self, attempt, cause, verdict, at),
+            Decision::Retry(until) => {
                 M::release(&mut attempt, &mut self.actions);
-                self.report(GuardEvent::Retry {
-                    provider: name,
-                    attempt: self.plan.attempt_number(),
-                    delay_ms,
-                    reason: reason.into(),
-                });
-                self.state = CallState::BackingOff(WakeAt(at + delay_ms));
+                self.state = CallState::BackingOff(until);
             }
-            Next::Failover { to } => {
+            Decision::Failover => {
                 M::release(&mut attempt, &mut self.actions);
-                self.report(GuardEvent::Failover {
-                    from: name,
-                    to: M::name(self, to).to_owned(),
-                    reason: reason.into(),
-                });
                 self.steps.push_back(Step::Begin { at });
             }
-            Next::Reject(failure) => M::reject(self, attempt, failure, verdict, at),
+            Decision::Reject(failure) => M::reject(self, attempt, failure, verdict, at),
+            Decision::CarryOn => {}
         }
     }
 
@@ -410,6 +323,7 @@ impl<M: Mode> Machine<M> {
     }
 
     /// Hands `input` to attempt `id`, then runs the steps it unblocked.
+    #[inline(never)]
     fn with_attempt(&mut self, id: AttemptId, input: Input<'_>) {
         if matches!(self.state, CallState::Settled | CallState::Idle) {
             return;

@@ -259,7 +259,7 @@ impl Relay {
             secrets: &self.secrets,
             max_event_bytes: self.mode.max_event_bytes,
             on_cut: self.mode.on_cut,
-            service_deadline: self.plan.service_deadline(),
+            service_deadline: self.call.plan.service_deadline(),
             deliveries: &mut self.deliveries,
             actions: &mut self.actions,
             proxy: self
@@ -312,6 +312,7 @@ impl Relay {
             message.push_str(what);
         }
         let tried: Vec<(String, String, Option<u16>)> = self
+            .call
             .plan
             .attempts()
             .iter()
@@ -434,7 +435,7 @@ impl Mode for Relaying {
     }
 
     fn due(m: &Relay, attempt: &Attempt) -> Millis {
-        attempt.due(m.plan.service_deadline())
+        attempt.due(m.call.plan.service_deadline())
     }
 
     fn own_due(m: &Relay) -> (Option<Millis>, bool) {

@@ -305,7 +305,8 @@ impl Relay {
     }
 
     fn tried_list(&self) -> Vec<Tried> {
-        self.plan
+        self.call
+            .plan
             .attempts()
             .iter()
             .map(|a| Tried {
