@@ -4,7 +4,7 @@
 //! A [`Machine`] is one call from its first request to its end: which provider to ask, reading
 //! the head, the layered deadlines, retries with back-off, failover, the service deadline across
 //! attempts, the events in order with their fields, every message in its words, and a cancel at
-//! any moment. It is the core's parts put together: [`CallPlan`] decides between attempts,
+//! any moment. It is the core's parts put together: [`crate::core::call::CallPlan`] decides between attempts,
 //! [`crate::core::deadline::AttemptDeadlines`] times each, the core's exchange and
 //! [`crate::core::verdict`] judge each head and refusal,
 //! [`crate::core::secrets`] keeps keys out of what it says. A driver (the browser's `fetch`,
