@@ -4,11 +4,11 @@
 //! A [`Machine`] is one call from its first request to its end: which provider to ask, reading
 //! the head, the layered deadlines, retries with back-off, failover, the service deadline across
 //! attempts, the events in order with their fields, every message in its words, and a cancel at
-//! any moment. It is the core's parts put together: [`crate::core::call::CallPlan`] decides between attempts,
-//! [`crate::core::deadline::AttemptDeadlines`] times each, the core's exchange and
-//! [`crate::core::verdict`] judge each head and refusal,
-//! [`crate::core::secrets`] keeps keys out of what it says. A driver (the browser's `fetch`,
-//! the edge worker) only moves bytes and clock readings in and performs what comes out.
+//! any moment. It is the core's parts put together: [`crate::core::call::CallPlan`] decides
+//! between attempts, [`crate::core::deadline::AttemptDeadlines`] times each, the core's exchange
+//! and [`crate::core::verdict`] judge each head and refusal, [`crate::core::secrets`] keeps keys
+//! out of what it says. A driver (the browser's `fetch`, the edge worker) only moves bytes and
+//! clock readings in and performs what comes out.
 //!
 //! What it does with an answer is its mode (the crate's `Mode` trait), one of two:
 //!
@@ -21,8 +21,9 @@
 //!
 //! Both run the same call: the same `request-start`, `attempt-failed`, `retry`, `failover` and
 //! `empty-response` events from the same judgement, the same back-off, the same service
-//! deadline, the same observations for a guard. A mode supplies only its attempts, what it
-//! sends, and how the call ends.
+//! deadline, the same observations for a guard: those decisions are one non-generic piece of
+//! code (`call.rs`), and the generic machine only carries them between the call and its mode.
+//! A mode supplies its attempts, what it sends, and how the call ends.
 //!
 //! It must never: import a platform crate, read a clock (every input carries `now`, in
 //! milliseconds on one monotonic clock), sleep or spawn, decide anything twice (it reuses the
