@@ -275,15 +275,7 @@ impl Mode for Answering {
             actions: &mut m.actions,
             steps: &mut m.steps,
         };
-        match input {
-            Input::Head(now, head) => attempt.head(now, head, cx),
-            Input::Bytes(now, bytes) => attempt.bytes(now, bytes, cx),
-            Input::End(now) => attempt.end(now, cx),
-            Input::BodyError(now, error) => attempt.body_error(now, error, cx),
-            Input::RequestError(now, message) => attempt.request_error(now, message, cx),
-            Input::Timeout(now) => attempt.timeout(now, cx),
-            Input::AfterRead => attempt.after_read(cx),
-        }
+        super::tell!(attempt, input, cx, attempt.after_read(cx));
         if let (true, Some(hedging)) = (may_progress, m.mode.hedging) {
             hedging.won_by(m, id);
         }

@@ -70,7 +70,7 @@ use std::collections::VecDeque;
 
 pub use generation::Generation;
 pub(crate) use generation::Queued;
-pub(crate) use mode::{attempted, Attempted, CallState, Input, Mode, Step, Verdict};
+pub(crate) use mode::{attempted, tell, Attempted, CallState, Input, Mode, Step, Verdict};
 pub(crate) use request::push_json_string;
 pub use request::{body_with_model, request_headers, Jitter};
 pub use types::*;

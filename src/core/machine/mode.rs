@@ -49,6 +49,27 @@ macro_rules! attempted {
 }
 pub(crate) use attempted;
 
+/// Hands `$input` to `$attempt`, a mode's attempt whose methods are named for the inputs and
+/// take `$cx` last; `AfterRead` is `$after_read`.
+macro_rules! tell {
+    ($attempt:ident, $input:expr, $cx:expr, $after_read:expr) => {
+        match $input {
+            $crate::core::machine::Input::Head(now, head) => $attempt.head(now, head, $cx),
+            $crate::core::machine::Input::Bytes(now, bytes) => $attempt.bytes(now, bytes, $cx),
+            $crate::core::machine::Input::End(now) => $attempt.end(now, $cx),
+            $crate::core::machine::Input::BodyError(now, error) => {
+                $attempt.body_error(now, error, $cx)
+            }
+            $crate::core::machine::Input::RequestError(now, message) => {
+                $attempt.request_error(now, message, $cx)
+            }
+            $crate::core::machine::Input::Timeout(now) => $attempt.timeout(now, $cx),
+            $crate::core::machine::Input::AfterRead => $after_read,
+        }
+    };
+}
+pub(crate) use tell;
+
 /// How an attempt that is over is judged, as its mode sees it.
 pub struct Verdict {
     /// What it amounted to.

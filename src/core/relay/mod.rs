@@ -379,15 +379,7 @@ impl Mode for Relaying {
             return;
         };
         let cx = &mut m.ctx(attempt.provider);
-        match input {
-            Input::Head(now, head) => attempt.head(now, head, cx),
-            Input::Bytes(now, bytes) => attempt.bytes(now, bytes, cx),
-            Input::End(now) => attempt.end(now, cx),
-            Input::BodyError(now, error) => attempt.body_error(now, error, cx),
-            Input::RequestError(now, message) => attempt.request_error(now, message, cx),
-            Input::Timeout(now) => attempt.timeout(now, cx),
-            Input::AfterRead => {}
-        }
+        crate::core::machine::tell!(attempt, input, cx, ());
         m.attempts.push(attempt);
         m.after_input();
     }
