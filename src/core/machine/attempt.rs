@@ -49,7 +49,7 @@ pub(super) struct Ctx<'a> {
     /// The attempt's provider.
     pub provider: &'a ProviderConfig,
     /// Keys to keep out of messages.
-    pub secrets: &'a [&'a str],
+    pub secrets: &'a [String],
     /// The bound on one event or JSON body.
     pub max_event_bytes: usize,
     /// Text and events for the caller.
@@ -135,6 +135,11 @@ impl AnswerSink for Sink<'_> {
 impl Ctx<'_> {
     fn event(&mut self, event: GuardEvent) {
         push_event(self.deliveries, event);
+    }
+
+    /// The keys, as the message builders take them (only a failure's message needs them).
+    fn secrets(&self) -> Vec<&str> {
+        self.secrets.iter().map(String::as_str).collect()
     }
 }
 
@@ -236,7 +241,7 @@ impl Attempt {
         }
         let message = self
             .ex
-            .request_failed(&cx.provider.name, message, cx.secrets);
+            .request_failed(&cx.provider.name, message, &cx.secrets());
         self.over(now, Stop::Failed(Failure::Network), message, true, cx);
     }
 
@@ -300,7 +305,7 @@ impl Attempt {
                         ),
                         Stop::Failed(Failure::Upstream) => {
                             let (code, text) = reader.answer.error.clone().unwrap_or_default();
-                            verdict::upstream_error(name, code.as_deref(), &text, cx.secrets)
+                            verdict::upstream_error(name, code.as_deref(), &text, &cx.secrets())
                         }
                         _ => String::new(),
                     };
@@ -367,7 +372,8 @@ impl Attempt {
             (Phase::ErrorBody, _) => self.finish_error_body(now, cx),
             (Phase::Reading, error) if self.stopped.is_none() => {
                 let platform_cause = matches!(error, BodyError::Read(_));
-                let (failure, message) = verdict::read_failed(&cx.provider.name, error, cx.secrets);
+                let (failure, message) =
+                    verdict::read_failed(&cx.provider.name, error, &cx.secrets());
                 self.stopped = Some(Stopped {
                     stop: Stop::Failed(failure),
                     message,
@@ -453,7 +459,7 @@ impl Attempt {
 
     /// The error body is read (or as much as could be): the attempt fails with its status.
     fn finish_error_body(&mut self, now: Millis, cx: &mut Ctx<'_>) {
-        let (failure, message) = self.ex.refused(&cx.provider.name, cx.secrets);
+        let (failure, message) = self.ex.refused(&cx.provider.name, &cx.secrets());
         self.ex.refusal = Vec::new();
         self.over(now, Stop::Failed(failure), message, false, cx);
     }

@@ -16,7 +16,10 @@ use super::{AttemptId, Jitter, Observation, Skip, Verdict};
 
 /// How a call is planned: its chain's limits, back-off and deadline.
 pub(crate) struct Plan {
+    /// Each provider's name and limits, in the chain's order.
     pub limits: Vec<ProviderLimits>,
+    /// The model asked of each, in the same order.
+    pub models: Vec<String>,
     pub policy: RetryPolicy,
     pub service_ms: Millis,
     pub jitter_seed: u64,
@@ -28,6 +31,7 @@ pub(crate) struct Call {
     /// Decides between attempts.
     pub plan: CallPlan,
     limits: Vec<ProviderLimits>,
+    models: Vec<String>,
     policy: RetryPolicy,
     service_ms: Millis,
     jitter: Jitter,
@@ -51,8 +55,6 @@ pub(crate) enum Asking {
 /// An attempt that is over, as the call judges it.
 pub(crate) struct Over<'a> {
     pub provider: usize,
-    pub name: String,
-    pub model: String,
     pub status: Option<u16>,
     pub deadlines: &'a AttemptDeadlines,
     pub at: Millis,
@@ -81,6 +83,7 @@ impl Call {
             // The real plan is made by `start`, at the time it is given.
             plan: CallPlan::new(0.0, Vec::new(), plan.policy, 0.0),
             limits: plan.limits,
+            models: plan.models,
             policy: plan.policy,
             service_ms: plan.service_ms,
             jitter: Jitter::new(plan.jitter_seed),
@@ -103,6 +106,11 @@ impl Call {
     /// The skip of provider `index`, if a guard left it out.
     pub fn skipped_at(&self, index: usize) -> Option<&Skip> {
         self.skips.iter().find(|(i, _)| *i == index).map(|(_, s)| s)
+    }
+
+    /// The name of provider `index`.
+    pub fn name(&self, index: usize) -> &str {
+        &self.limits[index].name
     }
 
     /// A new attempt's id.
@@ -128,10 +136,11 @@ impl Call {
         });
     }
 
-    /// Whether the current provider, `name` asked for `model`, may be asked at `at`.
+    /// Whether the current provider may be asked at `at`.
     #[inline(never)]
-    pub fn ask(&mut self, at: Millis, name: String, model: String) -> Asking {
+    pub fn ask(&mut self, at: Millis) -> Asking {
         let index = self.plan.provider_index();
+        let name = self.name(index);
         if let Some(expired) = self.plan.service_expired(at) {
             let message = format!(
                 "service timeout: {} ms passed before {name} could be asked",
@@ -149,8 +158,8 @@ impl Call {
             return Asking::Skipped(self.next_id(), deadlines, message);
         }
         Asking::Ask(GuardEvent::RequestStart {
-            provider: name,
-            model,
+            provider: name.to_owned(),
+            model: self.models[index].clone(),
             attempt: self.plan.attempt_number(),
         })
     }
@@ -161,8 +170,6 @@ impl Call {
     pub fn judge(&mut self, over: Over<'_>, events: &mut Vec<GuardEvent>) -> Decision {
         let Over {
             provider,
-            name,
-            model,
             status,
             deadlines,
             at,
@@ -170,12 +177,13 @@ impl Call {
             beside,
         } = over;
         let outcome = &verdict.outcome;
+        let name = self.name(provider).to_owned();
         if let (Outcome::Failed(Failure::Skipped), Some(skip)) =
             (outcome, self.skipped_at(provider))
         {
             events.push(GuardEvent::Skipped {
                 provider: name.clone(),
-                model,
+                model: self.models[provider].clone(),
                 reason: skip.reason.to_owned(),
                 retry_in_ms: skip.retry_in_ms,
             });

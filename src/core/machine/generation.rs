@@ -92,6 +92,7 @@ impl Generation {
             .collect();
         let plan = Plan {
             limits,
+            models: config.providers.iter().map(|p| p.model.clone()).collect(),
             policy: config.policy,
             service_ms: config.service_ms,
             jitter_seed: config.jitter_seed,
@@ -243,14 +244,6 @@ impl Mode for Answering {
     type Action = Action;
     const WAITS_FOR_DELIVERIES: bool = true;
 
-    fn name(m: &Generation, index: usize) -> &str {
-        &m.mode.config.providers[index].name
-    }
-
-    fn model(m: &Generation, index: usize) -> &str {
-        &m.mode.config.providers[index].model
-    }
-
     fn started(_: &mut Generation, _: Millis) {}
 
     fn event(m: &mut Generation, event: GuardEvent) {
@@ -266,10 +259,9 @@ impl Mode for Answering {
         let Some(attempt) = m.attempts.iter_mut().find(|a| a.ex.id == id) else {
             return;
         };
-        let secrets: Vec<&str> = m.secrets.iter().map(String::as_str).collect();
         let cx = &mut Ctx {
             provider: &m.mode.config.providers[attempt.provider],
-            secrets: &secrets,
+            secrets: &m.secrets,
             max_event_bytes: m.mode.config.max_event_bytes,
             deliveries: &mut m.deliveries,
             actions: &mut m.actions,
@@ -296,10 +288,9 @@ impl Mode for Answering {
         failure: Failure,
         message: String,
     ) {
-        let secrets: Vec<&str> = m.secrets.iter().map(String::as_str).collect();
         let mut cx = Ctx {
             provider: &m.mode.config.providers[index],
-            secrets: &secrets,
+            secrets: &m.secrets,
             max_event_bytes: m.mode.config.max_event_bytes,
             deliveries: &mut m.deliveries,
             actions: &mut m.actions,

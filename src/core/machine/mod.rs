@@ -264,9 +264,7 @@ impl<M: Mode> Machine<M> {
     #[inline(never)]
     fn begin(&mut self, at: Millis) {
         let index = self.call.plan.provider_index();
-        let name = M::name(self, index).to_owned();
-        let model = M::model(self, index).to_owned();
-        match self.call.ask(at, name, model) {
+        match self.call.ask(at) {
             Asking::Expired(expired, message) => M::expired(self, at, expired, index, message),
             Asking::Skipped(id, deadlines, message) => {
                 M::refuse(self, id, index, deadlines, Failure::Skipped, message)
@@ -290,8 +288,6 @@ impl<M: Mode> Machine<M> {
         let provider = attempt.provider();
         let over = Over {
             provider,
-            name: M::name(self, provider).to_owned(),
-            model: M::model(self, provider).to_owned(),
             status: attempt.ex().status,
             deadlines: &attempt.ex().deadlines,
             at,

@@ -95,10 +95,6 @@ pub trait Mode: Sized + std::fmt::Debug {
     /// that throws on it must be able to stop them).
     const WAITS_FOR_DELIVERIES: bool;
 
-    /// The name of provider `index`.
-    fn name(m: &Machine<Self>, index: usize) -> &str;
-    /// The model asked of provider `index`.
-    fn model(m: &Machine<Self>, index: usize) -> &str;
     /// The call began at `now`.
     fn started(m: &mut Machine<Self>, now: Millis);
     /// Queues an event.

@@ -172,6 +172,7 @@ impl Relay {
         secrets: Vec<String>,
         proxy: Option<Box<ProxyState>>,
     ) -> Relay {
+        let models = targets.iter().map(|t| t.model.clone()).collect();
         let mode = Relaying {
             kind,
             method: config.request.method.clone(),
@@ -183,6 +184,7 @@ impl Relay {
         };
         let plan = Plan {
             limits,
+            models,
             policy: config.policy,
             service_ms: config.timeouts.service_ms,
             jitter_seed: config.jitter_seed,
@@ -330,14 +332,6 @@ impl Mode for Relaying {
     type Queued = RelayDelivery;
     type Action = RelayAction;
     const WAITS_FOR_DELIVERIES: bool = false;
-
-    fn name(m: &Relay, index: usize) -> &str {
-        &m.mode.targets[index].name
-    }
-
-    fn model(m: &Relay, index: usize) -> &str {
-        &m.mode.targets[index].model
-    }
 
     fn started(m: &mut Relay, now: Millis) {
         m.proxy_start(now);
