@@ -136,18 +136,6 @@ impl Attempt {
         }
     }
 
-    /// Nothing could be sent (a fallback needs a JSON body to put its model in).
-    pub fn refuse(&mut self, now: Millis, cx: &mut Ctx<'_>) {
-        self.ex.closed();
-        let message = [
-            "the request body is not a JSON object, so ",
-            cx.name,
-            " cannot be given its model",
-        ]
-        .concat();
-        self.fail(now, Failure::Protocol, message);
-    }
-
     /// Releases its transport, if it may still be open.
     pub fn release(&mut self, actions: &mut VecDeque<RelayAction>) {
         if self.ex.take_open() {

@@ -379,25 +379,26 @@ impl Mode for Relaying {
     }
 
     fn send(m: &mut Relay, index: usize, deadlines: AttemptDeadlines) {
-        let now = deadlines.started();
         let id = m.next_id();
-        let mut attempt = Attempt::sent(id, index, deadlines);
         let target = &m.mode.targets[index];
         if index > 0 && target.body.is_none() {
             // The SDK's body is not a JSON object: a fallback cannot be given its model.
-            let mut cx = m.ctx(index);
-            attempt.refuse(now, &mut cx);
-        } else {
-            m.actions.push_back(RelayAction::Send(Outgoing {
-                attempt: id,
-                method: m.mode.method.clone(),
-                url: target.url.clone(),
-                headers: target.headers.clone(),
-                body: target.body.clone(),
-            }));
+            let message = [
+                "the request body is not a JSON object, so ",
+                &target.name,
+                " cannot be given its model",
+            ]
+            .concat();
+            return Relaying::refuse(m, id, index, deadlines, Failure::Protocol, message);
         }
-        m.attempts.push(attempt);
-        m.after_input();
+        m.actions.push_back(RelayAction::Send(Outgoing {
+            attempt: id,
+            method: m.mode.method.clone(),
+            url: target.url.clone(),
+            headers: target.headers.clone(),
+            body: target.body.clone(),
+        }));
+        m.attempts.push(Attempt::sent(id, index, deadlines));
     }
 
     fn refuse(
